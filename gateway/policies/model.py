@@ -46,6 +46,7 @@ __all__ = [
     "Policy",
     "Scope",
     "distinct_levels",
+    "holding_both",
     "holds",
     "load",
 ]
@@ -310,8 +311,9 @@ class Policy(_Strict):
         """The fields in which this policy lets a key do more than ``bound`` does: what a key
         held to ``bound`` may not give, so that no key made or changed by a key outdoes its maker
         (scopes and the code's reveal are judged by what the maker holds, in
-        ``merchants.keys``). A spend limit is within one of ``bound``'s when it is no larger over
-        the same window, or over all time; ``soft_limit_percent`` only warns, and is free."""
+        ``merchants.keys``). A spend limit is within one of ``bound``'s when it holds it
+        (``holds``: no larger over a window containing ``bound``'s); ``soft_limit_percent`` only
+        warns, and is free."""
         wider: list[str] = []
         if _looser(self.max_per_send_cents, bound.max_per_send_cents):
             wider.append("max_per_send_cents")
@@ -416,17 +418,63 @@ def _looser(mine: int | None, bound: int | None) -> bool:
     return bound is not None and (mine is None or mine > bound)
 
 
+# Per calendar interval, the intervals each of whose windows lies whole inside one of its own: a
+# day in one week and in one month, every window in all time. A week may start in one month and
+# end in the next, so neither of weekly and monthly lies inside one window of the other.
+_INSIDE: dict[Interval, frozenset[Interval]] = {
+    "daily": frozenset({"daily"}),
+    "weekly": frozenset({"daily", "weekly"}),
+    "monthly": frozenset({"daily", "monthly"}),
+    "all_time": frozenset(INTERVALS),
+}
+
+
+def _contains(outer: Limit, inner: Limit) -> bool:
+    """Whether every window of ``inner`` lies inside one window of ``outer``, so that what
+    ``outer`` counts over its window includes all ``inner`` counts over its own: the same
+    calendar window or one nested in it (``_INSIDE``), any window in all time, and a rolling
+    window in a rolling one as long or longer (whatever the last ``hours`` admit, the last fewer
+    hours within them were admitted). A rolling window is not judged against a calendar one,
+    though a rolling day holds a calendar day: none of a policy's fields sets one against the
+    other, and for a grant the judgement errs on refusing."""
+    if outer.interval == "rolling" or inner.interval == "rolling":
+        if outer.interval == "all_time":
+            return True
+        if outer.hours is None or inner.hours is None:
+            return False
+        return outer.hours >= inner.hours
+    return inner.interval in _INSIDE[outer.interval]
+
+
 def holds(limit: Limit, bound: Limit) -> bool:
-    """Whether ``limit`` holds spend to ``bound``: no more over the same window, or over all
-    time (which holds every window), or, rolling, over as long a window or longer (whatever a
-    longer window admits, a shorter one within it was admitted)."""
-    if limit.amount_cents > bound.amount_cents:
-        return False
-    if limit.interval == "all_time":
-        return True
-    if limit.interval != bound.interval:
-        return False
-    return bound.hours is None or (limit.hours is not None and limit.hours >= bound.hours)
+    """Whether ``limit`` holds spend to ``bound``: no more, over a window that contains each of
+    ``bound``'s (``_contains``: the same window, a calendar window nested in it as a day in a
+    week or a month, a rolling one of fewer hours, or any, for all time). The spend in each
+    window of ``bound`` is then part of the spend in the window of ``limit`` around it, which
+    ``limit`` keeps to its amount, no more than ``bound``'s. Weekly and monthly hold neither the
+    other: a week may span two months."""
+    return limit.amount_cents <= bound.amount_cents and _contains(limit, bound)
+
+
+def holding_both(one: Limit, other: Limit) -> Limit:
+    """The loosest one limit that holds both (``holds``): the smaller amount over the smallest
+    window that contains both windows. That is one of the two where it holds the other; where
+    neither does (the smaller amount over the shorter window), it is stricter than each (a key
+    with $10 a day under $20 a week gets $10 a week; $10 a week under $20 a month, $10 for all
+    time, as no calendar window but all time holds a week and a month), so it may refuse what
+    each alone admits. It fails closed, as a limit that protects someone else must: it never
+    admits what either refuses. The window is the longer of two nested calendar ones or two
+    rolling ones, else all time."""
+    amount = min(one.amount_cents, other.amount_cents)
+    if _contains(one, other):
+        outer = one
+    elif _contains(other, one):
+        outer = other
+    else:
+        return Limit(amount_cents=amount, interval="all_time")
+    return (
+        outer if outer.amount_cents == amount else outer.model_copy(update={"amount_cents": amount})
+    )
 
 
 def _within(mine: Iterable[Limit], bound: Limit) -> bool:

@@ -4,10 +4,14 @@ a template does to it.
 A template bounds; the key narrows. The rule is least privilege, as a corporate card under a
 spend policy or a virtual key under a team budget works: whatever the template allows is the
 most the key may do, and the key's own fields can only take away. So each field is the stricter
-of the two: scopes and allow-lists are intersections, caps and limits the smaller, holds and the
-expiry whichever comes first, the code's reveal only when both say so. ``effective`` is the one
-place that says it; every door reads the caller's policy through it (``gateway.callers``), and
-the preview of a template change (``changes``) compares what it gives before and after.
+of the two: scopes and allow-lists are intersections, caps the smaller, holds and the expiry
+whichever comes first, the code's reveal only when both say so. A spend limit is the one limit
+that holds both (``model.holding_both``): the smaller amount over the window that contains both
+windows. Where neither holds the other (a shorter window with the smaller amount), that is
+stricter than each and may refuse what each alone admits: it fails closed, and never admits what
+either refuses. ``effective`` is the one place that says it; every door reads the caller's
+policy through it (``gateway.callers``), and the preview of a template change (``changes``)
+compares what it gives before and after.
 """
 
 import functools
@@ -15,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import INTERVALS, Limit, Policy, holds, load
+from .model import INTERVALS, Limit, Policy, holding_both, load
 
 __all__ = ["Change", "changes", "effective", "effective_of", "under_consent"]
 
@@ -28,23 +32,25 @@ def _least(mine: int | None, theirs: int | None) -> int | None:
 
 
 def _limits(mine: Iterable[Limit], theirs: Iterable[Limit]) -> tuple[Limit, ...]:
-    """One limit per interval: where both have one, the tighter (``_tighter``)."""
+    """One limit per interval: where both have one, the one that holds both (``_tighter``).
+    Calendar intervals are kept apart, so both count; the one rolling limit of each is merged."""
     by: dict[str, Limit] = {limit.interval: limit for limit in theirs}
     for limit in mine:
         held = by.get(limit.interval)
-        by[limit.interval] = limit if held is None or holds(limit, held) else held
+        by[limit.interval] = limit if held is None else holding_both(limit, held)
     return tuple(by[i] for i in INTERVALS if i in by)
 
 
 def _tighter(mine: Limit | None, theirs: Limit | None) -> Limit | None:
-    """The key's own where it holds spend to the template's (``model.holds``: no more over the
-    same window, or a longer rolling one, or over all time); else the template's. One field (or
-    one interval of ``limits``) holds one limit, so a key's limit over another window than its
-    template's (a per-recipient one over another interval, a rolling one over fewer hours) gives
-    way to the template's, which binds every key that names it."""
+    """The one limit that holds both (``model.holding_both``): the key's own where it holds the
+    template's (no more over a window containing it), the template's where it holds the key's,
+    else the smaller amount over the smallest window containing both, stricter than each (a
+    per-recipient $5 a day under $20 a week: $5 a week). One field holds one limit, and taking
+    either alone would let the key spend what the other refuses: $20 to one recipient in a day,
+    or $20 in an hour under its own $10 an hour."""
     if mine is None or theirs is None:
         return mine or theirs
-    return mine if holds(mine, theirs) else theirs
+    return holding_both(mine, theirs)
 
 
 def _platforms(mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None) -> Any:
@@ -154,7 +160,10 @@ _REVEAL = "reveal_voucher"
 
 
 def changes(before: Policy, after: Policy) -> list[Change]:
-    """How a key's effective policy moves from ``before`` to ``after``, field by field."""
+    """How a key's effective policy moves from ``before`` to ``after``, field by field. A limit
+    is judged as a key's grant is (``Policy.beyond``, by ``model.holds``): $5 a week after $5 a
+    day is tighter, and back looser. One that moves both ways ($5 a week to $5 a month: a week
+    may span two months) is looser, since the key may then do something it could not."""
     old, new = before.stored(), after.stored()
     looser, tighter = set(after.beyond(before)), set(before.beyond(after))
     found: list[Change] = []

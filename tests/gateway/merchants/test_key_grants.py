@@ -40,7 +40,8 @@ WITHIN: dict[str, Any] = {
 # Each field made looser than the maker's, one at a time.
 LOOSER: dict[str, Any] = {
     "max_per_send_cents": 501,
-    "limits": [{"amount_cents": 2_000, "interval": "weekly"}],
+    # More over a week than the maker's day: a week holds each day in it, but not to less.
+    "limits": [{"amount_cents": 2_001, "interval": "weekly"}],
     "per_recipient_limit": None,
     "allowed_platforms": ["claude", "gemini"],
     "allowed_recipients": ["@example.org"],

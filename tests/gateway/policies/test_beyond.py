@@ -33,14 +33,21 @@ BOUND = _policy(
             },
             (),
         ),
-        # All time holds every window; a longer window than the maker's does not.
+        # All time holds every window, and a week or a month holds each day in it.
         ({"limits": [{"amount_cents": 900, "interval": "all_time"}]}, ()),
-        ({"limits": [{"amount_cents": 900, "interval": "weekly"}]}, ("limits",)),
+        ({"limits": [{"amount_cents": 900, "interval": "weekly"}]}, ()),
+        ({"limits": [{"amount_cents": 1_000, "interval": "monthly"}]}, ()),
+        ({"limits": [{"amount_cents": 1_001, "interval": "weekly"}]}, ("limits",)),
         ({"limits": [{"amount_cents": 1_001, "interval": "daily"}]}, ("limits",)),
-        # A rolling window holds a daily one no more than a weekly one does.
+        # A rolling window is judged against rolling ones and all time alone.
         ({"limits": [{"amount_cents": 900, "interval": "rolling", "hours": 24}]}, ("limits",)),
         (
             {"per_recipient_limit": {"amount_cents": 500, "interval": "daily"}},
+            ("per_recipient_limit",),
+        ),
+        # A week may span two months: a weekly limit holds no monthly one.
+        (
+            {"per_recipient_limit": {"amount_cents": 100, "interval": "weekly"}},
             ("per_recipient_limit",),
         ),
         # An address at an admitted domain is within; a domain admitting one address is not.
