@@ -45,8 +45,8 @@ __all__ = [
     "Limit",
     "Policy",
     "Scope",
+    "contains",
     "distinct_levels",
-    "holding_both",
     "holds",
     "load",
 ]
@@ -429,7 +429,7 @@ _INSIDE: dict[Interval, frozenset[Interval]] = {
 }
 
 
-def _contains(outer: Limit, inner: Limit) -> bool:
+def contains(outer: Limit, inner: Limit) -> bool:
     """Whether every window of ``inner`` lies inside one window of ``outer``, so that what
     ``outer`` counts over its window includes all ``inner`` counts over its own: the same
     calendar window or one nested in it (``_INSIDE``), any window in all time, and a rolling
@@ -448,33 +448,12 @@ def _contains(outer: Limit, inner: Limit) -> bool:
 
 def holds(limit: Limit, bound: Limit) -> bool:
     """Whether ``limit`` holds spend to ``bound``: no more, over a window that contains each of
-    ``bound``'s (``_contains``: the same window, a calendar window nested in it as a day in a
+    ``bound``'s (``contains``: the same window, a calendar window nested in it as a day in a
     week or a month, a rolling one of fewer hours, or any, for all time). The spend in each
     window of ``bound`` is then part of the spend in the window of ``limit`` around it, which
     ``limit`` keeps to its amount, no more than ``bound``'s. Weekly and monthly hold neither the
     other: a week may span two months."""
-    return limit.amount_cents <= bound.amount_cents and _contains(limit, bound)
-
-
-def holding_both(one: Limit, other: Limit) -> Limit:
-    """The loosest one limit that holds both (``holds``): the smaller amount over the smallest
-    window that contains both windows. That is one of the two where it holds the other; where
-    neither does (the smaller amount over the shorter window), it is stricter than each (a key
-    with $10 a day under $20 a week gets $10 a week; $10 a week under $20 a month, $10 for all
-    time, as no calendar window but all time holds a week and a month), so it may refuse what
-    each alone admits. It fails closed, as a limit that protects someone else must: it never
-    admits what either refuses. The window is the longer of two nested calendar ones or two
-    rolling ones, else all time."""
-    amount = min(one.amount_cents, other.amount_cents)
-    if _contains(one, other):
-        outer = one
-    elif _contains(other, one):
-        outer = other
-    else:
-        return Limit(amount_cents=amount, interval="all_time")
-    return (
-        outer if outer.amount_cents == amount else outer.model_copy(update={"amount_cents": amount})
-    )
+    return limit.amount_cents <= bound.amount_cents and contains(limit, bound)
 
 
 def _within(mine: Iterable[Limit], bound: Limit) -> bool:

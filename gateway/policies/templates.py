@@ -6,7 +6,7 @@ spend policy or a virtual key under a team budget works: whatever the template a
 most the key may do, and the key's own fields can only take away. So each field is the stricter
 of the two: scopes and allow-lists are intersections, caps the smaller, holds and the expiry
 whichever comes first, the code's reveal only when both say so. A spend limit is the one limit
-that holds both (``model.holding_both``): the smaller amount over the window that contains both
+that holds both (``holding_both``): the smaller amount over the window that contains both
 windows. Where neither holds the other (a shorter window with the smaller amount), that is
 stricter than each and may refuse what each alone admits: it fails closed, and never admits what
 either refuses. ``effective`` is the one place that says it; every door reads the caller's
@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import INTERVALS, Limit, Policy, holding_both, load
+from .model import INTERVALS, Limit, Policy, contains, load
 
-__all__ = ["Change", "changes", "effective", "effective_of", "under_consent"]
+__all__ = ["Change", "changes", "effective", "effective_of", "holding_both", "under_consent"]
 
 
 def _least(mine: int | None, theirs: int | None) -> int | None:
@@ -29,6 +29,27 @@ def _least(mine: int | None, theirs: int | None) -> int | None:
     if mine is None:
         return theirs
     return mine if theirs is None else min(mine, theirs)
+
+
+def holding_both(one: Limit, other: Limit) -> Limit:
+    """The loosest one limit that holds both (``model.holds``): the smaller amount over the smallest
+    window that contains both windows. That is one of the two where it holds the other; where
+    neither does (the smaller amount over the shorter window), it is stricter than each (a key
+    with $10 a day under $20 a week gets $10 a week; $10 a week under $20 a month, $10 for all
+    time, as no calendar window but all time holds a week and a month), so it may refuse what
+    each alone admits. It fails closed, as a limit that protects someone else must: it never
+    admits what either refuses. The window is the longer of two nested calendar ones or two
+    rolling ones, else all time."""
+    amount = min(one.amount_cents, other.amount_cents)
+    if contains(one, other):
+        outer = one
+    elif contains(other, one):
+        outer = other
+    else:
+        return Limit(amount_cents=amount, interval="all_time")
+    return (
+        outer if outer.amount_cents == amount else outer.model_copy(update={"amount_cents": amount})
+    )
 
 
 def _limits(mine: Iterable[Limit], theirs: Iterable[Limit]) -> tuple[Limit, ...]:
@@ -42,7 +63,7 @@ def _limits(mine: Iterable[Limit], theirs: Iterable[Limit]) -> tuple[Limit, ...]
 
 
 def _tighter(mine: Limit | None, theirs: Limit | None) -> Limit | None:
-    """The one limit that holds both (``model.holding_both``): the key's own where it holds the
+    """The one limit that holds both (``holding_both``): the key's own where it holds the
     template's (no more over a window containing it), the template's where it holds the key's,
     else the smaller amount over the smallest window containing both, stricter than each (a
     per-recipient $5 a day under $20 a week: $5 a week). One field holds one limit, and taking

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..policies.model import load
+from ..policies.model import Policy
 from ..policies.rules import needs_approval
-from ..store.models import ApiKeyRow, Topup, User, table_of
+from ..policies.templates import effective_of
+from ..store.models import ApiKeyRow, PolicyTemplate, Topup, User, table_of
 from ..values import statuses
 from ..values.marking import marked
 
@@ -25,6 +26,7 @@ __all__ = ["FROZEN", "Decision", "decision"]
 
 _T = table_of(Topup)
 _K = table_of(ApiKeyRow)
+_PT = table_of(PolicyTemplate)
 _U = table_of(User)
 _DECIDED = (statuses.DELIVERED, statuses.DENIED, statuses.EXPIRED)
 _USER = "user:"
@@ -49,9 +51,9 @@ _FIRST = marked("the sending key's first send to this recipient")
 _POLICY = marked("the sending key's policy at the time of the send")
 
 
-def _reason(policy_json: object, amount: int) -> tuple[str, int | None]:
-    """Why a send was held, and the approval line it was above (cents), if that was why."""
-    policy = load(policy_json)
+def _reason(policy: Policy, amount: int) -> tuple[str, int | None]:
+    """Why a send was held, and the approval line it was above (cents), if that was why, by
+    the key's policy as it acts (under its template's, ``effective_of``)."""
     if needs_approval(policy, amount):
         return _ABOVE, policy.approval_above_cents or 0
     if policy.approval_for_new_recipients:
@@ -73,8 +75,10 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
                 _K.c.display_prefix,
                 _K.c.name,
                 _K.c.policy,
+                _PT.c.policy.label("template_policy"),
             )
             .join(_K, _K.c.id == _T.c.api_key_id)
+            .outerjoin(_PT, _PT.c.id == _K.c.template_id)
             .where(
                 _T.c.id == txn_id,
                 _T.c.merchant_id == caller.merchant_id,
@@ -100,7 +104,7 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
     elif by == "expiry":
         by = "nobody: the hold expired"
     decided = row.status in _DECIDED and row.decided_by is not None
-    because, line = _reason(row.policy, int(row.amount_cents))
+    because, line = _reason(effective_of(row.policy, row.template_policy), int(row.amount_cents))
     return Decision(
         because,
         by if decided else None,

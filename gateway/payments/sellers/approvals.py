@@ -37,12 +37,13 @@ from keys import Sealer
 from ...approvals.links import Spend
 from ...callers import Caller, require_scope
 from ...ledger import service as ledger
-from ...policies.model import load
+from ...policies.model import Policy
 from ...policies.rules import needs_approval
+from ...policies.templates import effective_of
 from ...protocols import registry
 from ...protocols.base import Wallet
 from ...store.db import Database
-from ...store.models import ApiKeyRow, SellerPayment, table_of
+from ...store.models import ApiKeyRow, PolicyTemplate, SellerPayment, table_of
 from ...values.clock import utcnow
 from ...values.codes import Code
 from ...values.marking import marked
@@ -74,7 +75,7 @@ __all__ = [
     "review",
 ]
 
-_P, _K = table_of(SellerPayment), table_of(ApiKeyRow)
+_P, _K, _PT = table_of(SellerPayment), table_of(ApiKeyRow), table_of(PolicyTemplate)
 
 _ABOVE = marked("above the paying key's approval line of %(line)s")
 _FIRST = marked("the paying key's first payment to this payee")
@@ -336,8 +337,8 @@ class PaymentReview:
     held_line: int | None = None
 
 
-def _reason(policy_json: object, amount: int) -> tuple[str, int | None]:
-    policy = load(policy_json)
+def _reason(policy: Policy, amount: int) -> tuple[str, int | None]:
+    """Why a payment was held, by the key's policy as it acts (under its template's)."""
     if needs_approval(policy, amount):
         return _ABOVE, policy.approval_above_cents or 0
     if policy.approval_for_new_recipients:
@@ -346,13 +347,22 @@ def _reason(policy_json: object, amount: int) -> tuple[str, int | None]:
 
 
 def _read() -> Any:
-    return sa.select(
-        _P, _K.c.display_prefix, _K.c.name.label("key_name"), _K.c.policy.label("key_policy")
-    ).join(_K, _K.c.id == _P.c.api_key_id)
+    return (
+        sa.select(
+            _P,
+            _K.c.display_prefix,
+            _K.c.name.label("key_name"),
+            _K.c.policy.label("key_policy"),
+            _PT.c.policy.label("template_policy"),
+        )
+        .join(_K, _K.c.id == _P.c.api_key_id)
+        .outerjoin(_PT, _PT.c.id == _K.c.template_id)
+    )
 
 
 def _reviewed(row: Any) -> PaymentReview:
-    because, line = _reason(row.key_policy, int(row.amount_cents))
+    policy = effective_of(row.key_policy, row.template_policy)
+    because, line = _reason(policy, int(row.amount_cents))
     return PaymentReview(
         authorizing.data_of(row), because, f"{row.display_prefix}…", row.key_name, line
     )

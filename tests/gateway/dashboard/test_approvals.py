@@ -4,11 +4,11 @@ merchant cannot decide them, nor a viewer."""
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
 from gateway.store.db import Database
-from gateway.store.models import MerchantUser, Topup, User, table_of
+from gateway.store.models import ApiKeyRow, MerchantUser, Topup, User, table_of
 from keys import parse_api_key
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, join_as
@@ -170,3 +170,57 @@ async def _merchant_of(db: Database, account: Account) -> str:
             .where(table_of(User).c.email == account.email)
         )
         return str(found.scalar_one())
+
+
+async def test_a_send_held_by_its_templates_line_says_so(
+    app: ASGIApp, sign_up: SignUp, db: Database, make_merchant: MakeMerchant
+) -> None:
+    """Why a send was held is read from the key's policy as it acts, under its template: a key
+    with no approval line of its own, under a template's of $5.00, is held above $5.00."""
+    alice = await sign_up()
+    owner = await make_merchant(balance_cents=1_000, merchant_id=await _merchant_of(db, alice))
+    async with asgi_client(app) as api:
+        template = await api.post(
+            "/policy-templates",
+            json={"name": "held", "policy": {"approval_above_cents": 500}},
+            headers=owner.headers,
+        )
+        assert template.status_code == 201, template.text
+        made = await api.post(
+            "/keys",
+            json={"policy": {"template": template.json()["data"]["id"]}},
+            headers=owner.headers,
+        )
+        assert made.status_code == 201, made.text
+    txn = await _held_send(app, made.json()["data"]["key"], 700)
+    confirm = await alice.client.get(f"/topups/{txn}/approve")
+    assert "above the sending key's approval line of $5.00" in confirm.text
+
+
+async def test_a_payment_held_by_its_templates_line_says_so(
+    app: ASGIApp, sign_up: SignUp, db: Database, make_merchant: MakeMerchant, tally: TallyPayer
+) -> None:
+    """As a send: a paying key with no approval line of its own, under a template's of $0.10."""
+    alice = await sign_up()
+    agent = await make_merchant(balance_cents=1_000, merchant_id=await _merchant_of(db, alice))
+    async with asgi_client(app) as api:
+        template = await api.post(
+            "/policy-templates",
+            json={"name": "held", "policy": {**HOLDING, "scopes": ["payments:send"]}},
+            headers=agent.headers,
+        )
+        assert template.status_code == 201, template.text
+        template_id = template.json()["data"]["id"]
+        async with db.transaction() as conn:
+            await conn.execute(
+                update(table_of(ApiKeyRow))
+                .where(table_of(ApiKeyRow).c.id == agent.key_id)
+                .values(
+                    policy={"scopes": ["payments:send"], "template": template_id},
+                    template_id=template_id,
+                )
+            )
+        payment = await held(api, agent, "t-1")
+    inbox = await alice.client.get("/topups/approvals")
+    assert payment in inbox.text
+    assert "above the paying key's approval line of $0.10" in inbox.text
