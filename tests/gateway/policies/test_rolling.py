@@ -5,7 +5,6 @@ exactly its amount."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,7 @@ from gateway.topup.schemas import SendRequest
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
-from tests.fixtures.policies import rendering, renderings, set_policy, spend_rows
+from tests.fixtures.policies import clocked_send, rendering, renderings, set_policy, spend_rows
 
 T0 = datetime(2025, 11, 28, 3, 59, 30, tzinfo=UTC)  # in the minute 03:59
 MINUTE = timedelta(minutes=1)
@@ -38,17 +37,7 @@ async def _a_spend_leaves_its_window(db: Database, make_merchant: MakeMerchant) 
     policy = {"limits": [{"amount_cents": 1_000, "interval": "rolling", "hours": 5}]}
     await set_policy(db, merchant.key_id, policy)
     caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
-    sealer = Sealer(TEST_SECRET.encode())
-
-    async def send(amount: int, now: datetime, mailbox: str = "ann") -> Any:
-        body = SendRequest.model_validate(
-            {"platform": "claude", "amount_cents": amount,
-             "recipient_email": f"{mailbox}@example.com"},
-            context={"max_topup_cents": 100_000},
-        )  # fmt: skip
-        return await service.send(
-            db, sealer, caller, body, idempotency_key=None, idempotency_ttl_seconds=3600, now=now
-        )
+    send = clocked_send(db, caller)
 
     pending = await send(600, T0, "ann+pending")  # counted while it waits
     assert pending.code == 1002
@@ -67,7 +56,10 @@ async def _a_spend_leaves_its_window(db: Database, make_merchant: MakeMerchant) 
     }
 
     # The refund gives back to the minute the send was counted in.
-    assert (await cancelling.cancel(db, sealer, caller, str(pending.transaction_id))).code == 1003
+    cancelled = await cancelling.cancel(
+        db, Sealer(TEST_SECRET.encode()), caller, str(pending.transaction_id)
+    )
+    assert cancelled.code == 1003
     assert (await send(600, later)).code == 1001  # 400 + 600
     assert (await send(1, later)).code == 2304
 

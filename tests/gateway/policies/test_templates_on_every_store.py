@@ -11,13 +11,9 @@ import httpx
 
 from gateway.callers import Caller, authenticate
 from gateway.store.db import Database
-from gateway.topup import service
-from gateway.topup.schemas import SendRequest
-from gateway.values.outcome import Outcome
-from keys import Sealer
-from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
+from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
-from tests.fixtures.policies import spend_rows
+from tests.fixtures.policies import clocked_send, spend_rows
 
 T0 = datetime(2025, 11, 25, 3, 59, 30, tzinfo=UTC)  # a Tuesday, in the minute 03:59
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
@@ -49,22 +45,6 @@ async def _self(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
     return policy
 
 
-def _sender(db: Database, caller: Caller) -> Any:
-    sealer = Sealer(TEST_SECRET.encode())
-
-    async def send(amount: int, now: datetime, mailbox: str = "ann") -> Outcome:
-        body = SendRequest.model_validate(
-            {"platform": "claude", "amount_cents": amount,
-             "recipient_email": f"{mailbox}@example.com"},
-            context={"max_topup_cents": 100_000},
-        )  # fmt: skip
-        return await service.send(
-            db, sealer, caller, body, idempotency_key=None, idempotency_ttl_seconds=3600, now=now
-        )
-
-    return send
-
-
 async def test_a_keys_rolling_hour_under_a_longer_template_window_holds(
     db: Database, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
@@ -79,7 +59,7 @@ async def test_a_keys_rolling_hour_under_a_longer_template_window_holds(
     # Its own amount over the template's window: no more than $10 in any hour, nor in five.
     acting = [{"amount_cents": 1_000, "interval": "rolling", "hours": 5}]
     assert (await _self(client, key))["limits"] == acting
-    send = _sender(db, caller)
+    send = clocked_send(db, caller)
 
     assert (await send(600, T0)).code == 1001
     assert (await send(400, T0 + 10 * MINUTE)).code == 1001
@@ -115,7 +95,7 @@ async def test_a_recipients_day_under_a_template_week_holds(
     )
     acting = {"amount_cents": 500, "interval": "weekly"}
     assert (await _self(client, key))["per_recipient_limit"] == acting
-    send = _sender(db, caller)
+    send = clocked_send(db, caller)
 
     assert (await send(500, T0)).code == 1001
     over = await send(1, T0 + HOUR)  # the template's $20 a week would admit it
@@ -149,7 +129,7 @@ async def test_a_recipients_week_under_a_template_month_counts_for_all_time(
         {"per_recipient_limit": {"amount_cents": 2_000, "interval": "monthly"}},
         {"per_recipient_limit": {"amount_cents": 500, "interval": "weekly"}},
     )
-    send = _sender(db, caller)
+    send = clocked_send(db, caller)
     assert (await send(500, datetime(2025, 11, 30, 23, tzinfo=UTC))).code == 1001
     # Monday 1 December: a new week and a new month, each of which alone would admit it.
     over = await send(500, datetime(2025, 12, 1, 1, tzinfo=UTC))
