@@ -18,7 +18,7 @@ from gateway.topup.schemas import SendRequest
 from keys import Sealer
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.policies import set_policy
+from tests.fixtures.policies import clocked_send, set_policy
 from tests.fixtures.workers import StartWorker
 from worker import expiry
 
@@ -111,19 +111,11 @@ async def test_budget_low_is_written_once_a_window(
     merchant = await make_merchant(balance_cents=100_000)
     policy = {"limits": [{"amount_cents": 1_000, "interval": "daily"}], "soft_limit_percent": 80}
     await set_policy(db, merchant.key_id, policy)
-    caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
-    sealer, day = Sealer(TEST_SECRET.encode()), _at("2026-11-25T10:00:00")
+    sending = clocked_send(db, await authenticate(db, TEST_PEPPER.encode(), merchant.key))
+    day = _at("2026-11-25T10:00:00")
 
     async def send(amount: int, now: datetime, mailbox: str = "ann") -> int:
-        body = SendRequest.model_validate(
-            {"platform": "claude", "amount_cents": amount,
-             "recipient_email": f"{mailbox}@example.com"},
-            context={"max_topup_cents": 100_000},
-        )  # fmt: skip
-        done = await service.send(
-            db, sealer, caller, body, idempotency_key=None, idempotency_ttl_seconds=3600, now=now
-        )
-        return int(done.code)
+        return int((await sending(amount, now, mailbox)).code)
 
     async def alerts() -> list[str]:
         async with db.read() as conn:
