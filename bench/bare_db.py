@@ -3,10 +3,10 @@
 Each request does what a real merchant's send does to the database, written by hand on the
 driver with none of the gateway around it: the key looked up by its hash, then in one
 transaction the idempotency key claimed, the merchant's wallet debited by a conditional
-``UPDATE … WHERE balance_cents >= $amount`` and its first credit grant drawn, the recipient's
-wallet credited (an upsert), the top-up row, its two ledger entries, the voucher mail, the
-event and its delivery to each subscribed endpoint, and the idempotency key's answer. The
-send's ratio against it is what the gateway itself costs around the same money transaction.
+``UPDATE … WHERE balance_cents >= $amount`` (the amount added to its undrawn debits), the
+recipient's wallet credited (an upsert), the top-up row, its two ledger entries, the voucher
+mail, the event and its delivery to each subscribed endpoint, and the idempotency key's answer.
+The send's ratio against it is what the gateway itself costs around the same money transaction.
 """
 
 import hashlib
@@ -31,14 +31,9 @@ _KEY = "SELECT id, merchant_id, env FROM api_keys WHERE key_hash = $1 AND revoke
 _CLAIM = """INSERT INTO idempotency_keys (merchant_id, api_key_id, env, key, request_hash,
     created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id"""
 _DEBIT = """UPDATE wallets SET balance_cents = balance_cents - $1, entry_count = entry_count + 1,
-    updated_at = $2 WHERE env = $3 AND owner = $4 AND balance_cents >= $1
+    undrawn_cents = undrawn_cents + $1, updated_at = $2
+    WHERE env = $3 AND owner = $4 AND balance_cents >= $1
     RETURNING id, balance_cents, entry_count"""
-# The debit's draw of the merchant's credit grants: the first live one in the draw order
-# holds the amount (the bench's merchant has one grant).
-_DRAW = """UPDATE credit_grants SET remaining_cents = remaining_cents - $1
-    WHERE id = (SELECT id FROM credit_grants WHERE wallet_id = $2 AND remaining_cents > 0
-    ORDER BY priority, expires_at IS NULL, expires_at, effective_at, id LIMIT 1)
-    AND remaining_cents >= $1"""
 _CREDIT = """INSERT INTO wallets (id, env, owner, merchant_id, platform, email, balance_cents,
     entry_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
     ON CONFLICT (env, owner) DO UPDATE SET balance_cents = wallets.balance_cents
@@ -97,7 +92,6 @@ async def send(request: Request) -> Response:
                 now,
             )
             debited = await conn.fetchrow(_DEBIT, amount, now, env, f"m:{merchant}")
-            await conn.execute(_DRAW, amount, debited["id"])
             owner = f"r:{merchant}:{platform}:{email}"
             recipient = await conn.fetchrow(
                 _CREDIT, _id("wal"), env, owner, merchant, platform, email, amount, now

@@ -56,7 +56,6 @@ PAY_ERRORS = (
     Code.BUDGET_LIMIT_REACHED,
     Code.CONSENT_LIMIT_REACHED,
     Code.INSUFFICIENT_BALANCE,
-    Code.WALLET_GRANTS_CHANGING,
     Code.ENVIRONMENT_FROZEN,
     # The provider, once debited: failed, and released.
     Code.PAYMENT_PROVIDER_ERROR,

@@ -120,6 +120,7 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
         ],
         lines=lines,
         then=outbox.event_steps("paid", after=lambda r: r.after(DEBIT), merchant=_PAYEE),
+        settles=grants.settle_steps(payee_wallet, name="payee_settle"),
     )
 
 

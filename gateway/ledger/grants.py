@@ -1,35 +1,30 @@
-"""Credit grants: a merchant wallet's balance is the sum of its grants' remainders.
+"""Credit grants: a merchant wallet's balance is the sum of its grants' remainders, less
+the debits not yet drawn from them.
 
 Every credit of a merchant wallet makes a grant (``granted`` in a plan, ``Grant`` beside
 ``ledger.credit``): its category (``paid``, ``promotional``, ``plan``), its priority and its
-optional expiry. Every debit draws them down (``draw_steps``) in one order, ``draw_order``:
-priority ascending (a lower number is drawn first), then the soonest expiry (a grant that never
-expires last), then promotional before plan before paid, then the oldest. ``wallets.balance_cents``
-stays the authority a debit checks; the invariant is that it equals the sum of the live grants'
-``remaining_cents``, which the draw keeps because it is a step of the same plan as the debit.
-Nearly every debit is held whole by the first grant in the order, so that grant alone is drawn
-by a plain UPDATE (``draw_first``); only a debit it cannot hold runs the running sum over them
-all (``draw``): on SQLite, where each step is a statement of its own, the sum's window and sort
-were a send's dearest statement.
+optional expiry. Debits draw them down in one order, ``draw_order``: priority ascending (a lower
+number is drawn first), then the soonest expiry (a grant that never expires last), then
+promotional before plan before paid, then the oldest. ``wallets.balance_cents`` stays the
+authority a debit checks.
 
-Why the draw is safe under concurrency:
+A debit writes no grant: it adds what it took to the wallet's ``undrawn_cents``, on the row it
+writes anyway, and every change of the grants draws that sum first (``settle``: the running
+sum over the live grants in the draw order), under the wallet's lock, before it changes them.
+The invariant: the balance is the live grants' remainders less ``undrawn_cents``. Drawing a sum
+of debits at once draws what drawing them one by one would, because between two changes of the
+grants the order is fixed and remainders only fall; and no debit ever waits on a grant's row,
+which on PostgreSQL, with every send of a busy merchant queued on its wallet's lock, cost a
+send in seven (``docs/performance.md``).
 
-- SQLite: one writer runs the plan's statements in order; nothing comes between the debit and
-  the draw.
-- PostgreSQL runs the plan as one statement, whose snapshot is taken before the debit waits on
-  the wallet's row lock. The draw therefore locks the wallet's live grants (``FOR UPDATE``, after
-  the debit): a grant another debit drew while this one waited is read as that debit left it.
-  What a lock cannot show is a grant made since the snapshot, so every change that makes one
-  moves ``wallets.grants_version`` (``ledger.service``), and the debit is conditional on the
-  version its own statement read: a debit that raced a new grant finds no row, and the payment
-  is run again (``payments.once``, ``billing.wallet.funding``). A void or an expiry only lowers
-  a remainder under the wallet's lock, which the draw's own lock reads. The first grant alone
-  (``draw_first``) is chosen in the snapshot and checked on the row as it stands: since
-  remainders only fall meanwhile, a grant that still holds the debit is still the first.
+What settles, and so what the grants are only ever changed after:
 
-A void or an expiry takes a grant's remainder out with a ledger entry of its own
-(``grant_voided``, ``grant_expired``), under the wallet's lock taken first (``lock_wallet``), so
-it is ordered against every debit and happens once however many sweepers race.
+- a credit: ``ledger.credit`` settles before its grant; a plan that makes one (``granted``)
+  begins with ``settle_steps``, statements of their own, so on PostgreSQL the plan's statement
+  reads the grants after the wallet's lock is taken, and sees every grant made before it;
+- a void or an expiry (``settle``, which takes the wallet's lock first): ordered against every
+  debit, and once however many sweepers or operators race;
+- a look at the grants (their list), so what is left is shown drawn.
 """
 
 from dataclasses import dataclass
@@ -54,28 +49,22 @@ from ..store.expressions import upsert
 from ..store.models import CreditGrant, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
-from ..values.codes import Code
-from ..values.outcome import ApiError
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_PRIORITY",
     "EXPIRED_KIND",
     "PAID",
-    "RACED_RETRY_AFTER",
-    "RACED_TRIES",
     "VOIDED_KIND",
     "Category",
     "Grant",
     "draw",
-    "draw_first",
     "draw_order",
-    "draw_steps",
     "grant_id",
     "granted",
     "insert",
-    "lock_wallet",
-    "still_racing",
+    "settle",
+    "settle_steps",
 ]
 
 _G = table_of(CreditGrant)
@@ -89,10 +78,6 @@ DEFAULT_PRIORITY: Final = 50
 MAX_PRIORITY: Final = 100
 EXPIRED_KIND: Final = "grant_expired"  # the ledger entry of an expired remainder
 VOIDED_KIND: Final = "grant_voided"  # the ledger entry of a voided one
-# How often a debit that raced a new grant is run in all, and the seconds its caller is told to
-# wait when every run raced one (``still_racing``).
-RACED_TRIES: Final = 3
-RACED_RETRY_AFTER: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,76 +124,23 @@ def draw_order(table: Any) -> list[ColumnElement[Any]]:
     ]
 
 
-FIRST: Final = "draw_first"  # the step drawing a debit from the first grant alone
-REST: Final = "draw"  # the step drawing it over the running sum, when the first was short
-
-
-def draw_steps(*, after: str) -> list[Step]:
-    """A debit's draw, the two steps behind its conditional debit ``after``: from the first
-    live grant in the draw order alone when it holds the whole amount (``draw_first``: nearly
-    every debit, in one cheap statement), else over the running sum of them all (``draw``).
-    Both give what ``draw`` alone would."""
-    return [
-        Step(FIRST, lambda r: draw_first(r, after=after), counted=True),
-        Step(REST, lambda r: draw(r, after=after, unless=FIRST)),
-    ]
-
-
-def _live(table: Any, refs: Refs, after: str) -> list[ColumnElement[bool]]:
-    """``table``'s live grants of wallet ``:wallet_id``, once step ``after`` returned a row."""
-    return [
-        table.c.wallet_id == param("wallet_id", String),
-        # A literal, as the live grants' partial index says it: a parameter would not match
-        # the index's condition.
-        table.c.remaining_cents > literal_column("0"),
-        refs.after(after),
-    ]
-
-
-def draw_first(refs: Refs, *, after: str) -> Construct:
-    """Draw ``:taken`` from the first live grant of wallet ``:wallet_id`` in the draw order,
-    if it holds that much, once step ``after`` has returned a row (a ``counted`` step).
-
-    On PostgreSQL the grant is chosen in the statement's snapshot, which may predate rivals'
-    draws, and its remainder is checked again on the row as the last draw left it: remainders
-    only fall while the debit holds (a new grant fails the debit, ``grants_version``), so the
-    first grant of the snapshot that still holds the amount is still the first live one."""
-    g = _G.alias("first")
-    first = (
-        select(g.c.id)
-        .where(*_live(g, refs, after))
-        .order_by(*draw_order(g))
-        .limit(1)
-        .scalar_subquery()
-    )
-    taken = param("taken", _INT)
-    return (
-        update(_G)
-        .where(_G.c.id == first, _G.c.remaining_cents >= taken)
-        .values(remaining_cents=_G.c.remaining_cents - taken)
-    )
-
-
-def draw(refs: Refs, *, after: str, unless: str | None = None) -> Construct:
-    """Draw ``:taken`` from the live grants of wallet ``:wallet_id`` in the draw order once
-    step ``after`` (its conditional debit) has returned a row, and, with ``unless``, that step
-    returned none: one UPDATE over a running sum of the grants locked after the debit. A grant
-    the running sum passes before reaching it is untouched; the one it stops in keeps the
-    rest."""
-    taken = param("taken", _INT)
-    live = _live(_G, refs, after)
-    if unless is not None:
-        live.append(refs.absent(unless))
-    locked = (
+def draw(wallet: ColumnElement[Any], taken: ColumnElement[Any]) -> Construct:
+    """Draw ``taken`` from the live grants of ``wallet`` in the draw order: one UPDATE over a
+    running sum of them. A grant the running sum passes before reaching ``taken`` is emptied,
+    the one it stops in keeps the rest, the ones after are untouched. Run under the wallet's
+    lock, which every writer of grants takes first (``settle``)."""
+    live = (
         select(_G.c.id, _G.c.remaining_cents, *(_G.c[n] for n in _ORDERED))
-        .where(*live)
-        .with_for_update()
-        .subquery("locked")
+        .where(
+            _G.c.wallet_id == wallet,
+            # A literal, as the live grants' partial index says it: a parameter would not match
+            # the index's condition.
+            _G.c.remaining_cents > literal_column("0"),
+        )
+        .subquery("live")
     )
-    through = func.sum(locked.c.remaining_cents).over(order_by=draw_order(locked))
-    ranked = select(locked.c.id, through.label("through"), locked.c.remaining_cents).subquery(
-        "ranked"
-    )
+    through = func.sum(live.c.remaining_cents).over(order_by=draw_order(live))
+    ranked = select(live.c.id, through.label("through"), live.c.remaining_cents).subquery("ranked")
     before = ranked.c.through - ranked.c.remaining_cents
     left = case((ranked.c.through <= taken, literal_column("0")), else_=ranked.c.through - taken)
     return update(_G).where(_G.c.id == ranked.c.id, before < taken).values(remaining_cents=left)
@@ -217,17 +149,57 @@ def draw(refs: Refs, *, after: str, unless: str | None = None) -> Construct:
 _ORDERED = ("priority", "expires_at", "category", "effective_at")
 
 
-def still_racing() -> ApiError:
-    """The refusal of a debit that raced a new grant each of the ``RACED_TRIES`` times it was
-    run. The wallet holds the amount, so ``insufficient_balance`` would be untrue; Stripe
-    answers a write it could not settle for concurrent ones with a retryable ``lock_timeout``
-    (429) and keeps no idempotent reply for it. So here: nothing was paid, and the same request
-    may simply come again after ``Retry-After``."""
-    return ApiError(
-        Code.WALLET_GRANTS_CHANGING,
-        data={"tries": RACED_TRIES},
-        headers={"Retry-After": str(RACED_RETRY_AFTER)},
+def _lock(wallet: ColumnElement[Any]) -> Construct:
+    return (
+        select(_W.c.id, _W.c.env, _W.c.merchant_id, _W.c.undrawn_cents)
+        .where(_W.c.id == wallet)
+        .with_for_update()
     )
+
+
+def _draw_undrawn(wallet: ColumnElement[Any]) -> Construct:
+    undrawn = select(_W.c.undrawn_cents).where(_W.c.id == wallet).scalar_subquery()
+    return draw(wallet, undrawn)
+
+
+def _drawn(wallet: ColumnElement[Any]) -> Construct:
+    return (
+        update(_W)
+        .where(_W.c.id == wallet, _W.c.undrawn_cents > literal_column("0"))
+        .values(undrawn_cents=literal_column("0"))
+    )
+
+
+def settle_steps(wallet: ColumnElement[Any], *, name: str = "settle") -> list[Step]:
+    """``settle`` of ``wallet`` as a plan's first steps (``lock``: each a statement of its own,
+    run before the plan's): what a plan that makes a grant (``granted``) begins with."""
+    return [
+        Step(f"{name}_lock", lambda _: _lock(wallet), lock=True),
+        Step(f"{name}_draw", lambda _: _draw_undrawn(wallet), lock=True),
+        Step(f"{name}_drawn", lambda _: _drawn(wallet), lock=True),
+    ]
+
+
+_WALLET = param("wallet_id", String)
+_LOCK = Statement.of(_lock(_WALLET))
+_DRAW = Statement.of(draw(_WALLET, param("taken", _INT)))
+_DRAWN = Statement.of(_drawn(_WALLET))
+
+
+async def settle(conn: Conn, wallet_id: str) -> dict[str, Any] | None:
+    """Lock the wallet's row until the caller's commit (SQLite's one writer does as much) and
+    draw its undrawn debits from its grants: what every change of a merchant wallet's grants
+    takes first, so it is ordered against every debit and finds the grants as the debits so far
+    left them. The wallet's ``id``, ``env`` and ``merchant_id``; ``None``: no such wallet."""
+    db = await raw(conn)
+    row = await db.fetchrow(_LOCK, {"wallet_id": wallet_id})
+    if row is None:
+        return None
+    taken = int(row["undrawn_cents"])
+    if taken:
+        await db.count(_DRAW, {"wallet_id": wallet_id, "taken": taken})
+        await db.count(_DRAWN, {"wallet_id": wallet_id})
+    return {"id": row["id"], "env": row["env"], "merchant_id": row["merchant_id"]}
 
 
 def granted(
@@ -240,8 +212,9 @@ def granted(
 ) -> Construct:
     """The grant of ``:amount`` a credit of ``wallet`` made with its entry ``number`` (as the
     credit returned its count), once step ``after`` has returned a row: what a plan's credit of
-    a merchant wallet (a refund, a payee's share, a check-in) writes beside it. Its category
-    and priority are fixed names; its expiry none."""
+    a merchant wallet (a refund, a payee's share, a check-in) writes beside it, the plan
+    beginning with the wallet's ``settle_steps``. Its category and priority are fixed names;
+    its expiry none."""
     assert grant.expires_at is None, "a plan's grant never expires"
     now = param("now", UTCDateTime())
     row = {
@@ -278,7 +251,7 @@ async def insert(
     conn: Conn, wallet_id: str, env: str, number: int, amount: int, grant: Grant, now: datetime
 ) -> str:
     """The grant of ``amount`` made with entry ``number`` of wallet ``wallet_id`` (its credit,
-    ``ledger.credit``, in the same transaction); its id."""
+    ``ledger.credit``, in the same transaction, after ``settle``); its id."""
     made = f"cg_{wallet_id[4:]}_{number}"
     await (await raw(conn)).fetch(
         _INSERT,
@@ -294,17 +267,3 @@ async def insert(
         },
     )
     return made
-
-
-_LOCK = Statement.of(
-    select(_W.c.id, _W.c.env, _W.c.merchant_id)
-    .where(_W.c.id == param("wallet_id", String))
-    .with_for_update()
-)
-
-
-async def lock_wallet(conn: Conn, wallet_id: str) -> dict[str, Any] | None:
-    """The wallet's row, locked until the caller's commit (SQLite's one writer does as much):
-    what a void or an expiry takes first, so it is ordered against every debit of the wallet
-    and reads its grants as the last one left them."""
-    return await (await raw(conn)).fetchrow(_LOCK, {"wallet_id": wallet_id})

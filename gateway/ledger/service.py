@@ -117,22 +117,6 @@ def _moved(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement
     }
 
 
-def _credited(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement[Any]]:
-    """``_moved`` for a credit of a merchant wallet, which makes a grant: the wallet's
-    ``grants_version`` moves with it, so a debit whose statement read the grants before this
-    one was made finds no row (``grants``)."""
-    return {**_moved(balance, entries), "grants_version": _W.c.grants_version + literal_column("1")}
-
-
-def _grants_unchanged() -> ColumnElement[bool]:
-    """The wallet's grants version is the one this statement read: always so on SQLite (one
-    writer); on PostgreSQL false after the row lock's wait if a grant was made meanwhile, which
-    the statement's draw could not see (``grants``)."""
-    seen = _W.alias("seen")
-    read = select(seen.c.grants_version).where(seen.c.id == param("wallet_id", String))
-    return _W.c.grants_version == read.scalar_subquery()
-
-
 def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -> Construct:
     """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
     balance, or no row (and nothing changed). A send that fails at once takes nothing but must
@@ -144,20 +128,25 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
     SQLite's one writer): one that commits after the freeze finds no row.
 
     The same statement moves the wallet's low-balance alerts and returns the level it told
-    (``alerts.told``): each level crossed is told once, whatever races it. The debit draws the
-    wallet's credit grants in the steps after it (``grants.draw_steps``), and is conditional on them
-    being as its statement read them (``_grants_unchanged``)."""
+    (``alerts.told``): each level crossed is told once, whatever races it. What it takes is
+    added to the wallet's undrawn debits, which the next change of its credit grants draws from
+    them (``grants``): the debit writes no grant."""
     where = [
         _W.c.id == param("wallet_id", String),
         _W.c.balance_cents >= param("amount", _INT),
-        _grants_unchanged(),
     ]
     if unfrozen:
         where.append(_W.c.frozen_at.is_(None))
     return (
         update(_W)
         .where(*where)
-        .values({**_moved(_W.c.balance_cents - param("taken", _INT), entries), **alerts.told(_W)})
+        .values(
+            {
+                **_moved(_W.c.balance_cents - param("taken", _INT), entries),
+                "undrawn_cents": _W.c.undrawn_cents + param("taken", _INT),
+                **alerts.told(_W),
+            }
+        )
         .returning(
             _W.c.balance_cents,
             _W.c.entry_count,
@@ -207,11 +196,12 @@ def recipient_debit(wallet: ColumnElement[Any]) -> Construct:
 def refund_credit(refs: Refs, *, after: str) -> Construct:
     """Give ``:amount`` back to the merchant's wallet ``:wallet_id`` once step ``after`` has
     returned a row; returns its new balance. Every refund of a top-up goes through it, with its
-    one ``topup_refund`` entry and the paid grant it comes back as (``grants.granted``)."""
+    one ``topup_refund`` entry and the paid grant it comes back as (``grants.granted``, after
+    the wallet's ``grants.settle_steps``)."""
     return (
         update(_W)
         .where(_W.c.id == param("wallet_id", String), refs.after(after))
-        .values(_credited(_W.c.balance_cents + param("amount", _INT), 1))
+        .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
         .returning(_W.c.balance_cents, _W.c.entry_count)
     )
 
@@ -223,7 +213,7 @@ def wallet_credit(refs: Refs, *, wallet: ColumnElement[Any], after: str) -> Cons
     return (
         update(_W)
         .where(_W.c.id == wallet, refs.after(after))
-        .values(_credited(_W.c.balance_cents + param("amount", _INT), 1))
+        .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
         .returning(_W.c.balance_cents, _W.c.entry_count)
     )
 
@@ -289,7 +279,7 @@ def merchant_wallet() -> ColumnElement[Any]:
 _CREDIT = Statement.of(
     update(_W)
     .where(_W.c.id == param("wallet_id", String))
-    .values(_credited(_W.c.balance_cents + param("amount", _INT), 1))
+    .values(_moved(_W.c.balance_cents + param("amount", _INT), 1))
     .returning(_W.c.balance_cents, _W.c.env, _W.c.entry_count)
 )
 _WITHDRAW = Statement.of(
@@ -305,8 +295,10 @@ async def credit(
 ) -> int:
     """Credit the merchant wallet ``amount`` (> 0) as ``grant`` and return the new balance. It
     comes with exactly one entry, which the caller appends in the same transaction
-    (``append``): the wallet's count of entries moves by one here."""
+    (``append``): the wallet's count of entries moves by one here. Its undrawn debits are drawn
+    from its grants first (``grants.settle``), as before every change of them."""
     assert amount > 0
+    await grants.settle(conn, wallet_id)
     row = await (await raw(conn)).fetchrow(
         _CREDIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )

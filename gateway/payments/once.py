@@ -22,16 +22,14 @@ from keys import Sealer
 from .. import idempotency
 from ..billing.wallet.shortfall import shortfall_data
 from ..callers import Caller
-from ..ledger import grants
 from ..ledger import service as ledger
-from ..ledger.grants import RACED_TRIES
 from ..policies import rules, spend, thresholds
 from ..store.db import Database
 from ..store.raw import CheckViolated, Raw
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 
-__all__ = ["RACED_TRIES", "Apply", "Keyed", "Paid", "Raced", "pay", "short"]
+__all__ = ["Apply", "Keyed", "Paid", "pay", "short"]
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +42,6 @@ class Keyed:
     key: str
     request_hash: str
     ttl_seconds: int
-
-
-class Raced(Exception):
-    """The payer's debit found no row though its wallet holds the amount: a credit grant was
-    made while the debit's statement waited for the wallet (``ledger.grants``). Raised so the
-    transaction, a claim with it, is undone, and the payment run again."""
-
-    def __init__(self) -> None:
-        super().__init__("the debit raced a new credit grant")
 
 
 class Paid(NamedTuple):
@@ -78,40 +67,7 @@ async def pay(
 ) -> Outcome:
     """``apply`` once under ``keyed`` (or without a key: ``each_statement`` as
     ``Database.run`` takes it), the payment counted in ``counted``'s windows; with the
-    deliveries of the ``key.budget_low`` it made due. A debit that raced a new credit grant
-    (``Raced``) is run again, ``RACED_TRIES`` times in all; then ``WALLET_GRANTS_CHANGING`` is
-    raised, for the caller to retry (``grants.still_racing``): the key's claim was undone with
-    each run, so nothing is kept under it."""
-    for _ in range(RACED_TRIES):
-        try:
-            return await _pay(
-                db,
-                sealer,
-                caller,
-                apply,
-                keyed=keyed,
-                counted=counted,
-                amount=amount,
-                now=now,
-                each_statement=each_statement,
-            )
-        except Raced:
-            continue
-    raise grants.still_racing()
-
-
-async def _pay(
-    db: Database,
-    sealer: Sealer,
-    caller: Caller,
-    apply: Apply,
-    *,
-    keyed: Keyed | None,
-    counted: Sequence[rules.Counted],
-    amount: int,
-    now: datetime,
-    each_statement: bool,
-) -> Outcome:
+    deliveries of the ``key.budget_low`` it made due."""
     try:
         if keyed is None:
             return await _alerted(db, await db.run(apply, each_statement=each_statement), now)
@@ -150,13 +106,10 @@ async def short(tx: Raw, wallet_id: str, amount: int, public_base_url: str | Non
     """The refusal of a payer's wallet whose debit found no row: its environment frozen since
     the caller authenticated (raised, so the transaction and an idempotency key's claim are
     undone: once unfrozen, the same request runs), or it does not hold ``amount``: what is
-    missing and where to fund it, read in this transaction. Holding it, the debit raced a new
-    credit grant: ``Raced``."""
+    missing and where to fund it, read in this transaction."""
     if await ledger.frozen(tx, wallet_id):
         raise ApiError(Code.ENVIRONMENT_FROZEN)
     found = await shortfall_data(tx, wallet_id, amount, public_base_url)
-    if found["shortfall_cents"] == 0:
-        raise Raced()
     return Paid(ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome())
 
 

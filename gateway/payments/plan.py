@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TypedDict
 
 from .. import outbox
-from ..ledger import alerts, grants, refills
+from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..policies import spend
 from ..store.compose import Refs, Step, steps
@@ -71,21 +71,25 @@ def payment_steps(
     debited: int = 1,
     event: bool = True,
     then: Iterable[Step] = (),
+    settles: Iterable[Step] = (),
 ) -> list[Step]:
-    """The payment's steps: a rolling window's lock (``spend.lock_steps``), the debit (none
-    while the payer's environment is frozen; its wallet's count of entries moved by
-    ``debited``, the payer's own ``lines``) and its draw of the payer's credit grants, the count
-    in ``windows``, the kind's ``writes``, the entries of ``lines``, the event (``event``),
-    ``balance.low``, and what else the kind writes after (``then``). Each gated on the debit, so
-    "no row" there means nothing was written but the lock's row."""
+    """The payment's steps: a rolling window's lock (``spend.lock_steps``), the settling of a
+    wallet the kind's ``writes`` make a grant in (``settles``: ``grants.settle_steps``), the
+    debit (none while the payer's environment is frozen; its wallet's count of entries moved by
+    ``debited``, the payer's own ``lines``), the count in ``windows``, the kind's ``writes``,
+    the entries of ``lines``, the event (``event``), ``balance.low``, and what else the kind
+    writes after (``then``). Each gated on the debit, so "no row" there means nothing was
+    written but what the locks wrote."""
     return steps(
-        spend.lock_steps(windows),  # a rolling window's: before the plan's statement begins
+        # Statements of their own, before the plan's: the windows' lock first, as every
+        # payment of the key takes it.
+        spend.lock_steps(windows),
+        settles,
         Step(
             DEBIT,
             lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),
             required=True,
         ),
-        grants.draw_steps(after=DEBIT),
         spend.count_steps(windows, after=DEBIT),
         *writes,
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),

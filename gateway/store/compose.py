@@ -96,12 +96,6 @@ class Refs:
         """True once ``step`` returned a row: for a step that uses none of its values."""
         raise NotImplementedError
 
-    def absent(self, step: str) -> ColumnElement[bool]:
-        """True while ``step`` returned no row: for a fallback, a step that writes only where
-        an earlier one wrote nothing. In order, the step is not run when ``step`` returned a
-        row."""
-        raise NotImplementedError
-
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
         """``column`` is one of the values ``returned`` of the rows ``step`` (a many-row step)
         returned."""
@@ -120,9 +114,6 @@ class _NoRefs(Refs):
 
     def after(self, step: str) -> ColumnElement[bool]:
         return true()
-
-    def absent(self, step: str) -> ColumnElement[bool]:
-        raise AssertionError(f"a statement run on its own cannot use step {step}")
 
 
 NO_REFS: Refs = _NoRefs()
@@ -148,7 +139,7 @@ class Step:
     # refers to no step, no step refers to it, and what it writes is no part of the plan's
     # outcome (a lock row), so it is kept whatever the required step returns.
     lock: bool = False
-    # Whether it wrote is all a later step uses of it (``after``, ``absent``), and its caller
+    # Whether it wrote is all a later step uses of it (``after``), and its caller
     # reads nothing of it: built without RETURNING, which SQLite pays for with a table of its
     # own, and counted in order; given one for the one statement, whose CTE must return rows.
     counted: bool = False
@@ -164,9 +155,6 @@ class _CteRefs(Refs):
 
     def after(self, step: str) -> ColumnElement[bool]:
         return exists(select(literal_column("1")).select_from(self.ctes[step]))
-
-    def absent(self, step: str) -> ColumnElement[bool]:
-        return ~self.after(step)
 
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
         return column.in_(select(self.ctes[step].c[returned]))
@@ -184,7 +172,6 @@ class _Ordered:
     step: Step
     statement: Statement
     sources: set[str] = field(default_factory=set)
-    absent: set[str] = field(default_factory=set)  # steps whose row skips this one
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     names: set[str] = field(default_factory=set)  # what it binds from the caller's parameters
@@ -219,11 +206,6 @@ class _BindRefs(Refs):
     def after(self, step: str) -> ColumnElement[bool]:
         assert self.current is not None
         self.current.sources.add(step)
-        return true()
-
-    def absent(self, step: str) -> ColumnElement[bool]:
-        assert self.current is not None
-        self.current.absent.add(step)
         return true()
 
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
@@ -313,7 +295,7 @@ class Plan:
                 f"{step.name}: a counted step is one plain write",
             )
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
-            _require(not (item.sources | item.absent) & locks, f"{step.name} refers to a lock step")
+            _require(not item.sources & locks, f"{step.name} refers to a lock step")
             if step.lock:
                 _require(
                     all(s.lock for s in self.steps[:i]) and not item.sources,
@@ -453,9 +435,7 @@ class Plan:
     async def _steps_in_order(self, db: Raw, params: dict[str, Any]) -> Applied | None:
         out: dict[str, Rows] = {}
         for item in self._ordered:
-            if any(not out[source] for source in item.sources) or (
-                item.absent and any(out[source] for source in item.absent)
-            ):
+            if any(not out[source] for source in item.sources):
                 out[item.step.name] = []
                 continue
             if item.step.when is not None:

@@ -187,7 +187,7 @@ def _granted(refs: Refs, credit: str) -> Construct:
 def refund_steps(*, after: str) -> list[Step]:
     """The one refund: ``:amount`` back to the merchant's wallet ``:wallet_id`` as a paid grant
     with its ``topup_refund`` entry, and to the key's windows ``:buckets``, once step ``after``
-    has returned a row."""
+    has returned a row. The plan begins with the wallet's ``grants.settle_steps``."""
     return [
         Step("refund", lambda refs: ledger.refund_credit(refs, after=after)),
         Step("refund_grant", lambda refs: _granted(refs, "refund")),
@@ -319,6 +319,8 @@ def plan(source: str, target: str) -> Plan:
         ]
     return Plan(
         steps(
+            # A refund makes a grant: the merchant's wallet is settled first.
+            grants.settle_steps(ledger.merchant_wallet()) if t.refund else [],
             Step("guard", lambda _: _guard(t), required=True),
             refund_steps(after="guard") if t.refund else [],
             delivering,

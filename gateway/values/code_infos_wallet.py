@@ -279,11 +279,6 @@ WALLET: dict[Code, CodeInfo] = {
     Code.REDEMPTION_CODE_NOT_FOUND: CodeInfo(404, "Redemption code not found"),
     Code.CREDIT_GRANT_NOT_FOUND: CodeInfo(404, "No such credit grant for this merchant"),
     Code.CREDIT_GRANT_VOIDED: CodeInfo(409, "Credit grant already voided"),
-    Code.WALLET_GRANTS_CHANGING: CodeInfo(
-        429,
-        "Credit was granted to this wallet while the payment ran, each time it was tried: "
-        "nothing was paid; retry after Retry-After, with the same Idempotency-Key",
-    ),
     Code.INVOICE_NOT_AVAILABLE: CodeInfo(
         403, "Invoice orders are for live keys with Stripe configured"
     ),

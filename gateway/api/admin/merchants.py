@@ -303,6 +303,6 @@ routes = [
         body=AdjustmentRequest,
         response=AdjustmentData,
         success=Code.CREATED,
-        errors=(*NO_MERCHANT, Code.ADJUSTMENT_BELOW_ZERO, Code.WALLET_GRANTS_CHANGING),
+        errors=(*NO_MERCHANT, Code.ADJUSTMENT_BELOW_ZERO),
     ),
 ]

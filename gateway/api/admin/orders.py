@@ -132,7 +132,6 @@ routes = [
             Code.REFUND_NOT_SUPPORTED,
             Code.REFUND_EXCEEDS_PAID,
             Code.REFUND_BALANCE_SHORT,
-            Code.WALLET_GRANTS_CHANGING,
             Code.REFUND_ONLY_IN_FULL,
             Code.PAYMENT_CHANNEL_NOT_CONFIGURED,
             Code.PAYMENT_PROVIDER_ERROR,

@@ -3,7 +3,7 @@ UTC day.
 
 The day is that of ``sandbox_clock.now_for``: the merchant's test clock in staging, real UTC in
 live (which never reads the clock). "Once a day" is a unique row (merchant, env, day), never a
-read then a write: the check-in is one plan (``_PLAN``), rendered for each store like every write
+read then a write: the check-in is one plan (``PLAN``), rendered for each store like every write
 of money, whose first step inserts that row or finds it taken (``ON CONFLICT DO NOTHING``); only
 then the wallet is credited, its ``checkin_credit`` entry appended and ``checkin.credited``
 written with its deliveries. Of any number of concurrent check-ins of one day exactly one
@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULTS",
     "ENVS",
     "KIND",
+    "PLAN",
     "Bounds",
     "bounds_of",
     "check_in",
@@ -120,8 +121,9 @@ def _entries(refs: Refs) -> Construct:
     )
 
 
-_PLAN = Plan(
+PLAN = Plan(
     steps(
+        grants.settle_steps(ledger.merchant_wallet()),  # before its grant
         Step("claim", _claim, required=True),
         Step(
             "credit",
@@ -207,7 +209,7 @@ async def check_in(db: Database, caller: Caller) -> Outcome:
             "memo": f"daily check-in {day.isoformat()}",
             **outbox.event_params(CREDITED, real, caller.env, data),
         }
-        applied = await _PLAN.run(await raw(conn), params)
+        applied = await PLAN.run(await raw(conn), params)
         recovered: list[str] = []
         if applied is not None:
             recovered = await alerts.recover(

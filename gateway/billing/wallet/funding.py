@@ -87,7 +87,6 @@ def _debit_plan() -> Plan:
     return Plan(
         steps(
             Step("debit", ledger.conditional_debit, required=True),
-            grants.draw_steps(after="debit"),
             Step(
                 "entries",
                 lambda r: ledger.entries(
@@ -118,9 +117,7 @@ async def debit_merchant(
     memo: str | None,
     now: datetime,
 ) -> Moved | None:
-    """Take ``amount`` (> 0) if the wallet holds it, else ``None`` and nothing changed; a
-    debit that raced a new grant each time it ran raises ``WALLET_GRANTS_CHANGING``
-    (``grants.still_racing``), the wallet holding the amount.
+    """Take ``amount`` (> 0) if the wallet holds it, else ``None`` and nothing changed.
 
     Emits ``wallet.debited``, and ``balance.low`` when this change crosses the merchant's
     threshold from at-or-above to below, as a send would.
@@ -144,24 +141,9 @@ async def debit_merchant(
         **outbox.event_params(DEBITED, now, env, data),
         **alerts.low_params(env, levels, now),
     }
-    db = await raw(conn)
-    applied = await _DEBIT.run(db, params)
-    for _ in range(grants.RACED_TRIES - 1):
-        if applied is not None:
-            break
-        # Refused with the balance there: a grant made while the debit waited (``grants``).
-        if not await _holds(conn, env, merchant_id, amount):
-            return None
-        applied = await _DEBIT.run(db, params)
+    applied = await _DEBIT.run(await raw(conn), params)
     if applied is None:
-        if not await _holds(conn, env, merchant_id, amount):
-            return None
-        raise grants.still_racing()  # held each time: short would be untrue
+        return None
     after = applied.one("debit")
     assert after is not None
     return Moved(int(after["balance_cents"]), applied.ids("event_deliveries", "low_deliveries"))
-
-
-async def _holds(conn: AsyncConnection, env: str, merchant_id: str, amount: int) -> bool:
-    held = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
-    return held is not None and held.balance_cents >= amount

@@ -3,8 +3,10 @@ operator's grant and its void, and the expiry sweep. The rules (what a grant is,
 order, why it is safe) are ``ledger.grants``'.
 
 A void or an expiry takes a grant's remainder out of the wallet with one ledger entry of its
-own, in the transaction that marks the grant, under the wallet's lock taken first: so it is
-ordered against every debit, and happens once, however many sweepers or operators race.
+own, in the transaction that marks the grant, once the wallet is settled (``grants.settle``,
+which takes its lock): so it is ordered against every debit, finds the grant as the debits so
+far left it, and happens once, however many sweepers or operators race. The list settles the
+wallet too, so what is left of each grant is shown drawn.
 """
 
 from datetime import datetime, timedelta
@@ -117,9 +119,11 @@ def _data(row: Any) -> GrantData:
 
 
 async def list_grants(db: Database, caller: Caller, *, limit: int, offset: int = 0) -> Outcome:
-    """The caller's wallet's grants in its env, newest first; ``meta`` is the ``OffsetMeta``."""
+    """The caller's wallet's grants in its env, newest first, with its undrawn debits drawn;
+    ``meta`` is the ``OffsetMeta``."""
     mine = _G.c.wallet_id == caller.wallet_id
-    async with db.read() as conn:
+    async with db.transaction() as conn:
+        await grants.settle(conn, caller.wallet_id)
         total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
         rows = await conn.execute(
             select(_G)
@@ -214,7 +218,7 @@ async def void(
     ).first()
     if owned is None:
         raise ApiError(Code.CREDIT_GRANT_NOT_FOUND)
-    wallet = await grants.lock_wallet(conn, owned.wallet_id)
+    wallet = await grants.settle(conn, owned.wallet_id)
     assert wallet is not None
     params = {"grant_id": grant_id, "wallet": wallet["id"], "now": now}
     marked = (await conn.execute(_VOID, params)).first()
@@ -264,11 +268,11 @@ _MAX_OFFSET = 10 * 365 * 86_400  # ``sandbox_clock.MAX_OFFSET_SECONDS``
 async def expire_wallet(db: Database, wallet_id: str, now: datetime) -> Outcome:
     """Expire the wallet's grants past their expiry at ``now`` (its merchant's clock): each
     remainder leaves with a ``grant_expired`` entry and a ``credit.expired`` event, in one
-    transaction under the wallet's lock; a grant another sweep expired first is not found.
+    transaction once the wallet is settled; a grant another sweep expired first is not found.
     ``data {expired}``: how many."""
     deliveries: list[str] = []
     async with db.transaction() as conn:
-        wallet = await grants.lock_wallet(conn, wallet_id)
+        wallet = await grants.settle(conn, wallet_id)
         if wallet is None:
             return Outcome(Code.SUCCESS, {"expired": 0})
         params = {"wallet": wallet_id, "cutoff": now, "now": now}

@@ -255,6 +255,8 @@ def plan(source: str, target: str, released: bool) -> Plan:
 
     return Plan(
         steps(
+            # A release makes a grant: the payer's wallet is settled first.
+            grants.settle_steps(ledger.merchant_wallet()) if released else [],
             Step("moved", lambda _: _moved(t), required=True),
             _release_steps() if released else [],
             outbox.event_steps("event", after=gate) if t.event else [],

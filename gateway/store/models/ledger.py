@@ -51,10 +51,11 @@ class Wallet(Base):
     # null: not frozen. Every credential of the environment is refused while it is set, and
     # every payment's debit is conditional on it, so a send orders against the freeze here.
     frozen_at: Mapped[datetime | None]
-    # Moved by every change that adds a credit grant to a merchant wallet (``ledger.grants``):
-    # a debit is conditional on it being what the debit's statement read, so a draw never works
-    # from grants older than the balance it checks (PostgreSQL's one-statement send).
-    grants_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # A merchant wallet's debits not yet drawn from its credit grants (``ledger.grants``):
+    # a debit adds to it on the row it already writes, and the next change of the grants (a
+    # credit, a void, an expiry) or a look at them draws it first, so the balance is always
+    # the live grants' remainders less it.
+    undrawn_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # A merchant wallet's low-balance levels (``ledger.alerts``), a JSON list of cents; null:
     # its one ``low_balance_threshold_cents`` (or the merchant's).
     low_thresholds_cents: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
@@ -91,8 +92,9 @@ GRANT_LIVE = "remaining_cents > 0"
 
 class CreditGrant(Base):
     """A credit in a merchant wallet (``ledger.grants``): the wallet's balance is the sum of its
-    grants' ``remaining_cents``. A debit draws them down in the draw order; a void or an expiry
-    takes the remainder out (``removed_cents``, with its ledger entry)."""
+    grants' ``remaining_cents`` less its ``undrawn_cents``. Debits are drawn from them in the
+    draw order before they next change; a void or an expiry takes the remainder out
+    (``removed_cents``, with its ledger entry)."""
 
     __tablename__ = "credit_grants"
     __table_args__ = (

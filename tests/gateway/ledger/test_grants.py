@@ -1,29 +1,44 @@
-"""A debit's draw of credit grants: from the first grant in the draw order alone when it holds
-the whole amount, by one plain UPDATE of that grant; over the running sum of them all when it
-does not. Either way the grants are left as the one order says, on both stores."""
-
-from typing import Any
+"""A debit writes no credit grant: what it took waits on the wallet (``undrawn_cents``) and the
+next change of the grants draws it first, in the draw order, so each debit is drawn from the
+grants there were when it was made. On both stores, through the doors a merchant uses: a grant
+made by the operator (``ledger.credit``) and one made by a plan (a check-in), each after sends."""
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from gateway.ledger import service as ledger
 from gateway.store.db import Database
+from gateway.store.models import Wallet, table_of
 from tests.fixtures.grants import grant, grants_listed
-from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.plans import captured
 
 SEND = {"platform": "claude", "recipient_email": "draw@example.com"}
+_W = table_of(Wallet)
 
 
 async def _remaining(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, int]:
     return {i: g["remaining_cents"] for i, g in (await grants_listed(client, headers)).items()}
 
 
-def _running_sums(seen: list[tuple[str, Any]]) -> int:
-    return sum("OVER (ORDER BY" in sql for sql, _ in seen)
+async def _undrawn(db: Database, merchant: MerchantKey) -> int:
+    owner = ledger.merchant_owner(merchant.merchant_id)
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(_W.c.undrawn_cents).where(_W.c.owner == owner, _W.c.env == merchant.env)
+        )
+        return int(found.scalar_one())
 
 
-async def test_the_first_grant_alone_when_it_holds_the_debit_else_the_running_sum(
+async def _send(client: httpx.AsyncClient, merchant: MerchantKey, amount: int) -> None:
+    sent = await client.post(
+        "/topup/send", json={**SEND, "amount_cents": amount}, headers=merchant.headers
+    )
+    assert sent.json()["code"] == 1001, sent.text
+
+
+async def test_a_send_writes_no_grant_and_the_next_grant_finds_it_drawn(
     db: Database,
     billing_client: httpx.AsyncClient,
     admin_client: httpx.AsyncClient,
@@ -32,29 +47,37 @@ async def test_the_first_grant_alone_when_it_holds_the_debit_else_the_running_su
 ) -> None:
     merchant = await make_merchant("live", balance_cents=1000)  # one paid grant
     [paid] = await _remaining(billing_client, merchant.headers)
-    promo = await grant(admin_client, merchant.merchant_id, "live", 300)
+    with captured(db, monkeypatch) as seen:
+        await _send(billing_client, merchant, 200)
+        await _send(billing_client, merchant, 100)
+    assert not [sql for sql, _ in seen if "credit_grants" in sql]
+    assert await _undrawn(db, merchant) == 300
+    await assert_ledger_balanced(db)
+    # Drawn first at priority 0, but made after the sends: they were drawn from the paid grant.
+    first = await grant(admin_client, merchant.merchant_id, "live", 500, category="promotional")
+    assert await _undrawn(db, merchant) == 0
+    await _send(billing_client, merchant, 150)
+    # The list draws what waits too: this send, from the promotional grant now first.
+    assert await _remaining(billing_client, merchant.headers) == {paid: 700, first: 350}
+    assert await _undrawn(db, merchant) == 0
+    await assert_ledger_balanced(db)
 
-    async def send(amount: int) -> list[tuple[str, Any]]:
-        with captured(db, monkeypatch) as seen:
-            sent = await billing_client.post(
-                "/topup/send", json={**SEND, "amount_cents": amount}, headers=merchant.headers
-            )
-        assert sent.json()["code"] == 1001, sent.text
-        return seen
 
-    # Promotional before paid at the same priority: the first grant holds 200.
-    seen = await send(200)
-    assert await _remaining(billing_client, merchant.headers) == {promo: 100, paid: 1000}
-    if db.is_sqlite:  # in order: the running sum is not run at all
-        assert _running_sums(seen) == 0
-    # 400 is more than the first grant holds: the rest comes from the next.
-    seen = await send(400)
-    assert await _remaining(billing_client, merchant.headers) == {promo: 0, paid: 700}
-    if db.is_sqlite:
-        assert _running_sums(seen) == 1
-    # The spent grant is no longer live: the paid one is first and holds the debit.
-    seen = await send(700)
-    assert await _remaining(billing_client, merchant.headers) == {promo: 0, paid: 0}
-    if db.is_sqlite:
-        assert _running_sums(seen) == 0
+async def test_a_plan_that_makes_a_grant_draws_the_debits_before_it(
+    db: Database, billing_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("staging", balance_cents=1000)
+    before = await _remaining(billing_client, merchant.headers)
+    await _send(billing_client, merchant, 200)
+    checked = await billing_client.post("/checkin", headers=merchant.headers)
+    assert checked.status_code == 200, checked.text
+    gift = int(checked.json()["data"]["amount_cents"])
+    # The check-in's promotional grant is drawn before bought credit, but the send came first.
+    assert await _undrawn(db, merchant) == 0
+    after = await _remaining(billing_client, merchant.headers)
+    [made] = set(after) - set(before)
+    assert after[made] == gift
+    assert sum(after.values()) == 800 + gift
+    await _send(billing_client, merchant, 5)
+    assert (await _remaining(billing_client, merchant.headers))[made] == gift - 5
     await assert_ledger_balanced(db)

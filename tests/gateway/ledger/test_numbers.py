@@ -24,9 +24,10 @@ RACERS = 24  # per merchant, both at once
 
 # The statements of one delivered send (no idempotency key, no endpoint) on each store, as
 # before its entries were numbered: its plan as one statement on PostgreSQL, its steps in order
-# on SQLite (the draw of the merchant's credit grants one of them; the low-balance event only
-# when a level was crossed). The numbers are read from what the debit and the credit return.
-SEND_STATEMENTS = {"sqlite": 8, "postgres": 1}
+# on SQLite (the low-balance event only when a level was crossed; the credit grants none, the
+# debit leaving its amount undrawn). The numbers are read from what the debit and the credit
+# return.
+SEND_STATEMENTS = {"sqlite": 7, "postgres": 1}
 
 
 async def _ledger(http: httpx.AsyncClient, merchant: MerchantKey) -> list[dict[str, object]]:

@@ -7,6 +7,7 @@ import pytest
 
 from gateway.apps import charging
 from gateway.ledger import grants
+from gateway.ledger import service as ledger
 from gateway.payments import plan
 from gateway.policies import spend
 from gateway.store.compose import Plan
@@ -27,11 +28,16 @@ def test_every_payment_is_the_same_plan_of_the_same_part(kind: str) -> None:
         built, supplied = charging.charge_plan(WINDOWS), charging.given(WINDOWS)
     else:
         built, supplied = _send(kind)
-    names = [step.name for step in built.steps]
-    assert built.steps[0].name == plan.DEBIT and built.steps[0].required
-    assert not any(step.required for step in built.steps[1:])
-    # The debit's draw of the payer's credit grants right behind it, then its windows' count.
-    assert names[1:4] == [grants.FIRST, grants.REST, spend.SPEND_STEP]
+    locks = [step.name for step in built.steps if step.lock]
+    planned = [step for step in built.steps if not step.lock]
+    names = [step.name for step in planned]
+    assert planned[0].name == plan.DEBIT and planned[0].required
+    assert not any(step.required for step in planned[1:])
+    # The debit draws no credit grant (it leaves its amount undrawn): its windows' count right
+    # behind it. A charge makes the payee a grant: the payee's wallet is settled first.
+    assert names[1] == spend.SPEND_STEP
+    payee = [s.name for s in grants.settle_steps(ledger.merchant_wallet(), name="payee_settle")]
+    assert locks == (payee if kind == "charge" else [])
     assert {"entries", "low", "low_deliveries"} <= set(names)
     assert names.index("entries") < names.index("low")
     assert supplied >= EVERY and built.binds == supplied

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from gateway.callers import authenticate
+from gateway.ledger import grants
 from gateway.store.compose import Plan, PlanError, Step, param
 from gateway.store.db import Database, open_database
 from gateway.store.models import (
@@ -289,6 +290,10 @@ async def test_a_refused_change_changes_nothing(
     change it allows from another state (or outside its window) finds no row, in every
     rendering; nothing is written either way."""
     top = await _topup(db, make_merchant, state)
+    # A refund's plan first draws the send's undrawn debit from the grants, which moves no
+    # credit: drawn here, the refused change is seen writing nothing at all.
+    async with db.transaction() as conn:
+        await grants.settle(conn, top.wallet_id)
     before = await _snapshot(db, top)
     for target in lifecycle.STATES:
         if (state, target) in lifecycle.TRANSITIONS:

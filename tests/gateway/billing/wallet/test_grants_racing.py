@@ -1,8 +1,9 @@
 """Sends racing over grants of three categories draw exactly the balance, never below zero, in
 the draw order: 100 of $1.50 over $140.00 of grants (on PostgreSQL across three gateway
-processes; on SQLite, whose file one process serves, one live server). And on PostgreSQL, a
-send whose statement waited for the wallet while a grant was made draws that grant as it
-should: its debit, conditional on the grants it read, is refused and run again."""
+processes; on SQLite, whose file one process serves, one live server), grants made by the
+operator racing them. And on PostgreSQL, a send that waited for the wallet while a grant was
+made is drawn from that grant, as is a send that a check-in's grant then waited behind: the
+check-in's plan reads the grants once the wallet is locked, and sees every grant before it."""
 
 import asyncio
 from contextlib import AsyncExitStack
@@ -44,11 +45,14 @@ async def _grant(db: Database, merchant: MerchantKey, **fields: Any) -> str:
 
 
 async def _remaining(db: Database, merchant: MerchantKey) -> list[tuple[str, int]]:
-    """The merchant's grants in the draw order, each with what is left."""
+    """The merchant's grants in the draw order, each with what is left once the debits so far
+    are drawn."""
     owner = f"m:{merchant.merchant_id}"
     wallets = text("SELECT id FROM wallets WHERE owner = :owner AND env = :env")
-    async with db.read() as conn:
+    async with db.transaction() as conn:
         wallet = (await conn.execute(wallets, {"owner": owner, "env": merchant.env})).scalar()
+        assert wallet is not None
+        await rules.settle(conn, wallet)
         rows = await conn.execute(
             select(_G.c.id, _G.c.remaining_cents)
             .where(_G.c.wallet_id == wallet)
@@ -110,6 +114,22 @@ async def test_sends_racing_over_grants_on_one_live_server(
     await _race(db, [live_url], make_merchant)
 
 
+async def _waiting(db: Database, at_least: int) -> None:
+    """Until ``at_least`` statements wait for a lock on a wallet's row."""
+
+    async def waiting() -> bool:
+        async with db.read() as reader:
+            found = await reader.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND query LIKE '%wallets%'"
+                )
+            )
+            return int(found.scalar() or 0) >= at_least
+
+    await wait_until(waiting, within=20)
+
+
 async def test_a_send_that_waited_for_a_new_grant_draws_it_first(
     db: Database, live_url: str, make_merchant: MakeMerchant
 ) -> None:
@@ -119,27 +139,24 @@ async def test_a_send_that_waited_for_a_new_grant_draws_it_first(
     [(paid, _)] = await _remaining(db, merchant)
     async with local_client(base_url=live_url, timeout=60) as http:
         async with db.transaction() as conn:
-            # The grant holds the wallet's lock until its commit: the send's statement, its
-            # snapshot taken, waits for it.
+            # The grant holds the wallet's lock until its commit: the send waits for it, and
+            # behind it the check-in's plan, whose grant must find the send drawn from this one.
             body = GrantCreate(env="staging", amount_cents=300, category="promotional", priority=0)
             made, _ = await grants.grant(conn, merchant.merchant_id, body, new_id("adj"), utcnow())
             send = asyncio.ensure_future(
                 http.post("/topup/send", json=BODY, headers=merchant.headers)
             )
-
-            async def waiting() -> bool:
-                async with db.read() as reader:
-                    found = await reader.execute(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE wait_event_type = 'Lock' AND query LIKE '%wallets%'"
-                        )
-                    )
-                    return bool(found.scalar())
-
-            await wait_until(waiting, within=20)
-        reply = await send
+            await _waiting(db, 1)
+            checkin = asyncio.ensure_future(http.post("/checkin", headers=merchant.headers))
+            await _waiting(db, 2)
+        reply, checked = await send, await checkin
     assert reply.json()["code"] == 1001, reply.text
-    # Priority 0 is drawn first: the new grant, which the waiting statement could not see.
-    assert dict(await _remaining(db, merchant)) == {made.id: 150, paid: 1000}
+    assert checked.status_code == 200, checked.text
+    gift = int(checked.json()["data"]["amount_cents"])
+    # Priority 0 is drawn first: the new grant, which the send came after. The check-in's
+    # grant, drawn before paid credit, came after the send: untouched.
+    remaining = dict(await _remaining(db, merchant))
+    assert remaining.pop(made.id) == 150
+    assert remaining.pop(paid) == 1000
+    assert list(remaining.values()) == [gift]
     await assert_ledger_balanced(db)
