@@ -14,10 +14,10 @@ sum over the live grants in the draw order), under the wallet's lock, before it 
 The invariant: the balance is the live grants' remainders less ``undrawn_cents``. Drawing a sum
 of debits at once draws what drawing them one by one would, because between two changes of the
 grants the order is fixed and remainders only fall; and no debit ever waits on a grant's row,
-which on PostgreSQL, with every send of a busy merchant queued on its wallet's lock, cost a
-send in seven (``docs/performance.md``).
+which on PostgreSQL, with every send of a busy merchant queued on its wallet's lock, cost up to a
+send in five (``docs/performance.md``).
 
-What settles, and so what the grants are only ever changed after:
+What settles first, so that the grants never change with debits undrawn:
 
 - a credit: ``ledger.credit`` settles before its grant; a plan that makes one (``granted``)
   begins with ``settle_steps``, statements of their own, so on PostgreSQL the plan's statement
