@@ -30,6 +30,7 @@ from ..billing.wallet import funding
 from ..budgets.service import drawn
 from ..callers import Caller
 from ..ledger import alerts, grants, refills
+from ..ledger import service as ledger
 from ..payments import once
 from ..policies import rules
 from ..store.db import Database
@@ -283,6 +284,8 @@ async def refund(db: Database, caller: Caller, charge_id: str, body: RefundCreat
         moved = dict(
             env=row.env, amount=amount, source="charge_refund", reference=charge_id, memo=memo
         )
+        # Both wallets first, in the order of their ids, as the charge itself takes them.
+        await ledger.lock_merchants(conn, row.env, [row.payee_merchant_id, row.payer_merchant_id])
         taken = await funding.debit_merchant(
             conn, merchant_id=row.payee_merchant_id, now=now, **moved
         )

@@ -120,7 +120,15 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
         ],
         lines=lines,
         then=outbox.event_steps("paid", after=lambda r: r.after(DEBIT), merchant=_PAYEE),
-        settles=grants.settle_steps(payee_wallet, name="payee_settle"),
+        locks=[
+            # Both merchants' wallets, in the order of their ids: a charge the other way waits.
+            Step(
+                "wallets",
+                lambda _: ledger.wallets_locked(ledger.merchant_wallet(), payee_wallet),
+                lock=True,
+            ),
+            *grants.settle_steps(payee_wallet, name="payee_settle"),
+        ],
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     String,
     func,
     insert,
@@ -56,6 +57,7 @@ __all__ = [
     "entries",
     "entries_sum",
     "frozen",
+    "lock_merchants",
     "merchant_owner",
     "merchant_wallet",
     "new_wallet_id",
@@ -65,6 +67,7 @@ __all__ = [
     "recipient_owner",
     "refund_credit",
     "wallet_credit",
+    "wallets_locked",
     "withdraw",
 ]
 
@@ -274,6 +277,24 @@ def amount() -> ColumnElement[Any]:
 
 def merchant_wallet() -> ColumnElement[Any]:
     return param("wallet_id", String)
+
+
+def _locked_in_order(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(_W.c.id).where(*where).order_by(_W.c.id).with_for_update()
+
+
+def wallets_locked(*wallets: ColumnElement[Any]) -> Construct:
+    """Lock ``wallets`` in the order of their ids: what a change of two merchants' wallets takes
+    first (an app's charge: the payer's and its owner's), so two such changes in opposite
+    directions wait for one another rather than each holding the wallet the other wants."""
+    return _locked_in_order(_W.c.id.in_(wallets))
+
+
+async def lock_merchants(conn: AsyncConnection, env: str, merchant_ids: Sequence[str]) -> None:
+    """``wallets_locked`` for the merchants' wallets of ``env``, in the caller's transaction (a
+    charge's refund: the owner's and the payer's)."""
+    owners = [merchant_owner(m) for m in merchant_ids]
+    await conn.execute(_locked_in_order(_W.c.env == env, _W.c.owner.in_(owners)))
 
 
 _CREDIT = Statement.of(

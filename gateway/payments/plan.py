@@ -71,10 +71,10 @@ def payment_steps(
     debited: int = 1,
     event: bool = True,
     then: Iterable[Step] = (),
-    settles: Iterable[Step] = (),
+    locks: Iterable[Step] = (),
 ) -> list[Step]:
-    """The payment's steps: a rolling window's lock (``spend.lock_steps``), the settling of a
-    wallet the kind's ``writes`` make a grant in (``settles``: ``grants.settle_steps``), the
+    """The payment's steps: a rolling window's lock (``spend.lock_steps``), the kind's own
+    ``locks`` (a wallet its ``writes`` make a grant in, settled: ``grants.settle_steps``), the
     debit (none while the payer's environment is frozen; its wallet's count of entries moved by
     ``debited``, the payer's own ``lines``), the count in ``windows``, the kind's ``writes``,
     the entries of ``lines``, the event (``event``), ``balance.low``, and what else the kind
@@ -84,7 +84,7 @@ def payment_steps(
         # Statements of their own, before the plan's: the windows' lock first, as every
         # payment of the key takes it.
         spend.lock_steps(windows),
-        settles,
+        locks,
         Step(
             DEBIT,
             lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),

@@ -378,3 +378,59 @@ async def test_a_fee_that_takes_the_app_owners_wallet_back_above_its_level_tells
     assert again.status_code == 201, again.text
     assert len(await events_of(db, owner.merchant_id, "balance.recovered")) == 1  # once
     assert await unbalanced_wallets(db) == []
+
+
+async def _merchant_of(db: Database, person: Account) -> str:
+    """The merchant ``person`` signed up."""
+    found = text(
+        "SELECT mu.merchant_id FROM merchant_users mu JOIN users u ON u.id = mu.user_id "
+        "WHERE u.email = :email"
+    )
+    async with db.read() as conn:
+        return str((await conn.execute(found, {"email": person.email})).scalar_one())
+
+
+@pytest.mark.xdist_group("concurrency")
+async def test_charges_each_way_between_two_merchants_at_once_all_go_through(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    live_url: str,
+) -> None:
+    """Each merchant has an app the other pays: charges both ways at once, and refunds of them,
+    each lock both wallets in one order, so none waits on the other for ever (PostgreSQL would
+    break such a deadlock by failing one of them)."""
+    root = live_url.removesuffix("/api/public/v1")
+    people = [await sign_up_on(dashboard_client(app)) for _ in range(2)]
+    keys = [
+        await make_merchant("staging", merchant_id=await _merchant_of(db, p), balance_cents=50_000)
+        for p in people
+    ]
+    tokens = []
+    for owner, payer in ((keys[0], people[1]), (keys[1], people[0])):
+        registered = await register_app(client, owner, scopes=["billing", "topup:read"])
+        flow = Flow(app, registered["id"], registered["client_secret"], root=root)
+        got = await flow.tokens(payer, scope="billing topup:read", form={"scopes": ["billing"]})
+        tokens.append({"Authorization": f"Bearer {got['access_token']}"})
+        await flow.oauth.aclose()
+    before = [await merchant_balance(db, k) for k in keys]
+    async with local_client(base_url=live_url, timeout=60) as http:
+
+        async def charge(way: int, n: int) -> dict[str, Any]:
+            headers = {**tokens[way], "Idempotency-Key": f"way-{way}-{n}"}
+            reply = await http.post("/charges", json=FEE, headers=headers)
+            return dict(reply.json())
+
+        charged = await asyncio.gather(*(charge(n % 2, n) for n in range(40)))
+        assert [c["code"] for c in charged] == [1004] * 40, charged
+        refunds = await asyncio.gather(
+            *(
+                http.post(f"/charges/{m['data']['id']}/refund", json={}, headers=tokens[n % 2])
+                for n, m in enumerate(charged[:20])
+            )
+        )
+        assert [r.status_code for r in refunds] == [200] * 20, [r.text for r in refunds]
+    # Twenty each way, ten each way given back: both where they began.
+    assert [await merchant_balance(db, k) for k in keys] == before
+    assert await unbalanced_wallets(db) == []

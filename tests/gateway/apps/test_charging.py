@@ -80,13 +80,15 @@ def test_a_charge_plan_without_any_one_of_its_names_is_refused(shape: str) -> No
 def test_a_charge_is_a_payment_as_a_send_is() -> None:
     """The charge's plan is every payment's: the payer's debit first, the one every other step
     depends on, its count in the consent's windows, its entries, its event and ``balance.low``;
-    and both merchants' events are in it, each its own merchant's. Before its statement, the
-    payee's wallet is settled (``grants.settle_steps``), as every plan that makes a grant is."""
+    and both merchants' events are in it, each its own merchant's. Before its statement, both
+    wallets are locked in the order of their ids, and the payee's is settled
+    (``grants.settle_steps``), as every plan that makes a grant is."""
     windows, params = _charged("daily")
     built = charging.charge_steps(windows)
     names = [step.name for step in built if not step.lock]
     assert [s.name for s in built if s.lock] == [
-        s.name for s in grants.settle_steps(ledger.merchant_wallet(), name="payee_settle")
+        "wallets",  # both merchants', in the order of their ids
+        *(s.name for s in grants.settle_steps(ledger.merchant_wallet(), name="payee_settle")),
     ]
     assert names[:2] == [plan.DEBIT, spend.SPEND_STEP]
     for shared in ("entries", "event", "event_deliveries", "low", "low_deliveries"):

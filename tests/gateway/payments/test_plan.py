@@ -34,10 +34,11 @@ def test_every_payment_is_the_same_plan_of_the_same_part(kind: str) -> None:
     assert planned[0].name == plan.DEBIT and planned[0].required
     assert not any(step.required for step in planned[1:])
     # The debit draws no credit grant (it leaves its amount undrawn): its windows' count right
-    # behind it. A charge makes the payee a grant: the payee's wallet is settled first.
+    # behind it. A charge locks both merchants' wallets first and settles the payee's, which it
+    # makes a grant in.
     assert names[1] == spend.SPEND_STEP
     payee = [s.name for s in grants.settle_steps(ledger.merchant_wallet(), name="payee_settle")]
-    assert locks == (payee if kind == "charge" else [])
+    assert locks == (["wallets", *payee] if kind == "charge" else [])
     assert {"entries", "low", "low_deliveries"} <= set(names)
     assert names.index("entries") < names.index("low")
     assert supplied >= EVERY and built.binds == supplied
