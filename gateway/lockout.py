@@ -12,8 +12,8 @@ a process remembers for ``RECHECK_SECONDS`` that a bucket was open, and until it
 it was locked; its own failures update that memory at once. A lockout reached in another process
 takes effect here within ``RECHECK_SECONDS``.
 
-Fail open for API keys: with Redis down nothing is locked and failures are not counted (a
-warning is logged, and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random
+Fail open for API keys: with Redis down nothing is locked and failures are counted only once it
+answers (a warning is logged, and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random
 base62 characters the gateway made, so an outage does not make guessing one practical, while
 failing closed would refuse every merchant. The admin token is the operator's, chosen by a
 person (at least 32 characters, not necessarily random), so its lockout fails closed as a
@@ -23,6 +23,14 @@ Passwords are another matter: people choose them, so a guess can be right. An at
 before a password's check (``attempt``) fails closed: Redis down, or slower than the limiter's
 deadline, raises ``LimiterUnavailable`` and the caller refuses the attempt (503) rather than
 check it uncounted.
+
+No failure goes uncounted because Redis missed a moment. A failure Redis cannot take when it
+happens (down, past its deadline, or known down since another call missed: ``RECHECK_SECONDS``)
+is owed: this process keeps it and counts it before its next lockout check, any client's, and
+``admit`` refuses (``LimiterUnavailable``) rather than check a secret while a failure is owed
+and cannot be counted. A failure counted by Redis after the deadline had passed may so be counted
+twice: the error is toward the limit. What is owed is bounded by the checks in flight when Redis
+went away, since none starts while a debt cannot be paid.
 
 Such a count before the check (``admit``) holds the attempts still being checked as well as the
 failures, so that a burst is checked no further than the limit. A full count is therefore not
@@ -36,6 +44,7 @@ its deadline just then) keeps a client waiting for that long, never for the lock
 """
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
@@ -104,6 +113,8 @@ class Lockout:
         # every request the limiter's whole deadline).
         self._down_until = float("-inf")
         self._warned_at = float("-inf")
+        # bucket -> (its limit, failures Redis has not yet counted there)
+        self._owed: dict[str, tuple[Limit, int]] = {}
 
     async def locked(
         self, redis: Redis, limits: Sequence[Limit], *, fail_open: bool = True
@@ -117,6 +128,13 @@ class Lockout:
             if not fail_open:
                 raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
             return None
+        if self._owed:
+            try:
+                await self._pay(redis)
+            except LimiterUnavailable:
+                if not fail_open:
+                    raise
+                return None
         unknown = not fail_open
         for each in limits:
             known = self._known.get(each.bucket)
@@ -140,10 +158,11 @@ class Lockout:
     async def failed(self, redis: Redis, limits: Sequence[Limit]) -> Decision | None:
         """Count one failed attempt on every bucket. The lockout if this attempt found a
         bucket already full (another process filled it meanwhile), else ``None``. Redis not
-        answering counts nothing and admits (fail open)."""
+        answering admits (fail open), the failure owed until it answers."""
         try:
             return await self._count(redis, limits)
         except LimiterUnavailable:
+            self._owe(limits)
             return None
 
     async def admit(self, redis: Redis, limits: Sequence[Limit]) -> Decision | None:
@@ -159,6 +178,8 @@ class Lockout:
             known = self._known.get(each.bucket)
             if known is not None and known[0] > now and known[1] is not None:
                 return _remaining(known[1], known[0] - now)
+        if self._owed:
+            await self._pay(redis)  # no check while a failure goes uncounted
         give_up = now + CLOSED_DEADLINE_SECONDS
         pause = _BUSY_POLL_SECONDS[0]
         while True:
@@ -190,14 +211,37 @@ class Lockout:
 
     async def refused(self, redis: Redis, limits: Sequence[Limit]) -> None:
         """The check ``admit`` let through failed: its attempt stays counted, and the failure
-        is counted where lockouts are judged. Redis not answering now leaves the attempt's
-        count, which still bounds the checks."""
-        if self._clock() < self._down_until:
-            return
-        try:
-            await hit_all(redis, _failures_of(limits), closed=True)
-        except LimiterUnavailable as exc:
-            self._unavailable(exc, fail_open=False)
+        is counted where lockouts are judged. Redis not answering now (or known down a moment
+        ago), the failure is owed: counted before this process's next check, which waits on it."""
+        self._owe(_failures_of(limits))
+        with contextlib.suppress(LimiterUnavailable):  # else still owed
+            await self._pay(redis)
+
+    def _owe(self, limits: Sequence[Limit], times: int = 1) -> None:
+        for each in limits:
+            _, before = self._owed.get(each.bucket, (each, 0))
+            self._owed[each.bucket] = (each, before + times)
+
+    async def _pay(self, redis: Redis) -> None:
+        """Count every failure owed, one hit a round trip per bucket (a full bucket takes no
+        more, and is a lockout already); ``LimiterUnavailable``, the rest still owed, when
+        Redis does not answer. Taken off the books first, so two payers never count one twice."""
+        while self._owed:
+            if self._clock() < self._down_until:
+                raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
+            owed = list(self._owed.values())
+            self._owed.clear()
+            try:
+                await hit_all(redis, [each for each, _ in owed], closed=True)
+            except LimiterUnavailable as exc:
+                for each, times in owed:
+                    self._owe([each], times)
+                self._unavailable(exc, fail_open=False)
+                raise
+            for each, times in owed:
+                self._known.pop(each.bucket, None)  # ask Redis what it now holds
+                if times > 1:
+                    self._owe([each], times - 1)
 
     async def attempt(self, redis: Redis, limits: Sequence[Limit]) -> Decision | None:
         """Count an attempt before its costly check (a password hash) as if it failed: the
@@ -241,8 +285,8 @@ class Lockout:
             return
         try:
             await release_all(redis, limits)
-        except LimiterUnavailable as exc:
-            self._unavailable(exc)
+        except LimiterUnavailable as exc:  # the count stays: toward the limit
+            self._unavailable(exc, fail_open=False)
 
     def _in_flight_of(self, limits: Sequence[Limit]) -> list[Limit]:
         """The buckets of attempts counted before their checks: a window of ``IN_FLIGHT_SECONDS``

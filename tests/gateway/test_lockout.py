@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
 from gateway.lockout import IN_FLIGHT_SECONDS, Lockout, client_address
-from gateway.ratelimit import Limit
+from gateway.ratelimit import Limit, LimiterUnavailable
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client, make_settings, running_app, wait_until
 from tests.fixtures.limiters import client_at, limits, ttl_of, unique_address
@@ -253,3 +253,81 @@ async def test_a_lockout_outlives_the_attempts_in_flight(limits: Redis) -> None:
     for lockout in (here, elsewhere):
         locked = await lockout.admit(limits, hour)
         assert locked is not None and not locked.allowed and locked.retry_after > 3000
+
+
+def _unanswering() -> Redis:
+    """A Redis client nothing answers (a port nobody listens on): every count fails at once, as
+    one past its deadline does."""
+    redis: Redis = Redis.from_url("redis://127.0.0.1:1/0")
+    return redis
+
+
+async def test_failures_redis_missed_are_counted_before_the_next_check(limits: Redis) -> None:
+    """Redis misses the count of each failed check (here it does not answer at all): the
+    failures are owed, and counted before the next check is made, so once the attempts' count
+    has lapsed the guesser is still locked out, in this process and in any other."""
+    bucket = f"test:owed:{secrets.token_hex(4)}"
+    hour = [Limit(bucket, 3, 3600)]
+    now = [100.0]
+    here = Lockout(in_flight_seconds=1, clock=lambda: now[0])
+    elsewhere = Lockout(in_flight_seconds=1)
+    missing = _unanswering()
+    try:
+        for _ in range(3):
+            assert await here.admit(limits, hour) is None
+            await here.refused(missing, hour)  # not counted by Redis: owed
+            with pytest.raises(LimiterUnavailable):  # Redis is down for a moment: no check
+                await here.admit(limits, hour)
+            now[0] += 1.01
+    finally:
+        await missing.aclose()
+
+    async def attempts_gone() -> bool:
+        return await ttl_of(limits, bucket) <= 0
+
+    await wait_until(attempts_gone, within=5)
+    for lockout in (here, elsewhere):
+        locked = await lockout.admit(limits, hour)
+        assert locked is not None and not locked.allowed and locked.retry_after > 3000
+
+
+async def test_a_give_back_that_misses_stops_no_failure_being_counted(limits: Redis) -> None:
+    """A success's give-back misses its deadline, so Redis is taken as down for a moment: a
+    failure in that moment is owed, no check is made until it is counted (503, try again), and
+    it is counted as soon as Redis is asked again."""
+    now = [100.0]
+    bucket = f"test:give-back:{secrets.token_hex(4)}"
+    hour = [Limit(bucket, 5, 3600)]
+    lockout = Lockout(clock=lambda: now[0])
+    missing = _unanswering()
+    try:
+        assert await lockout.admit(limits, hour) is None  # a right secret
+        assert await lockout.admit(limits, hour) is None  # a wrong one, checked beside it
+        await lockout.succeeded(missing, hour)  # the give-back misses: Redis down a moment
+    finally:
+        await missing.aclose()
+    await lockout.refused(limits, hour)  # within the moment: owed, not dropped
+    with pytest.raises(LimiterUnavailable):
+        await lockout.admit(limits, hour)
+    now[0] += 1.01
+    assert await lockout.admit(limits, hour) is None  # the debt paid first
+    assert 3000 < await ttl_of(limits, bucket + ":failed") <= 3600
+
+
+async def test_an_api_key_failure_redis_missed_is_counted_when_it_answers(
+    limits: Redis,
+) -> None:
+    """An API key's lockout fails open, but never forgets a failure: one Redis could not count
+    is counted on the next look at the lockouts once it answers."""
+    bucket = [Limit(f"auth:client:{unique_address()}", 2, WINDOW)]
+    now = [100.0]
+    lockout = Lockout(clock=lambda: now[0])
+    missing = _unanswering()
+    try:
+        for _ in range(2):
+            assert await lockout.failed(missing, bucket) is None  # admitted, owed
+    finally:
+        await missing.aclose()
+    now[0] += 1.01
+    found = await lockout.locked(limits, bucket)
+    assert found is not None and 0 < found.reset_seconds <= WINDOW
