@@ -4,11 +4,12 @@ A transport hands in ``enter``: the services and the caller of the request being
 (streamable HTTP: the key of the request's ``Authorization`` header; stdio: the process's key).
 Every tool call then runs the same steps: enter, check the tool's scope, run the operation,
 render its answer as the envelope. A refusal of any kind, authentication included, is a tool
-result with ``isError`` that carries the envelope and its code, never a protocol error; an
-unexpected failure is logged and answered 9001, never with its trace. Over streamable HTTP a
-call beyond the credential's scopes never gets here: the door answers it first, with the HTTP
-scope challenge an OAuth client steps up on (``http``); the check here is stdio's, and holds
-whatever reaches it.
+result with ``isError`` that carries the envelope and its code, never a protocol error; any
+other failure gets REST's code for it (``ops.outage.failure_outcome``: a store that did not
+answer 9002 or 9003), an unexpected one logged and answered 9001, never with its trace. Over
+streamable HTTP a call beyond the credential's scopes never gets here: the door answers it
+first, with the HTTP scope challenge an OAuth client steps up on (``http``); the check here is
+stdio's, and holds whatever reaches it.
 """
 
 import json
@@ -24,6 +25,7 @@ from mcp.server.models import InitializationOptions
 from starlette.requests import Request
 
 from ..callers import Caller, require_scope
+from ..ops.outage import failure_outcome, logged
 from ..protocols import paid, registry
 from ..services import Services
 from ..values.catalogue import code_entries
@@ -121,9 +123,11 @@ async def call_tool(
         answer = refused.outcome()
     except MCPError:
         raise
-    except Exception:
-        log.exception("mcp tool failed", extra={"tool": name[:100]})
-        answer = Outcome(Code.INTERNAL_ERROR)
+    except Exception as exc:
+        answer = failure_outcome(exc)
+        if answer.code == Code.INTERNAL_ERROR:
+            log.exception("mcp tool failed", extra={"tool": name[:100]})
+        logged(exc, answer)
     return result_of(answer, receipt)
 
 

@@ -5,6 +5,9 @@ Outermost but for the request context, so every door (the API, MCP, the dashboar
 API) and authentication (the key lookup is the first statement of a call) answer the same way.
 The database coming back needs nothing here: each pool opens new connections for new calls.
 One warning line, without a traceback, per call refused: the outage is not a bug.
+
+A door that answers inside its transport (an MCP tool's result) asks ``failure_outcome`` for
+the same code: one mapping of an exception to the envelope, whichever door it reached.
 """
 
 import logging
@@ -13,13 +16,38 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.unreachable import is_unreachable, timed_out
 from ..values.codes import Code
-from ..values.envelope import Envelope
+from ..values.envelope import Envelope, refusal_of
+from ..values.outcome import Outcome
 
-__all__ = ["StoreOutage"]
+__all__ = ["StoreOutage", "failure_outcome", "logged", "outage_outcome"]
 
 log = logging.getLogger("aitopup.store")
 
 MESSAGE = "The store is unavailable; try again shortly"
+
+
+def outage_outcome(exc: BaseException) -> Outcome | None:
+    """The store's outage as every door answers it (9003 timed out, else 9002); ``None`` when
+    ``exc`` is no outage. The door that answers it logs it (``logged``)."""
+    if not is_unreachable(exc):
+        return None
+    if timed_out(exc):
+        return Outcome(Code.STORE_TIMED_OUT)
+    return Outcome(Code.SERVICE_UNAVAILABLE, message=MESSAGE)
+
+
+def failure_outcome(exc: Exception) -> Outcome:
+    """What a door whose transport cannot raise answers (an MCP tool's result): the same
+    code REST's handlers and this middleware answer for the same exception, a refusal's own,
+    an outage's, else ``INTERNAL_ERROR`` (the caller logs it with its trace)."""
+    return refusal_of(exc) or outage_outcome(exc) or Outcome(Code.INTERNAL_ERROR)
+
+
+def logged(exc: BaseException, answer: Outcome) -> None:
+    """One line for a call the store did not answer, without a traceback: the outage is not a
+    bug. The caller logs anything else with its trace."""
+    if answer.code in (Code.STORE_TIMED_OUT, Code.SERVICE_UNAVAILABLE):
+        log.warning("the store did not answer: %s", type(exc).__name__)
 
 
 class StoreOutage:
@@ -41,13 +69,8 @@ class StoreOutage:
         try:
             await self.app(scope, receive, watched)
         except Exception as exc:
-            if started or not is_unreachable(exc):
+            outage = None if started else outage_outcome(exc)
+            if outage is None:
                 raise
-            log.warning("the store did not answer: %s", type(exc).__name__)
-            if timed_out(exc):
-                reply = Envelope(Code.STORE_TIMED_OUT, headers={"Retry-After": "1"})
-            else:
-                reply = Envelope(
-                    Code.SERVICE_UNAVAILABLE, message=MESSAGE, headers={"Retry-After": "1"}
-                )
-            await reply(scope, receive, send)
+            logged(exc, outage)
+            await Envelope.of(outage, headers={"Retry-After": "1"})(scope, receive, send)

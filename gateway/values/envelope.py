@@ -32,6 +32,7 @@ __all__ = [
     "OffsetMeta",
     "PageMeta",
     "error_response",
+    "refusal_of",
     "validation_details",
 ]
 
@@ -110,14 +111,26 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def refusal_of(exc: BaseException) -> Outcome | None:
+    """A refusal's answer, the same on every door: an ``ApiError``'s own, a request's values
+    that did not validate ``VALIDATION_FAILED`` with their errors; ``None`` for any other
+    exception (``ops.outage.failure_outcome`` answers those)."""
+    if isinstance(exc, ApiError):
+        return exc.outcome()
+    if isinstance(exc, ValidationError):
+        return Outcome(Code.VALIDATION_FAILED, {"errors": validation_details(exc)})
+    return None
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ValidationError)
-    return Envelope(Code.VALIDATION_FAILED, {"errors": validation_details(exc)})
+    refused = refusal_of(exc)
+    assert refused is not None
+    return Envelope.of(refused)
 
 
 _HTTP_CODES = {404: Code.ROUTE_NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from ...admin import audit
 from ...admin.audit import Call
 from ...lockout import client_address
+from ...ops.outage import failure_outcome
 from ...ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ...ratelimit import Decision, Limit, LimiterUnavailable, unavailable
 from ...services import Services, services
@@ -88,8 +89,9 @@ def _admin(action: str, handler: Handler) -> Callable[[Request], Awaitable[Respo
         except ApiError as exc:
             await audit.record_after(svc.db, call, exc.code, utcnow(), target_id=target)
             raise
-        except Exception:
-            await audit.record_after(svc.db, call, Code.INTERNAL_ERROR, utcnow(), target_id=target)
+        except Exception as exc:  # recorded with the code the handlers answer it with
+            answered = failure_outcome(exc).code
+            await audit.record_after(svc.db, call, answered, utcnow(), target_id=target)
             raise
         code = response.code if isinstance(response, Envelope) else Code.SUCCESS
         await audit.record_after(
