@@ -13,8 +13,8 @@ it was locked; its own failures update that memory at once. A lockout reached in
 takes effect here within ``RECHECK_SECONDS``.
 
 Fail open for API keys: with Redis down nothing is locked and failures are counted only once it
-answers (a warning is logged, and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32 random
-base62 characters the gateway made, so an outage does not make guessing one practical, while
+answers (a warning is logged, and Redis is asked again after ``RECHECK_SECONDS``). Keys are 32
+random base62 characters the gateway made, so an outage does not make guessing one practical, while
 failing closed would refuse every merchant. The admin token is the operator's, chosen by a
 person (at least 32 characters, not necessarily random), so its lockout fails closed as a
 password's does (``admit``): with Redis down or too slow to count, the admin API answers 503

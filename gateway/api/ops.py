@@ -153,7 +153,9 @@ async def llms_txt(request: Request) -> Response:
 
 async def changelog(request: Request) -> Response:
     """What changed for the people who call the gateway, newest first, as a page."""
-    return Response(changelog_page.page(), media_type="text/html; charset=utf-8")
+    # Rendered on a thread the first time (its Markdown library imported then): once.
+    page = await asyncio.to_thread(changelog_page.page)
+    return Response(page, media_type="text/html; charset=utf-8")
 
 
 async def changelog_md(request: Request) -> Response:

@@ -35,7 +35,8 @@ The SDK (the server, its session manager, the tool-call fast path: ``door``) is 
 built on the first request to ``/mcp`` a process serves, not as the gateway starts: it is a fifth
 of the gateway's import, and a process that is never asked over MCP never needs it. The manager
 then runs in a task of the app's lifespan (``running``) until the lifespan ends, as it would have
-from the start; every later request finds it built.
+from the start; every later request finds it built. Its import runs on a thread
+(``values.loading``): the request that first needs it waits, and no other does.
 """
 
 import json
@@ -65,6 +66,7 @@ from ..lockout import client_address
 from ..services import Services, services
 from ..values.codes import CATALOGUE, Code
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
+from ..values.loading import loaded
 from ..values.outcome import ApiError
 from ..values.parsing import decode_json, read_capped
 from ..values.resources import MCP_PATH as MCP_RESOURCE_PATH
@@ -154,6 +156,7 @@ class McpHttp:
             if self._door is None:
                 if self._tasks is None:
                     raise RuntimeError("the MCP door serves inside the app's lifespan")
+                await loaded(f"{__package__}.door")  # the SDK: off the loop, once
                 from .door import Door
 
                 door = Door(self._enter, self._guide_text, max_body_bytes=self._max_body_bytes)
@@ -182,6 +185,8 @@ class McpHttp:
         return await authenticate_key(svc, self._pepper, presented, client_address(conn), resource)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # What a refusal's reply and the scope's check read: the SDK's types and the tools.
+        await loaded(f"{__package__}.tools")
         conn = HTTPConnection(scope)
         try:
             _check_origin_and_host(conn)

@@ -34,6 +34,7 @@ from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
 from ..mail.links import public_base
 from ..ops.url_text import OAUTH_NUL_REFUSAL
 from ..services import services
+from ..values.loading import loaded
 from ..values.outcome import ApiError
 from ..values.outside_json import loads
 from ..values.parsing import read_capped
@@ -58,6 +59,7 @@ async def _metadata(request: Request) -> Response:
     derives the metadata's URL from it and checks the two are the same string. The models are
     given text, so their own rule for an empty path holds (a URL object would add the slash)."""
     base = issuer(services(request).settings)
+    await loaded("mcp.shared.auth")
     from mcp.shared.auth import OAuthMetadata
 
     both = ["client_secret_post", "client_secret_basic", "none"]
@@ -83,6 +85,7 @@ async def _metadata(request: Request) -> Response:
 
 def _protected(path: str) -> Callable[[Request], Awaitable[Response]]:
     async def described(request: Request) -> Response:
+        await loaded("mcp.shared.auth")
         from mcp.shared.auth import ProtectedResourceMetadata
 
         base = public_base(services(request).settings)
@@ -186,6 +189,14 @@ async def _throttled(request: Request, limit: ClientLimit, said: str) -> Respons
     return None
 
 
+async def _sdk_loaded(handler: str) -> None:
+    """The SDK's ``handler`` module and this door's provider over it, imported off the event
+    loop by the first request that needs them (``values.loading``): seconds on a fresh process."""
+    await loaded(f"mcp.server.auth.handlers.{handler}")
+    await loaded("mcp.server.auth.settings")
+    await loaded(f"{__package__}.provider")
+
+
 async def authorize(request: Request) -> Response:
     refused = await _throttled(request, OAUTH, "too many requests")
     if refused is not None:
@@ -193,6 +204,7 @@ async def authorize(request: Request) -> Response:
     bounded = await _bounded(request)
     if isinstance(bounded, Response):
         return bounded
+    await _sdk_loaded("authorize")
     from mcp.server.auth.handlers.authorize import AuthorizationHandler
 
     from .provider import Provider
@@ -240,6 +252,7 @@ async def token(request: Request) -> Response:
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
+    await _sdk_loaded("token")
     from mcp.server.auth.handlers.token import TokenHandler
 
     from .provider import ClientCheck, Provider
@@ -257,6 +270,7 @@ async def revoke(request: Request) -> Response:
     bounded = await _bounded(request, client_form=True)
     if isinstance(bounded, Response):
         return bounded
+    await _sdk_loaded("revoke")
     from mcp.server.auth.handlers.revoke import RevocationHandler
 
     from .provider import ClientCheck, Provider
@@ -274,6 +288,7 @@ async def register(request: Request) -> Response:
     bounded = await _bounded(request, nul_error="invalid_client_metadata")
     if isinstance(bounded, Response):
         return bounded
+    await _sdk_loaded("register")
     from mcp.server.auth.handlers.register import RegistrationHandler
     from mcp.server.auth.settings import ClientRegistrationOptions
 

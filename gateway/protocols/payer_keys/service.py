@@ -10,6 +10,7 @@ One key a protocol and environment. Setting one where one is set is refused
 (a made key is never shown), so the merchant removes it first, on purpose. Two racing to set
 the first find the table's primary key between them: one is set, the other refused."""
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +70,8 @@ async def set_key(
         why = f"no payer keeps a key for this protocol: expected one of {keyed_protocols()}"
         raise _invalid("protocol", why)
     try:
-        key = payer.own_key(body.private_key)
+        # Off the loop: the first key of a process imports its protocol's signers (seconds).
+        key = await asyncio.to_thread(payer.own_key, body.private_key)
     except ValueError as exc:
         raise _invalid("private_key", str(exc)) from None
     async with db.transaction() as conn:

@@ -37,7 +37,8 @@ once its ``validBefore`` has passed by more than a chain takes to include a tran
 before it.
 Nothing revokes an authorization short of the authorizer's own ``cancelAuthorization``
 transaction (gas on chain): its ``validBefore`` ends it. The EVM libraries are imported when a
-credential is first made (web3 under the package's signers: a second of a process's start).
+credential is first made (web3 under the package's signers: a second of a process's start), on a
+thread (``values.loading``), so the payment that first needs them holds no other request.
 """
 
 import base64
@@ -59,6 +60,7 @@ from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
 from ...values import outside_json
 from ...values.codes import Code
+from ...values.loading import loaded
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from ..base import CHALLENGE_MAX_BYTES, Demand, Made, Payer, PayerKey, Use, Wallet
@@ -267,7 +269,9 @@ class X402Payer(Payer):
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         kept = _kept(wallet, demand)
         key = await _signing_key(wallet)
-        # The EVM libraries, when first needed (see the module's docstring).
+        # The EVM libraries, when first needed, off the loop (see the module's docstring).
+        await loaded("eth_account")
+        await loaded("x402.mechanisms.evm")
         from eth_account import Account
         from x402.mechanisms.evm import (
             EthAccountSigner,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ....values.codes import Code
+from ....values.loading import loaded
 from ....values.outcome import ApiError
 from ....values.settings import Settings
 
@@ -45,6 +46,7 @@ def expiry(value: Any) -> datetime | None:
 async def exchange(settings: Settings, what: str) -> AsyncIterator["stripe.StripeClient"]:
     """A client for one exchange with Stripe, closed after it; Stripe's refusals and silences
     as ``ApiError`` (``what`` names the exchange in the log, never a secret)."""
+    await loaded("stripe")  # the first exchange of a process imports it off the loop
     import stripe
 
     from .stripe_client import HTTPXClient
