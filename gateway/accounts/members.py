@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..merchants import holds
 from ..merchants.keys import revoke_consents
 from ..policies.model import load
 from ..store.db import Database
@@ -146,6 +147,7 @@ async def end_given(
         await revoke_consents(conn, _K.c.id.in_(consents), now)
     keys = [key_id for key_id, consent in ended if not consent]
     if keys:
+        await holds.close(conn, select(_K.c.id).where(_K.c.id.in_(keys)), now)
         await conn.execute(
             update(_K).where(_K.c.id.in_(keys), _K.c.revoked_at.is_(None)).values(revoked_at=now)
         )

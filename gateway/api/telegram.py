@@ -120,6 +120,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
                 Code.APPROVAL_TOKEN_WRONG_DOOR,
                 Code.TOPUP_NOT_AWAITING_APPROVAL,
                 Code.PAYMENT_NOT_AWAITING_APPROVAL,
+                Code.HELD_KEY_REVOKED,
             ):
                 raise
         else:

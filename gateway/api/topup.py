@@ -150,6 +150,7 @@ _DECISION_ERRORS = (
     Code.TRANSACTION_NOT_FOUND,
     Code.TOPUP_NOT_AWAITING_APPROVAL,
     Code.KEY_SELF_APPROVAL,
+    Code.HELD_KEY_REVOKED,
 )
 
 # The send apart: ``public_routes`` tries it before every other route (it is the hot path).

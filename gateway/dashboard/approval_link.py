@@ -51,8 +51,10 @@ def _refused(request: Request, refused: ApiError) -> Response:
         Code.APPROVAL_LINK_INVALID,
         Code.TOPUP_NOT_AWAITING_APPROVAL,
         Code.PAYMENT_NOT_AWAITING_APPROVAL,
+        Code.HELD_KEY_REVOKED,
     ):
-        return _gone(request)  # spent, or decided meanwhile by another door, or expired
+        # spent, or decided meanwhile by another door, or expired, or its key revoked
+        return _gone(request)
     raise refused
 
 

@@ -36,7 +36,7 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.envelope import validation_details
 from ..values.outcome import ApiError, CursorMeta, Outcome
-from . import service, template_store
+from . import holds, service, template_store
 from .schemas import KeyCreated, KeyData, KeyUpdate
 from .usage import with_usage
 
@@ -394,6 +394,8 @@ async def revoke_consents(conn: AsyncConnection, where: Any, now: datetime) -> N
     ``apps.managed``): refused from the next request. Here, below both the apps and the
     accounts, as each ends consents (an app deleted, a member gone)."""
     consents = sa.select(_K.c.id).where(where, _K.c.app_id.is_not(None))
+    ending = sa.select(_K.c.id).where(_K.c.id.in_(consents) | _K.c.managed_by.in_(consents))
+    await holds.close(conn, ending, now)  # what the consents and their keys hold for approval
     await conn.execute(
         sa.update(_K)
         .where(_K.c.managed_by.in_(consents), _K.c.revoked_at.is_(None))

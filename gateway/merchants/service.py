@@ -16,7 +16,7 @@ from ..store.models import ApiKeyRow, Merchant, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id
 from ..values.marking import marked
-from . import names, template_store
+from . import holds, names, template_store
 
 __all__ = [
     "KeyInfo",
@@ -181,11 +181,13 @@ async def list_keys(conn: AsyncConnection, merchant_id: str | None = None) -> li
 
 
 async def revoke_key(conn: AsyncConnection, key_id: str, now: datetime) -> bool:
-    """Revoke; ``False`` if there is no such key. Revoking twice keeps the first time."""
+    """Revoke; ``False`` if there is no such key. Revoking twice keeps the first time. What the
+    key holds for approval is ended with it (``holds.close``)."""
     result = await conn.execute(
         update(_K).where(_K.c.id == key_id, _K.c.revoked_at.is_(None)).values(revoked_at=now)
     )
     if result.rowcount:
+        await holds.close(conn, select(_K.c.id).where(_K.c.id == key_id), now)
         return True
     return (await conn.execute(select(_K.c.id).where(_K.c.id == key_id))).first() is not None
 

@@ -32,6 +32,7 @@ from ..budgets.service import held_draws
 from ..callers import Caller, require_scope
 from ..ledger import service as ledger
 from ..mail import caps
+from ..merchants import holds
 from ..merchants import service as merchants
 from ..store.db import Database
 from ..store.models import AWAITING_APPROVAL, Topup, table_of
@@ -68,6 +69,7 @@ async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
         raise ApiError(Code.KEY_SELF_APPROVAL, transaction_id=txn_id, status=row.status)
     if row.status != HELD:
         raise ApiError(Code.TOPUP_NOT_AWAITING_APPROVAL, transaction_id=txn_id, status=row.status)
+    await holds.refuse_if_revoked(conn, row.api_key_id, row)
     return row
 
 

@@ -100,6 +100,11 @@ AUTH: dict[Code, CodeInfo] = {
     Code.KEY_RULE_REFUSES_CHARGE: CodeInfo(
         403, "A rule of this consent's policy holds or restricts payments; a charge cannot meet it"
     ),
+    Code.HELD_KEY_REVOKED: CodeInfo(
+        409,
+        "The key that asked for this send or payment was revoked: its hold is ended and its "
+        "amount given back; nothing can be approved",
+    ),
     Code.KEY_COUNT_LIMIT_REACHED: CodeInfo(
         409, "Key limit reached for this environment; revoke one first"
     ),

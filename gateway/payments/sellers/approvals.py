@@ -37,6 +37,7 @@ from keys import Sealer
 from ...approvals.links import Spend
 from ...callers import Caller, require_scope
 from ...ledger import service as ledger
+from ...merchants import holds
 from ...policies.model import Policy
 from ...policies.rules import needs_approval
 from ...policies.templates import effective_of
@@ -102,6 +103,7 @@ async def _held(conn: AsyncConnection, caller: Caller, payment_id: str) -> Any:
         raise ApiError(Code.KEY_SELF_APPROVAL, transaction_id=payment_id, status=row.status)
     if row.status != HELD:
         raise _lost(row, row.status)
+    await holds.refuse_if_revoked(conn, row.api_key_id, row)
     return row
 
 

@@ -1,0 +1,119 @@
+"""A revoked key's held work, on each store: its sends and payments held for approval are ended
+with it. No decision approves them from the revocation on (2319, before the window's own
+refusal); the worker's expiry, due at once, gives their money back to the wallet and the key's
+windows, once; a decision made before the revocation stands."""
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from gateway.payments.sellers import holds, states
+from gateway.store.db import Database
+from gateway.store.queue import lease
+from gateway.topup import approvals
+from gateway.values.clock import utcnow
+from gateway.values.settings import Settings
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.held_payments import held, status_of
+from tests.fixtures.merchants import (
+    MakeMerchant,
+    MerchantKey,
+    assert_ledger_balanced,
+    merchant_balance,
+)
+from tests.fixtures.policies import set_policy, spend_rows
+from tests.fixtures.tally_payer import TallyPayer
+
+HOLDING = {
+    "scopes": ["topup:send", "payments:send"],
+    "approval_above_cents": 10,
+    "limits": [{"amount_cents": 10_000, "interval": "daily"}],
+}
+REVOKED = 2319
+SEND = {"platform": "claude", "amount_cents": 500, "recipient_email": "ann@example.com"}
+
+
+async def _agent(make_merchant: MakeMerchant, db: Database) -> tuple[MerchantKey, MerchantKey]:
+    """A paying key whose every send and payment is held, and a key of its merchant's that
+    decides and revokes (every scope)."""
+    agent = await make_merchant(balance_cents=1_000)
+    await set_policy(db, agent.key_id, HOLDING)
+    return agent, await make_merchant(merchant_id=agent.merchant_id)
+
+
+async def _held_send(client: httpx.AsyncClient, agent: MerchantKey) -> str:
+    sent = await client.post("/topup/send", json=SEND, headers=agent.headers)
+    assert (sent.status_code, sent.json()["status"]) == (202, "pending_approval"), sent.text
+    txn: str = sent.json()["transaction_id"]
+    return txn
+
+
+async def _expire_due(db: Database, settings: Settings, payment_id: str) -> None:
+    """The worker's part, now: the held sends' sweep and the payment's due work."""
+    now = utcnow()
+    for txn in await approvals.due(db, now):
+        await approvals.expire(db, txn, now)
+    found = await db.run(lambda tx: lease(tx, states.QUEUE, now, 30.0, 1000))
+    sealer = Sealer(TEST_SECRET.encode())
+    for item in [row for row in found if row.payment_id == payment_id]:
+        await holds.attempt(db, sealer, settings, item, lambda: None, now=utcnow)
+
+
+async def test_a_revoked_keys_held_send_and_payment_are_ended_and_given_back(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    settings: Settings,
+    tally: TallyPayer,
+) -> None:
+    agent, owner = await _agent(make_merchant, db)
+    txn = await _held_send(client, agent)
+    payment_id = await held(client, agent, "revoked-1")
+    assert await merchant_balance(db, agent) == 1_000 - 500 - 25
+    revoked = await client.delete(f"/keys/{agent.key_id}", headers=owner.headers)
+    assert revoked.status_code == 200, revoked.text
+    for path in (f"/topup/{txn}/approve", f"/payments/{payment_id}/approve"):
+        refused = await client.post(path, headers=owner.headers)
+        assert (refused.status_code, refused.json()["code"]) == (409, REVOKED), refused.text
+    await _expire_due(db, settings, payment_id)
+    read = await client.get(f"/topup/{txn}", headers=owner.headers)
+    assert read.json()["status"] == "expired"
+    assert await status_of(db, payment_id) == ("expired", "expiry")
+    assert await merchant_balance(db, agent) == 1_000
+    assert [spent for spent, _ in (await spend_rows(db, agent.key_id)).values()] == [0]
+    await _expire_due(db, settings, payment_id)  # a second sweep gives nothing back again
+    assert await merchant_balance(db, agent) == 1_000
+    assert tally.makes == []
+    await assert_ledger_balanced(db)
+
+
+async def test_an_approval_racing_the_revocation_either_stands_or_is_given_back(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    settings: Settings,
+    tally: TallyPayer,
+) -> None:
+    """Real concurrent requests: the approval wins (delivered, its key revoked after) or the
+    revocation does (refused, then expired and refunded); never both, never neither."""
+    outcomes: set[int] = set()
+    for _ in range(6):
+        agent, owner = await _agent(make_merchant, db)
+        txn = await _held_send(client, agent)
+        approved, revoked = await asyncio.gather(
+            client.post(f"/topup/{txn}/approve", headers=owner.headers),
+            client.delete(f"/keys/{agent.key_id}", headers=owner.headers),
+        )
+        assert revoked.status_code == 200, revoked.text
+        code: int = approved.json()["code"]
+        outcomes.add(code)
+        assert code in (1001, REVOKED, 4007), approved.text
+        await _expire_due(db, settings, "")
+        status = (await client.get(f"/topup/{txn}", headers=owner.headers)).json()["status"]
+        balance = await merchant_balance(db, agent)
+        expected: dict[int, Any] = {1001: ("delivered", 500), REVOKED: ("expired", 1_000)}
+        expected[4007] = expected[REVOKED]
+        assert (status, balance) == expected[code]
+    await assert_ledger_balanced(db)
