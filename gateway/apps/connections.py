@@ -29,7 +29,7 @@ from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from . import managed
-from .grants import VOUCHED_FOR_ONLY, check_giver
+from .grants import PERSON_CHOSEN, VOUCHED_FOR_ONLY, check_giver
 from .schemas import APP_SCOPES, AppRef, ConnectionData, MeData, MerchantRef
 
 __all__ = ["list_connections", "me", "revoke_connection", "update_connection"]
@@ -97,7 +97,7 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         app = (
             await conn.execute(sa.select(_A.c.scopes, _A.c.verified).where(_A.c.id == row.app_id))
         ).one()
-        asked = app.scopes
+        asked, given = app.scopes, load(row.policy).scopes
         beyond = [
             s
             for s in policy.scopes
@@ -105,10 +105,19 @@ async def update_connection(db: Database, caller: Caller, key_id: str, policy: P
         ]
         if beyond:
             raise ApiError(Code.KEY_SCOPE_NOT_GRANTABLE, data={"scopes": beyond})
+        # A scope a person must choose is added by a person, on the consent page, never by a
+        # credential's change of the consent (kept, it stays; this door is a key's alone).
+        unchosen = [s for s in policy.scopes if s in PERSON_CHOSEN and s not in given]
+        if unchosen:
+            raise ApiError(
+                Code.KEY_SCOPE_NOT_GRANTABLE,
+                "Only a person adds this scope to an app's consent, on the consent page",
+                data={"scopes": unchosen},
+            )
         will = await template_store.bounded(conn, caller.merchant_id, caller.env, policy)
         # A scope only a consent holds, and this one already does, stays without the changer
         # holding it (no key does); adding one is the consent page's, an owner's, alone.
-        kept = {s for s in load(row.policy).scopes if s in CONSENT_ONLY}
+        kept = {s for s in given if s in CONSENT_ONLY}
         key_service.check_grantable(
             key_service.by_key(caller), will.narrowed(s for s in will.scopes if s not in kept)
         )

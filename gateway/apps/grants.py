@@ -47,6 +47,7 @@ from .schemas import APP_SCOPES
 __all__ = [
     "ACCESS_TTL",
     "CODE_TTL",
+    "PERSON_CHOSEN",
     "REFRESH_TTL",
     "VOUCHED_FOR_ONLY",
     "Granted",
@@ -117,8 +118,9 @@ class Tokens:
 _TICKED_BY_A_PERSON: frozenset[str] = frozenset({"approvals", "fulfilment", "keys"})
 # Scopes no consent starts with ticked, whoever vouches for the app: a key the app makes
 # outlives every token, so a person (an owner, ``accounts.roles``) chooses it each time; and a
-# payment to a seller moves money to whoever the app points it at.
-_NEVER_TICKED: frozenset[str] = frozenset({"keys:manage", "payments:send"})
+# payment to a seller moves money to whoever the app points it at. Only a person adds one to a
+# consent, on the consent page: no credential widens a consent to one (``connections``).
+PERSON_CHOSEN: frozenset[str] = frozenset({"keys:manage", "payments:send"})
 # Scopes never given to an app nobody vouches for (a client that registered itself), whoever
 # asks and whatever is ticked: paying sellers' 402s would let it move the wallet's money to a
 # payee of its choosing.
@@ -135,7 +137,7 @@ def preticked(app: App, asked: Sequence[str]) -> list[str]:
         if s in asked
         and s in app.scopes
         and (app.verified or s not in _TICKED_BY_A_PERSON)
-        and s not in _NEVER_TICKED
+        and s not in PERSON_CHOSEN
     ]
 
 

@@ -109,3 +109,33 @@ async def test_an_unverified_apps_consent_cannot_be_given_it(
     )
     assert (widened.status_code, widened.json()["code"]) == (403, 2310), widened.text
     assert widened.json()["data"] == {"scopes": [PAYING]}
+
+
+async def test_no_key_widens_a_consent_to_it_a_person_did_not_choose(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    """A key of the merchant, holding ``payments:send`` itself, cannot add it (nor
+    ``keys:manage``) to an app's consent by changing its policy: only a person adds a scope a
+    person must choose, on the consent page."""
+    owner = await make_merchant("staging")
+    made = await register_app(client, owner, scopes=["topup:read", PAYING, "keys:manage"])
+    flow = Flow(app, made["id"], made["client_secret"])
+    person: Account = await sign_up_on(dashboard_client(app))
+    try:
+        tokens = await flow.tokens(person, scope="topup:read", form={"scopes": ["topup:read"]})
+    finally:
+        await flow.oauth.aclose()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    me = (await client.get("/me", headers=bearer)).json()["data"]
+    merchant = await make_merchant("staging", merchant_id=me["merchant"]["id"])
+    [connection] = (await client.get("/connections", headers=merchant.headers)).json()["data"]
+    for scope in (PAYING, "keys:manage"):
+        widened = await client.patch(
+            f"/connections/{connection['id']}",
+            json={"policy": {"scopes": ["topup:read", scope]}},
+            headers=merchant.headers,
+        )
+        assert (widened.status_code, widened.json()["code"]) == (403, 2310), widened.text
+        assert widened.json()["data"] == {"scopes": [scope]}
+    [after] = (await client.get("/connections", headers=merchant.headers)).json()["data"]
+    assert after["policy"]["scopes"] == ["topup:read"]
