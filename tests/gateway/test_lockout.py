@@ -234,6 +234,21 @@ async def test_attempts_never_given_back_hold_their_place_for_moments_not_the_wi
     assert 3000 < await ttl_of(limits, bucket + ":failed") <= 3600
 
 
+async def _locked_out_once_attempts_lapse(
+    limits: Redis, bucket: str, hour: list[Limit], *lockouts: Lockout
+) -> None:
+    """Once the attempts' count of ``bucket`` has lapsed, each of ``lockouts`` still refuses
+    the right secret for the failures' window."""
+
+    async def attempts_gone() -> bool:
+        return await ttl_of(limits, bucket) <= 0
+
+    await wait_until(attempts_gone, within=5)
+    for lockout in lockouts:
+        locked = await lockout.admit(limits, hour)
+        assert locked is not None and not locked.allowed and locked.retry_after > 3000
+
+
 async def test_a_lockout_outlives_the_attempts_in_flight(limits: Redis) -> None:
     """The failures lock the secret out for their whole window, though the attempts that
     counted them stop holding their place within moments (here one second): once the attempts'
@@ -246,13 +261,7 @@ async def test_a_lockout_outlives_the_attempts_in_flight(limits: Redis) -> None:
         assert await here.admit(limits, hour) is None
         await here.refused(limits, hour)
 
-    async def attempts_gone() -> bool:
-        return await ttl_of(limits, bucket) <= 0
-
-    await wait_until(attempts_gone, within=5)
-    for lockout in (here, elsewhere):
-        locked = await lockout.admit(limits, hour)
-        assert locked is not None and not locked.allowed and locked.retry_after > 3000
+    await _locked_out_once_attempts_lapse(limits, bucket, hour, here, elsewhere)
 
 
 def _unanswering() -> Redis:
@@ -282,13 +291,7 @@ async def test_failures_redis_missed_are_counted_before_the_next_check(limits: R
     finally:
         await missing.aclose()
 
-    async def attempts_gone() -> bool:
-        return await ttl_of(limits, bucket) <= 0
-
-    await wait_until(attempts_gone, within=5)
-    for lockout in (here, elsewhere):
-        locked = await lockout.admit(limits, hour)
-        assert locked is not None and not locked.allowed and locked.retry_after > 3000
+    await _locked_out_once_attempts_lapse(limits, bucket, hour, here, elsewhere)
 
 
 async def test_a_give_back_that_misses_stops_no_failure_being_counted(limits: Redis) -> None:

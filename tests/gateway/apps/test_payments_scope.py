@@ -3,6 +3,7 @@ the person, and never given to an app nobody vouches for (a client that register
 whatever its row says, on the consent page or by a change of the consent's policy."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import update
@@ -14,7 +15,7 @@ from gateway.policies.model import DEFAULT_SCOPES, Scope
 from gateway.store.db import Database
 from gateway.store.models import OAuthApp, table_of
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
-from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.oauth import Flow, register_app
 
 PAYING: Scope = "payments:send"
@@ -37,6 +38,18 @@ def _app(scopes: tuple[str, ...], *, verified: bool) -> App:
         previous_secret_hash=None,
         previous_secret_expires_at=None,
     )
+
+
+async def _consent_of(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, tokens: dict[str, Any]
+) -> tuple[MerchantKey, dict[str, Any]]:
+    """A key of the merchant the ``tokens``' consent was given on (every scope), and the
+    consent as ``GET /connections`` lists it."""
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    me = (await client.get("/me", headers=bearer)).json()["data"]
+    merchant = await make_merchant("staging", merchant_id=me["merchant"]["id"])
+    [connection] = (await client.get("/connections", headers=merchant.headers)).json()["data"]
+    return merchant, connection
 
 
 def test_it_is_never_a_default_never_ticked_and_never_an_unverified_apps() -> None:
@@ -98,10 +111,7 @@ async def test_an_unverified_apps_consent_cannot_be_given_it(
     finally:
         await flow.oauth.aclose()
     # Nor by a change of the consent's policy afterwards, by the merchant that gave it.
-    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    me = (await client.get("/me", headers=bearer)).json()["data"]
-    merchant = await make_merchant("staging", merchant_id=me["merchant"]["id"])
-    [connection] = (await client.get("/connections", headers=merchant.headers)).json()["data"]
+    merchant, connection = await _consent_of(client, make_merchant, tokens)
     widened = await client.patch(
         f"/connections/{connection['id']}",
         json={"policy": {"scopes": ["topup:read", PAYING]}},
@@ -125,10 +135,7 @@ async def test_no_key_widens_a_consent_to_it_a_person_did_not_choose(
         tokens = await flow.tokens(person, scope="topup:read", form={"scopes": ["topup:read"]})
     finally:
         await flow.oauth.aclose()
-    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    me = (await client.get("/me", headers=bearer)).json()["data"]
-    merchant = await make_merchant("staging", merchant_id=me["merchant"]["id"])
-    [connection] = (await client.get("/connections", headers=merchant.headers)).json()["data"]
+    merchant, connection = await _consent_of(client, make_merchant, tokens)
     for scope in (PAYING, "keys:manage"):
         widened = await client.patch(
             f"/connections/{connection['id']}",
