@@ -90,11 +90,7 @@ async def test_a_revoked_keys_held_send_and_payment_are_ended_and_given_back(
 
 
 async def test_an_approval_racing_the_revocation_either_stands_or_is_given_back(
-    client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
-    db: Database,
-    settings: Settings,
-    tally: TallyPayer,
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, settings: Settings
 ) -> None:
     """Real concurrent requests: the approval wins (delivered, its key revoked after) or the
     revocation does (refused, then expired and refunded); never both, never neither."""
