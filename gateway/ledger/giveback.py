@@ -60,12 +60,12 @@ _RESTORE = Statement.of(
 
 
 async def give_back(
-    conn: Conn, *, wallet_id: str, reference: str, amount: int, number: int, now: datetime
+    conn: Conn, *, wallet_id: str, reference: str, amount: int, now: datetime
 ) -> list[str]:
     """``amount`` of the debit ``reference`` of merchant wallet ``wallet_id`` back to the grants
-    it was drawn from, after the give-back's credit of the wallet's balance and its entry
-    ``number`` in the caller's transaction: the deliveries of the ``credit.expired`` events of
-    what expired at once."""
+    it was drawn from, after the give-back's credit of the wallet's balance and its entry, the
+    wallet's last, in the caller's transaction (a paid grant made for it takes the entry's
+    number): the deliveries of the ``credit.expired`` events of what expired at once."""
     wallet = await grants.settle(conn, wallet_id)
     assert wallet is not None, "a give-back to a wallet that does not exist"
     db = await raw(conn)
@@ -82,6 +82,7 @@ async def give_back(
         await db.count(_RESTORE, {"grant_id": grant_id, "cents": cents})
     rest = amount - sum(back.values())
     if rest > 0:
+        number = int(wallet["entry_count"])
         await grants.insert(conn, wallet_id, str(wallet["env"]), number, rest, grants.PAID, now)
     _, deliveries = await expiry.empty_dead(conn, wallet, now)
     return deliveries

@@ -178,7 +178,14 @@ _ORDERED = ("priority", "expires_at", "category", "effective_at")
 
 def _lock(wallet: ColumnElement[Any]) -> Construct:
     return (
-        select(_W.c.id, _W.c.env, _W.c.merchant_id, _W.c.undrawn_cents, _W.c.drawn_cents)
+        select(
+            _W.c.id,
+            _W.c.env,
+            _W.c.merchant_id,
+            _W.c.undrawn_cents,
+            _W.c.drawn_cents,
+            _W.c.entry_count,
+        )
         .where(_W.c.id == wallet)
         .with_for_update()
     )
@@ -229,7 +236,8 @@ async def settle(conn: Conn, wallet_id: str) -> dict[str, Any] | None:
     """Lock the wallet's row until the caller's commit (SQLite's one writer does as much) and
     draw its undrawn debits from its grants: what every change of a merchant wallet's grants
     takes first, so it is ordered against every debit and finds the grants as the debits so far
-    left them. The wallet's ``id``, ``env`` and ``merchant_id``; ``None``: no such wallet."""
+    left them. The wallet's ``id``, ``env``, ``merchant_id`` and ``entry_count``; ``None``: no
+    such wallet."""
     db = await raw(conn)
     row = await db.fetchrow(_LOCK, {"wallet_id": wallet_id})
     if row is None:
@@ -240,7 +248,12 @@ async def settle(conn: Conn, wallet_id: str) -> dict[str, Any] | None:
         await db.count(_RECORD, {"wallet_id": wallet_id, "taken": taken, "drawn": drawn})
         await db.count(_DRAW, {"wallet_id": wallet_id, "taken": taken})
         await db.count(_DRAWN, {"wallet_id": wallet_id})
-    return {"id": row["id"], "env": row["env"], "merchant_id": row["merchant_id"]}
+    return {
+        "id": row["id"],
+        "env": row["env"],
+        "merchant_id": row["merchant_id"],
+        "entry_count": row["entry_count"],
+    }
 
 
 def granted(

@@ -335,20 +335,23 @@ _WITHDRAW = Statement.of(
 
 
 async def credit(
-    conn: Conn, wallet_id: str, amount: int, now: datetime, grant: grants.Grant
+    conn: Conn, wallet_id: str, amount: int, now: datetime, grant: grants.Grant | None
 ) -> int:
     """Credit the merchant wallet ``amount`` (> 0) as ``grant`` and return the new balance. It
     comes with exactly one entry, which the caller appends in the same transaction
     (``append``): the wallet's count of entries moves by one here. Its undrawn debits are drawn
-    from its grants first (``grants.settle``), as before every change of them."""
+    from its grants first (``grants.settle``), as before every change of them. ``None``: a
+    give-back, whose caller restores the grants the debit was drawn from once its entry is
+    appended (``giveback.give_back``)."""
     assert amount > 0
     await grants.settle(conn, wallet_id)
     row = await (await raw(conn)).fetchrow(
         _CREDIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )
     assert row is not None, "credit of a wallet that does not exist"
-    count = int(row["entry_count"])
-    await grants.insert(conn, wallet_id, str(row["env"]), count, amount, grant, now)
+    if grant is not None:
+        count = int(row["entry_count"])
+        await grants.insert(conn, wallet_id, str(row["env"]), count, amount, grant, now)
     return int(row["balance_cents"])
 
 

@@ -384,14 +384,11 @@ async def change(conn: Conn, asked: ChangeRequest) -> Changed | None:
         work += applied.ids("mail")
     if t.refund:  # back to the grants it was drawn from, and maybe above the wallet's levels
         row = asked.row
-        refunded = applied.one("refund")
-        assert refunded is not None
         work += await giveback.give_back(
             conn,
             wallet_id=asked.wallet_id,
             reference=row.id,
             amount=int(row.amount_cents),
-            number=int(refunded[ledger.COUNT]),
             now=asked.now,
         )
         work += await alerts.recover(

@@ -321,14 +321,11 @@ async def move(
         return None
     work = applied.ids("event_deliveries") if t.event else []
     if given_back > 0:  # back to the grants it was drawn from, and maybe above the levels
-        released = applied.one("release")
-        assert released is not None
         work += await giveback.give_back(
             conn,
             wallet_id=row.wallet_id,
             reference=row.id,
             amount=given_back,
-            number=int(released[ledger.COUNT]),
             now=now,
         )
         work += await alerts.recover(
