@@ -7,7 +7,8 @@ all (``ledger_entries.drawn_through``), and the settle that drew it recorded the
 total it took from each grant (``credit_draws``). The give-back settles the wallet first (a
 debit still undrawn is drawn now, in the draw order, as if nothing came back), then returns the
 last ``amount`` cents of the debit's span to the grants whose spans meet it: each grant gets
-back what it gave, no more, so its remainder stays within its amount. A grant past its expiry
+back what it gave, no more, so its remainder stays within its amount, and the spans lose what
+was given back, so no cent of them is given back twice. A grant past its expiry
 (or voided) by then is emptied again at once (``expiry.empty_dead``), with its ``credit.expired``
 event: credit that should have expired never outlives its expiry through a hold. A debit
 without a span (written before spans were kept) comes back as a paid grant.
@@ -18,12 +19,13 @@ entry.
 """
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, String, select, update
+from sqlalchemy import BigInteger, String, case, delete, insert, select, update
 
 from ..store.compose import param
 from ..store.models import CreditDraw, CreditGrant, LedgerEntry, table_of
-from ..store.raw import Conn, Statement, raw
+from ..store.raw import Conn, Raw, Statement, raw
 from . import expiry, grants
 
 __all__ = ["give_back"]
@@ -40,11 +42,12 @@ _THROUGH = Statement.of(
         _L.c.wallet_id == param("wallet_id", String),
         _L.c.drawn_through.is_not(None),
     )
-    .order_by(_L.c.id.desc())
+    # The debit of the amount given back first: of two refunds of one order, the one reversed.
+    .order_by(case((_L.c.amount_cents == -param("amount", _INT), 0), else_=1), _L.c.id.desc())
     .limit(1)
 )
 _SPANS = Statement.of(
-    select(_D.c.grant_id, _D.c.from_cents, _D.c.to_cents)
+    select(_D.c.id, _D.c.grant_id, _D.c.from_cents, _D.c.to_cents)
     .where(
         _D.c.wallet_id == param("wallet_id", String),
         _D.c.to_cents > param("low", _INT),
@@ -52,11 +55,40 @@ _SPANS = Statement.of(
     )
     .order_by(_D.c.id)
 )
+_TRIM = Statement.of(
+    update(_D)
+    .where(_D.c.id == param("span_id", _INT))
+    .values(from_cents=param("from_cents", _INT), to_cents=param("to_cents", _INT))
+)
+_DROP = Statement.of(delete(_D).where(_D.c.id == param("span_id", _INT)))
+_ADD = Statement.of(
+    insert(_D).values(
+        wallet_id=param("wallet_id", String),
+        grant_id=param("grant_id", String),
+        from_cents=param("from_cents", _INT),
+        to_cents=param("to_cents", _INT),
+    )
+)
 _RESTORE = Statement.of(
     update(_G)
     .where(_G.c.id == param("grant_id", String))
     .values(remaining_cents=_G.c.remaining_cents + param("cents", _INT))
 )
+
+
+async def _cut(db: Raw, wallet_id: str, span: dict[str, Any], low: int, high: int) -> None:
+    """``span`` less ``[low, high)``, given back: what is left of it before and after, so no
+    cent of a span is ever given back twice."""
+    start, end = int(span["from_cents"]), int(span["to_cents"])
+    pieces = [(a, b) for a, b in ((start, min(end, low)), (max(start, high), end)) if a < b]
+    if not pieces:
+        await db.count(_DROP, {"span_id": span["id"]})
+        return
+    first, *rest = pieces
+    await db.count(_TRIM, {"span_id": span["id"], "from_cents": first[0], "to_cents": first[1]})
+    for a, b in rest:
+        row = {"wallet_id": wallet_id, "grant_id": span["grant_id"], "from_cents": a, "to_cents": b}
+        await db.count(_ADD, row)
 
 
 async def give_back(
@@ -69,15 +101,18 @@ async def give_back(
     wallet = await grants.settle(conn, wallet_id)
     assert wallet is not None, "a give-back to a wallet that does not exist"
     db = await raw(conn)
-    found = await db.fetchrow(_THROUGH, {"reference": reference, "wallet_id": wallet_id})
+    asked = {"reference": reference, "wallet_id": wallet_id, "amount": amount}
+    found = await db.fetchrow(_THROUGH, asked)
     back: dict[str, int] = {}
     if found is not None:
         high = int(found["drawn_through"])
         low = high - amount
         params = {"wallet_id": wallet_id, "low": low, "high": high}
         for span in await db.fetch(_SPANS, params):
-            met = min(int(span["to_cents"]), high) - max(int(span["from_cents"]), low)
+            start, end = int(span["from_cents"]), int(span["to_cents"])
+            met = min(end, high) - max(start, low)
             back[span["grant_id"]] = back.get(span["grant_id"], 0) + met
+            await _cut(db, wallet_id, span, low, high)
     for grant_id, cents in back.items():
         await db.count(_RESTORE, {"grant_id": grant_id, "cents": cents})
     rest = amount - sum(back.values())

@@ -97,7 +97,11 @@ def _debit_plan() -> Plan:
             Step(
                 "entries",
                 lambda r: ledger.entries(
-                    ledger.numbered(r.col("debit", ledger.COUNT), line), after=r.after("debit")
+                    ledger.numbered(
+                        r.col("debit", ledger.COUNT),
+                        ledger.given_back(line, r.col("debit", ledger.THROUGH)),
+                    ),
+                    after=r.after("debit"),
                 ),
             ),
             outbox.event_steps(
