@@ -2,19 +2,20 @@
 failed) restores the grants its debit was drawn from, with their category and expiry: denied
 before a promotional grant's expiry the amount is that grant's again; after it, it expires at
 once with its ``credit.expired`` and the balance shows it gone, whether the sweep had passed the
-grant or not. No paid grant is made. On both stores, through the doors a merchant uses."""
+grant or not; one voided since leaves again with a void entry. No paid grant is made. On both
+stores, through the doors a merchant uses."""
 
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.billing.wallet import grants as wallet_grants
 from gateway.protocols import registry
 from gateway.store.db import Database
-from gateway.store.models import CreditGrant, table_of
+from gateway.store.models import CreditGrant, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.grants import grant, grants_listed
 from tests.fixtures.held_payments import HOLDING, held
@@ -30,6 +31,7 @@ from tests.fixtures.tally_payer import RefusingPayer, TallyPayer
 from tests.fixtures.webhooks import events_of
 
 _G = table_of(CreditGrant)
+_L = table_of(LedgerEntry)
 HOLDS_SENDS = {"scopes": ["topup:send", "topup:read"], "approval_above_cents": 100}
 SEND = {"platform": "claude", "recipient_email": "held@example.com", "amount_cents": 1_000}
 
@@ -53,6 +55,14 @@ async def _expire_now(db: Database, grant_id: str) -> None:
         await conn.execute(
             update(_G).where(_G.c.id == grant_id).values(expires_at=utcnow() - timedelta(minutes=1))
         )
+
+
+async def _entries(db: Database, grant_id: str) -> list[tuple[str, int]]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(_L.c.kind, _L.c.amount_cents).where(_L.c.reference == grant_id).order_by(_L.c.id)
+        )
+        return [(r.kind, int(r.amount_cents)) for r in rows]
 
 
 async def _only(client: httpx.AsyncClient, key: MerchantKey, grant_id: str) -> dict[str, Any]:
@@ -119,6 +129,32 @@ async def test_a_send_denied_after_its_grant_expired_expires_at_once(
     assert expired["data"]["balance_cents"] == 0 == await merchant_balance(db, agent)
     after = await _only(billing_client, human, promo)
     assert (after["status"], after["remaining_cents"]) == ("expired", 0)
+    await assert_ledger_balanced(db)
+
+
+async def test_a_send_denied_after_its_grant_was_voided_leaves_with_a_void_entry(
+    db: Database,
+    billing_client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+) -> None:
+    agent, human, promo = await _promotional(admin_client, make_merchant, HOLDS_SENDS, 1_000)
+    await set_policy(db, agent.key_id, HOLDS_SENDS)
+    sent = await billing_client.post("/topup/send", json=SEND, headers=agent.headers)
+    assert sent.status_code == 202, sent.text
+    void = f"/merchants/{agent.merchant_id}/credit-grants/{promo}/void"
+    voided = await admin_client.post(void)
+    assert voided.json()["data"]["status"] == "voided", voided.text
+    denied = await billing_client.post(
+        f"/topup/{sent.json()['transaction_id']}/deny", headers=human.headers
+    )
+    assert denied.json()["status"] == "denied", denied.text
+    # The void found nothing left (the held send drew it all); the give-back leaves at once.
+    assert await _entries(db, promo) == [("grant_voided", -1_000)]
+    after = await _only(billing_client, human, promo)
+    assert (after["status"], after["remaining_cents"]) == ("voided", 0)
+    assert await merchant_balance(db, agent) == 0
+    assert await events_of(db, agent.merchant_id, "credit.expired") == []
     await assert_ledger_balanced(db)
 
 
