@@ -41,7 +41,9 @@ ENTRIES = {
     # whoever asks (a recipient's figures, a client's metadata document), one module (+1); the
     # dashboard's cards whose forms post and go back to their page with a notice (+1); the
     # loader of what a request first needs, off the event loop (+1); what a revoked key holds
-    # for approval, ended with it (+1).
+    # for approval, ended with it (+1); a give-back to the grants a debit was drawn from and the
+    # expiry it may meet, the levels' re-arming rule and the hourly count it shares with
+    # operational events (+4).
     "gateway.app": (
         (
             "stripe",
@@ -54,7 +56,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1361,
+        1365,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -62,18 +64,20 @@ ENTRIES = {
     # package (+8); credit grants' rules and their expiry sweep (+2); the alerts of spend
     # windows' levels, which its sweep writes, with their events (+1); rolling spend windows'
     # rows and lock (+1); the loader of what a request first needs, off the event loop (+1);
-    # what a revoked key holds for approval, ended with it (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1206),
+    # what a revoked key holds for approval, ended with it (+1); give-backs, grants' expiry, the
+    # levels' rule and the hourly count (+4).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1210),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
     # with their events (+1); rolling spend windows (+1); the bounds of reads made for whoever
     # asks (+1); the loader off the event loop (+1), and the one mapping of a failure to its
     # code, which a tool's result shares with REST's answer (``ops.outage``, +2); what a revoked
-    # key holds for approval, ended with it (+1).
+    # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
+    # and the hourly count (+4).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1408,
+        1412,
     ),
 }
 

@@ -58,7 +58,6 @@ from ..billing.channels import offering, registry
 from ..billing.schemas import RefundData, RefundRequest
 from ..billing.settling.reconcile import order_ref
 from ..billing.wallet.funding import credit_merchant, debit_merchant
-from ..ledger import grants
 from ..ledger import service as ledger
 from ..protocols.orders import AGENT, refused_refund
 from ..store.db import Database
@@ -245,7 +244,7 @@ async def _reverse(conn: AsyncConnection, refund: Any, now: datetime) -> list[st
         reference=refund.order_id,
         memo=f"Refund of order {refund.order_id} not made",
         now=now,
-        grant=grants.PAID,
+        grant=None,  # money that never left: back to the grants its debit was drawn from
     )
     return moved.delivery_ids
 

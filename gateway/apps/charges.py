@@ -29,7 +29,7 @@ from .. import idempotency, outbox
 from ..billing.wallet import funding
 from ..budgets.service import drawn
 from ..callers import Caller
-from ..ledger import alerts, grants, refills
+from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..payments import once
 from ..policies import rules
@@ -294,7 +294,7 @@ async def refund(db: Database, caller: Caller, charge_id: str, body: RefundCreat
                 Code.INSUFFICIENT_BALANCE, "The app owner's wallet does not hold the refund"
             )
         given = await funding.credit_merchant(
-            conn, merchant_id=row.payer_merchant_id, now=now, grant=grants.PAID, **moved
+            conn, merchant_id=row.payer_merchant_id, now=now, grant=None, **moved
         )
         found = (await conn.execute(sa.select(_CH).where(_CH.c.id == charge_id))).one()
         data = _data(found)

@@ -102,7 +102,10 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
 
     def lines(refs: Refs) -> list[ledger.Line]:
         return [
-            *ledger.numbered(refs.col(DEBIT, ledger.COUNT), debit),
+            *ledger.numbered(
+                refs.col(DEBIT, ledger.COUNT),
+                ledger.given_back(debit, refs.col(DEBIT, ledger.THROUGH)),
+            ),
             *ledger.numbered(refs.col("payee", ledger.COUNT), credit),
         ]
 

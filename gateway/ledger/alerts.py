@@ -14,19 +14,23 @@ moved by the statement that moves the balance, so racing changes are ordered by 
   (``balance_low_steps``): in order (SQLite) not even run otherwise. A debit that crosses several
   levels tells one ``balance.low``, of the lowest; a level is told again only after a recovery.
 - a credit is followed in its transaction by ``recover``: one ``balance.recovered`` once the
-  balance is back at or above the highest level crossed in the period, which ends it.
+  balance is back a margin above the highest level crossed in the period, which ends it, while
+  the merchant's levels may re-arm this hour (``policies.levels``: a one-cent charge and its
+  refund across a level, forty times, tell it once).
 """
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, ColumnElement, String, Table, case, func, update
+from sqlalchemy import BigInteger, ColumnElement, String, Table, case, func, select, update
 
 from .. import outbox
+from ..policies import levels
 from ..store.compose import Plan, Refs, Step, param, steps
 from ..store.models import Wallet, table_of
-from ..store.raw import Conn, raw
+from ..store.raw import Conn, Statement, raw
 from ..store.types import UTCDateTime
 
 __all__ = [
@@ -53,6 +57,7 @@ LEVEL_MARK = "$low_level"
 
 _INT = BigInteger()
 _W = table_of(Wallet)
+log = logging.getLogger(__name__)
 
 
 def _levels() -> list[ColumnElement[Any]]:
@@ -158,17 +163,24 @@ def balance_low_steps(debit: str) -> list[Step]:
     )
 
 
+def _recovering() -> list[ColumnElement[bool]]:
+    """Wallet ``:wallet_id`` in a period whose balance is back a margin above the highest level
+    crossed in it (``levels.margin_of``): a real recovery."""
+    w = _W
+    return [
+        w.c.id == param("wallet_id", String),
+        w.c.low_told_cents.is_not(None),
+        w.c.balance_cents >= w.c.low_from_cents + levels.margin_of(w.c.low_from_cents),
+    ]
+
+
 def _recovered(refs: Refs) -> Any:
-    """Ends the period of wallet ``:wallet_id`` once its balance is back at or above the
-    highest level crossed in it; returns the balance and that level."""
+    """Ends the period of wallet ``:wallet_id`` once it recovered (``_recovering``); returns
+    the balance and the level."""
     w = _W
     return (
         update(w)
-        .where(
-            w.c.id == param("wallet_id", String),
-            w.c.low_told_cents.is_not(None),
-            w.c.balance_cents >= w.c.low_from_cents,
-        )
+        .where(*_recovering())
         .values(
             low_told_cents=None,
             low_event=param("recovered_id", String),
@@ -178,6 +190,7 @@ def _recovered(refs: Refs) -> Any:
     )
 
 
+_RECOVERING = Statement.of(select(_W.c.id).where(*_recovering()))
 _RECOVER = Plan(
     steps(
         Step("recover", _recovered, required=True),
@@ -196,7 +209,16 @@ async def recover(
 ) -> list[str]:
     """After a credit of merchant wallet ``wallet_id``, in its transaction (whose row lock
     orders it against every other change): ``balance.recovered`` if the credit took the balance
-    back to the safe side; the deliveries to wake for."""
+    back a margin above its levels, while the merchant's levels may re-arm this hour
+    (``policies.levels``); the deliveries to wake for."""
+    db = await raw(conn)
+    if await db.fetchrow(_RECOVERING, {"wallet_id": wallet_id}) is None:
+        return []
+    if not await levels.rearmed(db, env, merchant_id, now):
+        log.warning(
+            "balance.recovered of %s left out: its levels re-armed enough this hour", wallet_id
+        )
+        return []
     event_id = outbox.new_event_id()
     data = {"balance_cents": outbox.BALANCE_MARK, "threshold_cents": LEVEL_MARK, "currency": "USD"}
     params = {
@@ -210,5 +232,5 @@ async def recover(
         "recovered_prefix": outbox.delivery_prefix(event_id),
         "recovered_trigger": "auto",
     }
-    applied = await _RECOVER.run(await raw(conn), params)
+    applied = await _RECOVER.run(db, params)
     return [] if applied is None else applied.ids("recovered_deliveries")

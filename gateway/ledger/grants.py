@@ -11,7 +11,11 @@ authority a debit checks.
 A debit writes no grant: it adds what it took to the wallet's ``undrawn_cents``, on the row it
 writes anyway, and every change of the grants draws that sum first (``settle``: the running
 sum over the live grants in the draw order), under the wallet's lock, before it changes them.
-The invariant: the balance is the live grants' remainders less ``undrawn_cents``. Drawing a sum
+The invariant: the balance is the live grants' remainders less ``undrawn_cents``. The settle
+records what it drew from each grant (``recorded``, ``credit_draws``) as spans of the wallet's
+debits in all (``drawn_cents`` grows by what it drew), and a debit that can be given back keeps
+its end in that total on its ledger entry (``drawn_through``): its give-back finds the grants it
+was drawn from (``giveback``). Drawing a sum
 of debits at once draws what drawing them one by one would, because between two changes of the
 grants the order is fixed and remainders only fall; and no debit ever waits on a grant's row,
 which on PostgreSQL, with every send of a busy merchant queued on its wallet's lock, cost up to a
@@ -43,10 +47,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import insert as insert_into
 
 from ..store.compose import Refs, Step, const, from_rows, param
 from ..store.expressions import upsert
-from ..store.models import CreditGrant, Wallet, table_of
+from ..store.models import CreditDraw, CreditGrant, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime
 
@@ -63,12 +68,14 @@ __all__ = [
     "grant_id",
     "granted",
     "insert",
+    "recorded",
     "settle",
     "settle_steps",
 ]
 
 _G = table_of(CreditGrant)
 _W = table_of(Wallet)
+_D = table_of(CreditDraw)
 _INT = BigInteger()
 
 Category = Literal["paid", "promotional", "plan"]
@@ -124,11 +131,9 @@ def draw_order(table: Any) -> list[ColumnElement[Any]]:
     ]
 
 
-def draw(wallet: ColumnElement[Any], taken: ColumnElement[Any]) -> Construct:
-    """Draw ``taken`` from the live grants of ``wallet`` in the draw order: one UPDATE over a
-    running sum of them. A grant the running sum passes before reaching ``taken`` is emptied,
-    the one it stops in keeps the rest, the ones after are untouched. Run under the wallet's
-    lock, which every writer of grants takes first (``settle``)."""
+def _ranked(wallet: ColumnElement[Any]) -> Any:
+    """The live grants of ``wallet``, each with the running sum of
+    them in the draw order through it (``through``)."""
     live = (
         select(_G.c.id, _G.c.remaining_cents, *(_G.c[n] for n in _ORDERED))
         .where(
@@ -140,10 +145,32 @@ def draw(wallet: ColumnElement[Any], taken: ColumnElement[Any]) -> Construct:
         .subquery("live")
     )
     through = func.sum(live.c.remaining_cents).over(order_by=draw_order(live))
-    ranked = select(live.c.id, through.label("through"), live.c.remaining_cents).subquery("ranked")
+    return select(live.c.id, through.label("through"), live.c.remaining_cents).subquery("ranked")
+
+
+def draw(wallet: ColumnElement[Any], taken: ColumnElement[Any]) -> Construct:
+    """Draw ``taken`` from the live grants of ``wallet`` in the draw order: one UPDATE over a
+    running sum of them. A grant the running sum passes before reaching ``taken`` is emptied,
+    the one it stops in keeps the rest, the ones after are untouched. Run under the wallet's
+    lock, which every writer of grants takes first (``settle``)."""
+    ranked = _ranked(wallet)
     before = ranked.c.through - ranked.c.remaining_cents
     left = case((ranked.c.through <= taken, literal_column("0")), else_=ranked.c.through - taken)
     return update(_G).where(_G.c.id == ranked.c.id, before < taken).values(remaining_cents=left)
+
+
+def recorded(
+    wallet: ColumnElement[Any], taken: ColumnElement[Any], drawn: ColumnElement[Any]
+) -> Construct:
+    """What ``draw`` of ``taken`` takes from each grant, as spans of the wallet's debits in all
+    (``credit_draws``), the first beginning at ``drawn`` (what was drawn before): written just
+    before the draw, which the spans then describe, so a give-back finds the grants a debit was
+    drawn from (``giveback``)."""
+    ranked = _ranked(wallet)
+    before = ranked.c.through - ranked.c.remaining_cents
+    upto = case((ranked.c.through <= taken, ranked.c.through), else_=taken)
+    spans = select(wallet, ranked.c.id, drawn + before, drawn + upto).where(before < taken)
+    return insert_into(_D).from_select(["wallet_id", "grant_id", "from_cents", "to_cents"], spans)
 
 
 _ORDERED = ("priority", "expires_at", "category", "effective_at")
@@ -151,22 +178,39 @@ _ORDERED = ("priority", "expires_at", "category", "effective_at")
 
 def _lock(wallet: ColumnElement[Any]) -> Construct:
     return (
-        select(_W.c.id, _W.c.env, _W.c.merchant_id, _W.c.undrawn_cents)
+        select(
+            _W.c.id,
+            _W.c.env,
+            _W.c.merchant_id,
+            _W.c.undrawn_cents,
+            _W.c.drawn_cents,
+            _W.c.entry_count,
+        )
         .where(_W.c.id == wallet)
         .with_for_update()
     )
 
 
+def _of_wallet(wallet: ColumnElement[Any], column: str) -> ColumnElement[Any]:
+    return select(_W.c[column]).where(_W.c.id == wallet).scalar_subquery()
+
+
+def _record_undrawn(wallet: ColumnElement[Any]) -> Construct:
+    undrawn = _of_wallet(wallet, "undrawn_cents")
+    return recorded(wallet, undrawn, _of_wallet(wallet, "drawn_cents"))
+
+
 def _draw_undrawn(wallet: ColumnElement[Any]) -> Construct:
-    undrawn = select(_W.c.undrawn_cents).where(_W.c.id == wallet).scalar_subquery()
-    return draw(wallet, undrawn)
+    return draw(wallet, _of_wallet(wallet, "undrawn_cents"))
 
 
 def _drawn(wallet: ColumnElement[Any]) -> Construct:
     return (
         update(_W)
         .where(_W.c.id == wallet, _W.c.undrawn_cents > literal_column("0"))
-        .values(undrawn_cents=literal_column("0"))
+        .values(
+            undrawn_cents=literal_column("0"), drawn_cents=_W.c.drawn_cents + _W.c.undrawn_cents
+        )
     )
 
 
@@ -175,6 +219,7 @@ def settle_steps(wallet: ColumnElement[Any], *, name: str = "settle") -> list[St
     run before the plan's): what a plan that makes a grant (``granted``) begins with."""
     return [
         Step(f"{name}_lock", lambda _: _lock(wallet), lock=True),
+        Step(f"{name}_record", lambda _: _record_undrawn(wallet), lock=True),
         Step(f"{name}_draw", lambda _: _draw_undrawn(wallet), lock=True),
         Step(f"{name}_drawn", lambda _: _drawn(wallet), lock=True),
     ]
@@ -182,6 +227,7 @@ def settle_steps(wallet: ColumnElement[Any], *, name: str = "settle") -> list[St
 
 _WALLET = param("wallet_id", String)
 _LOCK = Statement.of(_lock(_WALLET))
+_RECORD = Statement.of(recorded(_WALLET, param("taken", _INT), param("drawn", _INT)))
 _DRAW = Statement.of(draw(_WALLET, param("taken", _INT)))
 _DRAWN = Statement.of(_drawn(_WALLET))
 
@@ -190,16 +236,24 @@ async def settle(conn: Conn, wallet_id: str) -> dict[str, Any] | None:
     """Lock the wallet's row until the caller's commit (SQLite's one writer does as much) and
     draw its undrawn debits from its grants: what every change of a merchant wallet's grants
     takes first, so it is ordered against every debit and finds the grants as the debits so far
-    left them. The wallet's ``id``, ``env`` and ``merchant_id``; ``None``: no such wallet."""
+    left them. The wallet's ``id``, ``env``, ``merchant_id`` and ``entry_count``; ``None``: no
+    such wallet."""
     db = await raw(conn)
     row = await db.fetchrow(_LOCK, {"wallet_id": wallet_id})
     if row is None:
         return None
     taken = int(row["undrawn_cents"])
     if taken:
+        drawn = int(row["drawn_cents"])
+        await db.count(_RECORD, {"wallet_id": wallet_id, "taken": taken, "drawn": drawn})
         await db.count(_DRAW, {"wallet_id": wallet_id, "taken": taken})
         await db.count(_DRAWN, {"wallet_id": wallet_id})
-    return {"id": row["id"], "env": row["env"], "merchant_id": row["merchant_id"]}
+    return {
+        "id": row["id"],
+        "env": row["env"],
+        "merchant_id": row["merchant_id"],
+        "entry_count": row["entry_count"],
+    }
 
 
 def granted(

@@ -28,9 +28,11 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    cast,
     func,
     insert,
     literal_column,
+    null,
     select,
     true,
     update,
@@ -46,6 +48,7 @@ from . import alerts, grants, refills
 
 __all__ = [
     "COUNT",
+    "THROUGH",
     "Entry",
     "Line",
     "amount",
@@ -57,6 +60,7 @@ __all__ = [
     "entries",
     "entries_sum",
     "frozen",
+    "given_back",
     "lock_merchants",
     "merchant_owner",
     "merchant_wallet",
@@ -76,6 +80,9 @@ _L = table_of(LedgerEntry)
 _INT = BigInteger()
 # What every change of a wallet returns: its count of entries after it, the last one's number.
 COUNT = "entry_count"
+# What a debit returns besides: its wallet's debits in all through it (``grants.recorded``),
+# which its entry keeps when it can be given back (``Line.drawn_through``).
+THROUGH = "drawn_through"
 
 
 def new_wallet_id() -> str:
@@ -155,6 +162,7 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
             _W.c.entry_count,
             refills.crossed(_W).label(refills.DUE),
             alerts.told_level(_W),
+            (_W.c.drawn_cents + _W.c.undrawn_cents).label(THROUGH),
         )
     )
 
@@ -234,6 +242,15 @@ class Line:
     env: ColumnElement[Any] | None = None
     reference: ColumnElement[Any] | None = None
     memo: ColumnElement[Any] | None = None
+    # A debit that can be given back: where it ends in its wallet's debits in all, as the
+    # debit returned it (``refs.col(step, THROUGH)``), so its give-back finds what it drew.
+    drawn_through: ColumnElement[Any] | None = None
+
+
+def given_back(line: Line, debit: ColumnElement[Any]) -> Line:
+    """``line``, the entry of a debit a give-back may return (a send, a payment, an app's
+    charge), with its end in its wallet's debits in all, which ``debit`` returned."""
+    return replace(line, drawn_through=debit)
 
 
 def numbered(count: ColumnElement[Any], *lines: Line) -> list[Line]:
@@ -252,9 +269,14 @@ def _number_of(line: Line) -> ColumnElement[Any]:
     return line.number
 
 
+def _through_of(line: Line) -> ColumnElement[Any]:
+    return cast(null(), _INT) if line.drawn_through is None else line.drawn_through
+
+
 def entries(lines: Sequence[Line], *, after: ColumnElement[bool]) -> Construct:
     """Append one entry per line, at ``:now``, once ``after`` holds: the one writer of ledger
     entries, which are never updated or deleted. Every line is ``numbered``."""
+    through = any(line.drawn_through is not None for line in lines)
     rows = [
         {
             "wallet_id": line.wallet,
@@ -265,6 +287,7 @@ def entries(lines: Sequence[Line], *, after: ColumnElement[bool]) -> Construct:
             "reference": param("reference", String) if line.reference is None else line.reference,
             "memo": param("memo", String) if line.memo is None else line.memo,
             "created_at": param("now", UTCDateTime()),
+            **({THROUGH: _through_of(line)} if through else {}),
         }
         for line in lines
     ]
@@ -312,20 +335,23 @@ _WITHDRAW = Statement.of(
 
 
 async def credit(
-    conn: Conn, wallet_id: str, amount: int, now: datetime, grant: grants.Grant
+    conn: Conn, wallet_id: str, amount: int, now: datetime, grant: grants.Grant | None
 ) -> int:
     """Credit the merchant wallet ``amount`` (> 0) as ``grant`` and return the new balance. It
     comes with exactly one entry, which the caller appends in the same transaction
     (``append``): the wallet's count of entries moves by one here. Its undrawn debits are drawn
-    from its grants first (``grants.settle``), as before every change of them."""
+    from its grants first (``grants.settle``), as before every change of them. ``None``: a
+    give-back, whose caller restores the grants the debit was drawn from once its entry is
+    appended (``giveback.give_back``)."""
     assert amount > 0
     await grants.settle(conn, wallet_id)
     row = await (await raw(conn)).fetchrow(
         _CREDIT, {"wallet_id": wallet_id, "amount": amount, "now": now}
     )
     assert row is not None, "credit of a wallet that does not exist"
-    count = int(row["entry_count"])
-    await grants.insert(conn, wallet_id, str(row["env"]), count, amount, grant, now)
+    if grant is not None:
+        count = int(row["entry_count"])
+        await grants.insert(conn, wallet_id, str(row["env"]), count, amount, grant, now)
     return int(row["balance_cents"])
 
 

@@ -12,7 +12,8 @@ its owners with one conditional UPDATE (``alert_event_id``), so a sender and the
   level reached where spend passed several before the alert ran (``crossed_percent`` lists
   them all), and moves the next line past the spend;
 - ``key.budget_recovered`` / ``budget.recovered``: once, when a give-back took the window back
-  under its lowest level, which ends the run: its levels may be told again.
+  a margin under its lowest level, which ends the run: its levels may be told again, while the
+  merchant's levels may re-arm this hour (``levels``: the one rule of every level).
 
 A key with ``soft_limit_percent`` alone keeps ``key.budget_low`` as it was: its windows in one
 event, once a window, never recovered.
@@ -32,6 +33,7 @@ from ..store.db import Database
 from ..store.models import ALERT_DUE, ApiKeyRow, Budget, KeySpend, PolicyTemplate, table_of
 from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339
+from . import levels
 from .rules import Counted
 from .templates import effective_of
 from .windows import window_of
@@ -164,7 +166,7 @@ def _judged(
     lines = [(p, limit * p // 100) for p in owner.percents]
     if not lines:
         return None, None, None, {}
-    if told is not None and spent < lines[0][1]:
+    if told is not None and spent < lines[0][1] - levels.margin(lines[0][1]):
         if owner.kind == "legacy":  # ``key.budget_low`` is once a window: nothing to tell
             return told, row["next_cents"], None, {}
         return None, None, "recovered", {"threshold_percent": lines[0][0]}
@@ -214,6 +216,12 @@ async def alert(db: Database, who: Alerting, now: datetime) -> list[str] | None:
             told, next_line, told_what, part = (
                 (None, None, None, {}) if owner is None else _judged(row, owner)
             )
+            if (
+                owner is not None
+                and told_what == "recovered"
+                and not await levels.rearmed(tx, owner.env, owner.merchant_id, now)
+            ):  # re-armed enough this hour: its levels stay told
+                told, next_line, told_what = row["told_cents"], row["next_cents"], None
             settle = {"owner": owner_id, "bucket": row["bucket"], "told": told, "next": next_line}
             await tx.fetch(_SETTLE, settle)
             if owner is None or told_what is None:

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import outbox
-from ..ledger import alerts, grants
+from ..ledger import alerts, giveback
 from ..ledger import service as ledger
 from ..mail import caps
 from ..mail import rows as mail
@@ -178,19 +178,13 @@ def deliver_steps(*, after: str) -> list[Step]:
     ]
 
 
-def _granted(refs: Refs, credit: str) -> Construct:
-    """A refund comes back as a paid grant without expiry (``ledger.grants``)."""
-    count = refs.col(credit, ledger.COUNT)
-    return grants.granted(refs, wallet=ledger.merchant_wallet(), number=count, after=credit)
-
-
 def refund_steps(*, after: str) -> list[Step]:
-    """The one refund: ``:amount`` back to the merchant's wallet ``:wallet_id`` as a paid grant
-    with its ``topup_refund`` entry, and to the key's windows ``:buckets``, once step ``after``
-    has returned a row. The plan begins with the wallet's ``grants.settle_steps``."""
+    """The one refund: ``:amount`` back to the merchant's wallet ``:wallet_id`` with its
+    ``topup_refund`` entry, and to the key's windows ``:buckets``, once step ``after`` has
+    returned a row; the grants the send was drawn from get it back after the plan
+    (``giveback``, which settles the wallet first)."""
     return [
         Step("refund", lambda refs: ledger.refund_credit(refs, after=after)),
-        Step("refund_grant", lambda refs: _granted(refs, "refund")),
         Step(
             "refund_entries",
             lambda refs: ledger.entries(
@@ -319,8 +313,6 @@ def plan(source: str, target: str) -> Plan:
         ]
     return Plan(
         steps(
-            # A refund makes a grant: the merchant's wallet is settled first.
-            grants.settle_steps(ledger.merchant_wallet()) if t.refund else [],
             Step("guard", lambda _: _guard(t), required=True),
             refund_steps(after="guard") if t.refund else [],
             delivering,
@@ -390,8 +382,15 @@ async def change(conn: Conn, asked: ChangeRequest) -> Changed | None:
     work = applied.ids("event_deliveries") if t.event else []
     if t.deliver and params.mail_status == mail.QUEUED:
         work += applied.ids("mail")
-    if t.refund:  # the refund may take the wallet back to the safe side of its levels
+    if t.refund:  # back to the grants it was drawn from, and maybe above the wallet's levels
         row = asked.row
+        work += await giveback.give_back(
+            conn,
+            wallet_id=asked.wallet_id,
+            reference=row.id,
+            amount=int(row.amount_cents),
+            now=asked.now,
+        )
         work += await alerts.recover(
             conn, wallet_id=asked.wallet_id, merchant_id=row.merchant_id, env=row.env, now=asked.now
         )

@@ -166,7 +166,8 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
         own.append(ledger.Line(debit(), amount(), const("topup_refund")))
 
     def lines(refs: Refs) -> list[ledger.Line]:
-        debited = ledger.numbered(refs.col(DEBIT, ledger.COUNT), *own)
+        drawn = ledger.given_back(own[0], refs.col(DEBIT, ledger.THROUGH))
+        debited = ledger.numbered(refs.col(DEBIT, ledger.COUNT), drawn, *own[1:])
         if sent.deliver:
             credit = ledger.Line(refs.col("recipient", "id"), amount(), const("topup_credit"))
             return [*debited, *ledger.numbered(refs.col("recipient", ledger.COUNT), credit)]

@@ -165,7 +165,7 @@ class BalanceRecovered(Payload):
     balance_cents: int = Field(description="The wallet's balance after the credit.")
     threshold_cents: int = Field(
         description="The highest level crossed since the balance was last on the safe side, "
-        "which the credit brought it back to or above."
+        "which the credit brought it back a margin above."
     )
     currency: Currency
 

@@ -171,8 +171,9 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "balance.recovered",
         BalanceRecovered,
-        "A credit took the wallet back to or above the highest level crossed since it was last "
-        "there: once after each run of balance.low.",
+        "A credit took the wallet back a margin above the highest level crossed since it was "
+        "last there (10% of it, at least a cent, at most $10.00): once after each run of "
+        "balance.low, and a merchant's levels re-arm at most six times an hour.",
         DATED_2026_11_28,
         {"balance_cents": 2500, "threshold_cents": 2000, "currency": "USD"},
     ),

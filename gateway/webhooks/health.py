@@ -12,8 +12,8 @@ fails makes no ``endpoint.failing`` and, given up, no ``delivery.exhausted``; tw
 endpoints would otherwise tell each other of each other's failures without end.
 
 Every other endpoint of the merchant hears of each event, so a failing merchant's events would
-grow with the square of its endpoints. Two counts bound them (``_COUNT``, one row and one
-conditional write each, in the event's transaction): ``delivery.exhausted`` is coalesced to one
+grow with the square of its endpoints. Two counts bound them (``policies.hourly``, one row and
+one conditional write each, in the event's transaction): ``delivery.exhausted`` is coalesced to one
 an endpoint an hour (the rest are in the delivery log), and a merchant makes at most
 ``webhook_operational_events_per_hour`` operational events of every type an hour in an
 environment, each to at most its other endpoints. Past either the change of state is still
@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from .. import outbox
+from ..policies import hourly
 from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339, rfc3339_or_none
 from .event_payloads import (
@@ -111,35 +112,12 @@ _WARNED = Statement(
 )
 
 
-# One scope's count in the current window (an hour from its top), taken if under ``:cap``: a
-# row's first write of a window starts it at one, and a late writer's older window never moves
-# it back. ``SET`` reads the row as it was, on both stores.
-_COUNT = Statement(
-    """INSERT INTO webhook_operational_counts (scope, window_start, used)
-    VALUES (:scope, :window, 1)
-    ON CONFLICT (scope) DO UPDATE SET
-        used = CASE WHEN webhook_operational_counts.window_start < excluded.window_start
-            THEN 1 ELSE webhook_operational_counts.used + 1 END,
-        window_start = CASE WHEN webhook_operational_counts.window_start < excluded.window_start
-            THEN excluded.window_start ELSE webhook_operational_counts.window_start END
-    WHERE webhook_operational_counts.window_start < excluded.window_start
-        OR webhook_operational_counts.used < :cap
-    RETURNING used""",
-    ("used",),
-)
-
-
-async def _counted(tx: Raw, scope: str, cap: int, now: datetime) -> bool:
-    window = now.replace(minute=0, second=0, microsecond=0)
-    return await tx.fetchrow(_COUNT, {"scope": scope, "window": window, "cap": cap}) is not None
-
-
 async def within_operational_count(
     tx: Raw, env: str, merchant_id: str, per_hour: int, now: datetime
 ) -> bool:
     """Whether the merchant may make one more operational event in ``env`` this hour (taken if
     so): the one count every operational event of a merchant is bounded by."""
-    return await _counted(tx, f"merchant:{env}:{merchant_id}", per_hour, now)
+    return await hourly.counted(tx, f"merchant:{env}:{merchant_id}", per_hour, now)
 
 
 async def _tell_others(
@@ -153,7 +131,7 @@ async def _tell_others(
 ) -> list[str]:
     """The event to the merchant's endpoints but ``endpoint_id``, within the merchant's count."""
     merchant = f"merchant:{row['env']}:{row['merchant_id']}"
-    if not await _counted(tx, merchant, per_hour, now):
+    if not await hourly.counted(tx, merchant, per_hour, now):
         log.warning(
             "operational event %s about %s left out: merchant %s made %d this hour",
             type_,
@@ -244,7 +222,7 @@ async def exhausted(
     message is itself an operational event, or the endpoint told of one this hour already."""
     if event_type in OPERATIONAL:
         return []
-    if not await _counted(tx, f"exhausted:{attempted.endpoint_id}", 1, now):
+    if not await hourly.counted(tx, f"exhausted:{attempted.endpoint_id}", 1, now):
         return []
     data = DeliveryExhausted(
         delivery_id=attempted.delivery_id,

@@ -85,8 +85,8 @@ LEVEL_EVENTS = (
     EventSpec(
         "key.budget_recovered",
         KeyBudgetRecovered,
-        "A give-back took a key's window back under the lowest of its thresholds_percent after "
-        "levels were told: once, and its levels may be told again.",
+        "A give-back took a key's window back a margin under the lowest of its thresholds_percent "
+        "after levels were told: once, and its levels may be told again.",
         DATED_2026_11_28,
         {**_KEY_WINDOW, "spent_cents": 3000, "threshold_percent": 50},
     ),
@@ -106,8 +106,8 @@ LEVEL_EVENTS = (
     EventSpec(
         "budget.recovered",
         BudgetRecovered,
-        "A give-back took a budget's window back under the lowest of its thresholds_percent "
-        "after levels were told: once, and its levels may be told again.",
+        "A give-back took a budget's window back a margin under the lowest of its "
+        "thresholds_percent after levels were told: once, and its levels may be told again.",
         DATED_2026_11_28,
         {**_BUDGET_WINDOW, "spent_cents": 3000, "threshold_percent": 50},
     ),

@@ -12,7 +12,7 @@ from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
-from ...ledger import alerts, grants
+from ...ledger import alerts, giveback, grants
 from ...ledger import service as ledger
 from ...merchants import preferences
 from ...store.compose import Plan, Step, param, steps
@@ -57,15 +57,22 @@ async def credit_merchant(
     reference: str,
     memo: str | None,
     now: datetime,
-    grant: grants.Grant,
+    grant: grants.Grant | None,
 ) -> Moved:
     """Credit ``amount`` (> 0) as ``grant`` (its category, priority and expiry); ``source`` is
-    the ledger kind: checkout, redemption, adjustment. Emits ``wallet.credited``, and
-    ``balance.recovered`` when the credit ends a low period."""
+    the ledger kind: checkout, redemption, adjustment. ``None``: a give-back of the debit
+    ``reference`` (an app's charge refunded), back to the grants it was drawn from
+    (``giveback``). Emits ``wallet.credited``, ``credit.expired`` for what of it expired at
+    once, and ``balance.recovered`` when the credit ends a low period."""
     assert amount > 0
     wallet_id, _ = await ledger.ensure_wallet(conn, env, merchant_id, now)
     balance = await ledger.credit(conn, wallet_id, amount, now, grant)
     await ledger.append(conn, [ledger.Entry(wallet_id, env, amount, source, reference, memo)], now)
+    expired: list[str] = []
+    if grant is None:
+        expired = await giveback.give_back(
+            conn, wallet_id=wallet_id, reference=reference, amount=amount, now=now
+        )
     deliveries = await outbox.emit(
         conn,
         env=env,
@@ -77,7 +84,7 @@ async def credit_merchant(
     recovered = await alerts.recover(
         conn, wallet_id=wallet_id, merchant_id=merchant_id, env=env, now=now
     )
-    return Moved(balance, [*deliveries, *recovered])
+    return Moved(balance, [*deliveries, *expired, *recovered])
 
 
 def _debit_plan() -> Plan:
@@ -90,7 +97,11 @@ def _debit_plan() -> Plan:
             Step(
                 "entries",
                 lambda r: ledger.entries(
-                    ledger.numbered(r.col("debit", ledger.COUNT), line), after=r.after("debit")
+                    ledger.numbered(
+                        r.col("debit", ledger.COUNT),
+                        ledger.given_back(line, r.col("debit", ledger.THROUGH)),
+                    ),
+                    after=r.after("debit"),
                 ),
             ),
             outbox.event_steps(

@@ -16,9 +16,8 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ... import outbox
 from ...callers import Caller
-from ...ledger import grants
+from ...ledger import expiry, grants
 from ...ledger import service as ledger
 from ...store.compose import param
 from ...store.db import Database
@@ -49,7 +48,7 @@ _G = table_of(CreditGrant)
 _W = table_of(Wallet)
 _C = table_of(SandboxClock)
 
-EXPIRED = "credit.expired"
+EXPIRED = expiry.EXPIRED
 GRANTED_KIND = "grant"  # the ledger entry of an operator's grant
 # How many wallets one sweep expires grants of; the next sweep takes the rest.
 SWEEP_BATCH = 200
@@ -187,20 +186,6 @@ _VOID = (
     )
     .returning(*_RETURNED)
 )
-_EXPIRE = (
-    update(_G)
-    .where(
-        _G.c.wallet_id == param("wallet", String),
-        _G.c.remaining_cents > 0,
-        _G.c.expires_at <= param("cutoff", UTCDateTime()),
-    )
-    .values(
-        removed_cents=_G.c.remaining_cents,
-        remaining_cents=0,
-        expired_at=param("now", UTCDateTime()),
-    )
-    .returning(*_RETURNED)
-)
 
 
 async def void(
@@ -268,38 +253,14 @@ _MAX_OFFSET = 10 * 365 * 86_400  # ``sandbox_clock.MAX_OFFSET_SECONDS``
 async def expire_wallet(db: Database, wallet_id: str, now: datetime) -> Outcome:
     """Expire the wallet's grants past their expiry at ``now`` (its merchant's clock): each
     remainder leaves with a ``grant_expired`` entry and a ``credit.expired`` event, in one
-    transaction once the wallet is settled; a grant another sweep expired first is not found.
-    ``data {expired}``: how many."""
-    deliveries: list[str] = []
+    transaction once the wallet is settled (``expiry.empty_dead``); a grant another sweep
+    expired first is not found. ``data {expired}``: how many."""
     async with db.transaction() as conn:
         wallet = await grants.settle(conn, wallet_id)
         if wallet is None:
             return Outcome(Code.SUCCESS, {"expired": 0})
-        params = {"wallet": wallet_id, "cutoff": now, "now": now}
-        rows = (await conn.execute(_EXPIRE, params)).all()
-        for row in rows:
-            removed = int(row.removed_cents)
-            balance = await ledger.withdraw(conn, wallet_id, removed, now)
-            entry = ledger.Entry(wallet_id, wallet["env"], -removed, grants.EXPIRED_KIND, row.id)
-            await ledger.append(conn, [entry], now)
-            deliveries += await outbox.emit(
-                conn,
-                env=wallet["env"],
-                merchant_id=wallet["merchant_id"],
-                type_=EXPIRED,
-                data={
-                    "env": wallet["env"],
-                    "grant_id": row.id,
-                    "category": row.category,
-                    "amount_cents": int(row.amount_cents),
-                    "expired_cents": removed,
-                    "balance_cents": balance,
-                    "currency": "USD",
-                    "expires_at": rfc3339(row.expires_at),
-                },
-                now=now,
-            )
-    return Outcome(Code.SUCCESS, {"expired": len(rows)}, deliveries=deliveries)
+        expired, deliveries = await expiry.empty_dead(conn, wallet, now)
+    return Outcome(Code.SUCCESS, {"expired": expired}, deliveries=deliveries)
 
 
 async def expire_due(db: Database, real: datetime) -> Outcome:

@@ -140,7 +140,8 @@ def _steps(windows: Sequence[str], held: bool) -> list[Step]:
     debit = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const(DEBIT_KIND))
 
     def lines(refs: Refs) -> list[ledger.Line]:
-        return ledger.numbered(refs.col(DEBIT, ledger.COUNT), debit)
+        drawn = ledger.given_back(debit, refs.col(DEBIT, ledger.THROUGH))
+        return ledger.numbered(refs.col(DEBIT, ledger.COUNT), drawn)
 
     return plan.payment_steps(
         windows,

@@ -38,7 +38,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
-from ...ledger import alerts, grants
+from ...ledger import alerts, giveback
 from ...ledger import service as ledger
 from ...policies import spend
 from ...store.compose import Plan, Refs, Step, const, param, steps
@@ -218,19 +218,11 @@ def _moved(t: Transition) -> Construct:
 
 def _release_steps() -> list[Step]:
     """``:amount`` back to the wallet ``:wallet_id`` with its ``payment_release`` entry, and to
-    the windows the payment counted in, once the move moved the row."""
+    the windows the payment counted in, once the move moved the row; the grants the payment
+    was drawn from get it back after the plan (``giveback``)."""
     line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(RELEASE_KIND))
     return [
         Step("release", lambda refs: ledger.refund_credit(refs, after="moved")),
-        Step(
-            "release_grant",
-            lambda refs: grants.granted(
-                refs,
-                wallet=ledger.merchant_wallet(),
-                number=refs.col("release", ledger.COUNT),
-                after="release",
-            ),
-        ),
         Step(
             "release_entries",
             lambda refs: ledger.entries(
@@ -255,8 +247,6 @@ def plan(source: str, target: str, released: bool) -> Plan:
 
     return Plan(
         steps(
-            # A release makes a grant: the payer's wallet is settled first.
-            grants.settle_steps(ledger.merchant_wallet()) if released else [],
             Step("moved", lambda _: _moved(t), required=True),
             _release_steps() if released else [],
             outbox.event_steps("event", after=gate) if t.event else [],
@@ -330,7 +320,14 @@ async def move(
     if applied is None:
         return None
     work = applied.ids("event_deliveries") if t.event else []
-    if given_back > 0:  # the release may take the wallet back to the safe side of its levels
+    if given_back > 0:  # back to the grants it was drawn from, and maybe above the levels
+        work += await giveback.give_back(
+            conn,
+            wallet_id=row.wallet_id,
+            reference=row.id,
+            amount=given_back,
+            now=now,
+        )
         work += await alerts.recover(
             conn, wallet_id=row.wallet_id, merchant_id=row.merchant_id, env=row.env, now=now
         )

@@ -19,7 +19,7 @@ from .funding import (
     RedemptionCode,
 )
 from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
-from .ledger import GRANT_LIVE, CreditGrant, LedgerEntry, Wallet
+from .ledger import GRANT_LIVE, CreditDraw, CreditGrant, LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey
@@ -82,6 +82,7 @@ __all__ = [
     "CheckInConfig",
     "Coupon",
     "CouponUse",
+    "CreditDraw",
     "CreditGrant",
     "DashboardSession",
     "DeliveryAttempt",

@@ -56,6 +56,10 @@ class Wallet(Base):
     # credit, a void, an expiry) or a look at them draws it first, so the balance is always
     # the live grants' remainders less it.
     undrawn_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # And what the settles drew of its debits in all: a debit's place in that running total is
+    # what its ledger entry keeps (``ledger_entries.drawn_through``), so its give-back finds the
+    # grants it was drawn from (``credit_draws``).
+    drawn_cents: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # A merchant wallet's low-balance levels (``ledger.alerts``), a JSON list of cents; null:
     # its one ``low_balance_threshold_cents`` (or the merchant's).
     low_thresholds_cents: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
@@ -84,6 +88,10 @@ class LedgerEntry(Base):
     memo: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     number: Mapped[int] = mapped_column(BigInteger)  # 1, 2, 3, … in its wallet (``ledger``)
+    # A merchant wallet's debit that can be given back (a send, a payment, an app's charge):
+    # its wallet's debits in all through this one (``drawn_cents + undrawn_cents`` after it),
+    # the end of its span in the draws (``credit_draws``); null for every other entry.
+    drawn_through: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # A grant still holding credit: what a debit draws from, and the expiry sweep looks at.
@@ -131,3 +139,19 @@ class CreditGrant(Base):
     voided_at: Mapped[datetime | None]
     expired_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class CreditDraw(Base):
+    """What a settle drew from one grant (``ledger.grants.settle``): the span
+    ``[from_cents, to_cents)`` of its wallet's debits in all, as they were drawn in the draw
+    order. A debit's give-back restores the grants whose spans meet its own
+    (``ledger.giveback``)."""
+
+    __tablename__ = "credit_draws"
+    __table_args__ = (Index("ix_credit_draws_wallet_to", "wallet_id", "to_cents"),)
+
+    id: Mapped[int] = mapped_column(AutoBigInt, primary_key=True, autoincrement=True)
+    wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id"))
+    grant_id: Mapped[str] = mapped_column(ForeignKey("credit_grants.id"))
+    from_cents: Mapped[int] = mapped_column(BigInteger)
+    to_cents: Mapped[int] = mapped_column(BigInteger)

@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
+from gateway.policies import levels
 from gateway.store.db import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
+    assert_ledger_balanced,
     merchant_balance,
     set_balance,
     unbalanced_wallets,
@@ -342,7 +344,8 @@ async def test_a_fee_that_takes_the_app_owners_wallet_back_above_its_level_tells
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
     """The fee is a credit of the owner's wallet, checked for recovery as every credit is: one
-    ``balance.recovered`` once it is back at the level a send took it under."""
+    ``balance.recovered`` once it is back a margin above the level a send took it under
+    (``policies.levels``)."""
     paying = await _paying(app, client, make_merchant)
     owner = paying.payee
     start = await merchant_balance(db, owner)
@@ -363,14 +366,22 @@ async def test_a_fee_that_takes_the_app_owners_wallet_back_above_its_level_tells
     )
     assert short.status_code == 201, short.text
     assert await events_of(db, owner.merchant_id, "balance.recovered") == []  # still under
-    made = await client.post(
+    at_level = await client.post(
         "/charges", json={**FEE, "amount_cents": 10}, headers=paying.headers("fee-2")
     )
-    assert made.status_code == 201, made.text
+    assert at_level.status_code == 201, at_level.text
     assert await merchant_balance(db, owner) == level
+    assert await events_of(db, owner.merchant_id, "balance.recovered") == []  # within the margin
+    above = level + levels.margin(level)
+    made = await client.post(
+        "/charges",
+        json={**FEE, "amount_cents": above - level},
+        headers=paying.headers("fee-margin"),
+    )
+    assert made.status_code == 201, made.text
     [recovered] = await events_of(db, owner.merchant_id, "balance.recovered")
     assert recovered["data"] == {
-        "balance_cents": level,
+        "balance_cents": above,
         "threshold_cents": level,
         "currency": "USD",
     }
@@ -378,6 +389,56 @@ async def test_a_fee_that_takes_the_app_owners_wallet_back_above_its_level_tells
     assert again.status_code == 201, again.text
     assert len(await events_of(db, owner.merchant_id, "balance.recovered")) == 1  # once
     assert await unbalanced_wallets(db) == []
+
+
+@pytest.mark.xdist_group("concurrency")
+async def test_a_cent_charged_and_refunded_forty_times_across_a_level_tells_it_once(
+    app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Each charge takes the payer a cent under its level and each refund back to it: one
+    ``balance.low``, no ``balance.recovered`` (never a margin above); a real recovery re-arms
+    it, and the next crossing is told again."""
+    paying = await _paying(app, client, make_merchant)
+    payer = paying.payer
+    async with db.transaction() as conn:
+        await set_balance(conn, db, "staging", payer.merchant_id, 200)
+    put = await client.put(
+        "/wallet/alerts", json={"thresholds_cents": [200]}, headers=payer.headers
+    )
+    assert put.status_code == 200, put.text
+    grants_before = await _grant_count(db, payer)
+    for i in range(40):
+        cent = {**FEE, "amount_cents": 1}
+        made = await client.post("/charges", json=cent, headers=paying.headers(f"cent-{i}"))
+        assert made.status_code == 201, made.text
+        back = await client.post(
+            f"/charges/{made.json()['data']['id']}/refund", json={}, headers=paying.headers()
+        )
+        assert back.status_code == 200, back.text
+    assert len(await events_of(db, payer.merchant_id, "balance.low")) == 1
+    assert await events_of(db, payer.merchant_id, "balance.recovered") == []
+    # Each refund went back to the grant its cent was drawn from: no grant was made for it.
+    assert await _grant_count(db, payer) == grants_before
+    await assert_ledger_balanced(db)
+    funded = await client.post(
+        "/sandbox/fund", json={"amount_cents": levels.margin(200)}, headers=payer.headers
+    )
+    assert funded.status_code == 200, funded.text
+    assert len(await events_of(db, payer.merchant_id, "balance.recovered")) == 1
+    under = {**FEE, "amount_cents": levels.margin(200) + 1}
+    again = await client.post("/charges", json=under, headers=paying.headers("under"))
+    assert again.status_code == 201, again.text
+    assert len(await events_of(db, payer.merchant_id, "balance.low")) == 2
+    assert await unbalanced_wallets(db) == []
+
+
+async def _grant_count(db: Database, merchant: MerchantKey) -> int:
+    found = text(
+        "SELECT COUNT(*) FROM credit_grants g JOIN wallets w ON w.id = g.wallet_id "
+        "WHERE w.owner = :owner AND w.env = 'staging'"
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(found, {"owner": f"m:{merchant.merchant_id}"})).scalar_one())
 
 
 async def _merchant_of(db: Database, person: Account) -> str:

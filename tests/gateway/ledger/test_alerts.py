@@ -1,10 +1,12 @@
 """A wallet's levels under real concurrency: each level crossed down is told once by
-``balance.low``, and the way back up once by ``balance.recovered``, whatever races."""
+``balance.low``, and the way back up once by ``balance.recovered``, a margin above it, whatever
+races; and a merchant's levels re-arm a bounded number of times an hour."""
 
 import asyncio
 
 import httpx
 
+from gateway.policies import levels
 from gateway.store.db import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
@@ -62,7 +64,35 @@ async def test_three_levels_down_and_back_tell_three_crossings_and_one_recovery(
         assert {r.status_code for r in funded} == {200}
     assert await merchant_balance(db, merchant) == 1_000
     recovered = await events_of(db, merchant.merchant_id, "balance.recovered")
+    # Told by the first credit a margin above the highest level (700 + 70): at 800.
     assert [e["data"] for e in recovered] == [
-        {"balance_cents": 700, "threshold_cents": 700, "currency": "USD"}
+        {"balance_cents": 800, "threshold_cents": 700, "currency": "USD"}
     ]
     assert len(await events_of(db, merchant.merchant_id, "balance.low")) == 3
+
+
+async def test_a_merchants_levels_re_arm_a_bounded_number_of_times_an_hour(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """Each send takes the wallet under its level and each fund a margin back above it: a real
+    recovery every time, yet past ``RECOVERIES_PER_HOUR`` the level stays told, and so no
+    ``balance.low`` comes after either."""
+    merchant = await make_merchant("staging", balance_cents=600)
+    made = await client.put(
+        "/wallet/alerts", json={"thresholds_cents": [500]}, headers=merchant.headers
+    )
+    assert made.status_code == 200, made.text
+    cycles = levels.RECOVERIES_PER_HOUR + 3
+    for _ in range(cycles):
+        sent = await client.post(
+            "/topup/send", json={**SEND, "amount_cents": 200}, headers=merchant.headers
+        )
+        assert sent.json()["code"] == 1001, sent.text
+        funded = await client.post(
+            "/sandbox/fund", json={"amount_cents": 200}, headers=merchant.headers
+        )
+        assert funded.status_code == 200, funded.text
+    recovered = await events_of(db, merchant.merchant_id, "balance.recovered")
+    assert len(recovered) == levels.RECOVERIES_PER_HOUR
+    lows = await events_of(db, merchant.merchant_id, "balance.low")
+    assert len(lows) == levels.RECOVERIES_PER_HOUR + 1

@@ -1,8 +1,9 @@
 """Every plan that makes a merchant a credit grant draws the wallet's undrawn debits from its
 grants first (``grants.settle_steps``, statements of their own before the plan's), so no debit
-is ever drawn from a grant made after it: the top-up changes that refund, the seller payments'
-moves that release, the check-in and the app's charge, which pays its owner. Found by what the
-steps write, so a new step that makes a grant in one of them is held to it too."""
+is ever drawn from a grant made after it: the check-in and the app's charge, which pays its
+owner. A give-back (a top-up's refund, a payment's release) makes none: it restores the grants
+its debit was drawn from after its plan (``giveback``), which settles the wallet first. Found
+by what the steps write, so a new step that makes a grant in one of them is held to it too."""
 
 from collections.abc import Iterator
 
@@ -49,8 +50,9 @@ def test_a_plan_that_makes_a_grant_settles_its_wallet_first(name: str, built: Pl
     # The wallet settled is the one granted: the same parameter names it.
     [wallet] = [n for n in granting[0] if n.endswith("wallet_id")]
     assert wallet in drawn[0], name
-    assert [sql.split()[0:2] for sql, _ in locks][-3:] == [
+    assert [sql.split()[0:2] for sql, _ in locks][-4:] == [
         ["SELECT", "wallets.id,"],
+        ["INSERT", "INTO"],
         ["UPDATE", "credit_grants"],
         ["UPDATE", "wallets"],
     ], name
@@ -62,4 +64,4 @@ def test_the_plans_that_make_grants_are_all_found() -> None:
         for name, built in _plans()
         if any(_GRANT in sql for sql, _ in _statements(built, lock=False))
     }
-    assert granting == {"top-up", "payment", "check-in", "charge"}
+    assert granting == {"check-in", "charge"}

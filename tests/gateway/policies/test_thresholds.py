@@ -1,9 +1,11 @@
 """A budget's and a key's levels under real concurrency: each level a window's spend reaches is
-told once, and the way back under the lowest once, whatever races, on both stores."""
+told once, and the way back a margin under the lowest once, whatever races, on both stores."""
 
 import asyncio
 
-from gateway.policies import thresholds
+import httpx
+
+from gateway.policies import levels, thresholds
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
 from tests.fixtures.core import local_client
@@ -79,3 +81,42 @@ async def test_three_levels_up_and_back_tell_three_crossings_and_one_recovery(
     assert key_back["data"]["key_id"] == agent_id
     assert [d for d in await thresholds.alerts_due(db) if set(d.owners) & {agent_id, budget}] == []
     assert len(await events_of(db, owner.merchant_id, "budget.threshold")) == len(budget_told)
+
+
+async def test_a_give_back_within_the_margin_under_a_level_does_not_re_arm_it(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    """A key's level at 500 of 1,000: ten cents given back and sent again across it, five times,
+    tell it once and no recovery (the margin is 50); a give-back past the margin recovers."""
+    owner = await make_merchant(balance_cents=10_000)
+    policy = {
+        "limits": [{"amount_cents": 1_000, "interval": "daily"}],
+        "thresholds_percent": [50],
+        "approval_above_cents": 0,  # every send held: a denial gives it back
+    }
+    agent = await client.post("/keys", json={"policy": policy}, headers=owner.headers)
+    agent_id = agent.json()["data"]["id"]
+    bearer = {"Authorization": f"Bearer {agent.json()['data']['key']}"}
+    who = thresholds.Alerting((agent_id,))
+
+    async def send(cents: int) -> str:
+        held = await client.post(
+            "/topup/send", json={**SEND, "amount_cents": cents}, headers=bearer
+        )
+        assert held.json()["code"] == 1006, held.text
+        await thresholds.alert(db, who, utcnow())
+        return str(held.json()["transaction_id"])
+
+    async def deny(txn: str) -> None:
+        denied = await client.post(f"/topup/{txn}/deny", headers=owner.headers)
+        assert denied.json()["status"] == "denied", denied.text
+        await thresholds.alert(db, who, utcnow())
+
+    most = await send(490)
+    for _ in range(5):
+        await deny(await send(10))  # 500, then 490: under the level, not past its margin
+    assert len(await events_of(db, owner.merchant_id, "key.budget_threshold")) == 1
+    assert await events_of(db, owner.merchant_id, "key.budget_recovered") == []
+    assert levels.margin(500) == 50
+    await deny(most)  # 0: past the margin
+    assert len(await events_of(db, owner.merchant_id, "key.budget_recovered")) == 1

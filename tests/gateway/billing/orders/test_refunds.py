@@ -3,6 +3,7 @@
 for a channel that cannot refund and for bad input, with nothing changed. On both stores."""
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,9 +15,12 @@ from gateway.admin.audit import Call
 from gateway.billing.channels.providers.sandbox import SandboxProvider
 from gateway.billing.channels.registry import OrderRef, ProviderError, Refunded
 from gateway.billing.schemas import RefundRequest
+from gateway.ledger import grants
+from gateway.ledger import service as ledger
 from gateway.ops.routing import BODY_ERRORS
 from gateway.store.db import Database
-from gateway.store.models import FundingOrder, LedgerEntry, OrderRefund, table_of
+from gateway.store.models import CreditGrant, FundingOrder, LedgerEntry, OrderRefund, table_of
+from gateway.values.clock import utcnow
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import finish_refunds, insert_orders, order_row, refunded
@@ -32,6 +36,7 @@ from tests.fixtures.webhooks import events_of
 _O = table_of(FundingOrder)
 _L = table_of(LedgerEntry)
 _R = table_of(OrderRefund)
+_G = table_of(CreditGrant)
 BODY_CODES = {int(code) for code in BODY_ERRORS}
 
 
@@ -274,6 +279,39 @@ async def test_a_provider_refusal_gives_the_debit_back(
     assert again.code == 1000 and again.data.refunded_cents == 600
     assert len(set(held.keys)) == 2  # a new refund, a new key
     assert await refunded(db, order_id) == ("completed", 600, 1)
+
+
+async def test_a_refused_refund_goes_back_to_the_promotional_grant_it_was_drawn_from(
+    db: Database, settings: Settings, make_merchant: MakeMerchant, held: Held
+) -> None:
+    """The refund's debit drew the promotional grant first; refused, it comes back to it, with
+    its category and expiry, not as bought credit."""
+    merchant = await make_merchant("staging", balance_cents=5000)
+    owner = ledger.merchant_owner(merchant.merchant_id)
+    now = utcnow()
+    expiring = grants.Grant("promotional", expires_at=now + timedelta(days=1))
+    async with db.transaction() as conn:
+        wallet = await ledger.balance(conn, "staging", owner)
+        assert wallet is not None
+        await ledger.credit(conn, wallet.wallet_id, 1000, now, expiring)
+        entry = ledger.Entry(wallet.wallet_id, "staging", 1000, "grant")
+        await ledger.append(conn, [entry], now)
+    order_id = await paid_order(db, merchant, 1000)
+    held.answer = "refused"
+    held.release.set()
+    body = RefundRequest(amount_cents=600, reason="payer asked")
+    with pytest.raises(ApiError):
+        await refunds.refund_order(db, settings, _call(), order_id, body)
+    async with db.transaction() as conn:
+        await grants.settle(conn, wallet.wallet_id)
+        found = await conn.execute(
+            select(_G.c.category, _G.c.remaining_cents, _G.c.expires_at)
+            .where(_G.c.wallet_id == wallet.wallet_id, _G.c.remaining_cents > 0)
+            .order_by(_G.c.category)
+        )
+        live = [(r.category, int(r.remaining_cents), r.expires_at is not None) for r in found]
+    assert live == [("paid", 5000, False), ("promotional", 1000, True)]
+    await assert_ledger_balanced(db)
 
 
 async def test_a_lost_answer_is_pending_then_finished_once_by_the_worker_under_its_key(

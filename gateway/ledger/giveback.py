@@ -1,0 +1,123 @@
+"""A give-back: a debit's money that never left (a held send denied or expired, a send
+cancelled or failed, a payment released, failed or used for less, an app's charge refunded)
+comes back to the grants it was drawn from, with their category and expiry.
+
+The debit wrote no grant (``grants``): its entry keeps where it ends in its wallet's debits in
+all (``ledger_entries.drawn_through``), and the settle that drew it recorded the spans of that
+total it took from each grant (``credit_draws``). The give-back settles the wallet first (a
+debit still undrawn is drawn now, in the draw order, as if nothing came back), then returns the
+last ``amount`` cents of the debit's span to the grants whose spans meet it: each grant gets
+back what it gave, no more, so its remainder stays within its amount, and the spans lose what
+was given back, so no cent of them is given back twice. A grant past its expiry
+(or voided) by then is emptied again at once (``expiry.empty_dead``), with its ``credit.expired``
+event: credit that should have expired never outlives its expiry through a hold. A debit
+without a span (written before spans were kept) comes back as a paid grant.
+
+The invariant holds after it: the balance the give-back's own credit raised by ``amount`` is
+matched by the remainders it restored (or the paid grant), less what expired at once with its
+entry.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, String, case, delete, insert, select, update
+
+from ..store.compose import param
+from ..store.models import CreditDraw, CreditGrant, LedgerEntry, table_of
+from ..store.raw import Conn, Raw, Statement, raw
+from . import expiry, grants
+
+__all__ = ["give_back"]
+
+_G = table_of(CreditGrant)
+_D = table_of(CreditDraw)
+_L = table_of(LedgerEntry)
+_INT = BigInteger()
+
+_THROUGH = Statement.of(
+    select(_L.c.drawn_through)
+    .where(
+        _L.c.reference == param("reference", String),
+        _L.c.wallet_id == param("wallet_id", String),
+        _L.c.drawn_through.is_not(None),
+    )
+    # The debit of the amount given back first: of two refunds of one order, the one reversed.
+    .order_by(case((_L.c.amount_cents == -param("amount", _INT), 0), else_=1), _L.c.id.desc())
+    .limit(1)
+)
+_SPANS = Statement.of(
+    select(_D.c.id, _D.c.grant_id, _D.c.from_cents, _D.c.to_cents)
+    .where(
+        _D.c.wallet_id == param("wallet_id", String),
+        _D.c.to_cents > param("low", _INT),
+        _D.c.from_cents < param("high", _INT),
+    )
+    .order_by(_D.c.id)
+)
+_TRIM = Statement.of(
+    update(_D)
+    .where(_D.c.id == param("span_id", _INT))
+    .values(from_cents=param("from_cents", _INT), to_cents=param("to_cents", _INT))
+)
+_DROP = Statement.of(delete(_D).where(_D.c.id == param("span_id", _INT)))
+_ADD = Statement.of(
+    insert(_D).values(
+        wallet_id=param("wallet_id", String),
+        grant_id=param("grant_id", String),
+        from_cents=param("from_cents", _INT),
+        to_cents=param("to_cents", _INT),
+    )
+)
+_RESTORE = Statement.of(
+    update(_G)
+    .where(_G.c.id == param("grant_id", String))
+    .values(remaining_cents=_G.c.remaining_cents + param("cents", _INT))
+)
+
+
+async def _cut(db: Raw, wallet_id: str, span: dict[str, Any], low: int, high: int) -> None:
+    """``span`` less ``[low, high)``, given back: what is left of it before and after, so no
+    cent of a span is ever given back twice."""
+    start, end = int(span["from_cents"]), int(span["to_cents"])
+    pieces = [(a, b) for a, b in ((start, min(end, low)), (max(start, high), end)) if a < b]
+    if not pieces:
+        await db.count(_DROP, {"span_id": span["id"]})
+        return
+    first, *rest = pieces
+    await db.count(_TRIM, {"span_id": span["id"], "from_cents": first[0], "to_cents": first[1]})
+    for a, b in rest:
+        row = {"wallet_id": wallet_id, "grant_id": span["grant_id"], "from_cents": a, "to_cents": b}
+        await db.count(_ADD, row)
+
+
+async def give_back(
+    conn: Conn, *, wallet_id: str, reference: str, amount: int, now: datetime
+) -> list[str]:
+    """``amount`` of the debit ``reference`` of merchant wallet ``wallet_id`` back to the grants
+    it was drawn from, after the give-back's credit of the wallet's balance and its entry, the
+    wallet's last, in the caller's transaction (a paid grant made for it takes the entry's
+    number): the deliveries of the ``credit.expired`` events of what expired at once."""
+    wallet = await grants.settle(conn, wallet_id)
+    assert wallet is not None, "a give-back to a wallet that does not exist"
+    db = await raw(conn)
+    asked = {"reference": reference, "wallet_id": wallet_id, "amount": amount}
+    found = await db.fetchrow(_THROUGH, asked)
+    back: dict[str, int] = {}
+    if found is not None:
+        high = int(found["drawn_through"])
+        low = high - amount
+        params = {"wallet_id": wallet_id, "low": low, "high": high}
+        for span in await db.fetch(_SPANS, params):
+            start, end = int(span["from_cents"]), int(span["to_cents"])
+            met = min(end, high) - max(start, low)
+            back[span["grant_id"]] = back.get(span["grant_id"], 0) + met
+            await _cut(db, wallet_id, span, low, high)
+    for grant_id, cents in back.items():
+        await db.count(_RESTORE, {"grant_id": grant_id, "cents": cents})
+    rest = amount - sum(back.values())
+    if rest > 0:
+        number = int(wallet["entry_count"])
+        await grants.insert(conn, wallet_id, str(wallet["env"]), number, rest, grants.PAID, now)
+    _, deliveries = await expiry.empty_dead(conn, wallet, now)
+    return deliveries
