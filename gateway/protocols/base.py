@@ -137,7 +137,7 @@ class Ask:
 @dataclass(frozen=True, slots=True)
 class Presented:
     """A payment presented on a retry and verified by its protocol: the channel, the id it is
-    single use under (an MPP challenge's; an x402 authorization's nonce), what it pays, and
+    single use under (an MPP challenge's; an x402 offer's binding), what it pays, and
     until when its offer stood."""
 
     channel: str
