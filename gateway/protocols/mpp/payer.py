@@ -124,7 +124,7 @@ def _expiry(settings: Settings, found: Challenge, now: datetime) -> datetime:
     ``LONGEST_CHALLENGE_SECONDS`` ahead (as an x402 offer's time to pay: the amount is held
     until then); one without is taken for as long as this gateway's own challenges last
     (``mpp_challenge_ttl_seconds``)."""
-    if found.expires is None:
+    if not found.expires:
         return now + timedelta(seconds=settings.mpp_challenge_ttl_seconds)
     try:
         expires_at = datetime.fromisoformat(str(found.expires))
