@@ -294,3 +294,14 @@ def test_what_an_mpp_challenge_may_say_and_still_be_read_makes_its_credential(
 
     found = registry.demand_of(settings, said, datetime.now(UTC), env="live")
     assert _credential(found.kept.challenge, "spt_test").startswith("Payment ")
+
+
+def test_a_payment_kept_from_before_the_bounds_is_still_scheduled() -> None:
+    """A row written before expiries were bounded (year 9999) schedules its looks and its
+    release without overflowing: the worker's retry no longer fails on it."""
+    from gateway.payments.sellers.states import release_at, schedule
+
+    now = datetime.now(UTC)
+    last = datetime.max.replace(tzinfo=UTC)
+    assert release_at(last) == last
+    assert schedule(0, now, last) == now + timedelta(seconds=15)
