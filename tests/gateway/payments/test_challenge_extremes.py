@@ -10,6 +10,7 @@ its column. On each store."""
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,9 +38,19 @@ PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 NETWORK, ASSET, NAME, VERSION = offers.STAGING
 
 
-def _in(seconds: float) -> str:
-    at = datetime.now(UTC) + timedelta(seconds=seconds)
-    return at.isoformat().replace("+00:00", "Z")
+def _in(seconds: int) -> str:
+    """A time ``seconds`` from when the test runs (the cases are built at collection)."""
+    return f"@{seconds}@"
+
+
+def _timed(said: str) -> str:
+    """``said`` with each time of ``_in`` written as of now."""
+
+    def at(found: re.Match[str]) -> str:
+        when = datetime.now(UTC) + timedelta(seconds=int(found.group(1)))
+        return when.isoformat().replace("+00:00", "Z")
+
+    return re.sub(r"@(-?\d+)@", at, said)
 
 
 def _encoded(value: Any) -> str:
@@ -192,7 +203,7 @@ async def _refused(
     """The code a payment of ``said`` is refused with, a 4xx envelope, nothing written."""
     merchant = await make_merchant(env, balance_cents=10_000)
     before = await written(db, merchant)
-    body = {"url": SELLER, "challenge": said}
+    body = {"url": SELLER, "challenge": _timed(said)}
     headers = {**merchant.headers, "Idempotency-Key": "extreme"}
     reply = await client.post("/payments", json=body, headers=headers)
     found = reply.json()
@@ -223,7 +234,7 @@ def test_an_expiry_is_bounded_and_one_without_is_the_gateways_own(settings: Sett
     for asked in (86_400, "9" * 400):
         day = registry.demand_of(paying, _x402({"maxTimeoutSeconds": asked}), now, env="staging")
         assert day.expires_at <= now + timedelta(seconds=LONGEST_CHALLENGE_SECONDS)
-    silent = registry.demand_of(settings, _mpp(expires=_GONE), now, env="live")
+    silent = registry.demand_of(settings, _timed(_mpp(expires=_GONE)), now, env="live")
     assert silent.expires_at == now + timedelta(seconds=settings.mpp_challenge_ttl_seconds)
 
 
@@ -292,7 +303,7 @@ def test_what_an_mpp_challenge_may_say_and_still_be_read_makes_its_credential(
     it carries, so making it after the debit cannot fail on them."""
     from gateway.protocols.mpp.payer import _credential
 
-    found = registry.demand_of(settings, said, datetime.now(UTC), env="live")
+    found = registry.demand_of(settings, _timed(said), datetime.now(UTC), env="live")
     assert _credential(found.kept.challenge, "spt_test").startswith("Payment ")
 
 

@@ -40,6 +40,11 @@ SELLER = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 async def paying_url(settings: Settings) -> AsyncIterator[tuple[str, Settings]]:
     """A served gateway whose staging wallets pay x402 (a chain's RPC named, never asked here)
     and this gateway's own MPP challenges; its API root, and its settings."""
+    # The EVM libraries an x402 credential is signed with, imported before the race: their
+    # first import holds the loop for a second, past the rate limiter's deadline.
+    import eth_account  # noqa: F401
+    import x402.mechanisms.evm  # noqa: F401
+
     rpc = "http://127.0.0.1:9/rpc"
     root_settings = settings.model_copy(update={"x402_staging_rpc_url": rpc, "x402_rpc_url": rpc})
     async with live_server(root_settings) as root:
