@@ -52,7 +52,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1359,
+        1360,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -60,7 +60,7 @@ ENTRIES = {
     # package (+8); credit grants' rules and their expiry sweep (+2); the alerts of spend
     # windows' levels, which its sweep writes, with their events (+1); rolling spend windows'
     # rows and lock (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1204),
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1205),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -68,7 +68,7 @@ ENTRIES = {
     # asks (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1404,
+        1405,
     ),
 }
 
