@@ -44,6 +44,9 @@ PAY_ERRORS = (
     Code.PAYMENT_CHALLENGE_EXPIRED,
     Code.PAYMENT_METHOD_UNSUPPORTED,
     Code.PAYMENT_AMOUNT_NOT_PAYABLE,
+    Code.PAYMENT_CHALLENGE_INVALID,  # in this gateway's realm, not issued by it
+    # The merchant paid this challenge already: nothing written.
+    Code.PAYMENT_CHALLENGE_PAID,
     # The key's policy: nothing written.
     Code.KEY_PAYEE_NOT_ALLOWED,
     Code.KEY_PER_SEND_CAP,

@@ -75,6 +75,7 @@ if TYPE_CHECKING:  # a protocol's routes are built by the app alone: the worker 
 
 __all__ = [
     "CHALLENGE_MAX_BYTES",
+    "LONGEST_CHALLENGE_SECONDS",
     "MCP_PAYMENT_REQUIRED",
     "MCP_PAYMENT_REQUIRED_MESSAGE",
     "REFUSALS",
@@ -95,6 +96,10 @@ __all__ = [
     "Wallet",
     "digest",
 ]
+
+# The longest a seller's challenge may stay payable, whatever it says: what a payment holds its
+# amount for at most (an MPP challenge's ``expires``, an x402 offer's ``maxTimeoutSeconds``).
+LONGEST_CHALLENGE_SECONDS = 3600
 
 # Where a 402 is answered: a REST response's headers, or an MCP tool call's JSON-RPC error.
 Transport = Literal["http", "mcp"]
@@ -132,7 +137,7 @@ class Ask:
 @dataclass(frozen=True, slots=True)
 class Presented:
     """A payment presented on a retry and verified by its protocol: the channel, the id it is
-    single use under (an MPP challenge's; an x402 authorization's nonce), what it pays, and
+    single use under (an MPP challenge's; an x402 offer's binding), what it pays, and
     until when its offer stood."""
 
     channel: str
@@ -321,6 +326,10 @@ class Demand:
     header: str  # the request header the seller's retry reads the credential from
     expires_at: datetime  # when the challenge stops being payable
     kept: Any = None  # the parsed challenge, for ``make`` and ``used``
+    # What makes it the same challenge, paid once by a merchant (``payments.sellers
+    # .challenged``): MPP's id, x402's offer; None where a challenge has no identity.
+    once: str | None = None
+    again: bool = False  # whether a request may buy it again while its first payment stands
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 A payment verified by its protocol (``Receiver.verify``: ``protocols.mpp.challenges.verify``,
 ``protocols.x402.offers.verify``) becomes an order of its channel (``mpp``, ``x402``), kind
-``agent``, keyed by what makes it single use (the MPP challenge's id, the x402 authorization's
-nonce): the orders' unique provider id makes it so on both stores (a second insert fails,
-however many race). The order keeps the digest of the credential that wrote it
+``agent``, keyed by what makes it single use (the MPP challenge's id, the x402 offer's own id):
+the orders' unique provider id makes it so on both stores (a second insert fails, however many
+race). The order keeps the digest of the credential that wrote it
 (``credential_digest``): only that credential ever takes its money; any other presented for
 the same challenge, however many race, is refused (``PAYMENT_CHALLENGE_TAKEN``) before the
 provider is called, and the provider's idempotency key is the challenge's, never the token's

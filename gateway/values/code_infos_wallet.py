@@ -332,6 +332,12 @@ WALLET: dict[Code, CodeInfo] = {
         "This payment was held for approval and not decided in time: nothing was paid; its "
         "amount is back in the wallet",
     ),
+    Code.PAYMENT_CHALLENGE_PAID: CodeInfo(
+        409,
+        "This merchant paid this challenge already (data.payment_id, data.status): a challenge is "
+        "paid once whatever the Idempotency-Key; an x402 offer is bought again with buy_again; "
+        "nothing was paid",
+    ),
     Code.MANAGED_KEY_FOR_APPS_ONLY: CodeInfo(
         403, "Only an app's access token manages a key through a consent"
     ),

@@ -10,15 +10,30 @@ from ...policies.payees import origin_of
 from ...values.model import Model
 from ...values.text import Line
 
-__all__ = ["MAX_CHALLENGE_BYTES", "PAY_ID", "PaymentCreate", "PaymentData", "PaymentMade"]
+__all__ = [
+    "MAX_CHALLENGE_BYTES",
+    "MAX_ORIGIN",
+    "PAY_ID",
+    "PaymentCreate",
+    "PaymentData",
+    "PaymentMade",
+]
 
 PAY_ID = re.compile(r"pay_[0-9a-z]{24}")
 MAX_URL = 2048
 MAX_CHALLENGE_BYTES = 8 * 1024
 
 
+# As wide as the column that keeps a payment's origin (``seller_payments.payee_origin``).
+MAX_ORIGIN = 300
+
+
 def _resource(value: str) -> str:
-    origin_of(value)  # an absolute http(s) URL with a host, or ValueError
+    # An absolute http(s) URL with a host, or ValueError; its origin kept whole.
+    if len(origin_of(value)) > MAX_ORIGIN:
+        raise ValueError(
+            f"a URL's origin (scheme, host and port) is at most {MAX_ORIGIN} characters"
+        )
     return value
 
 
@@ -49,6 +64,13 @@ class PaymentCreate(Model):
     )
     description: Line | None = Field(
         default=None, max_length=500, description="What the payment is for, kept with it."
+    )
+    buy_again: bool = Field(
+        default=False,
+        description="An x402 offer this merchant paid already, still unexpired, is bought again "
+        "(a second purchase of the same resource). Without it the payment is refused, 409 "
+        "`4649`, with the first payment's id and status. An MPP challenge carries an id and is "
+        "paid once whatever this says.",
     )
 
 

@@ -33,7 +33,7 @@ takes the key's place with what it came to.
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -56,7 +56,7 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, CursorMeta, Outcome
 from ...values.settings import Settings
 from .. import once
-from . import authorizing
+from . import authorizing, challenged
 from .schemas import PaymentCreate
 from .states import FAILED, HELD, PENDING, make_seconds, pending_until, schedule
 
@@ -67,11 +67,16 @@ log = logging.getLogger(__name__)
 OPERATION = "payments.create"
 CURRENCY = "usd"  # what the wallet holds and pays in
 _P = table_of(SellerPayment)
+# The demand's texts a payment's row keeps, each in the column of its name.
+_KEPT: dict[str, int] = {
+    name: cast(sa.String, _P.c[name].type).length or 0 for name in ("protocol", "payee", "header")
+}
 
 
 def request_hash_of(body: PaymentCreate) -> str:
     """What a payment's idempotency key is matched on, at every door."""
-    return idempotency.fingerprint(OPERATION, body.model_dump(mode="json"))
+    # ``buy_again`` leaves the fingerprint as it was: the key answers what it did first.
+    return idempotency.fingerprint(OPERATION, body.model_dump(mode="json", exclude={"buy_again"}))
 
 
 def _payable(settings: Settings, demand: Demand, now: datetime) -> None:
@@ -88,6 +93,14 @@ def _payable(settings: Settings, demand: Demand, now: datetime) -> None:
             Code.PAYMENT_CHALLENGE_EXPIRED,
             "The seller's challenge has expired: ask the seller again; nothing was paid",
         )
+    for name, most in _KEPT.items():  # what the row keeps of the demand, within its column
+        if len(getattr(demand, name)) > most:
+            raise ApiError(
+                Code.PAYMENT_CREDENTIAL_MALFORMED,
+                f"The seller's challenge names a {name} longer than a payment keeps: "
+                "nothing was paid",
+                data={"field": name, "max_length": most},
+            )
     if not 1 <= demand.amount_cents <= settings.max_topup_cents:
         raise ApiError(
             Code.PAYMENT_AMOUNT_NOT_PAYABLE,
@@ -161,6 +174,7 @@ async def pay(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
             )
         payment_id = prepared.payment["txn_id"]
+        await challenged.claim(tx, caller, demand, payment_id, now, again=body.buy_again)
         written[payment_id] = prepared
         # Its work's id wakes the worker's payments lane, which sleeps to its due time.
         work = [*applied.ids("low_deliveries", refills.STEP), payment_id]

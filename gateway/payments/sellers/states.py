@@ -156,8 +156,11 @@ def pending_until(settings: Settings, now: datetime) -> datetime:
 
 
 def release_at(expires_at: datetime) -> datetime:
-    """When an unused credential is released."""
-    return expires_at + timedelta(seconds=GRACE_SECONDS)
+    """When an unused credential is released: never past the last time a datetime holds, so
+    a payment kept from before expiries were bounded is still scheduled, never an overflow."""
+    grace = timedelta(seconds=GRACE_SECONDS)
+    last = datetime.max.replace(tzinfo=expires_at.tzinfo)
+    return expires_at + grace if expires_at <= last - grace else last
 
 
 def schedule(looks: int, now: datetime, expires_at: datetime) -> datetime:

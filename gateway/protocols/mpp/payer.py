@@ -52,7 +52,16 @@ from ...values import outside_json
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from ..base import CHALLENGE_MAX_BYTES, Demand, Made, Payer, Use, Wallet, digest
+from ..base import (
+    CHALLENGE_MAX_BYTES,
+    LONGEST_CHALLENGE_SECONDS,
+    Demand,
+    Made,
+    Payer,
+    Use,
+    Wallet,
+    digest,
+)
 from ..claims import claim_of
 from . import challenges, sandbox_spt, stripe_issued
 from .channel import MPP
@@ -111,17 +120,35 @@ def _parsed(text: str) -> Challenge:
 
 
 def _expiry(settings: Settings, found: Challenge, now: datetime) -> datetime:
-    """When the challenge stops being payable: its ``expires``; one without is taken for as
-    long as this gateway's own challenges last (``mpp_challenge_ttl_seconds``)."""
+    """When the challenge stops being payable: its ``expires``, in the past refused, at most
+    ``LONGEST_CHALLENGE_SECONDS`` ahead (as an x402 offer's time to pay: the amount is held
+    until then); one without is taken for as long as this gateway's own challenges last
+    (``mpp_challenge_ttl_seconds``)."""
     if not found.expires:
         return now + timedelta(seconds=settings.mpp_challenge_ttl_seconds)
     try:
-        expires_at = datetime.fromisoformat(found.expires)
+        expires_at = datetime.fromisoformat(str(found.expires))
     except ValueError:
         raise _malformed("has an expiry that is not a time") from None
     if expires_at.tzinfo is None:
         raise _malformed("has an expiry without its offset")
+    if expires_at <= now:
+        raise ApiError(Code.PAYMENT_CHALLENGE_EXPIRED, "The MPP challenge has expired")
+    if expires_at > now + timedelta(seconds=LONGEST_CHALLENGE_SECONDS):
+        raise _malformed(
+            f"expires more than {LONGEST_CHALLENGE_SECONDS} seconds ahead, longer than a "
+            "payment holds its amount"
+        )
     return expires_at
+
+
+def _signed_here(settings: Settings, found: Challenge) -> bool:
+    """Whether this gateway issued ``found``: its id is the HMAC of its parameters under the
+    key its own challenges are bound with (``challenges.challenge_key``)."""
+    try:
+        return bool(found.verify(challenges.challenge_key(settings), challenges.realm(settings)))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return False  # parameters no issuer could have bound
 
 
 def _own(settings: Settings, found: Challenge, env: str) -> str | None:
@@ -129,6 +156,13 @@ def _own(settings: Settings, found: Challenge, env: str) -> str | None:
     wallet; None for a seller paid through Stripe. Refused where the environments differ, or
     where staging would pay another seller without Stripe's test mode."""
     opaque: Any = found.opaque
+    if found.realm == challenges.realm(settings) and not _signed_here(settings, found):
+        # A challenge in this gateway's realm it did not issue: another seller's is its own.
+        raise ApiError(
+            Code.PAYMENT_CHALLENGE_INVALID,
+            "The MPP challenge names this gateway's realm but its id was not issued by it: "
+            "nothing was paid",
+        )
     ours = (
         found.realm == challenges.realm(settings)
         and isinstance(opaque, dict)
@@ -221,15 +255,13 @@ class MppPayer(Payer):
             raise _unsupported("Only MPP challenges in US dollars (usd) are paid")
         if not (isinstance(amount, str) and amount.isascii() and amount.isdigit()):
             raise _malformed("asks no amount in whole cents")
-        if not 0 < int(amount) <= MOST_CENTS:
+        if len(amount) > len(str(MOST_CENTS)) or not 0 < int(amount) <= MOST_CENTS:
             raise _malformed("asks an amount Stripe cannot charge")
         details: Any = request.get("methodDetails")
         network_id = details.get("networkId") if isinstance(details, dict) else None
         if not isinstance(network_id, str) or not 0 < len(network_id) <= 255:
             raise _malformed("names no Stripe network profile (methodDetails.networkId)")
         expires_at = _expiry(settings, found, now)
-        if expires_at <= now:
-            raise ApiError(Code.PAYMENT_CHALLENGE_EXPIRED, "The MPP challenge has expired")
         own = _own(settings, found, env)
         return Demand(
             protocol=MPP,
@@ -240,6 +272,7 @@ class MppPayer(Payer):
             header=found.credential_header,
             expires_at=expires_at,
             kept=_Kept(found, network_id, env, own),
+            once=found.id,
         )
 
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:

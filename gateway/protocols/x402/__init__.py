@@ -3,7 +3,7 @@
 Offered over REST only, where the operator set the environment's terms (``offers.terms``): a
 refusal for funds carries ``PAYMENT-REQUIRED`` (``offers``); a retry presents a
 ``PAYMENT-SIGNATURE`` whose authorization the channel verifies and settles at the operator's
-facilitator (``channel``), once per nonce; the settlement goes back in ``PAYMENT-RESPONSE``.
+facilitator (``channel``), once per offer; the settlement goes back in ``PAYMENT-RESPONSE``.
 A payment settled on chain is not taken back through the channel (``refused_refund``).
 ``make run`` starts a facilitator for staging beside the gateway (``companion``).
 
@@ -103,7 +103,7 @@ class X402Receiver(Receiver):
         kept = settlement.body_json()  # on the order, for a settle whose answer is lost
         presented = Presented(
             X402,
-            x402.nonce,
+            x402.offer,  # an offer is settled once, whatever authorization pays it
             x402.amount_cents,
             x402.expires_at,
             payload=kept,

@@ -1,7 +1,7 @@
 """x402: agents paying a 402 on chain (the ``exact`` scheme), through the operator's facilitator.
 
 Enabled in an environment where the operator set its terms (``protocols.x402.offers.terms``);
-its orders (kind ``agent``) are keyed by the authorization's nonce and settled as every
+its orders (kind ``agent``) are keyed by the offer they pay and settled as every
 channel's. A payment is the facilitator's ``POST /verify`` then ``POST /settle``, in the shapes
 of ``specs/transports-v2/http.md`` (``x402Version``, ``paymentPayload``,
 ``paymentRequirements``). Its answers are read bounded (``request_json``) and reach the payer in
@@ -23,7 +23,7 @@ What a settle's answer means:
 
 Asked again, a nonce already used is taken as this payment executed: the authorization pays
 only the operator's address the order's amount, and the gateway asked for it; it is credited
-once (the order keyed by the nonce, completed by one conditional UPDATE) and logged for the
+once (the order keyed by its offer, completed by one conditional UPDATE) and logged for the
 operator to match on chain. Any other refusal asked again fails the order.
 """
 

@@ -10,12 +10,16 @@ MPP's challenge asks (``protocols.paid.amount_for``) in the asset's smallest uni
 client signs with, the merchant, the environment and an expiry bound by HMAC under a key of the
 gateway's: a client echoes the requirement it pays (``accepted``), so a payment for another
 merchant's offer, an altered amount or a stale offer is refused before the facilitator is asked.
-Single use is the store's, as for MPP: the order is keyed by the authorization's nonce.
+Single use is the store's, as for MPP: the order is keyed by the offer (its binding, which a
+nonce of its own makes unique to one refusal), never by the authorization, so an offer is
+settled once however many authorizations, signed by however many payers, are presented for it:
+only the first presented is settled, any other refused before the facilitator is asked.
 """
 
 import binascii
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,8 +117,13 @@ def _binding(settings: Settings, fields: list[str]) -> str:
     return hmac.new(_key(settings), "|".join(fields).encode(), hashlib.sha256).hexdigest()
 
 
-def _bound_fields(terms: Terms, merchant_id: str, env: str, units: str, expires: str) -> list[str]:
-    return [merchant_id, env, terms.network, terms.asset, terms.pay_to, units, expires]
+def _bound_fields(
+    terms: Terms, merchant_id: str, env: str, units: str, expires: str, nonce: str | None
+) -> list[str]:
+    """What an offer's binding is the HMAC of: an offer made before offers carried a nonce is
+    bound without one."""
+    fields = [merchant_id, env, terms.network, terms.asset, terms.pay_to, units, expires]
+    return fields if nonce is None else [*fields, nonce]
 
 
 def requirement(
@@ -125,7 +134,10 @@ def requirement(
     ttl = settings.mpp_challenge_ttl_seconds
     expires = rfc3339(now + timedelta(seconds=ttl))
     units = str(amount_cents * settings.x402_units_per_cent)
-    bound = _binding(settings, _bound_fields(on, merchant_id, env, units, expires))
+    # Each refusal's offer its own, as an MPP challenge's nonce makes it: the order is keyed by
+    # the offer, so two agents refused in the same second never share one.
+    nonce = secrets.token_urlsafe(12)
+    bound = _binding(settings, _bound_fields(on, merchant_id, env, units, expires, nonce))
     return PaymentRequirements(
         scheme="exact",
         network=on.network,
@@ -136,7 +148,13 @@ def requirement(
         extra={
             "name": on.asset_name,
             "version": on.asset_version,
-            _OURS: {"merchant": merchant_id, "env": env, "expires": expires, "binding": bound},
+            _OURS: {
+                "merchant": merchant_id,
+                "env": env,
+                "expires": expires,
+                "nonce": nonce,
+                "binding": bound,
+            },
         },
     )
 
@@ -161,8 +179,9 @@ class X402Verified:
     payload: PaymentPayload
     requirements: PaymentRequirements
     amount_cents: int
-    nonce: str
+    nonce: str  # the authorization's
     expires_at: datetime
+    offer: str  # the offer's own id, its binding: what its order is keyed by, paid once
 
 
 # What decoding an outsider's header may raise: its base64, its JSON (and its depth), its shape.
@@ -197,8 +216,10 @@ def verify(
     ours: Any = (accepted.extra or {}).get(_OURS)
     if accepted.scheme != "exact" or not isinstance(ours, dict):
         raise ApiError(Code.PAYMENT_METHOD_UNSUPPORTED)
-    expires = str(ours.get("expires", ""))
-    fields = _bound_fields(on, merchant_id, env, accepted.amount, expires)
+    expires, nonce_of_offer = str(ours.get("expires", "")), ours.get("nonce")
+    if nonce_of_offer is not None and not isinstance(nonce_of_offer, str):
+        raise ApiError(Code.PAYMENT_CHALLENGE_INVALID)
+    fields = _bound_fields(on, merchant_id, env, accepted.amount, expires, nonce_of_offer)
     expected = _binding(settings, fields)
     same_terms = (accepted.network, accepted.asset, accepted.pay_to) == (
         on.network,
@@ -222,7 +243,7 @@ def verify(
     nonce = authorization.get("nonce") if isinstance(authorization, dict) else None
     if units % cents or not isinstance(nonce, str) or not 1 <= len(nonce) <= 100:
         raise ApiError(Code.PAYMENT_CREDENTIAL_MALFORMED)
-    return X402Verified(payload, accepted, units // cents, nonce, expires_at)
+    return X402Verified(payload, accepted, units // cents, nonce, expires_at, expected)
 
 
 def response_header(settled: SettleResponse) -> str:

@@ -45,6 +45,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +64,16 @@ from ...values.codes import Code
 from ...values.loading import loaded
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from ..base import CHALLENGE_MAX_BYTES, Demand, Made, Payer, PayerKey, Use, Wallet
+from ..base import (
+    CHALLENGE_MAX_BYTES,
+    LONGEST_CHALLENGE_SECONDS,
+    Demand,
+    Made,
+    Payer,
+    PayerKey,
+    Use,
+    Wallet,
+)
 from ..payer_keys import stored
 from . import chain, offers
 from .channel import X402
@@ -72,7 +82,7 @@ __all__ = ["LATE", "LONGEST_SECONDS", "X402Payer", "payer_address"]
 
 STAGING = "staging"
 # The longest an authorization stands, whatever an offer's ``maxTimeoutSeconds`` says.
-LONGEST_SECONDS = 3600
+LONGEST_SECONDS = LONGEST_CHALLENGE_SECONDS
 # Past ``validBefore`` by this much, a block that could still include the transfer is past.
 LATE = timedelta(minutes=10)
 # The most cents one payment moves (as Stripe's largest amount in US dollars).
@@ -197,6 +207,15 @@ def _authorizer(made: Made) -> str:
     return address
 
 
+def _identity(required: PaymentRequired, need: PaymentRequirements) -> str:
+    """What makes an offer the same one: the requirement paid, whole (its ``payTo``, amount,
+    network, asset, time to pay, and ``extra``, where a seller's nonce or expiry rides), and
+    the resource it is for."""
+    resource = required.resource.model_dump(mode="json") if required.resource else None
+    offer = {"resource": resource, "accepts": need.model_dump(mode="json", by_alias=True)}
+    return json.dumps(offer, sort_keys=True, separators=(",", ":"))
+
+
 class X402Payer(Payer):
     name: ClassVar[str] = X402
     keyed: ClassVar[bool] = True
@@ -238,7 +257,8 @@ class X402Payer(Payer):
             raise _unsupported("No RPC URL is set to learn whether an x402 payment was used")
         network, asset, name, version = _known(settings, env)
         need = _chosen(required, network, asset)
-        if not (need.amount.isascii() and need.amount.isdigit() and int(need.amount) > 0):
+        digits = need.amount
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 30 and int(digits) > 0):
             raise _malformed("asks no amount in the asset's smallest units")
         units, per_cent = int(need.amount), settings.x402_units_per_cent
         if units % per_cent:
@@ -264,6 +284,8 @@ class X402Payer(Payer):
             header=PAYMENT_SIGNATURE_HEADER,
             expires_at=(now + timedelta(seconds=seconds)).replace(microsecond=0),
             kept=_Kept(required, need, units, domain, env),
+            once=_identity(required, need),
+            again=True,
         )
 
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:

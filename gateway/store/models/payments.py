@@ -103,3 +103,20 @@ class SellerPaymentWork(Base):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[datetime]
+
+
+class SellerPaymentChallenge(Base):
+    """A seller's challenge a merchant paid, once per environment: ``challenge_key`` is what
+    makes it the same challenge (``payments.sellers.challenged``: an MPP challenge's id, an
+    x402 offer's whole requirement), ``payment_id`` the payment that paid it, ``expires_at`` when
+    it stops being payable. A payment's write claims its challenge in the debit's transaction;
+    a second payment of it is refused while the claim stands (unexpired, and its payment not
+    failed, denied or expired), whatever its idempotency key."""
+
+    __tablename__ = "seller_payment_challenges"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    challenge_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("seller_payments.id"))
+    expires_at: Mapped[datetime]

@@ -165,8 +165,10 @@ async def _opened(db: Database, settings: Settings, merchant: MerchantKey) -> st
     return found.secret
 
 
-async def _pay(http: httpx.AsyncClient, merchant: MerchantKey, key: str, offer: str) -> Any:
-    body = {"url": "https://seller.example/r", "challenge": offer}
+async def _pay(
+    http: httpx.AsyncClient, merchant: MerchantKey, key: str, offer: str, **more: Any
+) -> Any:
+    body = {"url": "https://seller.example/r", "challenge": offer, **more}
     headers = {**merchant.headers, "Idempotency-Key": key}
     return await http.post("/payments", json=body, headers=headers)
 
@@ -225,7 +227,8 @@ async def test_a_live_payment_is_signed_by_the_imported_key_until_it_is_removed(
     assert await _rows(db, merchant.merchant_id) == []
     # What it made stays asked of the address that signed it.
     assert await payer.used(wallet, demand, made, now=utcnow()) == ("used", 300)
-    after = await _pay(paying_client, merchant, "after", offer)
+    # The offer paid stands: bought again, nothing signs it now.
+    after = await _pay(paying_client, merchant, "after", offer, buy_again=True)
     assert (after.json()["code"], after.json()["status"]) == (UNSUPPORTED, "failed")
     assert await merchant_balance(db, merchant) == 9_700
     again = await paying_client.delete(f"{PATH}/x402", headers=merchant.headers)

@@ -161,6 +161,58 @@ async def test_one_authorization_sent_twenty_times_at_once_pays_once_and_sends_o
     assert await _counts(db, merchant.merchant_id) == (1, 1)
 
 
+@pytest.mark.both_stores
+async def test_one_offer_paid_by_five_payers_at_once_is_settled_once(
+    x402_url: str, make_merchant: MakeMerchant, db: Database, facilitator: Facilitator
+) -> None:
+    """Five wallets sign five authorizations for one offer, presented at once under five keys
+    of its merchant: the offer's order is written once, by the first; the facilitator settles
+    that one only, and every other is refused before it is asked (``4505``): nothing of theirs
+    moves, and the wallet is credited once."""
+    merchant = await make_merchant("staging", balance_cents=0)
+    keys = [merchant, *[await make_merchant(merchant_id=merchant.merchant_id) for _ in range(4)]]
+    body = _body(850)
+    async with local_client(timeout=60) as http:
+        offer = await _offer(http, x402_url, merchant, body)
+        signed = [await _payer().create_payment_payload(offer) for _ in keys]
+        replies = await asyncio.gather(
+            *(
+                http.post(
+                    f"{x402_url}/topup/send",
+                    json=body,
+                    headers={
+                        **key.headers,
+                        "PAYMENT-SIGNATURE": encode_payment_signature_header(s),
+                    },
+                )
+                for key, s in zip(keys, signed, strict=True)
+            )
+        )
+    codes = sorted(r.json()["code"] for r in replies)
+    assert codes == [1001, 4505, 4505, 4505, 4505], codes
+    assert facilitator.asked.count("settle") == 1
+    assert await _counts(db, merchant.merchant_id) == (1, 1)
+    [order] = await _orders(db, merchant.merchant_id)
+    assert (order.status, int(order.credit_cents)) == ("completed", 900)
+
+
+async def test_two_offers_made_in_one_second_for_one_amount_are_two_offers(
+    x402_settings: Settings,
+) -> None:
+    """Each refusal's offer carries a nonce of its own under its binding: never one that two
+    agents would both pay."""
+    from gateway.protocols.x402 import offers
+
+    made = [
+        offers.requirement(
+            x402_settings, merchant_id="m_1", env="staging", amount_cents=500, now=utcnow()
+        )
+        for _ in range(2)
+    ]
+    first, second = ((need.extra or {})["aitopup"] for need in made)
+    assert first["nonce"] != second["nonce"] and first["binding"] != second["binding"]
+
+
 async def test_an_altered_or_other_merchants_offer_is_refused_and_nothing_moves(
     x402_url: str, make_merchant: MakeMerchant, db: Database, facilitator: Facilitator
 ) -> None:
