@@ -38,7 +38,8 @@ ENDED = {"used": marked("Used"), "released": marked("Released"), "failed": marke
 
 
 def _origin(payment: PaymentData) -> str:
-    """The seller's origin, as ``per_payee_limit`` counts it."""
+    """The origin of the url the agent named: a label beside where the money went
+    (``PaymentData.destination``), which ``per_payee_limit`` counts by."""
     try:
         return origin_of(payment.url)
     except ValueError:  # every stored URL was read so; shown as it is otherwise

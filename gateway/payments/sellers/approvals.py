@@ -10,7 +10,8 @@ dashboard, a mailed link, a Telegram button, the expiry, a freeze) exactly one m
 the others find it moved and change nothing:
 
 - approve (a key with the ``approvals`` scope, not the one that asked, or a person who may
-  decide top-ups): ``pending``, then its credential made as any payment's is
+  decide top-ups): ``pending``, its destination bound to the origin it named
+  (``bindings``), then its credential made as any payment's is
   (``service.make``: inline, bounded, else the worker), ``payment.authorized``; refused while
   the environment is frozen. If the seller's challenge has expired meanwhile, nothing can be
   paid with it: the payment is ``released`` instead (``payment.released``, its ``reason`` says
@@ -49,7 +50,7 @@ from ...values.codes import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from . import authorizing
+from . import authorizing, bindings
 from .schemas import PaymentCreate, PaymentData
 from .service import make, request_hash_of
 from .states import (
@@ -195,6 +196,11 @@ async def _decide(
             )
         if await move(conn, row, PENDING, now, decided_by=by) is None:
             raise _lost(row)
+        # A person's approval binds where the money goes to the origin the agent named: that
+        # origin in ``allowed_payees`` admits this destination from now on.
+        await bindings.bind(
+            conn, row.merchant_id, row.env, row.payee_origin, row.destination, by=by, now=now
+        )
         # Past the inline try's deadline its work is the worker's: made again, or failed.
         await authorizing.reschedule(conn, row.id, pending_until(settings, now), now)
         making = {"id": row.id, "status": PENDING}

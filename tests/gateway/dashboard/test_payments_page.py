@@ -90,7 +90,9 @@ async def test_the_page_lists_payments_and_what_each_seller_was_paid(
     agent = await _agent(db, make_merchant, owner)
     made = []
     for n, url in enumerate((SELLER, SELLER, SELLER, OTHER)):
-        reply = await pay(client, agent, f"k-{n}", url=url, said=challenge(20 + n))
+        payee = "acct_other" if url == OTHER else "acct_seller"
+        said = challenge(20 + n, payee=payee)
+        reply = await pay(client, agent, f"k-{n}", url=url, said=said)
         assert reply.status_code == 201, reply.text
         made.append(reply.json()["data"])
     authorized, used, released, other = (m["id"] for m in made)
@@ -114,18 +116,19 @@ async def test_the_page_lists_payments_and_what_each_seller_was_paid(
     assert "released" in text[released] and "Released " in text[released]
     assert "https://other.example" in text[other]
 
-    # Per seller, what it holds in each window: 20 held, 15 taken, 22 given back.
+    # Per seller (where the money went), what it holds in each window: 20 held, 15 taken, 22
+    # given back.
     sellers = _rows(shown.text, "per-seller")
     assert [re.search(r'data-payee="([^"]+)"', r).group(1) for r in sellers] == [  # type: ignore[union-attr]
-        "https://other.example",
-        "https://api.seller.example",
+        "tally:acct_other",
+        "tally:acct_seller",
     ]
     seller = " ".join(unescape(re.sub(r"<[^>]+>", " ", sellers[1])).split())
-    assert seller.startswith("https://api.seller.example $0.35 $0.35 $0.35")
+    assert seller.startswith("tally:acct_seller $0.35 $0.35 $0.35")
     # And what the key may still pay it: its daily per-seller window, as the store counts it.
     spent = await spend_rows(db, agent.key_id)
     [(bucket, (cents, limit))] = [
-        (b, v) for b, v in spent.items() if b.endswith(":https://api.seller.example")
+        (b, v) for b, v in spent.items() if b.endswith(":tally:acct_seller")
     ]
     assert (cents, limit) == (35, 100) and bucket.startswith("payee:daily:")
     assert "$0.65 left of $1.00 daily agent" in seller and "resets" in seller

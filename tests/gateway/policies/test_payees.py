@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 
 from gateway.dashboard import policy_form
 from gateway.policies.model import Policy
-from gateway.policies.payees import admits, origin_of
+from gateway.policies.payees import MAX_PAYEE, admits, canonical, origin_of
 from gateway.policies.templates import effective
 from gateway.store.db import Database
 from tests.fixtures.merchants import MakeMerchant
@@ -44,8 +44,17 @@ def test_payees_are_kept_in_one_canonical_form() -> None:
         EVM.lower(),
     )
     assert origin_of("https://Seller.example:443/v1/x?y=1") == "https://seller.example"
-    assert admits(policy.allowed_payees or (), "https://other.example", [EVM])
-    assert not admits(policy.allowed_payees or (), "https://other.example", ["API.seller.example"])
+    allowed = policy.allowed_payees or ()
+    pays_to = f"x402:eip155:8453:0xa0b8:{EVM}"
+    assert canonical(pays_to) == pays_to.lower()  # its EVM addresses in lower case
+    # Its destination, or a bare name of it, admits a payment whatever url it names.
+    assert admits(allowed, "https://other.example", "x402:eip155:8453:0xa0b8:0x1", [EVM])
+    assert admits([canonical(pays_to)], "https://other.example", pays_to.lower(), []) == (
+        "destination"
+    )
+    # An origin admits only what is bound to it (the caller asks); a name is not a destination.
+    assert admits(allowed, "https://seller.example", "tally:x", []) == "origin"
+    assert admits(allowed, "https://other.example", "tally:x", ["API.seller.example"]) is None
 
 
 @pytest.mark.parametrize(
@@ -58,7 +67,7 @@ def test_payees_are_kept_in_one_canonical_form() -> None:
         ["two words"],
         ["line\nbreak"],
         [""],
-        ["x" * 256],
+        ["x" * (MAX_PAYEE + 1)],
         [f"payee-{n}" for n in range(101)],
     ],
 )
