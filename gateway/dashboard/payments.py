@@ -23,6 +23,7 @@ from ..payments.sellers.states import TRANSITIONS
 from ..policies.payees import origin_of
 from ..services import services
 from ..values.languages import marked
+from . import payment_bindings
 from .context import require_viewer
 from .policy_form import INTERVAL_WORDS
 from .render import page
@@ -73,6 +74,7 @@ async def list_payments(request: Request) -> Response:
         "ended": ENDED,
         "paid": per_seller.one(paid.PaidToPayees),
         "interval_words": INTERVAL_WORDS,
+        **await payment_bindings.context(request, viewer),
     }
     return page(request, "payments/index.html", context)
 
@@ -92,5 +94,6 @@ async def show_payment(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/payments", list_payments, methods=["GET"]),
+    *payment_bindings.routes,
     Route("/payments/{payment_id}", show_payment, methods=["GET"]),
 ]

@@ -271,3 +271,38 @@ async def test_the_pages_in_each_language_with_no_english_left(
         assert f'<html lang="{"zh-Hans" if language == "zh" else "ja"}">' in reply.text
         assert not untranslated(reply.text, language), (path, untranslated(reply.text, language))
         assert not latin_left(reply.text), (path, latin_left(reply.text))
+
+
+async def test_an_owner_binds_a_destination_to_an_origin_and_unbinds_it(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    db: Database,
+    make_merchant: MakeMerchant,
+    sign_up: SignUp,
+    tally: TallyPayer,
+) -> None:
+    """The card calls the API's operations: a destination bound here is admitted under its
+    origin (the agent's payment paid, not held), unbound it is held again; a developer, who
+    may not decide payments, neither sees nor posts the form."""
+    owner = await sign_up()
+    agent = await _agent(db, make_merchant, owner)
+    await set_policy(db, agent.key_id, {**POLICY, "allowed_payees": ["https://api.seller.example"]})
+    assert (await pay(client, agent, "h-1")).status_code == 202  # not bound: held
+    wanted = {"origin": "https://api.seller.example", "destination": "tally:acct_seller"}
+    bound = await owner.post("/payments/bindings", wanted, page="/payments")
+    assert bound.status_code == 303 and "binding=bound" in bound.headers["location"]
+    shown = await owner.client.get(bound.headers["location"].removeprefix("/dashboard"))
+    [row] = re.findall(r'<tr data-binding="(pb_[0-9a-z]+)">', shown.text)
+    assert "tally:acct_seller" in shown.text and "Destination bound" in shown.text
+    assert (await pay(client, agent, "h-2")).status_code == 201  # bound: paid
+    wrong = await owner.post(
+        "/payments/bindings", {**wanted, "origin": "nonsense"}, page="/payments"
+    )
+    assert "binding=invalid" in wrong.headers["location"]
+    developer = await join_as(app, owner, "developer")
+    assert 'id="binding-form"' not in (await developer.client.get("/payments")).text
+    refused = await developer.post(f"/payments/bindings/{row}/remove", {}, page="/payments")
+    assert refused.status_code == 403, refused.text
+    gone = await owner.post(f"/payments/bindings/{row}/remove", {}, page="/payments")
+    assert "binding=unbound" in gone.headers["location"]
+    assert (await pay(client, agent, "h-3")).status_code == 202  # unbound: held again
