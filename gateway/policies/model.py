@@ -188,7 +188,7 @@ class Policy(_Strict):
         "(`x402:<network>:<asset>:<payTo>`, `mpp:<profile>`), a bare x402 `payTo` address or "
         "MPP profile, and origins (`https://seller.example`), which admit only the "
         "destinations a person bound to them (approving a payment, or `POST "
-        "/payments/bindings`) or that a paying fetch met there; null: any payee.",
+        "/payments/bindings`); null: any payee.",
     )
     per_payee_limit: Limit | None = Field(
         default=None,
@@ -205,7 +205,7 @@ class Policy(_Strict):
     approval_for_new_recipients: bool = Field(
         default=False,
         description="Hold for approval a send to a recipient this key never paid, and a "
-        "payment to a seller whose origin it never paid.",
+        "payment to a destination it never paid (where the money goes, whatever url names it).",
     )
     expires_at: AwareDatetime | None = Field(
         default=None,

@@ -6,8 +6,9 @@ destination (x402's ``payTo``); an origin only by what a person bound to it.
 The url an agent states is a label, never a payee by itself: an origin in ``allowed_payees``
 admits a destination only where a person bound that destination to that origin (approving a
 payment to it, or the merchant's own list: ``payments.sellers.bindings``), or where the gateway
-reached the origin itself and met the seller's challenge there (a paying fetch: the origin is
-proven by TLS). Anything else the origin names is held for a person (``admits``).
+reached the origin itself and met the seller's challenge there (``Payee.proven``: the origin
+is then proven by TLS, not stated). Anything else the origin names is held for a person
+(``admits``, ``judge``).
 
 One canonical form for both sides, so a rule and a payment compare as text: an origin is
 ``scheme://host[:port]``, http or https, in lower case, its scheme's default port left out; a
@@ -95,7 +96,7 @@ class Payee:
     """Whom a payment to a seller pays: where the money goes (``Payer.destination``), the names
     its protocol gives it (``Demand.payee_names``), and the origin of the resource paid for
     (canonical, ``payees.origin_of``), a label unless ``proven``: the gateway reached that
-    origin itself and met the challenge there (a paying fetch), so the destination counts as
+    origin itself and met the challenge there, so the destination counts as
     bound to it."""
 
     origin: str

@@ -5,8 +5,8 @@ where the money goes.
 A binding is written by a person's act alone: approving a payment held because its destination
 was not bound to the origin it named (``approvals``), or the merchant's own list (REST under
 ``/payments/bindings`` with the ``approvals`` scope, and the dashboard's Payments page). A
-payment's own request never writes one, and a paying fetch needs none: the origin it reached is
-proven by TLS (``rules.Payee.proven``).
+payment's own request never writes one; a payment whose challenge the gateway met at the
+origin itself needs none (``payees.Payee.proven``).
 """
 
 from datetime import datetime

@@ -116,7 +116,7 @@ async def pay(
     """The payment of ``body``'s challenge under ``idempotency_key``: authorized (the
     credential in the reply), or refused (nothing written, or, when its provider failed,
     failed and released), or the reply its key keeps. ``proven``: the gateway met the
-    challenge at the url's origin itself (a paying fetch), so the destination counts as bound
+    challenge at the url's origin itself (over TLS), so the destination counts as bound
     to that origin."""
     now = utcnow()
     request_hash = request_hash_of(body)

@@ -4,6 +4,7 @@ destination, never on the url the agent names; an origin in ``allowed_payees`` a
 destinations a person bound to it (by approving a payment, or the merchant's own list), and any
 other is held for a person, never paid on the agent's word."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -114,3 +115,22 @@ async def test_the_merchants_own_list_binds_a_destination_and_only_a_person_writ
     missing = await client.delete(f"/payments/bindings/{shown['id']}", headers=person.headers)
     assert (missing.status_code, missing.json()["code"]) == (404, 4670)
     await held(client, agent, "b-2", said=OTHER)  # unbound: a person decides again
+
+
+async def test_payments_racing_to_one_destination_under_two_urls_count_in_one_window(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
+) -> None:
+    """Ten payments at once, five urls naming one destination, under a per-payee limit that
+    holds two: two are paid, the rest refused with nothing written, whatever url each named."""
+    per = {"amount_cents": 100, "interval": "daily"}
+    agent, _ = await _agent(make_merchant, db, {"scopes": PAYING, "per_payee_limit": per})
+    said = challenge(50)
+    replies = await asyncio.gather(
+        *(
+            pay(client, agent, f"r-{n}", url=f"https://mirror-{n % 5}.example/x", said=said)
+            for n in range(10)
+        )
+    )
+    codes = sorted(r.json()["code"] for r in replies)
+    assert codes == [1170, 1170, *[2315] * 8], codes
+    assert await merchant_balance(db, agent) == 5_000 - 100
