@@ -39,6 +39,7 @@ from ...approvals.links import Spend
 from ...callers import Caller, require_scope
 from ...ledger import service as ledger
 from ...policies.model import Policy
+from ...policies.payees import admits
 from ...policies.rules import needs_approval
 from ...policies.templates import effective_of
 from ...protocols import registry
@@ -81,6 +82,10 @@ _P, _K, _PT = table_of(SellerPayment), table_of(ApiKeyRow), table_of(PolicyTempl
 _ABOVE = marked("above the paying key's approval line of %(line)s")
 _FIRST = marked("the paying key's first payment to this payee")
 _POLICY = marked("the paying key's policy at the time of the payment")
+_UNBOUND = marked(
+    "its destination is not bound to the origin it names: approving binds it, for this key's "
+    "later payments too"
+)
 _LATE = "the seller's challenge expired before the payment was approved"
 
 
@@ -343,10 +348,13 @@ class PaymentReview:
     held_line: int | None = None
 
 
-def _reason(policy: Policy, amount: int) -> tuple[str, int | None]:
-    """Why a payment was held, by the key's policy as it acts (under its template's)."""
-    if needs_approval(policy, amount):
+def _reason(policy: Policy, row: Any) -> tuple[str, int | None]:
+    """Why payment ``row`` was held, by the key's policy as it acts (under its template's)."""
+    if needs_approval(policy, int(row.amount_cents)):
         return _ABOVE, policy.approval_above_cents or 0
+    allowed = policy.allowed_payees
+    if allowed is not None and admits(allowed, row.payee_origin, row.destination, ()) == "origin":
+        return _UNBOUND, None
     if policy.approval_for_new_recipients:
         return _FIRST, None
     return _POLICY, None
@@ -368,7 +376,7 @@ def _read() -> Any:
 
 def _reviewed(row: Any) -> PaymentReview:
     policy = effective_of(row.key_policy, row.template_policy)
-    because, line = _reason(policy, int(row.amount_cents))
+    because, line = _reason(policy, row)
     return PaymentReview(
         authorizing.data_of(row), because, f"{row.display_prefix}…", row.key_name, line
     )

@@ -288,6 +288,8 @@ async def test_an_owner_binds_a_destination_to_an_origin_and_unbinds_it(
     agent = await _agent(db, make_merchant, owner)
     await set_policy(db, agent.key_id, {**POLICY, "allowed_payees": ["https://api.seller.example"]})
     assert (await pay(client, agent, "h-1")).status_code == 202  # not bound: held
+    inbox = await owner.client.get("/topups/approvals")
+    assert "its destination is not bound to the origin it names" in inbox.text
     wanted = {"origin": "https://api.seller.example", "destination": "tally:acct_seller"}
     bound = await owner.post("/payments/bindings", wanted, page="/payments")
     assert bound.status_code == 303 and "binding=bound" in bound.headers["location"]
