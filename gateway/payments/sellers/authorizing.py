@@ -262,6 +262,7 @@ def held_event_data(fields: Authorizing) -> dict[str, Any]:
         "amount_cents": fields["amount"],
         "currency": fields["currency"],
         "payee": fields["payee"],
+        "destination": fields["destination"],
         "protocol": fields["protocol"],
         "url": fields["url"],
         "expires_at": rfc3339(fields["expires_at"]),
