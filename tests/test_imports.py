@@ -43,7 +43,8 @@ ENTRIES = {
     # loader of what a request first needs, off the event loop (+1); what a revoked key holds
     # for approval, ended with it (+1); a give-back to the grants a debit was drawn from and the
     # expiry it may meet, the levels' re-arming rule and the hourly count it shares with
-    # operational events (+4); the challenge a payment to a seller claims, once (+1).
+    # operational events (+4); the challenge a payment to a seller claims, once (+1); destinations a person bound to an origin, their
+    # routes and the Payments page's card (+3).
     "gateway.app": (
         (
             "stripe",
@@ -56,7 +57,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1366,
+        1369,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -65,8 +66,9 @@ ENTRIES = {
     # windows' levels, which its sweep writes, with their events (+1); rolling spend windows'
     # rows and lock (+1); the loader of what a request first needs, off the event loop (+1);
     # what a revoked key holds for approval, ended with it (+1); give-backs, grants' expiry, the
-    # levels' rule and the hourly count (+4); the challenge a payment claims (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1211),
+    # levels' rule and the hourly count (+4); the challenge a payment claims (+1); the
+    # destinations bound to origins, which an approval writes (+1).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1212),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -74,10 +76,11 @@ ENTRIES = {
     # asks (+1); the loader off the event loop (+1), and the one mapping of a failure to its
     # code, which a tool's result shares with REST's answer (``ops.outage``, +2); what a revoked
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
-    # and the hourly count (+4); the challenge a payment claims (+1).
+    # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
+    # origins, which a payment reads (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1413,
+        1414,
     ),
 }
 

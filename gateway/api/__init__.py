@@ -19,6 +19,7 @@ from . import (
     keys,
     meta,
     orders,
+    payee_bindings,
     payer_keys,
     payment_channels,
     payments,
@@ -65,6 +66,7 @@ def public_routes() -> list[BaseRoute]:
         *apps.routes,
         # Before the payments': /payments/{payment_id} would capture /payments/payer-keys.
         *payer_keys.routes,
+        *payee_bindings.routes,
         *payments.routes,
         *fulfilment.routes,
         *emails.routes,

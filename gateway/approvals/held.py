@@ -99,13 +99,13 @@ async def describe(
     if kind is PAYMENT:
         text = (
             f"Held for your approval ({row.env}): a payment of {money(row.amount_cents)} to "
-            f"{row.payee_origin} ({row.payee}) for {row.url}, asked for by the key {key}, "
+            f"{row.destination} ({row.payee}) for {row.url}, asked for by the key {key}, "
             f"payment {row.id}. The hold expires {ends}."
         )
         mail = {
             **common,
             "payment_id": row.id,
-            "recipient": row.payee_origin,
+            "recipient": row.destination,
             "payee": row.payee,
             "url": row.url,
         }

@@ -23,6 +23,7 @@ from ..payments.sellers.states import TRANSITIONS
 from ..policies.payees import origin_of
 from ..services import services
 from ..values.languages import marked
+from . import payment_bindings
 from .context import require_viewer
 from .policy_form import INTERVAL_WORDS
 from .render import page
@@ -38,7 +39,8 @@ ENDED = {"used": marked("Used"), "released": marked("Released"), "failed": marke
 
 
 def _origin(payment: PaymentData) -> str:
-    """The seller's origin, as ``per_payee_limit`` counts it."""
+    """The origin of the url the agent named: a label beside where the money went
+    (``PaymentData.destination``), which ``per_payee_limit`` counts by."""
     try:
         return origin_of(payment.url)
     except ValueError:  # every stored URL was read so; shown as it is otherwise
@@ -72,6 +74,7 @@ async def list_payments(request: Request) -> Response:
         "ended": ENDED,
         "paid": per_seller.one(paid.PaidToPayees),
         "interval_words": INTERVAL_WORDS,
+        **await payment_bindings.context(request, viewer),
     }
     return page(request, "payments/index.html", context)
 
@@ -91,5 +94,6 @@ async def show_payment(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/payments", list_payments, methods=["GET"]),
+    *payment_bindings.routes,
     Route("/payments/{payment_id}", show_payment, methods=["GET"]),
 ]

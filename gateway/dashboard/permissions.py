@@ -59,6 +59,8 @@ FORMS: dict[tuple[str, str], Action] = {
     ("POST", "/wallet/auto-top-up"): "wallet",
     ("POST", "/wallet/auto-top-up/setup"): "wallet",
     ("POST", "/wallet/auto-top-up/remove"): "wallet",
+    ("POST", "/payments/bindings"): "topups",
+    ("POST", "/payments/bindings/{binding_id}/remove"): "topups",
     ("POST", "/wallet/payer-keys"): "wallet",
     ("POST", "/wallet/payer-keys/{protocol}/remove"): "wallet",
     ("POST", "/webhooks/endpoints"): "webhooks",

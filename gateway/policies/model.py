@@ -184,14 +184,16 @@ class Policy(_Strict):
     allowed_payees: tuple[Annotated[str, Field(max_length=payees.MAX_PAYEE)], ...] | None = Field(
         default=None,
         max_length=_MAX_PAYEE_RULES,
-        description="Whom a payment to a seller (`POST /payments`) may pay: origins "
-        "(`https://seller.example`) and names a protocol gives the payee (an MPP realm, an "
-        "x402 `payTo` address); null: any payee.",
+        description="Whom a payment to a seller (`POST /payments`) may pay: destinations "
+        "(`x402:<network>:<asset>:<payTo>`, `mpp:<profile>`), a bare x402 `payTo` address or "
+        "MPP profile, and origins (`https://seller.example`), which admit only the "
+        "destinations a person bound to them (approving a payment, or `POST "
+        "/payments/bindings`); null: any payee.",
     )
     per_payee_limit: Limit | None = Field(
         default=None,
-        description="What one payee (the origin of the seller's resource) may get through "
-        "this key's payments in a window.",
+        description="What one payee (where the money goes: its destination, whatever url "
+        "names it) may get through this key's payments in a window.",
     )
     approval_above_cents: int | None = Field(
         default=None,
@@ -203,7 +205,7 @@ class Policy(_Strict):
     approval_for_new_recipients: bool = Field(
         default=False,
         description="Hold for approval a send to a recipient this key never paid, and a "
-        "payment to a seller whose origin it never paid.",
+        "payment to a destination it never paid (where the money goes, whatever url names it).",
     )
     expires_at: AwareDatetime | None = Field(
         default=None,

@@ -1,20 +1,43 @@
 """Whom a payment to a seller pays, as a key's policy names it (``allowed_payees``) and counts it
-(``per_payee_limit``): the origin of the seller's resource, or a name its protocol gives the
-payee (MPP's realm, x402's ``payTo``).
+(``per_payee_limit``): where the money goes, its destination (``Payer.destination``: x402's
+network, asset and ``payTo``; MPP's seller profile), or a name its protocol gives that
+destination (x402's ``payTo``); an origin only by what a person bound to it.
+
+The url an agent states is a label, never a payee by itself: an origin in ``allowed_payees``
+admits a destination only where a person bound that destination to that origin (approving a
+payment to it, or the merchant's own list: ``payments.sellers.bindings``), or where the gateway
+reached the origin itself and met the seller's challenge there (``Payee.proven``: the origin
+is then proven by TLS, not stated). Anything else the origin names is held for a person
+(``admits``, ``judge``).
 
 One canonical form for both sides, so a rule and a payment compare as text: an origin is
 ``scheme://host[:port]``, http or https, in lower case, its scheme's default port left out; a
-name is kept as its protocol spells it, but an EVM address (``0x`` and 40 hex digits), which
-every case spells alike, in lower case.
+name or a destination is kept as its protocol spells it, but each EVM address (``0x`` and 40
+hex digits) in it, which every case spells alike, in lower case.
 """
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["MAX_PAYEE", "admits", "canonical", "origin_of"]
+from ..store.models.payments import MAX_DESTINATION
+from ..values.codes import Code
+from ..values.outcome import ApiError
 
-MAX_PAYEE = 255  # characters of one entry of ``allowed_payees``
-_EVM = re.compile(r"0x[0-9a-fA-F]{40}")
+__all__ = [
+    "MAX_DESTINATION",
+    "MAX_PAYEE",
+    "Admitted",
+    "Payee",
+    "admits",
+    "canonical",
+    "judge",
+    "origin_of",
+]
+
+MAX_PAYEE = MAX_DESTINATION  # characters of one entry of ``allowed_payees``: one destination
+_EVM_IN = re.compile(r"(?<![0-9a-zA-Z])0x[0-9a-fA-F]{40}(?![0-9a-zA-Z])")
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
 
@@ -40,7 +63,7 @@ def canonical(value: str) -> str:
     if not value.isprintable() or any(c.isspace() for c in value):
         raise ValueError(f"{value[:40]!r}: a payee holds no space or control character")
     if "://" not in value:
-        return value.lower() if _EVM.fullmatch(value) else value
+        return _EVM_IN.sub(lambda m: m.group().lower(), value)
     from ..values.urls import split_url
 
     parts = split_url(value)
@@ -49,16 +72,55 @@ def canonical(value: str) -> str:
     return origin_of(value)
 
 
-def admits(allowed: Iterable[str], origin: str, names: Iterable[str]) -> bool:
-    """Whether ``allowed`` (canonical entries) names the payment's ``origin`` (canonical) or one
-    of the ``names`` its protocol gives the payee."""
+# How ``allowed_payees`` admits a payment: by its destination (or a name of it), by its origin
+# alone (a destination bound to that origin only), or not at all (``None``).
+Admitted = Literal["destination", "origin"] | None
+
+
+def admits(allowed: Iterable[str], origin: str, destination: str, names: Iterable[str]) -> Admitted:
+    """Whether ``allowed`` (canonical entries) names the payment's ``destination`` or one of the
+    ``names`` its protocol gives it (``"destination"``), or only the ``origin`` (canonical) the
+    payment states (``"origin"``: admitted only where that destination is bound to it)."""
     rules = frozenset(allowed)
-    if origin in rules:
-        return True
-    for name in names:
+    for name in (destination, *names):
         try:
             if canonical(name) in rules:
-                return True
+                return "destination"
         except ValueError:
             continue
-    return False
+    return "origin" if origin in rules else None
+
+
+@dataclass(frozen=True, slots=True)
+class Payee:
+    """Whom a payment to a seller pays: where the money goes (``Payer.destination``), the names
+    its protocol gives it (``Demand.payee_names``), and the origin of the resource paid for
+    (canonical, ``payees.origin_of``), a label unless ``proven``: the gateway reached that
+    origin itself and met the challenge there, so the destination counts as
+    bound to it."""
+
+    origin: str
+    destination: str
+    names: tuple[str, ...] = ()
+    proven: bool = False
+
+
+def judge(allowed: tuple[str, ...] | None, payee: Payee) -> bool:
+    """``allowed_payees``' one rule for a payment to ``payee``: refused
+    (``KEY_PAYEE_NOT_ALLOWED``) where it names neither its destination nor its origin; ``True``
+    where it names the origin alone and the origin is not proven: the payment is then held
+    unless a person bound that destination to that origin (``Judged.ask_bound``)."""
+    if allowed is None:
+        return False
+    admitted = admits(allowed, payee.origin, payee.destination, payee.names)
+    if admitted is None:
+        raise ApiError(
+            Code.KEY_PAYEE_NOT_ALLOWED,
+            data={
+                "payee": payee.origin,
+                "destination": payee.destination,
+                "names": list(payee.names),
+                "allowed_payees": list(allowed),
+            },
+        )
+    return admitted == "origin" and not payee.proven

@@ -16,8 +16,9 @@ from datetime import UTC, date, datetime
 from ..values.clock import rfc3339
 from ..values.codes import Code
 from ..values.outcome import ApiError
+from . import payees
 from .model import BudgetLimits, Interval, Limit, Policy
-from .payees import admits
+from .payees import Payee
 from .windows import Window, frees_at, rolling, window, window_on
 
 __all__ = [
@@ -150,15 +151,6 @@ def _recipient_allowed(rules: Sequence[str], email: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Payee:
-    """Whom a payment to a seller pays: the origin of the seller's resource (canonical,
-    ``payees.origin_of``), and the names its protocol gives the payee (``Demand.payee_names``)."""
-
-    origin: str
-    names: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Payment:
     """What a caller asks its policy to let it pay: a send of ``amount`` to ``recipient`` (an
     address) on ``platform``; a charge (``platform`` ``None``) of an app's fee, whose recipient
@@ -188,19 +180,22 @@ def charge(app_id: str, amount: int) -> Payment:
 
 
 def seller(payee: Payee, amount: int) -> Payment:
-    """A payment to a seller: its recipient, for the per-recipient limit, is the payee's
-    origin. Not an address, so no send's recipient shares its count."""
-    return Payment(amount, f"payee:{payee.origin}", payee=payee)
+    """A payment to a seller: its recipient, for the per-recipient limit, is its destination,
+    never the url's origin. Not an address, so no send's recipient shares its count."""
+    return Payment(amount, f"payee:{payee.destination}", payee=payee)
 
 
 @dataclass(frozen=True, slots=True)
 class Judged:
     """A payment the policy lets through, and how: the windows it counts in, whether it is held
-    above the approval line, and whether it is held unless the store knows its recipient."""
+    above the approval line, whether it is held unless the store knows its recipient, and (a
+    payment to a seller ``allowed_payees`` admits by its origin alone) whether it is held unless
+    a person bound its destination to that origin (``payments.sellers.bindings``)."""
 
     counted: list[Counted]
     held: bool
     ask_new: bool
+    ask_bound: bool = False
 
 
 def judge(
@@ -225,9 +220,10 @@ def judge(
     ``consent``: a managed key's consent as it stands (``policy`` is already no wider than it,
     ``callers``); its windows are counted too, under its id, so the consent's limits hold for
     its tokens and all its keys together, whatever key pays and however often it was rotated."""
-    payee = None if payment.payee is None else payment.payee.origin
+    payee = None if payment.payee is None else payment.payee.destination
+    ask_bound = False
     if payment.payee is not None:
-        _check_payment(policy, payment.payee, payment.amount)
+        ask_bound = _check_payment(policy, payment.payee, payment.amount)
     elif payment.platform is None:
         _check_charge(policy, payment.amount)
     else:
@@ -239,7 +235,7 @@ def judge(
         counted = [*counted, *_consent_windows(consent, payment.recipient, now, payee)]
     if policy.budgets:
         counted = [*counted, *_budget_windows(policy, budgets, payment, now)]
-    return Judged(counted, held, ask_new)
+    return Judged(counted, held, ask_new, ask_bound and not held)
 
 
 def _consent_windows(
@@ -311,25 +307,18 @@ def _check_charge(policy: Policy, amount: int) -> None:
         )
 
 
-def _check_payment(policy: Policy, payee: Payee, amount: int) -> None:
+def _check_payment(policy: Policy, payee: Payee, amount: int) -> bool:
     """Refuse, each with its own code, a payment to a seller the key may not make whatever it
     has spent: its scope, its payee, its cap. A rule that would hold it (the approval line, a
     new payee) holds it, as it holds a send (``Judged.held``, ``Judged.ask_new``). The send's
     platform and recipient lists are the send's: a payment goes to no platform and no address,
-    and ``allowed_payees`` says whom it may pay."""
+    and ``allowed_payees`` says whom it may pay: its destination, or (``True``: held unless
+    bound) the origin it states, which admits only the destinations a person bound to it."""
     if not policy.allows("payments:send"):
         raise ApiError(Code.KEY_SCOPE_MISSING, data={"scope": "payments:send"})
-    allowed = policy.allowed_payees
-    if allowed is not None and not admits(allowed, payee.origin, payee.names):
-        raise ApiError(
-            Code.KEY_PAYEE_NOT_ALLOWED,
-            data={
-                "payee": payee.origin,
-                "names": list(payee.names),
-                "allowed_payees": list(allowed),
-            },
-        )
+    ask_bound = payees.judge(policy.allowed_payees, payee)
     _check_cap(policy, amount)
+    return ask_bound
 
 
 def _check_cap(policy: Policy, amount: int) -> None:
@@ -382,7 +371,7 @@ def per_bucket(source: str, w: Window) -> str:
 
 def _per(policy: Policy, email: str, payee: str | None) -> list[tuple[Limit | None, str, str]]:
     """The per-thing windows of ``policy`` for a payment to ``email`` (its recipient) and, for
-    a payment to a seller, ``payee`` (its origin)."""
+    a payment to a seller, ``payee`` (its destination)."""
     per = [(policy.per_recipient_limit, "per_recipient", email)]
     if payee is not None:
         per.append((policy.per_payee_limit, "per_payee", payee))
@@ -393,7 +382,7 @@ def counted_windows(
     policy: Policy, email: str, now: datetime, payee: str | None = None
 ) -> list[Counted]:
     """The windows a payment by this key to ``email`` at ``now`` counts in (a payment to a
-    seller: ``payee``'s too)."""
+    seller: its destination ``payee``'s too)."""
     per = _per(policy, email, payee)
     return _windows("spend_", policy.limits, per, now, _lowest(policy.alert_percents), None)
 

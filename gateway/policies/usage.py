@@ -53,7 +53,9 @@ class WindowUsage(Model):
 class PayeeUsage(WindowUsage):
     """One seller the key has paid in the current window of its ``per_payee_limit``."""
 
-    payee: str = Field(description="The seller's origin, as the limit counts it.")
+    payee: str = Field(
+        description="Where the money went (a payment's destination), as the limit counts it."
+    )
 
 
 class BudgetUsage(Model):
@@ -175,7 +177,7 @@ async def usage(
 
 async def _payees(db: Database, owner: str, policy: Policy, now: datetime) -> list[PayeeUsage]:
     """The sellers paid in the current window of ``policy``'s ``per_payee_limit``, as
-    ``rules.counted_windows`` names their rows (``payee:<window>:<origin>``)."""
+    ``rules.counted_windows`` names their rows (``payee:<window>:<destination>``)."""
     limit = policy.per_payee_limit
     if limit is None:
         return []

@@ -49,7 +49,8 @@ seller's 402 into a credential (MPP's Stripe method issuing a Shared Payment Tok
 ``Receiver``, which hands it to the registry (``Receiver.payer``): ``demand`` reads a challenge
 (``Demand``), ``make`` makes the credential once per payment (``Made``), ``used`` asks its
 provider whether the seller took it, ``revoke`` ends it. ``registry.demand_of`` asks each
-protocol's payer in turn.
+protocol's payer in turn; ``destination`` names where a demand's money goes, which every
+payee rule of a key's policy judges.
 """
 
 import hashlib
@@ -320,8 +321,9 @@ class Demand:
     amount_cents: int
     currency: str  # lower case ISO 4217: ``usd``
     payee: str  # whom it pays, as shown: MPP's realm; x402's ``payTo`` address
-    # What ``allowed_payees`` may name besides the resource's origin: MPP's realm; x402's
-    # ``payTo``. The domain matches the origin of the resource's URL itself.
+    # What ``allowed_payees`` may name besides the destination (``Payer.destination``): the
+    # bare names of where the money goes (x402's ``payTo``; MPP's profile), never a name the
+    # seller only states (MPP's realm). An origin binds by a person's word (``policies.payees``).
     payee_names: tuple[str, ...]
     header: str  # the request header the seller's retry reads the credential from
     expires_at: datetime  # when the challenge stops being payable
@@ -425,6 +427,14 @@ class Payer(ABC):
     async def revoke(self, wallet: Wallet, demand: Demand, made: Made) -> None:
         """End ``made`` at its provider, where it can be ended before its expiry."""
         return None
+
+    @abstractmethod
+    def destination(self, demand: Demand) -> str:
+        """Where paying ``demand`` sends the money, as one canonical string every payee rule
+        keys on (``policies.payees``): the protocol's name, then what identifies the account
+        paid (x402: ``x402:<network>:<asset>:<payTo>``, its EVM addresses in lower case; MPP:
+        ``mpp:<the seller's Stripe profile>``), at most ``payees.MAX_DESTINATION``
+        characters. Pure, as ``demand`` is; the url the agent names is never part of it."""
 
     def own_key(self, given: str | None) -> PayerKey:
         """A ``keyed`` payer's key for the merchant: ``given`` read as this protocol's secret,

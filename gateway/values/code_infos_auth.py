@@ -79,8 +79,8 @@ AUTH: dict[Code, CodeInfo] = {
     Code.KEY_RECIPIENT_NOT_ALLOWED: CodeInfo(403, "This API key may not send to this recipient"),
     Code.KEY_PAYEE_NOT_ALLOWED: CodeInfo(
         403,
-        "This API key may not pay this payee: neither the seller's origin nor a name its "
-        "protocol gives it is in allowed_payees; nothing was paid",
+        "This API key may not pay this payee: neither where the money goes (its destination, "
+        "or a name of it) nor the origin it names is in allowed_payees; nothing was paid",
     ),
     Code.KEY_PER_PAYEE_LIMIT: CodeInfo(
         402, "This API key's limit for this payee in the window is reached; nothing was paid"

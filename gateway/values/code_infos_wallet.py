@@ -319,6 +319,9 @@ WALLET: dict[Code, CodeInfo] = {
         "A payer key of this protocol is set for this environment's wallet: remove it first "
         "(what its address holds stays there, reachable with that key alone)",
     ),
+    Code.PAYEE_BINDING_NOT_FOUND: CodeInfo(
+        404, "No destination bound to an origin with this id in this environment"
+    ),
     Code.PAYMENT_NOT_AWAITING_APPROVAL: CodeInfo(
         409, "Only a payment awaiting approval can be approved or denied (data.status)"
     ),

@@ -28,6 +28,10 @@ class SellerPayment(Payload):
     amount_cents: int = Field(gt=0, description="What the seller asked, debited and held.")
     currency: Literal["usd"]
     payee: str = Field(description="Whom it pays, as its protocol names the payee.")
+    destination: str = Field(
+        description="Where the money goes, as the key's payee rules judge it: "
+        "x402:<network>:<asset>:<payTo> or mpp:<the seller's profile>."
+    )
     protocol: str
     url: str = Field(description="The seller's resource that asked to be paid.")
     expires_at: Rfc3339 = Field(description="When the seller's challenge stops.")
@@ -61,7 +65,9 @@ _PAID = {
     "id": "pay_0mk3x7q2a1b2c3d4e5f6g7h8",
     "amount_cents": 25,
     "currency": "usd",
-    "payee": "https://api.seller.example",
+    "payee": "0x209693bc6afc0c5328ba36faf03c514ef312287c",
+    "destination": "x402:eip155:8453:0x833589fcd6edb6e08f4c7c32d4f71b54bda02913:"
+    "0x209693bc6afc0c5328ba36faf03c514ef312287c",
     "protocol": "x402",
     "url": "https://api.seller.example/v1/report",
     "expires_at": "2026-11-28T12:05:00Z",

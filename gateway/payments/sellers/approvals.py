@@ -10,7 +10,8 @@ dashboard, a mailed link, a Telegram button, the expiry, a freeze) exactly one m
 the others find it moved and change nothing:
 
 - approve (a key with the ``approvals`` scope, not the one that asked, or a person who may
-  decide top-ups): ``pending``, then its credential made as any payment's is
+  decide top-ups): ``pending``, its destination bound to the origin it named
+  (``bindings``), then its credential made as any payment's is
   (``service.make``: inline, bounded, else the worker), ``payment.authorized``; refused while
   the environment is frozen. If the seller's challenge has expired meanwhile, nothing can be
   paid with it: the payment is ``released`` instead (``payment.released``, its ``reason`` says
@@ -39,6 +40,7 @@ from ...callers import Caller, require_scope
 from ...ledger import service as ledger
 from ...merchants import holds
 from ...policies.model import Policy
+from ...policies.payees import admits
 from ...policies.rules import needs_approval
 from ...policies.templates import effective_of
 from ...protocols import registry
@@ -50,7 +52,7 @@ from ...values.codes import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
-from . import authorizing
+from . import authorizing, bindings
 from .schemas import PaymentCreate, PaymentData
 from .service import make, request_hash_of
 from .states import (
@@ -81,6 +83,10 @@ _P, _K, _PT = table_of(SellerPayment), table_of(ApiKeyRow), table_of(PolicyTempl
 _ABOVE = marked("above the paying key's approval line of %(line)s")
 _FIRST = marked("the paying key's first payment to this payee")
 _POLICY = marked("the paying key's policy at the time of the payment")
+_UNBOUND = marked(
+    "its destination is not bound to the origin it names: approving binds it, for this key's "
+    "later payments too"
+)
 _LATE = "the seller's challenge expired before the payment was approved"
 
 
@@ -197,6 +203,11 @@ async def _decide(
             )
         if await move(conn, row, PENDING, now, decided_by=by) is None:
             raise _lost(row)
+        # A person's approval binds where the money goes to the origin the agent named: that
+        # origin in ``allowed_payees`` admits this destination from now on.
+        await bindings.bind(
+            conn, row.merchant_id, row.env, row.payee_origin, row.destination, by=by, now=now
+        )
         # Past the inline try's deadline its work is the worker's: made again, or failed.
         await authorizing.reschedule(conn, row.id, pending_until(settings, now), now)
         making = {"id": row.id, "status": PENDING}
@@ -339,10 +350,13 @@ class PaymentReview:
     held_line: int | None = None
 
 
-def _reason(policy: Policy, amount: int) -> tuple[str, int | None]:
-    """Why a payment was held, by the key's policy as it acts (under its template's)."""
-    if needs_approval(policy, amount):
+def _reason(policy: Policy, row: Any) -> tuple[str, int | None]:
+    """Why payment ``row`` was held, by the key's policy as it acts (under its template's)."""
+    if needs_approval(policy, int(row.amount_cents)):
         return _ABOVE, policy.approval_above_cents or 0
+    allowed = policy.allowed_payees
+    if allowed is not None and admits(allowed, row.payee_origin, row.destination, ()) == "origin":
+        return _UNBOUND, None
     if policy.approval_for_new_recipients:
         return _FIRST, None
     return _POLICY, None
@@ -364,7 +378,7 @@ def _read() -> Any:
 
 def _reviewed(row: Any) -> PaymentReview:
     policy = effective_of(row.key_policy, row.template_policy)
-    because, line = _reason(policy, int(row.amount_cents))
+    because, line = _reason(policy, row)
     return PaymentReview(
         authorizing.data_of(row), because, f"{row.display_prefix}…", row.key_name, line
     )

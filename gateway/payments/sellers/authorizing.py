@@ -77,6 +77,7 @@ class Authorizing(plan.Paying):
     protocol: str
     payee: str
     payee_origin: str
+    destination: str
     url: str
     challenge: str
     header: str
@@ -105,6 +106,7 @@ def _insert_payment(refs: Refs, held: bool) -> Construct:
         "protocol": param("protocol", sa.String),
         "payee": param("payee", sa.String),
         "payee_origin": param("payee_origin", sa.String),
+        "destination": param("destination", sa.String),
         "url": param("url", sa.String),
         "challenge": param("challenge", sa.Text),
         "header": param("header", sa.String),
@@ -171,24 +173,24 @@ def payment_plan(windows: tuple[str, ...], held: bool = False) -> Plan:
     return found
 
 
-# A payment of the key to the payee whose credential was made (only ``authorize`` writes one),
-# whatever became of it since (authorized, used, released): the payee is then one the key has
-# paid (``approval_for_new_recipients``).
+# A payment of the key to the destination whose credential was made (only ``authorize`` writes
+# one), whatever became of it since (authorized, used, released): the destination is then one
+# the key has paid (``approval_for_new_recipients``), whatever url named it.
 _KNOWN = Statement.of(
     sa.select(_P.c.id)
     .where(
         _P.c.api_key_id == param("api_key_id", sa.String),
-        _P.c.payee_origin == param("payee_origin", sa.String),
+        _P.c.destination == param("destination", sa.String),
         _P.c.made_sealed.is_not(None),
     )
     .limit(1)
 )
 
 
-async def known_payee(tx: Raw, key_id: str, origin: str) -> bool:
-    """Whether key ``key_id`` has paid the payee at ``origin`` before: a payment of its to that
-    origin had its credential made."""
-    return bool(await tx.fetch(_KNOWN, {"api_key_id": key_id, "payee_origin": origin}))
+async def known_payee(tx: Raw, key_id: str, destination: str) -> bool:
+    """Whether key ``key_id`` has paid ``destination`` before: a payment of its there had its
+    credential made."""
+    return bool(await tx.fetch(_KNOWN, {"api_key_id": key_id, "destination": destination}))
 
 
 class Prepared(NamedTuple):
@@ -202,6 +204,7 @@ def payment_params(
     *,
     url: str,
     origin: str,
+    destination: str,
     challenge: str,
     description: str | None,
     idempotency_key: str,
@@ -229,6 +232,7 @@ def payment_params(
         "protocol": demand.protocol,
         "payee": demand.payee[:255],
         "payee_origin": origin,
+        "destination": destination,
         "url": url,
         "challenge": challenge,
         "header": demand.header[:100],
@@ -259,6 +263,7 @@ def held_event_data(fields: Authorizing) -> dict[str, Any]:
         "amount_cents": fields["amount"],
         "currency": fields["currency"],
         "payee": fields["payee"],
+        "destination": fields["destination"],
         "protocol": fields["protocol"],
         "url": fields["url"],
         "expires_at": rfc3339(fields["expires_at"]),
@@ -277,6 +282,7 @@ def held_of(fields: Authorizing) -> PaymentData:
         used_cents=None,
         currency=fields["currency"],
         payee=fields["payee"],
+        destination=fields["destination"],
         protocol=fields["protocol"],
         url=fields["url"],
         header=fields["header"],
@@ -319,6 +325,7 @@ def data_of(row: Any, **changed: Any) -> PaymentData:
         "used_cents": None if row.used_cents is None else int(row.used_cents),
         "currency": row.currency,
         "payee": row.payee,
+        "destination": row.destination,
         "protocol": row.protocol,
         "url": row.url,
         "header": row.header,

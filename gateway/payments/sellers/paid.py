@@ -1,18 +1,18 @@
-"""What a merchant's environment has paid each seller in the current calendar windows (today,
-this week, this month), and what each key that paid one may still pay it under its
+"""What a merchant's environment has paid each seller in the current calendar windows (today, this
+week, this month), and what each key that paid one may still pay it under its
 ``per_payee_limit``: the dashboard's panel beside its payments.
 
-A seller is the origin of the resource paid for (``payees.origin_of``): what
-``per_payee_limit`` counts by. A payment counts as paid what it holds in its key's windows: its
-amount while it is held, what the seller took once used, nothing once its move gave the amount
-back (a move the table marks ``release``: ``states.TRANSITIONS``). It counts in the windows
-that held the moment it was made, as its key's count did; the windows are the policies' own
-(``policies.windows``).
+A seller is where the money went, its destination (``Payer.destination``): what
+``per_payee_limit`` counts by, whatever url named it. A payment counts as paid what it holds in
+its key's windows: its amount while it is held, what the seller took once used, nothing once its
+move gave the amount back (a move the table marks ``release``: ``states.TRANSITIONS``). It
+counts in the windows that held the moment it was made, as its key's count did; the windows are
+the policies' own (``policies.windows``).
 
 What a key may still pay a seller is read from the row its next payment's count is checked
-against: the key's policy (under its template) names the window (``rules.counted_windows``,
-for the payment ``rules.seller`` makes of that seller), and ``usage.read`` reads it. No rule
-of a limit is written here.
+against: the key's policy (under its template) names the window (``rules.counted_windows``, for
+the payment ``rules.seller`` makes of that seller), and ``usage.read`` reads it. No rule of a
+limit is written here.
 """
 
 from collections.abc import Sequence
@@ -69,7 +69,10 @@ class PayeeLimit(Model):
 
 
 class PayeePaid(Model):
-    payee: str = Field(description="The seller: the origin of the resources paid for.")
+    payee: str = Field(
+        description="The seller: where the money went (the payments' destination), whatever "
+        "url named it."
+    )
     daily_cents: int
     weekly_cents: int
     monthly_cents: int
@@ -113,29 +116,29 @@ async def paid_to_payees(db: Database, caller: Caller, now: datetime | None = No
     last = sa.func.max(_P.c.created_at)
     paid = (
         sa.select(
-            _P.c.payee_origin,
+            _P.c.destination,
             *(_paid_in(w.starts_at).label(w.interval) for w in shown if w.starts_at is not None),
             last.label("last"),
         )
         .where(mine)
-        .group_by(_P.c.payee_origin)
-        .order_by(last.desc(), _P.c.payee_origin)
+        .group_by(_P.c.destination)
+        .order_by(last.desc(), _P.c.destination)
         .limit(MAX_PAYEES + 1)
     )
     async with db.read() as conn:
         rows = (await conn.execute(paid)).all()
         listed = rows[:MAX_PAYEES]
-        origins = [str(r.payee_origin) for r in listed]
+        destinations = [str(r.destination) for r in listed]
         pairs = (
-            sa.select(_P.c.payee_origin, _P.c.api_key_id)
-            .where(mine, _P.c.payee_origin.in_(origins))
+            sa.select(_P.c.destination, _P.c.api_key_id)
+            .where(mine, _P.c.destination.in_(destinations))
             .distinct()
             .subquery()
         )
         payers = (
             await conn.execute(
                 sa.select(
-                    pairs.c.payee_origin,
+                    pairs.c.destination,
                     _K.c.id,
                     _K.c.name,
                     _K.c.display_prefix,
@@ -150,14 +153,14 @@ async def paid_to_payees(db: Database, caller: Caller, now: datetime | None = No
     limits = await _limits(db, payers, now)
     payees = [
         PayeePaid(
-            payee=origin,
+            payee=destination,
             daily_cents=int(row.daily),
             weekly_cents=int(row.weekly),
             monthly_cents=int(row.monthly),
             last_paid_at=rfc3339(row.last),
-            limits=limits.get(origin, []),
+            limits=limits.get(destination, []),
         )
-        for origin, row in zip(origins, listed, strict=True)
+        for destination, row in zip(destinations, listed, strict=True)
     ]
     windows = [
         CalendarWindow(
@@ -181,18 +184,18 @@ async def _limits(
         policy = effective_of(row.policy, row.template)
         if policy.per_payee_limit is None:
             continue
-        origin = str(row.payee_origin)
-        payment = rules.seller(rules.Payee(origin), 1)
-        for each in rules.counted_windows(policy, payment.recipient, now, origin):
+        destination = str(row.destination)
+        payment = rules.seller(rules.Payee("", destination), 1)
+        for each in rules.counted_windows(policy, payment.recipient, now, destination):
             if each.source == "per_payee":
-                by_key.setdefault(str(row.id), []).append((origin, each))
+                by_key.setdefault(str(row.id), []).append((destination, each))
         keys[str(row.id)] = row
     found: dict[str, list[PayeeLimit]] = {}
     for key_id, windows in sorted(by_key.items()):
         counted = [c for _, c in windows]
         row = keys[key_id]
-        for (origin, _), usage in zip(windows, await _read(db, key_id, counted), strict=True):
-            found.setdefault(origin, []).append(
+        for (destination, _), usage in zip(windows, await _read(db, key_id, counted), strict=True):
+            found.setdefault(destination, []).append(
                 PayeeLimit(
                     key_id=key_id, key_name=row.name, key_prefix=row.display_prefix, window=usage
                 )

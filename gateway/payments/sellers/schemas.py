@@ -6,20 +6,24 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from ...policies.payees import origin_of
+from ...policies.payees import canonical, origin_of
 from ...values.model import Model
 from ...values.text import Line
 
 __all__ = [
+    "BINDING_ID",
     "MAX_CHALLENGE_BYTES",
     "MAX_ORIGIN",
     "PAY_ID",
+    "BindingCreate",
+    "BindingData",
     "PaymentCreate",
     "PaymentData",
     "PaymentMade",
 ]
 
 PAY_ID = re.compile(r"pay_[0-9a-z]{24}")
+BINDING_ID = re.compile(r"pb_[0-9a-z]{24}")
 MAX_URL = 2048
 MAX_CHALLENGE_BYTES = 8 * 1024
 
@@ -54,8 +58,9 @@ class PaymentCreate(Model):
 
     url: Resource = Field(
         description="The seller's resource that answered 402: an absolute https (or http) URL, "
-        "at most 2048 characters. Its origin is the payee the key's allowed_payees and "
-        "per_payee_limit judge."
+        "at most 2048 characters, kept as a label: the key's allowed_payees and "
+        "per_payee_limit judge where the money goes (the challenge's destination), and an "
+        "origin they name admits only the destinations a person bound to it."
     )
     challenge: Challenge = Field(
         description="What the seller's 402 asked to be paid, as it sent it: the value of its "
@@ -86,6 +91,10 @@ class PaymentData(Model):
     used_cents: int | None = Field(description="What the seller took, once used.")
     currency: str = Field(description="usd")
     payee: str = Field(description="Whom it pays, as its protocol names the payee.")
+    destination: str = Field(
+        description="Where the money goes, as every payee rule of the key's policy judges it: "
+        "`x402:<network>:<asset>:<payTo>` or `mpp:<the seller's profile>`. The url is a label."
+    )
     protocol: str = Field(description="The payment protocol of the seller's challenge.")
     url: str
     header: str = Field(description="The request header the seller reads the credential from.")
@@ -111,3 +120,40 @@ class PaymentMade(PaymentData):
         description="The credential: send it as the value of `header` on the retry of the "
         "seller's request. Shown here only."
     )
+
+
+def _origin(value: str) -> str:
+    found = canonical(value)
+    if "://" not in found:
+        raise ValueError("an origin is scheme://host[:port]")
+    return found
+
+
+def _destination(value: str) -> str:
+    found = canonical(value)
+    if "://" in found:
+        raise ValueError("a destination is where a payment's money goes, not a url")
+    return found
+
+
+class BindingCreate(Model):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    origin: Annotated[Line, Field(min_length=1, max_length=300), AfterValidator(_origin)] = Field(
+        description="The origin an agent names (`https://seller.example`), as `allowed_payees` "
+        "names it."
+    )
+    destination: Annotated[Line, Field(min_length=1), AfterValidator(_destination)] = Field(
+        description="Where its payments' money may go: a payment's `destination` "
+        "(`x402:<network>:<asset>:<payTo>`, `mpp:<the seller's profile>`)."
+    )
+
+
+class BindingData(Model):
+    """A destination bound to an origin: an origin in ``allowed_payees`` admits it."""
+
+    id: str = Field(description="pb_…")
+    origin: str
+    destination: str
+    bound_by: str = Field(description="Who bound it: the key's id, or user:<id> for a person.")
+    created_at: str = Field(description="RFC 3339 UTC")

@@ -1,17 +1,17 @@
-"""An agent's wallet pays a seller's 402: the operation every door runs (REST's
-``POST /payments``, MCP's ``pay_challenge``), and the reads of payments.
+"""An agent's wallet pays a seller's 402: the operation every door runs (REST's ``POST /payments``,
+MCP's ``pay_challenge``), and the reads of payments.
 
 One leash, the send's: the seller's challenge is read first, by the protocol that pays it
 (``protocols.registry.demand_of``: pure, so a challenge malformed, expired, in another currency
-or of a method no protocol pays is refused with nothing written; one that expired since the
-same request paid it under its idempotency key answers what that key keeps, as any replay
-does); then the key's policy judges
-the payment (``rules.judge``, the one evaluation of a send, a charge and this: the scope
-``payments:send``, the payee among ``allowed_payees``, the most per send, and the windows,
-``per_payee_limit`` among them, and the budgets it draws on); then the payment runs once per
-idempotency key (``payments.once``) as one plan (``authorizing``): the conditional debit, none
-while the wallet is short or its environment frozen, its windows counted in the same write, the
-payment ``pending`` and its work for the worker.
+or of a method no protocol pays is refused with nothing written; one that expired since the same
+request paid it under its idempotency key answers what that key keeps, as any replay does); then
+the key's policy judges the payment (``rules.judge``, the one evaluation of a send, a charge and
+this: the scope ``payments:send``, the destination among ``allowed_payees``, the most per send,
+and the windows, ``per_payee_limit`` among them, each keyed on where the money goes
+(``Payer.destination``), never on the url, and the budgets it draws on); then the payment runs
+once per idempotency key (``payments.once``) as one plan (``authorizing``): the conditional
+debit, none while the wallet is short or its environment frozen, its windows counted in the same
+write, the payment ``pending`` and its work for the worker.
 
 Money first, network after: only then is the credential made (``Payer.make``, named by the
 payment's id, so a second try makes the same one), outside any transaction and bounded by
@@ -19,15 +19,16 @@ payment's id, so a second try makes the same one), outside any transaction and b
 ``authorized``, the credential sealed and shown in the reply, which the idempotency key keeps
 (sealed) in place of the ``pending`` one; or ``failed`` and released, the refusal kept so. A
 credential never exists without its debit: a process that dies between the two leaves a
-``pending`` payment whose work falls due past the inline try's deadline, and the worker makes
-it again or fails and releases it (``holds``).
+``pending`` payment whose work falls due past the inline try's deadline, and the worker makes it
+again or fails and releases it (``holds``).
 
-A payment a rule of the key's policy holds (above ``approval_above_cents``, or to a payee the
-key never paid under ``approval_for_new_recipients``: ``known_payee``, read in the payment's
-transaction) is debited and written ``pending_approval`` by the same plan, answered 202
-(``PAYMENT_AWAITING_APPROVAL``) and kept so under its idempotency key: nothing is made until a
-person or a key with the ``approvals`` scope approves it (``approvals``), whose decision then
-takes the key's place with what it came to.
+A payment a rule of the key's policy holds (above ``approval_above_cents``, to a destination the
+key never paid under ``approval_for_new_recipients``: ``known_payee``, or to a destination
+``allowed_payees`` admits only by the origin the agent named and no person bound to it:
+``bindings.bound``, each read in the payment's transaction) is debited and written
+``pending_approval`` by the same plan, answered 202 (``PAYMENT_AWAITING_APPROVAL``) and kept so
+under its idempotency key: nothing is made until a person or a key with the ``approvals`` scope
+approves it (``approvals``), whose decision then takes the key's place with what it came to.
 """
 
 import asyncio
@@ -56,7 +57,7 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, CursorMeta, Outcome
 from ...values.settings import Settings
 from .. import once
-from . import authorizing, challenged
+from . import authorizing, bindings, challenged
 from .schemas import PaymentCreate
 from .states import FAILED, HELD, PENDING, make_seconds, pending_until, schedule
 
@@ -123,10 +124,13 @@ async def pay(
     body: PaymentCreate,
     *,
     idempotency_key: str,
+    proven: bool = False,
 ) -> Outcome:
     """The payment of ``body``'s challenge under ``idempotency_key``: authorized (the
     credential in the reply), or refused (nothing written, or, when its provider failed,
-    failed and released), or the reply its key keeps."""
+    failed and released), or the reply its key keeps. ``proven``: the gateway met the
+    challenge at the url's origin itself (over TLS), so the destination counts as bound
+    to that origin."""
     now = utcnow()
     request_hash = request_hash_of(body)
     try:
@@ -142,7 +146,9 @@ async def pay(
         return kept
     payer = _payer(demand)
     origin = origin_of(body.url)
-    payment = rules.seller(rules.Payee(origin, tuple(demand.payee_names)), demand.amount_cents)
+    destination = payer.destination(demand)
+    payee = rules.Payee(origin, destination, tuple(demand.payee_names), proven=proven)
+    payment = rules.seller(payee, demand.amount_cents)
     budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
     judged = rules.judge(caller.policy, payment, now, budgets, caller.consent)
     counted, held, ask_new = judged.counted, judged.held, judged.ask_new
@@ -153,13 +159,17 @@ async def pay(
 
     async def apply(tx: Raw) -> once.Paid:
         hold = held
-        if ask_new:  # held unless the key has paid this payee before
-            hold = not await authorizing.known_payee(tx, caller.key_id, origin)
+        if ask_new:  # held unless the key has paid this destination before
+            hold = not await authorizing.known_payee(tx, caller.key_id, destination)
+        if judged.ask_bound and not hold:  # held unless a person bound it to the origin
+            merchant, env = caller.merchant_id, caller.env
+            hold = not await bindings.bound(tx, merchant, env, origin, destination)
         prepared = authorizing.payment_params(
             caller,
             demand,
             url=body.url,
             origin=origin,
+            destination=destination,
             challenge=body.challenge,
             description=body.description,
             idempotency_key=idempotency_key,

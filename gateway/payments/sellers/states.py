@@ -266,6 +266,7 @@ def event_data(row: Any, status: str, **extra: Any) -> dict[str, Any]:
         "amount_cents": int(row.amount_cents),
         "currency": row.currency,
         "payee": row.payee,
+        "destination": row.destination,
         "protocol": row.protocol,
         "url": row.url,
         "expires_at": rfc3339(row.expires_at),

@@ -268,12 +268,18 @@ class MppPayer(Payer):
             amount_cents=int(amount),
             currency=CURRENCY,
             payee=found.realm,
-            payee_names=(found.realm,),
+            payee_names=(network_id,),
             header=found.credential_header,
             expires_at=expires_at,
             kept=_Kept(found, network_id, env, own),
             once=found.id,
         )
+
+    def destination(self, demand: Demand) -> str:
+        """The seller's Stripe profile the challenge names (``methodDetails.networkId``): the
+        account a Shared Payment Token is issued to, whatever realm the challenge states."""
+        assert isinstance(demand.kept, _Kept)
+        return f"{MPP}:{demand.kept.network_id}"
 
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         kept = _kept(wallet, demand)

@@ -288,6 +288,12 @@ class X402Payer(Payer):
             again=True,
         )
 
+    def destination(self, demand: Demand) -> str:
+        """The offer's network, asset and ``payTo``, the addresses in lower case."""
+        assert isinstance(demand.kept, _Kept)
+        need = demand.kept.requirement
+        return f"{X402}:{need.network}:{need.asset.lower()}:{need.pay_to.lower()}"
+
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         kept = _kept(wallet, demand)
         key = await _signing_key(wallet)

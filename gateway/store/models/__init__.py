@@ -23,7 +23,13 @@ from .ledger import GRANT_LIVE, CreditDraw, CreditGrant, LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey
-from .payments import PAYMENTS_HOLDING, SellerPayment, SellerPaymentChallenge, SellerPaymentWork
+from .payments import (
+    PAYMENTS_HOLDING,
+    PayeeBinding,
+    SellerPayment,
+    SellerPaymentChallenge,
+    SellerPaymentWork,
+)
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
 from .subscriptions import (
@@ -104,6 +110,7 @@ __all__ = [
     "OrderRefund",
     "Pack",
     "PasswordReset",
+    "PayeeBinding",
     "PayerKey",
     "PaymentChannel",
     "PaymentNotice",

@@ -12,11 +12,16 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
+
+# The longest destination (``Payer.destination``): MPP's profile (255) behind its protocol's
+# name; a window's row (``key_spend.bucket``, 300) holds it behind its window's name.
+MAX_DESTINATION = 270
 
 # Whose amount the merchant's wallet still holds (``GET /balance``'s ``held_cents``): as the
 # migration wrote the partial index.
@@ -38,7 +43,9 @@ class SellerPayment(Base):
     of it, sealed to the payment's id, shown once (the reply that made it, and its idempotent
     replays); ``spend_buckets``: the windows the payment counted in, which a release gives back
     to; ``idempotency_key``: the key it was made under, whose reply an authorization or failure
-    the worker records takes the place of."""
+    the worker records takes the place of. ``destination``: where the money goes, as its
+    protocol names it (``Payer.destination``), which every payee rule keys on;
+    ``payee_origin``: the origin of the url the agent named, a label."""
 
     __tablename__ = "seller_payments"
     __table_args__ = (
@@ -53,8 +60,8 @@ class SellerPayment(Base):
             postgresql_where=text(PAYMENTS_HOLDING),
             sqlite_where=text(PAYMENTS_HOLDING),
         ),
-        # Whether a key has paid a payee before (``approval_for_new_recipients``).
-        Index("ix_seller_payments_key_payee", "api_key_id", "payee_origin"),
+        # Whether a key has paid a destination before (``approval_for_new_recipients``).
+        Index("ix_seller_payments_key_destination", "api_key_id", "destination"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -69,6 +76,7 @@ class SellerPayment(Base):
     protocol: Mapped[str] = mapped_column(String(40))
     payee: Mapped[str] = mapped_column(String(255))
     payee_origin: Mapped[str] = mapped_column(String(300))
+    destination: Mapped[str] = mapped_column(String(MAX_DESTINATION))
     url: Mapped[str] = mapped_column(String(2048))
     challenge: Mapped[str] = mapped_column(Text)
     header: Mapped[str] = mapped_column(String(100))
@@ -120,3 +128,21 @@ class SellerPaymentChallenge(Base):
     challenge_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     payment_id: Mapped[str] = mapped_column(ForeignKey("seller_payments.id"))
     expires_at: Mapped[datetime]
+
+
+class PayeeBinding(Base):
+    """A destination a person bound to an origin in a merchant's environment: an origin in a
+    key's ``allowed_payees`` admits a payment to it (``policies.payees``). Written when a
+    person approves a payment held for it (``bound_by`` names the approver) and by the
+    merchant's own list (``payments.sellers.bindings``), never by an agent's payment."""
+
+    __tablename__ = "payee_bindings"
+    __table_args__ = (UniqueConstraint("merchant_id", "env", "origin", "destination"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    env: Mapped[str] = mapped_column(String(10))
+    origin: Mapped[str] = mapped_column(String(300))
+    destination: Mapped[str] = mapped_column(String(MAX_DESTINATION))
+    bound_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime]

@@ -90,7 +90,9 @@ async def test_the_page_lists_payments_and_what_each_seller_was_paid(
     agent = await _agent(db, make_merchant, owner)
     made = []
     for n, url in enumerate((SELLER, SELLER, SELLER, OTHER)):
-        reply = await pay(client, agent, f"k-{n}", url=url, said=challenge(20 + n))
+        payee = "acct_other" if url == OTHER else "acct_seller"
+        said = challenge(20 + n, payee=payee)
+        reply = await pay(client, agent, f"k-{n}", url=url, said=said)
         assert reply.status_code == 201, reply.text
         made.append(reply.json()["data"])
     authorized, used, released, other = (m["id"] for m in made)
@@ -114,18 +116,19 @@ async def test_the_page_lists_payments_and_what_each_seller_was_paid(
     assert "released" in text[released] and "Released " in text[released]
     assert "https://other.example" in text[other]
 
-    # Per seller, what it holds in each window: 20 held, 15 taken, 22 given back.
+    # Per seller (where the money went), what it holds in each window: 20 held, 15 taken, 22
+    # given back.
     sellers = _rows(shown.text, "per-seller")
     assert [re.search(r'data-payee="([^"]+)"', r).group(1) for r in sellers] == [  # type: ignore[union-attr]
-        "https://other.example",
-        "https://api.seller.example",
+        "tally:acct_other",
+        "tally:acct_seller",
     ]
     seller = " ".join(unescape(re.sub(r"<[^>]+>", " ", sellers[1])).split())
-    assert seller.startswith("https://api.seller.example $0.35 $0.35 $0.35")
+    assert seller.startswith("tally:acct_seller $0.35 $0.35 $0.35")
     # And what the key may still pay it: its daily per-seller window, as the store counts it.
     spent = await spend_rows(db, agent.key_id)
     [(bucket, (cents, limit))] = [
-        (b, v) for b, v in spent.items() if b.endswith(":https://api.seller.example")
+        (b, v) for b, v in spent.items() if b.endswith(":tally:acct_seller")
     ]
     assert (cents, limit) == (35, 100) and bucket.startswith("payee:daily:")
     assert "$0.65 left of $1.00 daily agent" in seller and "resets" in seller
@@ -268,3 +271,40 @@ async def test_the_pages_in_each_language_with_no_english_left(
         assert f'<html lang="{"zh-Hans" if language == "zh" else "ja"}">' in reply.text
         assert not untranslated(reply.text, language), (path, untranslated(reply.text, language))
         assert not latin_left(reply.text), (path, latin_left(reply.text))
+
+
+async def test_an_owner_binds_a_destination_to_an_origin_and_unbinds_it(
+    app: ASGIApp,
+    client: httpx.AsyncClient,
+    db: Database,
+    make_merchant: MakeMerchant,
+    sign_up: SignUp,
+    tally: TallyPayer,
+) -> None:
+    """The card calls the API's operations: a destination bound here is admitted under its
+    origin (the agent's payment paid, not held), unbound it is held again; a developer, who
+    may not decide payments, neither sees nor posts the form."""
+    owner = await sign_up()
+    agent = await _agent(db, make_merchant, owner)
+    await set_policy(db, agent.key_id, {**POLICY, "allowed_payees": ["https://api.seller.example"]})
+    assert (await pay(client, agent, "h-1")).status_code == 202  # not bound: held
+    inbox = await owner.client.get("/topups/approvals")
+    assert "its destination is not bound to the origin it names" in inbox.text
+    wanted = {"origin": "https://api.seller.example", "destination": "tally:acct_seller"}
+    bound = await owner.post("/payments/bindings", wanted, page="/payments")
+    assert bound.status_code == 303 and "binding=bound" in bound.headers["location"]
+    shown = await owner.client.get(bound.headers["location"].removeprefix("/dashboard"))
+    [row] = re.findall(r'<tr data-binding="(pb_[0-9a-z]+)">', shown.text)
+    assert "tally:acct_seller" in shown.text and "Destination bound" in shown.text
+    assert (await pay(client, agent, "h-2")).status_code == 201  # bound: paid
+    wrong = await owner.post(
+        "/payments/bindings", {**wanted, "origin": "nonsense"}, page="/payments"
+    )
+    assert "binding=invalid" in wrong.headers["location"]
+    developer = await join_as(app, owner, "developer")
+    assert 'id="binding-form"' not in (await developer.client.get("/payments")).text
+    refused = await developer.post(f"/payments/bindings/{row}/remove", {}, page="/payments")
+    assert refused.status_code == 403, refused.text
+    gone = await owner.post(f"/payments/bindings/{row}/remove", {}, page="/payments")
+    assert "binding=unbound" in gone.headers["location"]
+    assert (await pay(client, agent, "h-3")).status_code == 202  # unbound: held again

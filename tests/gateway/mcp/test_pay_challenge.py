@@ -110,21 +110,19 @@ async def test_the_limits_show_what_is_left_for_each_payee_paid(
     }
     await set_policy(db, merchant.key_id, policy)
     other = "https://other_seller.example/data"
+    paying = (("p-1", SELLER, 25, "acct_seller"), ("p-2", other, 40, "acct_seller"))
     async with mcp_http(mcp_root, merchant.key) as session:
         before = await envelope_of(session, "get_key_limits")
         assert before.data["payees"] == []
-        for key, url, amount in (("p-1", SELLER, 25), ("p-2", SELLER, 40), ("p-3", other, 7)):
-            paid = await envelope_of(
-                session, "pay_challenge", _args(key, url=url, challenge=challenge(amount))
-            )
+        for key, url, amount, payee in (*paying, ("p-3", other, 7, "acct_other")):
+            said = challenge(amount, payee=payee)
+            paid = await envelope_of(session, "pay_challenge", _args(key, url=url, challenge=said))
             assert paid.envelope["status"] == "authorized", paid.envelope
         limits = await envelope_of(session, "get_key_limits")
     shown = (await client.get("/keys/self", headers=merchant.headers)).json()["data"]
     assert shown["payees"] == limits.data["payees"]
     left = {p["payee"]: (p["spent_cents"], p["remaining_cents"]) for p in shown["payees"]}
-    assert left == {
-        "https://api.seller.example": (65, 235),
-        "https://other_seller.example": (7, 293),
-    }
+    # Counted by where the money went, whatever url named it.
+    assert left == {"tally:acct_seller": (65, 235), "tally:acct_other": (7, 293)}
     assert {(p["interval"], p["limit_cents"]) for p in shown["payees"]} == {("weekly", 300)}
     assert all(p["resets_at"] is not None for p in shown["payees"])

@@ -281,13 +281,14 @@ def test_one_merchant_pays_anothers_402_as_the_page_says(
         _printed_as_shown(shown, printed)
 
         # The link the invitation printed opens the buyer's dashboard: both payments, and
-        # what this seller was paid today with what the key may still pay it.
+        # what the seller's Stripe profile (where the MPP payment went) was paid today with
+        # what the key may still pay it.
         [link] = [line for line in printed if "/dashboard/set-password?token=" in line]
         page = _payments_page(link)
         assert page.count('data-status="used"') == 2, page
-        seller = re.search(rf'<tr data-payee="{re.escape(root)}">.*?</tr>', page, re.S)
+        seller = re.search(r'<tr data-payee="mpp:profile_aitopup">.*?</tr>', page, re.S)
         assert seller is not None, page
-        assert "$25.00" in seller.group() and "$25.00 left of $50.00 daily" in seller.group()
+        assert "$13.00" in seller.group() and "$27.00 left of $40.00 daily" in seller.group()
 
 
 def _payments_page(link: str) -> str:

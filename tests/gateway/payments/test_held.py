@@ -31,7 +31,7 @@ from tests.fixtures.merchants import (
 )
 from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.seller_payments import events_of, ledger_kinds, pay, payment_rows, work_of
-from tests.fixtures.tally_payer import TallyPayer
+from tests.fixtures.tally_payer import TallyPayer, challenge
 
 _P, _W = table_of(SellerPayment), table_of(SellerPaymentWork)
 AUTHORIZED, APPROVED, DENIED, NOT_AWAITING = 1170, 1171, 1172, 4643
@@ -166,10 +166,11 @@ async def test_a_payee_the_key_never_paid_is_held_until_it_has_been(
     agent, approver = await _agent(make_merchant, db, NEW_PAYEES)
     first = await held(client, agent, "n-1")
     assert (await _decide(client, approver, first, "approve")).status_code == 200
-    # Paid once: the same payee's origin is known from now on.
-    known = await pay(client, agent, "n-2")
+    # Paid once: where that money went is known from now on, whatever url names it.
+    known = await pay(client, agent, "n-2", url="https://another.example/r")
     assert known.status_code == 201, known.text
-    await held(client, agent, "n-3", url="https://another.example/r")
+    # A new destination under the origin approved before is a new payee: held.
+    await held(client, agent, "n-3", said=challenge(payee="acct_other"))
     assert await merchant_balance(db, agent) == 1_000 - 3 * 25
 
 

@@ -28,7 +28,7 @@ from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.seller_payments import SELLER
 from tests.fixtures.tally_payer import TallyPayer, challenge
 
-SELLER_ORIGIN = "https://api.seller.example"
+SELLER_TO = "tally:acct_seller"  # where the money goes: the challenge's destination
 OTHER = "https://other.example:8443/api"
 # A Wednesday: its week began on Monday the 13th, its month on the 1st.
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
@@ -51,10 +51,12 @@ async def _pay_at(
     amount: int,
     *,
     url: str = SELLER,
+    payee: str = "acct_seller",
     key: str,
 ) -> str:
-    """A payment of ``amount`` to ``url``'s seller, made at ``at``: authorized."""
-    body = PaymentCreate.model_validate({"url": url, "challenge": challenge(amount)})
+    """A payment of ``amount`` to ``payee`` named under ``url``, made at ``at``: authorized."""
+    said = challenge(amount, payee=payee)
+    body = PaymentCreate.model_validate({"url": url, "challenge": said})
     with patch.object(sellers, "utcnow", lambda: at):
         made = await sellers.pay(
             db, Sealer(TEST_SECRET.encode()), settings, caller, body, idempotency_key=key
@@ -86,7 +88,7 @@ async def test_each_window_counts_what_its_payments_hold(
     monday = await _pay_at(db, settings, caller, datetime(2025, 1, 13, tzinfo=UTC), 200, key="d")
     first = await _pay_at(db, settings, caller, datetime(2025, 1, 2, tzinfo=UTC), 300, key="e")
     await _pay_at(db, settings, caller, datetime(2024, 12, 31, 23, tzinfo=UTC), 400, key="f")
-    other = await _pay_at(db, settings, caller, NOW, 50, url=OTHER, key="g")
+    other = await _pay_at(db, settings, caller, NOW, 50, url=OTHER, payee="acct_other", key="g")
     await _move(db, used, states.USED, used_cents=30)
     await _move(db, released, states.RELEASED)
     assert today and monday and first and other
@@ -98,7 +100,7 @@ async def test_each_window_counts_what_its_payments_hold(
         ("monthly", "2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z"),
     ]
     # Paid last first; the last month's payment counts nowhere.
-    assert [p.payee for p in found.payees] == ["https://other.example:8443", SELLER_ORIGIN]
+    assert [p.payee for p in found.payees] == ["tally:acct_other", SELLER_TO]
     seller = found.payees[1]
     assert (seller.daily_cents, seller.weekly_cents, seller.monthly_cents) == (
         100 + 30,
@@ -114,7 +116,7 @@ async def test_each_window_counts_what_its_payments_hold(
     assert (left.window.limit_cents, left.window.spent_cents) == (1_000, 330)
     assert (left.window.remaining_cents, left.window.resets_at) == (670, "2025-01-20T00:00:00Z")
     rows = await spend_rows(db, merchant.key_id)
-    assert rows[f"payee:weekly:2025-01-13:{SELLER_ORIGIN}"] == (330, 1_000)
+    assert rows[f"payee:weekly:2025-01-13:{SELLER_TO}"] == (330, 1_000)
     [elsewhere] = found.payees[0].limits
     assert elsewhere.window.remaining_cents == 950
 
@@ -182,13 +184,8 @@ async def test_only_the_sellers_paid_last_are_listed(
     await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
     caller = await _caller(db, merchant.key)
     for n in range(3):
-        url = f"https://seller-{n}.example/x"
-        await _pay_at(
-            db, settings, caller, NOW - timedelta(minutes=10 - n), 10, url=url, key=str(n)
-        )
+        at = NOW - timedelta(minutes=10 - n)
+        await _pay_at(db, settings, caller, at, 10, payee=f"acct_{n}", key=str(n))
     found = (await paid.paid_to_payees(db, caller, NOW)).one(paid.PaidToPayees)
-    assert [p.payee for p in found.payees] == [
-        "https://seller-2.example",
-        "https://seller-1.example",
-    ]
+    assert [p.payee for p in found.payees] == ["tally:acct_2", "tally:acct_1"]
     assert found.more

@@ -127,6 +127,7 @@ async def test_an_idempotency_key_is_required(
             2314,
             {
                 "payee": "https://api.seller.example",
+                "destination": "tally:acct_seller",
                 "names": ["acct_seller"],
                 "allowed_payees": ["https://other.example"],
             },
@@ -156,11 +157,11 @@ async def test_the_keys_policy_refuses_before_anything_is_written(
 @pytest.mark.parametrize(
     "allowed",
     [
-        ["https://API.seller.example:443/"],  # its origin, in any spelling
-        ["acct_seller"],  # the name its protocol gives the payee
+        ["tally:acct_seller"],  # its destination
+        ["acct_seller"],  # the name its protocol gives the destination
     ],
 )
-async def test_a_payee_named_by_its_origin_or_its_name_is_paid(
+async def test_a_payee_named_by_its_destination_or_its_name_is_paid(
     client: httpx.AsyncClient,
     make_merchant: MakeMerchant,
     db: Database,
@@ -195,8 +196,8 @@ async def test_a_per_payee_limit_counts_each_payee_apart(
     assert (await pay(client, merchant, "pp-1")).status_code == 201
     body = await _refused(client, db, merchant, 402, 2315)
     assert (body["data"]["limit_source"], body["data"]["remaining_cents"]) == ("per_payee", 15)
-    # Another origin is another payee: its own window.
-    elsewhere = await pay(client, merchant, "pp-2", url="https://b.example/x")
+    # Another destination is another payee: its own window.
+    elsewhere = await pay(client, merchant, "pp-2", said=challenge(payee="acct_b"))
     assert elsewhere.status_code == 201, elsewhere.text
 
 

@@ -2,6 +2,7 @@
 canonical form, bounded; ``per_payee_limit`` as ``per_recipient_limit`` is; both narrowed as
 every field is (a key a key makes, a template), and shown where a key reads its own policy."""
 
+import dataclasses
 import json
 from typing import Any
 
@@ -11,10 +12,13 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from gateway.dashboard import policy_form
+from gateway.policies import payees
 from gateway.policies.model import Policy
-from gateway.policies.payees import admits, origin_of
+from gateway.policies.payees import MAX_PAYEE, admits, canonical, origin_of
 from gateway.policies.templates import effective
 from gateway.store.db import Database
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 
@@ -44,8 +48,17 @@ def test_payees_are_kept_in_one_canonical_form() -> None:
         EVM.lower(),
     )
     assert origin_of("https://Seller.example:443/v1/x?y=1") == "https://seller.example"
-    assert admits(policy.allowed_payees or (), "https://other.example", [EVM])
-    assert not admits(policy.allowed_payees or (), "https://other.example", ["API.seller.example"])
+    allowed = policy.allowed_payees or ()
+    pays_to = f"x402:eip155:8453:0xa0b8:{EVM}"
+    assert canonical(pays_to) == pays_to.lower()  # its EVM addresses in lower case
+    # Its destination, or a bare name of it, admits a payment whatever url it names.
+    assert admits(allowed, "https://other.example", "x402:eip155:8453:0xa0b8:0x1", [EVM])
+    assert admits([canonical(pays_to)], "https://other.example", pays_to.lower(), []) == (
+        "destination"
+    )
+    # An origin admits only what is bound to it (the caller asks); a name is not a destination.
+    assert admits(allowed, "https://seller.example", "tally:x", []) == "origin"
+    assert admits(allowed, "https://other.example", "tally:x", ["API.seller.example"]) is None
 
 
 @pytest.mark.parametrize(
@@ -58,7 +71,7 @@ def test_payees_are_kept_in_one_canonical_form() -> None:
         ["two words"],
         ["line\nbreak"],
         [""],
-        ["x" * 256],
+        ["x" * (MAX_PAYEE + 1)],
         [f"payee-{n}" for n in range(101)],
     ],
 )
@@ -155,3 +168,18 @@ async def test_a_key_reads_and_is_given_its_payees_through_the_api(
     made = await client.post("/keys", json={"policy": within}, headers=maker.headers)
     assert made.status_code == 201, made.text
     assert made.json()["data"]["policy"]["allowed_payees"] == ["https://seller.example"]
+
+
+def test_an_origin_admits_a_destination_bound_to_it_or_met_there() -> None:
+    """``judge``: a destination named is admitted outright; an origin named alone asks for a
+    binding unless the gateway met the challenge at that origin itself; anything else is
+    refused."""
+    allowed = ("https://seller.example", "tally:acct_named")
+    stated = payees.Payee("https://seller.example", "tally:acct_other")
+    assert payees.judge(allowed, stated) is True  # held unless bound
+    assert payees.judge(allowed, dataclasses.replace(stated, proven=True)) is False
+    assert payees.judge(allowed, payees.Payee("https://x.example", "tally:acct_named")) is False
+    assert payees.judge(None, stated) is False
+    with pytest.raises(ApiError) as refused:
+        payees.judge(allowed, payees.Payee("https://x.example", "tally:acct_other"))
+    assert refused.value.code == Code.KEY_PAYEE_NOT_ALLOWED

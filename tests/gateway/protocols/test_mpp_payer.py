@@ -86,7 +86,8 @@ def test_this_gateways_own_staging_challenge_is_read_for_a_staging_wallet(
     assert found is not None
     realm = challenges.realm(settings)
     assert (found.protocol, found.amount_cents, found.currency) == ("mpp", 1200, "usd")
-    assert (found.payee, found.payee_names) == (realm, (realm,))
+    assert found.payee == realm  # shown; the money goes to the profile the challenge names
+    assert PAYER.destination(found) == f"mpp:{found.payee_names[0]}"
     assert found.header == "Payment-Authorization"  # as this gateway advertises it
     assert found.expires_at == NOW + timedelta(seconds=settings.mpp_challenge_ttl_seconds)
 
@@ -94,7 +95,9 @@ def test_this_gateways_own_staging_challenge_is_read_for_a_staging_wallet(
 def test_another_sellers_challenge_is_read_for_a_live_wallet(settings: Settings) -> None:
     found = PAYER.demand(settings, _foreign(), NOW, env="live")
     assert found is not None
-    assert (found.amount_cents, found.payee, found.payee_names) == (1200, SELLER, (SELLER,))
+    assert (found.amount_cents, found.payee) == (1200, SELLER)
+    assert found.payee_names == ("profile_seller",)
+    assert PAYER.destination(found) == "mpp:profile_seller"  # never the realm it states
     assert found.header == "Authorization"  # none advertised: the scheme's default
     advertised = PAYER.demand(settings, _foreign(header="X-Pay"), NOW, env="live")
     assert advertised is not None and advertised.header == "X-Pay"

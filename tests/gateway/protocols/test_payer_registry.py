@@ -96,6 +96,9 @@ class _TallyPayer(Payer):
         until = now + timedelta(minutes=1)
         return Demand(TALLY, cents, "usd", "tally.example", ("tally.example",), "Tally", until)
 
+    def destination(self, demand: Demand) -> str:
+        return f"{TALLY}:{demand.payee}"
+
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         return Made(f"paid-{payment_id}", payment_id)
 

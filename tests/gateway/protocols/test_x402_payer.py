@@ -113,6 +113,8 @@ def test_an_offer_on_stagings_network_is_read_for_a_staging_wallet(paying: Setti
     assert found is not None
     assert (found.protocol, found.amount_cents, found.currency) == ("x402", 1200, "usd")
     assert (found.payee, found.payee_names) == (SELLER, (SELLER,))
+    network, asset = paying.x402_network, paying.x402_asset.lower()
+    assert PAYER.destination(found) == f"x402:{network}:{asset}:{SELLER.lower()}"
     assert found.header == "PAYMENT-SIGNATURE"
     assert found.expires_at == NOW + timedelta(seconds=120)
     longest = PAYER.demand(paying, _offer(_need(max_timeout_seconds=86_400)), NOW, env="staging")
