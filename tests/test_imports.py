@@ -43,8 +43,8 @@ ENTRIES = {
     # loader of what a request first needs, off the event loop (+1); what a revoked key holds
     # for approval, ended with it (+1); a give-back to the grants a debit was drawn from and the
     # expiry it may meet, the levels' re-arming rule and the hourly count it shares with
-    # operational events (+4); the challenge a payment to a seller claims, once (+1); destinations a person bound to an origin, their
-    # routes and the Payments page's card (+3).
+    # operational events (+4); the challenge a payment to a seller claims, once (+1);
+    # destinations a person bound to an origin, their routes and the Payments page's card (+3).
     "gateway.app": (
         (
             "stripe",
