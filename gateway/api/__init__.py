@@ -21,6 +21,7 @@ from . import (
     orders,
     payer_keys,
     payment_channels,
+    payment_funding,
     payments,
     policy_templates,
     recipients,
@@ -65,6 +66,7 @@ def public_routes() -> list[BaseRoute]:
         *apps.routes,
         # Before the payments': /payments/{payment_id} would capture /payments/payer-keys.
         *payer_keys.routes,
+        *payment_funding.routes,
         *payments.routes,
         *fulfilment.routes,
         *emails.routes,

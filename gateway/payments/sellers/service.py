@@ -56,9 +56,9 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, CursorMeta, Outcome
 from ...values.settings import Settings
 from .. import once
-from . import authorizing
+from . import authorizing, funding
 from .schemas import PaymentCreate
-from .states import FAILED, HELD, PENDING, make_seconds, pending_until, schedule
+from .states import FAILED, HELD, OWN, PENDING, make_seconds, pending_until, schedule
 
 __all__ = ["OPERATION", "get", "list_page", "make", "pay", "request_hash_of", "scoped", "visible"]
 
@@ -142,6 +142,7 @@ async def pay(
         hold = held
         if ask_new:  # held unless the key has paid this payee before
             hold = not await authorizing.known_payee(tx, caller.key_id, origin)
+        paid_by = await funding.funded_by(tx, caller.merchant_id, caller.env, demand.protocol)
         prepared = authorizing.payment_params(
             caller,
             demand,
@@ -154,8 +155,10 @@ async def pay(
             now=now,
             work_due_at=pending_until(settings, now),
             approval_expires_at=window if hold else None,
+            funded_by=paid_by,
         )
-        applied = await authorizing.payment_plan(windows, hold).run(tx, prepared.params)
+        own = paid_by == OWN
+        applied = await authorizing.payment_plan(windows, hold, own).run(tx, prepared.params)
         if applied is None:
             return await once.short(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
@@ -163,7 +166,9 @@ async def pay(
         payment_id = prepared.payment["txn_id"]
         written[payment_id] = prepared
         # Its work's id wakes the worker's payments lane, which sleeps to its due time.
-        work = [*applied.ids("low_deliveries", refills.STEP), payment_id]
+        # A wallet debited may cross its levels or its auto top-up's threshold; one not, never.
+        crossed = [] if own else applied.ids("low_deliveries", refills.STEP)
+        work = [*crossed, payment_id]
         if hold:
             answer = Outcome(
                 Code.PAYMENT_AWAITING_APPROVAL,
@@ -190,7 +195,8 @@ async def pay(
     mine = None if first.replayed else written.get(first.transaction_id or "")
     if mine is None or first.code != Code.PAYMENT_IN_PROGRESS:
         return first  # a refusal, held for approval, or the reply its key keeps
-    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env)
+    paid_by = mine.payment["funded_by"]
+    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env, paid_by)
     answered = await make(wallet, payer, demand, mine.payment["txn_id"], request_hash)
     return Outcome(
         answered.code,

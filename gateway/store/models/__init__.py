@@ -22,7 +22,7 @@ from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
 from .ledger import GRANT_LIVE, CreditGrant, LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
-from .payer_keys import PayerKey
+from .payer_keys import PayerKey, PaymentFunding
 from .payments import PAYMENTS_HOLDING, SellerPayment, SellerPaymentWork
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
@@ -105,6 +105,7 @@ __all__ = [
     "PasswordReset",
     "PayerKey",
     "PaymentChannel",
+    "PaymentFunding",
     "PaymentNotice",
     "Plan",
     "PolicyTemplate",

@@ -80,6 +80,9 @@ class SellerPayment(Base):
     expires_at: Mapped[datetime]
     approval_expires_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(60))
+    # Who paid the seller: ``wallet`` (the operator's treasury, the wallet debited) or ``own``
+    # (the merchant's own instrument, the wallet not debited).
+    funded_by: Mapped[str] = mapped_column(String(10), server_default=text("'wallet'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

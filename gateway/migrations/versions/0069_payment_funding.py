@@ -1,0 +1,50 @@
+"""payment funding: who pays a seller a merchant's payment answers, per environment and rail
+(``payment_funding``: ``wallet``, the operator's treasury paying and the wallet debited, or
+``own``, the merchant's own instrument paying and the wallet not debited), and which of them
+paid each payment (``seller_payments.funded_by``: every payment before paid from the wallet);
+and back, both dropped
+
+Revision ID: 0069
+Revises: 0068
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from gateway.store.types import UTCDateTime
+
+revision: str = "0069"
+down_revision: str | None = "0068"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "payment_funding",
+        sa.Column("merchant_id", sa.String(length=40), nullable=False),
+        sa.Column("env", sa.String(length=10), nullable=False),
+        sa.Column("protocol", sa.String(length=40), nullable=False),
+        sa.Column("funded_by", sa.String(length=10), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_payment_funding_merchant_id_merchants"),
+        ),
+        sa.PrimaryKeyConstraint("merchant_id", "env", "protocol", name=op.f("pk_payment_funding")),
+    )
+    # Plain, with a default: SQLite adds it in place.
+    op.add_column(
+        "seller_payments",
+        sa.Column(
+            "funded_by", sa.String(length=10), server_default=sa.text("'wallet'"), nullable=False
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("seller_payments", "funded_by")
+    op.drop_table("payment_funding")
