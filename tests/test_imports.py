@@ -40,7 +40,8 @@ ENTRIES = {
     # their events (+5); rolling spend windows' rows and lock (+1); the bounds of reads made for
     # whoever asks (a recipient's figures, a client's metadata document), one module (+1); the
     # dashboard's cards whose forms post and go back to their page with a notice (+1); who pays a
-    # rail's sellers, its operations and routes (+2).
+    # rail's sellers, its operations and routes (+2); the operator's treasury, its operations and
+    # admin routes (+3).
     "gateway.app": (
         (
             "stripe",
@@ -53,23 +54,24 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1361,
+        1364,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
     # the expiry of a held payment is one of its decisions, which read the approval links'
     # package (+8); credit grants' rules and their expiry sweep (+2); the alerts of spend
     # windows' levels, which its sweep writes, with their events (+1); rolling spend windows'
-    # rows and lock (+1); who pays a rail's sellers, which a payment reads (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1205),
+    # rows and lock (+1); who pays a rail's sellers, which a payment reads (+1); the treasury a
+    # payment's moves write to (+1).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1206),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
     # with their events (+1); rolling spend windows (+1); the bounds of reads made for whoever
-    # asks (+1); who pays a rail's sellers, which a payment reads (+1).
+    # asks (+1); who pays a rail's sellers, which a payment reads, and the treasury (+2).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1405,
+        1406,
     ),
 }
 

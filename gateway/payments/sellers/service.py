@@ -56,7 +56,7 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, CursorMeta, Outcome
 from ...values.settings import Settings
 from .. import once
-from . import authorizing, funding
+from . import authorizing, funding, treasury
 from .schemas import PaymentCreate
 from .states import FAILED, HELD, OWN, PENDING, make_seconds, pending_until, schedule
 
@@ -163,6 +163,8 @@ async def pay(
             return await once.short(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
             )
+        if not own:  # the treasury pays the seller: out of its float, or nothing at all
+            await treasury.reserve(tx, caller.env, demand.protocol, demand.amount_cents, now)
         payment_id = prepared.payment["txn_id"]
         written[payment_id] = prepared
         # Its work's id wakes the worker's payments lane, which sleeps to its due time.

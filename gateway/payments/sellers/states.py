@@ -53,6 +53,7 @@ from ...store.states import NEW, NoSuchMove, States
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339
 from ...values.settings import Settings
+from . import treasury
 
 __all__ = [
     "AUTHORIZED",
@@ -341,6 +342,15 @@ async def move(
     applied = await plan(row.status, target, given_back > 0, own).run(await raw(conn), params)
     if applied is None:
         return None
+    await treasury.moved(
+        conn,
+        row,
+        now,
+        issued=target == AUTHORIZED,
+        used_cents=used_cents if target == USED else None,
+        released_cents=given_back if row.status == AUTHORIZED else 0,
+        ended=target not in (PENDING, AUTHORIZED),
+    )
     work = applied.ids("event_deliveries") if t.event else []
     # The release may take the wallet back to the safe side of its levels.
     if given_back > 0 and not own:

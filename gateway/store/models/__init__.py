@@ -23,7 +23,13 @@ from .ledger import GRANT_LIVE, CreditGrant, LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey, PaymentFunding
-from .payments import PAYMENTS_HOLDING, SellerPayment, SellerPaymentWork
+from .payments import (
+    PAYMENTS_HOLDING,
+    SellerPayment,
+    SellerPaymentWork,
+    TreasuryEntry,
+    TreasuryFloat,
+)
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
 from .subscriptions import (
@@ -124,6 +130,8 @@ __all__ = [
     "TelegramLinkCode",
     "TelegramMessage",
     "Topup",
+    "TreasuryEntry",
+    "TreasuryFloat",
     "UpstreamKey",
     "User",
     "VoucherRedemption",

@@ -44,7 +44,35 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "treasury_floats",
+        sa.Column("env", sa.String(length=10), nullable=False),
+        sa.Column("protocol", sa.String(length=40), nullable=False),
+        sa.Column("float_cents", sa.BigInteger(), nullable=False),
+        sa.Column("low_cents", sa.BigInteger(), nullable=False),
+        sa.Column("outstanding_cents", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("env", "protocol", name=op.f("pk_treasury_floats")),
+    )
+    op.create_table(
+        "treasury_entries",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("env", sa.String(length=10), nullable=False),
+        sa.Column("protocol", sa.String(length=40), nullable=False),
+        sa.Column("payment_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("amount_cents", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_treasury_entries")),
+    )
+    op.create_index(
+        "ix_treasury_entries_rail", "treasury_entries", ["env", "protocol", "kind"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_treasury_entries_rail", table_name="treasury_entries")
+    op.drop_table("treasury_entries")
+    op.drop_table("treasury_floats")
     op.drop_column("seller_payments", "funded_by")
     op.drop_table("payment_funding")
