@@ -4,6 +4,8 @@ nothing debited, nothing written); its ledger paid out, used and released as the
 what the seller took; its level read as low; and a payment the merchant's own instrument pays
 never touching it. Paid in Tally, the tests' own protocol, on a clock the test moves."""
 
+import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from gateway.store.queue import lease
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
-from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay, payment_rows, work_of, written
@@ -27,7 +29,7 @@ from tests.fixtures.tally_payer import TallyPayer
 from tests.gateway.test_cli import aitopup
 
 SEALER = Sealer(TEST_SECRET.encode())
-SHORT = 4670
+SHORT, AUTHORIZED = 4670, 1170
 RAIL = {"env": "staging", "protocol": "tally"}
 
 
@@ -143,3 +145,28 @@ async def test_aitopup_treasury_prints_and_sets_a_rail(
         "staging tally: float 100, out 0, available 100; paid out 0, used 0, released 0 cents"
         in out.splitlines()
     )
+
+
+@pytest.mark.xdist_group("concurrency")
+async def test_payments_racing_for_the_float_never_pass_it(
+    live_url: str,
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    rail: None,
+) -> None:
+    """Thirty payments of 25 cents in flight together on a real server against a float of 250:
+    ten are paid, twenty refused with 4670; the wallet is debited ten times, no more."""
+    merchant = await make_merchant(balance_cents=10_000)
+    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 250, "low_cents": 0})
+    assert set_.status_code == 200, set_.text
+    async with local_client(base_url=live_url, timeout=60) as http:
+        replies = await asyncio.gather(*(pay(http, merchant, f"race-{n}") for n in range(30)))
+    codes = Counter(int(reply.json()["code"]) for reply in replies)
+    assert codes == {AUTHORIZED: 10, SHORT: 20}, codes
+    assert len(await payment_rows(db, merchant.merchant_id)) == 10
+    assert await merchant_balance(db, merchant) == 10_000 - 250
+    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)
