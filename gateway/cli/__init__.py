@@ -160,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     money.add_argument("--protocol", metavar="RAIL")
     money.add_argument("--float", dest="float_cents", type=int, metavar="CENTS")
     money.add_argument("--low", dest="low_cents", type=int, metavar="CENTS")
+    money.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="ask each provider about the payments the treasury paid out, and print where it "
+        "and the ledger disagree (exit 1 if anywhere)",
+    )
     money.set_defaults(func=_handler("treasury", "treasury_command"))
 
     for name, on in (("freeze", True), ("unfreeze", False)):

@@ -7,10 +7,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from keys import Sealer
+
 from ..admin import treasury
 from ..admin.audit import Call
 from ..operator import command_store
+from ..payments.sellers import reconcile
 from ..payments.sellers.treasury import RailSet
+from ..values.clock import utcnow
 from ..values.settings import Settings, load_settings
 from .texts import problems
 
@@ -31,9 +35,22 @@ def _cents(value: int | None) -> str:
     return "unbounded" if value is None else f"{value}"
 
 
+async def _reconciled(settings: Settings) -> list[reconcile.Drift]:
+    async with command_store(settings) as db:
+        sealer = Sealer(settings.secret_key.get_secret_value().encode())
+        return await reconcile.drifts(db, sealer, settings, utcnow())
+
+
 def treasury_command(args: argparse.Namespace) -> int:
-    """Print every rail's treasury; with --env and --protocol, first set its float and level."""
+    """Print every rail's treasury; with --env and --protocol, first set its float and level;
+    with --reconcile, the payments out where the provider and the ledger disagree (exit 1)."""
     settings = load_settings()
+    if args.reconcile:
+        drifted = asyncio.run(_reconciled(settings))
+        for d in drifted:
+            print(f"{d.env} {d.protocol} {d.payment_id}: ledger {d.ledger}, provider {d.provider}")
+        print(f"{len(drifted)} drift(s)")
+        return 1 if drifted else 0
     update = None
     if args.env is not None or args.protocol is not None:
         given = {

@@ -14,10 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import delete
 
-from gateway.payments.sellers import holds, states
+from gateway.payments.sellers import holds, reconcile, states
 from gateway.store.db import Database
 from gateway.store.models import TreasuryEntry, TreasuryFloat, table_of
 from gateway.store.queue import lease
+from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
@@ -170,3 +171,35 @@ async def test_payments_racing_for_the_float_never_pass_it(
     assert await merchant_balance(db, merchant) == 10_000 - 250
     state = _mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)
+
+
+async def test_reconciliation_reports_what_the_provider_says_the_ledger_has_not_caught_up_with(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    rail: None,
+) -> None:
+    merchant = await make_merchant(balance_cents=1_000)
+    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    paid = await pay(client, merchant, "r-1")
+    assert paid.status_code == 201, paid.text
+    payment_id = paid.json()["data"]["id"]
+    mine = [
+        d
+        for d in await reconcile.drifts(db, SEALER, settings, utcnow())
+        if d.payment_id == payment_id
+    ]
+    assert mine == []  # unused at the provider, authorized here: they agree
+
+    tally.uses[f"ref_{payment_id}"] = ("used", 20)  # the seller took 20 at the provider
+    [drift] = [
+        d
+        for d in await reconcile.drifts(db, SEALER, settings, utcnow())
+        if d.payment_id == payment_id
+    ]
+    assert (drift.ledger, drift.provider) == ("authorized 0", "used 20")
+    await _used(db, settings, payment_id, Stepped())  # the worker learns it
+    after = await reconcile.drifts(db, SEALER, settings, utcnow())
+    assert [d for d in after if d.payment_id == payment_id] == []
