@@ -44,7 +44,9 @@ ENTRIES = {
     # for approval, ended with it (+1); a give-back to the grants a debit was drawn from and the
     # expiry it may meet, the levels' re-arming rule and the hourly count it shares with
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
-    # destinations a person bound to an origin, their routes and the Payments page's card (+3).
+    # destinations a person bound to an origin, their routes and the Payments page's card (+3);
+    # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
+    # operations and admin routes (+3).
     "gateway.app": (
         (
             "stripe",
@@ -57,7 +59,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1369,
+        1374,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -67,8 +69,9 @@ ENTRIES = {
     # rows and lock (+1); the loader of what a request first needs, off the event loop (+1);
     # what a revoked key holds for approval, ended with it (+1); give-backs, grants' expiry, the
     # levels' rule and the hourly count (+4); the challenge a payment claims (+1); the
-    # destinations bound to origins, which an approval writes (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1212),
+    # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
+    # which a payment reads (+1); the treasury a payment's moves write to (+1).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1214),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -77,10 +80,10 @@ ENTRIES = {
     # code, which a tool's result shares with REST's answer (``ops.outage``, +2); what a revoked
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
-    # origins, which a payment reads (+1).
+    # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1414,
+        1416,
     ),
 }
 

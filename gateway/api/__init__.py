@@ -22,6 +22,7 @@ from . import (
     payee_bindings,
     payer_keys,
     payment_channels,
+    payment_funding,
     payments,
     policy_templates,
     recipients,
@@ -67,6 +68,7 @@ def public_routes() -> list[BaseRoute]:
         # Before the payments': /payments/{payment_id} would capture /payments/payer-keys.
         *payer_keys.routes,
         *payee_bindings.routes,
+        *payment_funding.routes,
         *payments.routes,
         *fulfilment.routes,
         *emails.routes,

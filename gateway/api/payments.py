@@ -60,6 +60,8 @@ PAY_ERRORS = (
     Code.CONSENT_LIMIT_REACHED,
     Code.INSUFFICIENT_BALANCE,
     Code.ENVIRONMENT_FROZEN,
+    # The operator's treasury, which pays for the wallet: its float, nothing written.
+    Code.TREASURY_FLOAT_SHORT,
     # The provider, once debited: failed, and released.
     Code.PAYMENT_PROVIDER_ERROR,
     Code.PAYMENT_PROVIDER_TIMEOUT,

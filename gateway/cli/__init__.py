@@ -148,6 +148,26 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("--max", dest="max_cents", type=int, metavar="CENTS")
     checkin_cmd.set_defaults(func=_handler("checkin", "checkin"))
 
+    money = sub.add_parser(
+        "treasury",
+        help="the operator's treasury: each rail's float, what is out, its ledger",
+        description="Prints the treasury of every environment and rail (as GET "
+        "/api/admin/v1/treasury). With --env, --protocol, --float and --low, first sets that "
+        "rail's float and level in cents, as PUT /api/admin/v1/treasury does, audited as the "
+        "actor cli.",
+    )
+    money.add_argument("--env", choices=ENVS)
+    money.add_argument("--protocol", metavar="RAIL")
+    money.add_argument("--float", dest="float_cents", type=int, metavar="CENTS")
+    money.add_argument("--low", dest="low_cents", type=int, metavar="CENTS")
+    money.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="ask each provider about the payments the treasury paid out, and print where it "
+        "and the ledger disagree (exit 1 if anywhere)",
+    )
+    money.set_defaults(func=_handler("treasury", "treasury_command"))
+
     for name, on in (("freeze", True), ("unfreeze", False)):
         kill = sub.add_parser(
             name,

@@ -167,6 +167,19 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
     )
 
 
+def unfrozen_gate(refs: Refs) -> Construct:
+    """What stands for the debit of a payment another instrument pays (the merchant's own card
+    or payer key): the payer's wallet ``:wallet_id`` only while its environment is not frozen,
+    its balance untouched; returns it, or no row. It writes the row the freeze writes, so it is
+    ordered against the freeze as ``conditional_debit(unfrozen=True)`` is."""
+    return (
+        update(_W)
+        .where(_W.c.id == param("wallet_id", String), _W.c.frozen_at.is_(None))
+        .values({"updated_at": _W.c.updated_at})
+        .returning(_W.c.balance_cents, _W.c.entry_count)
+    )
+
+
 def recipient_credit(refs: Refs, *, after: str) -> Construct:
     """Credit ``:amount`` to the recipient's wallet at this merchant (``:env``,
     ``:merchant_id``, ``:platform``, ``:email``), creating it on first use, once step ``after``

@@ -72,6 +72,7 @@ def payment_steps(
     event: bool = True,
     then: Iterable[Step] = (),
     locks: Iterable[Step] = (),
+    debits: bool = True,
 ) -> list[Step]:
     """The payment's steps: a rolling window's lock (``spend.lock_steps``), the kind's own
     ``locks`` (a wallet its ``writes`` make a grant in, settled: ``grants.settle_steps``), the
@@ -79,7 +80,23 @@ def payment_steps(
     ``debited``, the payer's own ``lines``), the count in ``windows``, the kind's ``writes``,
     the entries of ``lines``, the event (``event``), ``balance.low``, and what else the kind
     writes after (``then``). Each gated on the debit, so "no row" there means nothing was
-    written but what the locks wrote."""
+    written but what the locks wrote.
+
+    ``debits=False``: another instrument than the wallet pays (a payment to a seller funded by
+    the merchant's own card or key): the debit's place is the wallet's unfrozen gate
+    (``ledger.unfrozen_gate``), so a frozen environment still writes nothing and the windows
+    still count the amount, but the wallet is not debited and no entry, level or refill is
+    written."""
+    if not debits:
+        return steps(
+            spend.lock_steps(windows),
+            locks,
+            Step(DEBIT, ledger.unfrozen_gate, required=True),
+            spend.count_steps(windows, after=DEBIT),
+            *writes,
+            outbox.event_steps("event", after=lambda r: r.after(DEBIT)) if event else [],
+            then,
+        )
     return steps(
         # Statements of their own, before the plan's: the windows' lock first, as every
         # payment of the key takes it.

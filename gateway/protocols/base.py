@@ -58,7 +58,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from ..billing.channels.registry import Charged, Context, Provider
 from ..store.db import Database
@@ -79,7 +79,9 @@ __all__ = [
     "LONGEST_CHALLENGE_SECONDS",
     "MCP_PAYMENT_REQUIRED",
     "MCP_PAYMENT_REQUIRED_MESSAGE",
+    "OWN",
     "REFUSALS",
+    "WALLET",
     "AgentPaid",
     "Ask",
     "Companion",
@@ -346,16 +348,26 @@ class Made:
     reference: str
 
 
+# Who pays a seller (``Wallet.funded_by``): the operator's treasury for a wallet that was
+# debited, or the merchant's own instrument (its saved card, its payer key), the wallet not.
+WALLET: Final = "wallet"
+OWN: Final = "own"
+
+
 @dataclass(frozen=True, slots=True)
 class Wallet:
     """Whose money a credential is made from, and what making it may read: the merchant and
-    environment, the store (the saved card, the sealed payer key), the sealer, the settings."""
+    environment, the store (the saved card, the sealed payer key), the sealer, the settings;
+    and which instrument pays (``funded_by``): ``wallet``, the operator's treasury (its own
+    payment method, its own payer key), the merchant's wallet having been debited; or ``own``,
+    the merchant's own (its saved card, its payer key), the wallet not debited."""
 
     db: Database
     sealer: Any  # keys.Sealer
     settings: Settings
     merchant_id: str
     env: str
+    funded_by: str = WALLET
 
 
 @dataclass(frozen=True, slots=True)

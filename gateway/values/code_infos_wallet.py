@@ -330,6 +330,11 @@ WALLET: dict[Code, CodeInfo] = {
         "This payment was held for approval and denied: nothing was paid; its amount is back in "
         "the wallet",
     ),
+    Code.TREASURY_FLOAT_SHORT: CodeInfo(
+        503,
+        "The operator's treasury cannot cover this payment now (its float for this rail is "
+        "out): nothing was paid or debited; try again later",
+    ),
     Code.PAYMENT_APPROVAL_EXPIRED: CodeInfo(
         409,
         "This payment was held for approval and not decided in time: nothing was paid; its "

@@ -238,6 +238,10 @@ class Settings(BaseSettings):
     # used its authorization (live; staging's, which ``make run`` sets to its stand-in's).
     x402_rpc_url: str | None = None
     x402_staging_rpc_url: str | None = None
+    # The operator's treasury, which pays sellers for wallets that pay (debited): its Stripe
+    # payment method for live MPP tokens and its x402 key on ``x402_network`` (staging: tests').
+    treasury_stripe_payment_method: str | None = Field(default=None, max_length=255)
+    treasury_x402_key: SecretStr | None = None
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
     # export streams; past either the request is refused before anything is sent.
     funding_export_max_days: int = Field(default=366, ge=1, le=3660)

@@ -35,6 +35,12 @@ class SellerPayment(Payload):
     protocol: str
     url: str = Field(description="The seller's resource that asked to be paid.")
     expires_at: Rfc3339 = Field(description="When the seller's challenge stops.")
+    funded_by: Literal["wallet", "own"] = Field(
+        default="wallet",
+        description="Which instrument paid the seller: wallet (the operator's treasury paid and "
+        "the wallet was debited) or own (the merchant's saved card or payer key paid; the "
+        "wallet was not debited, its key's limits still counted it).",
+    )
 
 
 class SellerPaymentUsed(SellerPayment):
@@ -71,6 +77,7 @@ _PAID = {
     "protocol": "x402",
     "url": "https://api.seller.example/v1/report",
     "expires_at": "2026-11-28T12:05:00Z",
+    "funded_by": "wallet",
 }
 
 PAYMENT_EVENTS: tuple[EventSpec, ...] = (

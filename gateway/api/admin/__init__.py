@@ -5,7 +5,7 @@ attempts per client, ``gateway.lockout``), then the handler, then the audit row 
 service did not already write one inside its own transaction. The routes are a module a noun.
 """
 
-from . import catalogue, checkin, grants, merchants, orders, reports
+from . import catalogue, checkin, grants, merchants, orders, reports, treasury
 
 __all__ = ["PREFIX", "routes"]
 
@@ -20,4 +20,5 @@ routes = [
     *orders.routes,
     *reports.audit_routes,
     *checkin.routes,
+    *treasury.routes,
 ]

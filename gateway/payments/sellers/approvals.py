@@ -241,7 +241,7 @@ async def approve(
         except ApiError:
             demand = None  # the worker reads it again, and fails it if it still cannot
         if demand is not None:
-            wallet = Wallet(db, sealer, settings, row.merchant_id, row.env)
+            wallet = Wallet(db, sealer, settings, row.merchant_id, row.env, row.funded_by)
             asked = PaymentCreate.model_validate(
                 {"url": row.url, "challenge": row.challenge, "description": row.description}
             )

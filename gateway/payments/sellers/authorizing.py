@@ -12,6 +12,11 @@ payment is told once its credential is made or not. A payment a rule of its key'
 is the same plan but written ``pending_approval`` with its approval window, its work due when
 the window closes (the worker expires it then), and its event, ``payment.pending_approval``:
 nothing is made until it is approved (``approvals``).
+
+A payment the merchant's own instrument pays (``funded_by`` ``own``, ``funding``) is the same
+plan with the wallet's unfrozen gate in the debit's place (``plan.payment_steps``'s
+``debits``): counted in the same windows, refused by the same limits and the same freeze, but
+the wallet not debited and no entry written.
 """
 
 import json
@@ -40,7 +45,7 @@ from ...values.outcome import ApiError, Outcome
 from .. import plan
 from ..plan import DEBIT
 from .schemas import PaymentData, PaymentMade
-from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, QUEUE, first, move
+from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, QUEUE, WALLET, first, move
 
 __all__ = [
     "Authorizing",
@@ -86,6 +91,7 @@ class Authorizing(plan.Paying):
     idempotency_key: str
     expires_at: datetime
     approval_expires_at: datetime | None  # held: when its approval window closes
+    funded_by: str  # ``wallet`` (debited; the operator's treasury pays) or ``own``
     # When its work is the worker's: past the inline try's deadline, or, held, at the window's
     # close.
     work_due_at: datetime
@@ -118,6 +124,7 @@ def _insert_payment(refs: Refs, held: bool) -> Construct:
         "expires_at": param("expires_at", UTCDateTime()),
         "approval_expires_at": param("approval_expires_at", UTCDateTime()),
         "decided_by": sa.null(),
+        "funded_by": param("funded_by", sa.String),
         "created_at": now,
         "updated_at": now,
     }
@@ -138,7 +145,7 @@ def _insert_work(refs: Refs) -> Construct:
     return from_rows(sa.insert(_W), [row], where=refs.after(DEBIT))
 
 
-def _steps(windows: Sequence[str], held: bool) -> list[Step]:
+def _steps(windows: Sequence[str], held: bool, own: bool) -> list[Step]:
     debit = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const(DEBIT_KIND))
 
     def lines(refs: Refs) -> list[ledger.Line]:
@@ -150,6 +157,7 @@ def _steps(windows: Sequence[str], held: bool) -> list[Step]:
         writes=[Step("payment", lambda r: _insert_payment(r, held)), Step("work", _insert_work)],
         lines=lines,
         event=held,
+        debits=not own,
     )
 
 
@@ -160,16 +168,17 @@ def given(windows: Sequence[str], held: bool = False) -> frozenset[str]:
     return plan.given(windows, Authorizing.__required_keys__, told)
 
 
-_PLANS: dict[tuple[tuple[str, ...], bool], Plan] = {}
+_PLANS: dict[tuple[tuple[str, ...], bool, bool], Plan] = {}
 
 
-def payment_plan(windows: tuple[str, ...], held: bool = False) -> Plan:
-    """The plan of a payment to a seller counted in ``windows`` (``held``: for approval), built
-    with the names it supplies (``given``): a step binding any other fails here."""
-    found = _PLANS.get((windows, held))
+def payment_plan(windows: tuple[str, ...], held: bool = False, own: bool = False) -> Plan:
+    """The plan of a payment to a seller counted in ``windows`` (``held``: for approval;
+    ``own``: paid by the merchant's own instrument, the wallet not debited), built with the
+    names it supplies (``given``): a step binding any other fails here."""
+    found = _PLANS.get((windows, held, own))
     if found is None:
-        plan_of = Plan(_steps(windows, held), given=given(windows, held))
-        found = _PLANS[(windows, held)] = plan_of
+        plan_of = Plan(_steps(windows, held, own), given=given(windows, held))
+        found = _PLANS[(windows, held, own)] = plan_of
     return found
 
 
@@ -212,6 +221,7 @@ def payment_params(
     now: datetime,
     work_due_at: datetime,
     approval_expires_at: datetime | None = None,
+    funded_by: str = WALLET,
 ) -> Prepared:
     """The run's parameters: exactly the names ``given`` names for ``counted``'s windows, and
     held (``approval_expires_at``: its window's close) its event's."""
@@ -241,6 +251,7 @@ def payment_params(
         "idempotency_key": idempotency_key,
         "expires_at": demand.expires_at,
         "approval_expires_at": approval_expires_at,
+        "funded_by": funded_by,
         "work_due_at": approval_expires_at if approval_expires_at is not None else work_due_at,
     }
     told: dict[str, Any] = {}
@@ -268,6 +279,7 @@ def held_event_data(fields: Authorizing) -> dict[str, Any]:
         "url": fields["url"],
         "expires_at": rfc3339(fields["expires_at"]),
         "approval_expires_at": rfc3339(expires),
+        "funded_by": fields["funded_by"],
     }
 
 
@@ -290,6 +302,7 @@ def held_of(fields: Authorizing) -> PaymentData:
         failure_reason=None,
         expires_at=rfc3339(fields["expires_at"]),
         approval_expires_at=None if expires is None else rfc3339(expires),
+        funded_by=fields["funded_by"],
         created_at=now,
         updated_at=now,
     )
@@ -333,6 +346,7 @@ def data_of(row: Any, **changed: Any) -> PaymentData:
         "failure_reason": row.failure_reason,
         "expires_at": rfc3339(row.expires_at),
         "approval_expires_at": _when(row.approval_expires_at),
+        "funded_by": row.funded_by,
         "created_at": rfc3339(row.created_at),
         "updated_at": rfc3339(row.updated_at),
     }

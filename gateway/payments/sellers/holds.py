@@ -130,7 +130,7 @@ async def attempt(
     if payer is None or demand is None:
         sent()
         return await _again(db, item, f"no payer reads protocol {row.protocol}", now())
-    wallet = Wallet(db, sealer, settings, row.merchant_id, row.env)
+    wallet = Wallet(db, sealer, settings, row.merchant_id, row.env, row.funded_by)
     if row.status == PENDING:
         return await _pending(wallet, payer, demand, row, item, sent, now)
     return await _authorized(wallet, payer, demand, row, item, sent, now)

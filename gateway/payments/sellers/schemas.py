@@ -87,7 +87,9 @@ class PaymentData(Model):
         description="pending_approval (held: nothing made until approved), pending, "
         "authorized, used, released, failed, denied or expired"
     )
-    amount_cents: int = Field(description="What the seller asked, debited from the wallet.")
+    amount_cents: int = Field(
+        description="What the seller asked: debited from the wallet when funded_by is wallet."
+    )
     used_cents: int | None = Field(description="What the seller took, once used.")
     currency: str = Field(description="usd")
     payee: str = Field(description="Whom it pays, as its protocol names the payee.")
@@ -108,6 +110,12 @@ class PaymentData(Model):
         default=None,
         description="RFC 3339 UTC: a payment held for approval (a rule of the key's policy "
         "held it) is released as expired here unless decided first; null if never held.",
+    )
+    funded_by: str = Field(
+        default="wallet",
+        description="Which instrument paid the seller: wallet (the operator's treasury paid, "
+        "the wallet was debited) or own (the merchant's saved card or payer key paid, the "
+        "wallet was not debited). The key's limits count it either way.",
     )
     created_at: str
     updated_at: str

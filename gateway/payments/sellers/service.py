@@ -57,9 +57,9 @@ from ...values.codes import Code
 from ...values.outcome import ApiError, CursorMeta, Outcome
 from ...values.settings import Settings
 from .. import once
-from . import authorizing, bindings, challenged
+from . import authorizing, bindings, challenged, funding, treasury
 from .schemas import PaymentCreate
-from .states import FAILED, HELD, PENDING, make_seconds, pending_until, schedule
+from .states import FAILED, HELD, OWN, PENDING, make_seconds, pending_until, schedule
 
 __all__ = ["OPERATION", "get", "list_page", "make", "pay", "request_hash_of", "scoped", "visible"]
 
@@ -164,6 +164,7 @@ async def pay(
         if judged.ask_bound and not hold:  # held unless a person bound it to the origin
             merchant, env = caller.merchant_id, caller.env
             hold = not await bindings.bound(tx, merchant, env, origin, destination)
+        paid_by = await funding.funded_by(tx, caller.merchant_id, caller.env, demand.protocol)
         prepared = authorizing.payment_params(
             caller,
             demand,
@@ -177,17 +178,23 @@ async def pay(
             now=now,
             work_due_at=pending_until(settings, now),
             approval_expires_at=window if hold else None,
+            funded_by=paid_by,
         )
-        applied = await authorizing.payment_plan(windows, hold).run(tx, prepared.params)
+        own = paid_by == OWN
+        applied = await authorizing.payment_plan(windows, hold, own).run(tx, prepared.params)
         if applied is None:
             return await once.short(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
             )
+        if not own:  # the treasury pays the seller: out of its float, or nothing at all
+            await treasury.reserve(tx, caller.env, demand.protocol, demand.amount_cents, now)
         payment_id = prepared.payment["txn_id"]
         await challenged.claim(tx, caller, demand, payment_id, now, again=body.buy_again)
         written[payment_id] = prepared
         # Its work's id wakes the worker's payments lane, which sleeps to its due time.
-        work = [*applied.ids("low_deliveries", refills.STEP), payment_id]
+        # A wallet debited may cross its levels or its auto top-up's threshold; one not, never.
+        crossed = [] if own else applied.ids("low_deliveries", refills.STEP)
+        work = [*crossed, payment_id]
         if hold:
             answer = Outcome(
                 Code.PAYMENT_AWAITING_APPROVAL,
@@ -214,7 +221,8 @@ async def pay(
     mine = None if first.replayed else written.get(first.transaction_id or "")
     if mine is None or first.code != Code.PAYMENT_IN_PROGRESS:
         return first  # a refusal, held for approval, or the reply its key keeps
-    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env)
+    paid_by = mine.payment["funded_by"]
+    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env, paid_by)
     answered = await make(wallet, payer, demand, mine.payment["txn_id"], request_hash)
     return Outcome(
         answered.code,

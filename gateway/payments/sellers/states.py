@@ -22,6 +22,9 @@ authorized        used              the seller took it (the rest released)  paym
 authorized        released          not used by its expiry, or ended there  payment.released
 ```
 
+A payment its merchant's own instrument paid (``funded_by`` ``own``) debited nothing: its
+release gives the amount back to the windows it counted in, and credits the wallet nothing.
+
 A move out of ``pending_approval`` records who decided it (``decided_by``), and is made only
 while its approval window is open (a decision) or once it has closed (the expiry), so a late
 approval and the expiry never both move it. No move leaves ``used``, ``released``, ``failed``,
@@ -41,6 +44,7 @@ from ... import outbox
 from ...ledger import alerts, giveback
 from ...ledger import service as ledger
 from ...policies import spend
+from ...protocols.base import OWN, WALLET
 from ...store.compose import Plan, Refs, Step, const, param, steps
 from ...store.models import SellerPayment, SellerPaymentWork, table_of
 from ...store.queue import Queue
@@ -49,6 +53,7 @@ from ...store.states import NEW, NoSuchMove, States
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339
 from ...values.settings import Settings
+from . import treasury
 
 __all__ = [
     "AUTHORIZED",
@@ -58,6 +63,7 @@ __all__ = [
     "FAILED",
     "HELD",
     "NEW",
+    "OWN",
     "PENDING",
     "QUEUE",
     "RELEASED",
@@ -65,6 +71,7 @@ __all__ = [
     "STATES",
     "TRANSITIONS",
     "USED",
+    "WALLET",
     "NoSuchMove",
     "Transition",
     "event_data",
@@ -219,10 +226,13 @@ def _moved(t: Transition) -> Construct:
     return STATES.moving(t.source, t.target, now, *where, values=values)
 
 
-def _release_steps() -> list[Step]:
-    """``:amount`` back to the wallet ``:wallet_id`` with its ``payment_release`` entry, and to
-    the windows the payment counted in, once the move moved the row; the grants the payment
-    was drawn from get it back after the plan (``giveback``)."""
+def _release_steps(own: bool) -> list[Step]:
+    """``:amount`` back to the wallet ``:wallet_id`` with its ``payment_release`` entry (none
+    when ``own``: the wallet paid nothing), and to the windows the payment counted in, once the
+    move moved the row; the grants the payment was drawn from get it back after the plan
+    (``giveback``)."""
+    if own:
+        return spend.give_back_steps(after="moved")
     line = ledger.Line(ledger.merchant_wallet(), ledger.amount(), const(RELEASE_KIND))
     return [
         Step("release", lambda refs: ledger.refund_credit(refs, after="moved")),
@@ -238,9 +248,10 @@ def _release_steps() -> list[Step]:
 
 
 @functools.cache
-def plan(source: str, target: str, released: bool) -> Plan:
+def plan(source: str, target: str, released: bool, own: bool = False) -> Plan:
     """The plan of one move: the row moved (required), what it releases (``released``: a
-    release, or a use that took less than the amount), and its event."""
+    release, or a use that took less than the amount; ``own``: to the windows alone, the wallet
+    having paid nothing), and its event."""
     t = STATES.move_of(source, target)
     assert source != NEW, "a payment is written by its own plan (``authorizing``)"
     assert released == t.release or (target == USED and released)
@@ -251,7 +262,7 @@ def plan(source: str, target: str, released: bool) -> Plan:
     return Plan(
         steps(
             Step("moved", lambda _: _moved(t), required=True),
-            _release_steps() if released else [],
+            _release_steps(own) if released else [],
             outbox.event_steps("event", after=gate) if t.event else [],
         ),
         given=frozenset(Moving.__required_keys__),
@@ -270,6 +281,7 @@ def event_data(row: Any, status: str, **extra: Any) -> dict[str, Any]:
         "protocol": row.protocol,
         "url": row.url,
         "expires_at": rfc3339(row.expires_at),
+        "funded_by": row.funded_by,
         **extra,
     }
 
@@ -320,11 +332,21 @@ async def move(
         "decided_by": decided_by,
         **outbox.event_params(t.event or "", now, row.env, told),
     }
-    applied = await plan(row.status, target, given_back > 0).run(await raw(conn), params)
+    own = row.funded_by == OWN
+    applied = await plan(row.status, target, given_back > 0, own).run(await raw(conn), params)
     if applied is None:
         return None
+    await treasury.moved(
+        conn,
+        row,
+        now,
+        issued=target == AUTHORIZED,
+        used_cents=used_cents if target == USED else None,
+        released_cents=given_back if row.status == AUTHORIZED else 0,
+        ended=target not in (PENDING, AUTHORIZED),
+    )
     work = applied.ids("event_deliveries") if t.event else []
-    if given_back > 0:  # back to the grants it was drawn from, and maybe above the levels
+    if given_back > 0 and not own:  # back to the grants it was drawn from, maybe above the levels
         work += await giveback.give_back(
             conn,
             wallet_id=row.wallet_id,

@@ -6,15 +6,18 @@ pympp's ``Credential.to_authorization`` writes it, sent in the header the challe
 
 The token, by where the wallet is:
 
-- **live**: a Shared Payment Token Stripe issues from the merchant's saved card (the one auto
-  top-up saved, ``billing.auto_top_up.saved_method``) under the Stripe channel's live
-  credentials, for the challenge's network profile (``methodDetails.networkId``), at most its
-  amount, until its expiry, under the payment's id as its idempotency key (``stripe_issued``):
-  asked again, the same token (a 409, ``PAYMENT_PROVIDER_ERROR`` with ``provider_status``
-  409, while another try of the same payment is in flight at Stripe). A card that asks its
-  holder to act (``requires_action``) cannot pay with no one present: its token is revoked
-  and the payment refused. Used: what Stripe says the seller captured with it; gone:
-  deactivated with nothing captured; revoked at Stripe.
+- **live**: a Shared Payment Token Stripe issues, under the Stripe channel's live credentials,
+  from the operator's treasury's payment method (``AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD``)
+  for a wallet that pays (``Wallet.funded_by`` ``wallet``, the wallet debited: one party pays),
+  or from the merchant's saved card (the one auto top-up saved,
+  ``billing.auto_top_up.saved_method``) where the merchant chose its own instrument (``own``),
+  for the challenge's network profile (``methodDetails.networkId``), at most its amount, until
+  its expiry, under the payment's id as its idempotency key (``stripe_issued``): asked again,
+  the same token (a 409, ``PAYMENT_PROVIDER_ERROR`` with ``provider_status`` 409, while another
+  try of the same payment is in flight at Stripe). A card that asks its holder to act
+  (``requires_action``) cannot pay with no one present: its token is revoked and the payment
+  refused. Used: what Stripe says the seller captured with it; gone: deactivated with nothing
+  captured; revoked at Stripe.
 - **staging, this gateway's own challenge** (its realm, ``challenges.realm``): a sandbox token
   (``sandbox_spt``) minted for the merchant the challenge's ``opaque`` names, at most the
   amount, its nonce derived from the payment's id, so making it again makes the same token.
@@ -22,8 +25,9 @@ The token, by where the wallet is:
   (``claims``); gone once another credential claimed it, its payment failed, or its challenge
   is past paying.
 - **staging, another seller**: Stripe's test mode, as live, with
-  ``AITOPUP_STRIPE_STAGING_SECRET_KEY`` (a test key only) and the saved test card
-  (``pm_card_visa`` when none is saved); refused without that key.
+  ``AITOPUP_STRIPE_STAGING_SECRET_KEY`` (a test key only) and Stripe's test card
+  (``pm_card_visa``; the merchant's saved test card where it chose its own instrument and
+  saved one); refused without that key.
 
 A live wallet never pays a staging challenge of this gateway's, nor a staging one a live one.
 ``demand`` parses with pympp's own ``Challenge.from_www_authenticate``, every base64url value in
@@ -55,6 +59,7 @@ from ...values.settings import Settings
 from ..base import (
     CHALLENGE_MAX_BYTES,
     LONGEST_CHALLENGE_SECONDS,
+    OWN,
     Demand,
     Made,
     Payer,
@@ -224,8 +229,21 @@ async def _stripe(wallet: Wallet) -> Settings:
 
 
 async def _tokens(wallet: Wallet) -> _Tokens:
-    saved = await auto_top_up.saved_method(wallet.db, wallet.merchant_id, wallet.env)
+    """Where the token is issued from: the operator's treasury's payment method for a wallet
+    that pays (``funded_by`` ``wallet``: the wallet was debited), or the merchant's own saved
+    card, its explicit choice (``own``); never the merchant's card for a wallet that pays."""
     settings = await _stripe(wallet)
+    if wallet.funded_by != OWN:
+        if wallet.env == STAGING:
+            return _Tokens(settings, TEST_CARD)
+        method = wallet.settings.treasury_stripe_payment_method
+        if method is None:
+            raise _unsupported(
+                "The operator's treasury has no payment method for MPP "
+                "(AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD)"
+            )
+        return _Tokens(settings, method)
+    saved = await auto_top_up.saved_method(wallet.db, wallet.merchant_id, wallet.env)
     if wallet.env == STAGING:
         return _Tokens(settings, saved.payment_method if saved is not None else TEST_CARD)
     if saved is None or saved.provider != STRIPE:

@@ -21,14 +21,18 @@ for one payment by one key share their nonce: the chain executes at most one. (T
 different keys, the merchant's changed between two tries, would not share it; only the one its
 payment recorded is ever shown, ``payments.sellers``.)
 
-The payer's key: the merchant's own for the wallet's environment, imported or made at
-``POST /payments/payer-keys`` (``own_key``) and kept sealed (``protocols.payer_keys``), opened
-when a credential is made and nowhere else; the merchant funds its address with the asset on
-chain. Without one, staging signs with a test key derived from the gateway's secret and the
-merchant's id (an HMAC-SHA256, the same key every time for one merchant), a test network's key
-that never holds real funds: staging pays this gateway's stand-in facilitator, which asks no
-chain, or a test network's seller. A live wallet without a key of its own pays no x402 offer:
-the demand reads (``demand`` asks no store), and ``make`` refuses it
+The payer's key, by who pays (``Wallet.funded_by``): for a wallet that pays (``wallet``, the
+default: the wallet was debited), the operator's treasury key (``AITOPUP_TREASURY_X402_KEY``, a
+secret setting as the channels' keys are), whose address the operator funds; where the merchant
+chose its own instrument (``own``), the merchant's own for the wallet's environment, imported
+or made at ``POST /payments/payer-keys`` (``own_key``) and kept sealed
+(``protocols.payer_keys``), opened when a credential is made and nowhere else; the merchant
+funds its address with the asset on chain. Without one, staging signs with a test key derived
+from the gateway's secret and the merchant's id (an HMAC-SHA256, the same key every time for
+one merchant), a test network's key that never holds real funds: staging pays this gateway's
+stand-in facilitator, which asks no chain, or a test network's seller. A live payment without
+the key its funding needs (the treasury's, or the merchant's own) pays no x402 offer: the
+demand reads (``demand`` asks no store), and ``make`` refuses it
 (``PAYMENT_METHOD_UNSUPPORTED``), so the payment fails and its amount is given back.
 
 Used: whether the asset's contract says the nonce was used (``chain``), asked of the address
@@ -67,6 +71,7 @@ from ...values.settings import Settings
 from ..base import (
     CHALLENGE_MAX_BYTES,
     LONGEST_CHALLENGE_SECONDS,
+    OWN,
     Demand,
     Made,
     Payer,
@@ -188,8 +193,20 @@ def payer_address(settings: Settings, merchant_id: str) -> str:
 
 
 async def _signing_key(wallet: Wallet) -> bytes | str:
-    """The key the wallet signs with: the merchant's own for its environment, else staging's
-    derived one; a live wallet without one is refused."""
+    """The key the credential is signed with. A wallet that pays (``funded_by`` ``wallet``, the
+    wallet debited): the operator's treasury key for the network (staging: the gateway's
+    derived test key), never the merchant's, so one party pays. The merchant's own instrument
+    (``own``): its key for the environment (staging: the derived test key while it has none);
+    a live payment without the key it needs is refused."""
+    if wallet.funded_by != OWN:
+        if wallet.env == STAGING:
+            return _staging_key(wallet.settings, wallet.merchant_id)
+        treasury = wallet.settings.treasury_x402_key
+        if treasury is None:
+            raise _unsupported(
+                "The operator's treasury has no x402 payer key (AITOPUP_TREASURY_X402_KEY)"
+            )
+        return treasury.get_secret_value()
     own = await stored.opened(wallet.db, wallet.sealer, wallet.merchant_id, wallet.env, X402)
     if own is not None:
         return own.secret

@@ -22,13 +22,15 @@ from .keys import MANAGED_LIVE, ApiKeyRow, IdempotencyRecord
 from .ledger import GRANT_LIVE, CreditDraw, CreditGrant, LedgerEntry, Wallet
 from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
-from .payer_keys import PayerKey
+from .payer_keys import PayerKey, PaymentFunding
 from .payments import (
     PAYMENTS_HOLDING,
     PayeeBinding,
     SellerPayment,
     SellerPaymentChallenge,
     SellerPaymentWork,
+    TreasuryEntry,
+    TreasuryFloat,
 )
 from .policies import ALERT_DUE, Budget, KeySpend, PolicyTemplate, PolicyTemplateChange
 from .receipts import BillingProfile, Receipt, ReceiptSeries
@@ -113,6 +115,7 @@ __all__ = [
     "PayeeBinding",
     "PayerKey",
     "PaymentChannel",
+    "PaymentFunding",
     "PaymentNotice",
     "Plan",
     "PolicyTemplate",
@@ -132,6 +135,8 @@ __all__ = [
     "TelegramLinkCode",
     "TelegramMessage",
     "Topup",
+    "TreasuryEntry",
+    "TreasuryFloat",
     "UpstreamKey",
     "User",
     "VoucherRedemption",

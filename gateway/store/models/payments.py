@@ -88,6 +88,9 @@ class SellerPayment(Base):
     expires_at: Mapped[datetime]
     approval_expires_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(60))
+    # Who paid the seller: ``wallet`` (the operator's treasury, the wallet debited) or ``own``
+    # (the merchant's own instrument, the wallet not debited).
+    funded_by: Mapped[str] = mapped_column(String(10), server_default=text("'wallet'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -145,4 +148,37 @@ class PayeeBinding(Base):
     origin: Mapped[str] = mapped_column(String(300))
     destination: Mapped[str] = mapped_column(String(MAX_DESTINATION))
     bound_by: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime]
+
+
+class TreasuryFloat(Base):
+    """The operator's treasury on one rail (``protocol``) in ``env``
+    (``gateway.payments.treasury``): the most it has paid out and not yet seen used or released
+    (``float_cents``), the level that tells the operator before it runs out (``low_cents``), and
+    what it has out now (``outstanding_cents``: reserved by each payment from a wallet as it is
+    written, given back as it is used or released). A rail without a row is not bounded."""
+
+    __tablename__ = "treasury_floats"
+
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    float_cents: Mapped[int] = mapped_column(BigInteger)
+    low_cents: Mapped[int] = mapped_column(BigInteger)
+    outstanding_cents: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class TreasuryEntry(Base):
+    """One movement of the treasury's money on a rail: ``paid_out`` (a credential issued from
+    its instrument), ``used`` (what the seller took with it), ``released`` (what it did not)."""
+
+    __tablename__ = "treasury_entries"
+    __table_args__ = (Index("ix_treasury_entries_rail", "env", "protocol", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    env: Mapped[str] = mapped_column(String(10))
+    protocol: Mapped[str] = mapped_column(String(40))
+    payment_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]

@@ -141,6 +141,7 @@ async def test_the_page_lists_payments_and_what_each_seller_was_paid(
         f'id="url">{SELLER}<' in one.text and 'id="origin">https://api.seller.example<' in one.text
     )
     assert "Tally-Payment" in one.text and made[1]["value"] not in one.text
+    assert 'data-funded-by="wallet"' in one.text and "the operator's treasury paid" in one.text
     assert 'id="ended">' in one.text
 
 

@@ -1,8 +1,9 @@
 """MPP's paying half in live, through the Stripe stand-in driven by the real ``stripe`` package: a
-Shared Payment Token issued from the merchant's saved card for the challenge's network profile,
-amount and expiry (once per payment id), captured by this gateway's own PaymentIntent when the
-seller's send is retried with it, and then known used; a token revoked or expired is gone and
-captures nothing; a token a seller sends twice is paid once. On both stores."""
+Shared Payment Token issued from the merchant's saved card (its own instrument, its choice) for
+the challenge's network profile, amount and expiry (once per payment id), captured by this
+gateway's own PaymentIntent when the seller's send is retried with it, and then known used; a
+token revoked or expired is gone and captures nothing; a token a seller sends twice is paid
+once. On both stores."""
 
 import asyncio
 import uuid
@@ -15,7 +16,7 @@ from mpp import Challenge
 from pydantic import SecretStr
 
 from gateway.protocols import registry
-from gateway.protocols.base import Demand, Wallet
+from gateway.protocols.base import OWN, Demand, Wallet
 from gateway.protocols.mpp.payer import MppPayer
 from gateway.store.db import Database
 from gateway.values.clock import rfc3339, utcnow
@@ -60,7 +61,7 @@ async def _payer(
     m: MakeMerchant,
 ) -> tuple[Wallet, str]:
     merchant = await m("live")
-    return wallet_of(db, settings, merchant), await _card(api, stand_in, merchant)
+    return wallet_of(db, settings, merchant, OWN), await _card(api, stand_in, merchant)
 
 
 def _pay_id() -> str:
@@ -203,7 +204,7 @@ async def test_a_live_wallet_without_a_saved_card_is_refused_before_stripe_is_as
 ) -> None:
     seller = await make_merchant("live", balance_cents=0)
     found = await _demand(api, stripe_stood_in_settings, seller)
-    wallet = wallet_of(db, stripe_stood_in_settings, await make_merchant("live"))
+    wallet = wallet_of(db, stripe_stood_in_settings, await make_merchant("live"), OWN)
     asked = len(stripe_stand_in.requests)
     with pytest.raises(ApiError) as refusal:
         await PAYER.make(wallet, found, payment_id=_pay_id())

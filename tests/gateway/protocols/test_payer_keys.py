@@ -1,7 +1,8 @@
 """A merchant's own payer key (``/payments/payer-keys``), on both stores: made or imported, its
 address shown and its secret never, sealed at rest; a live wallet's x402 payment signed by it
 (the signature recovers to its address) and its use asked of the chain for that address; gone,
-live is refused again; a staging key in place of the derived one; bad input refused with
+live is refused again; each where the merchant chose its own instrument (the wallet then not
+debited); a staging key in place of the derived one; bad input refused with
 nothing kept; the merchant's own act alone; two racing to set the first, one set; and a made-up
 protocol's keyed payer through the same routes, which name no protocol."""
 
@@ -180,8 +181,17 @@ async def test_a_live_payment_is_signed_by_the_imported_key_until_it_is_removed(
     db: Database,
     facilitator: X402FacilitatorStandIn,
 ) -> None:
-    merchant = await _merchant(make_merchant, db, "live", "billing", "payments:send")
+    merchant = await _merchant(
+        make_merchant, db, "live", "billing", "billing:card", "payments:send"
+    )
     offer = _offer(_need(chained, "live"))
+    # The merchant's own key pays only by its choice: its wallet is then not debited.
+    chosen = await paying_client.put(
+        "/payments/funding",
+        json={"protocol": "x402", "funded_by": "own"},
+        headers=merchant.headers,
+    )
+    assert chosen.status_code == 200, chosen.text
     # No key yet: the payment fails and its amount comes back.
     refused = await _pay(paying_client, merchant, "before", offer)
     assert refused.json()["code"] == UNSUPPORTED, refused.text
@@ -205,7 +215,8 @@ async def test_a_live_payment_is_signed_by_the_imported_key_until_it_is_removed(
     assert isinstance(signed, PaymentPayload)
     assert signed.payload["authorization"]["from"] == mine.address
     assert _signer(signed) == mine.address
-    assert await merchant_balance(db, merchant) == 9_700
+    assert data["funded_by"] == "own"
+    assert await merchant_balance(db, merchant) == 10_000
 
     # The seller settles it; the chain is asked of the key's address, and says it was used.
     settle = {
@@ -219,7 +230,7 @@ async def test_a_live_payment_is_signed_by_the_imported_key_until_it_is_removed(
     payer = X402Payer()
     demand = registry.demand_of(chained, offer, utcnow(), env="live")
     made = Made(data["value"], signed.payload["authorization"]["nonce"])
-    wallet = wallet_of(db, chained, merchant)
+    wallet = wallet_of(db, chained, merchant, "own")
     assert await payer.used(wallet, demand, made, now=utcnow()) == ("used", 300)
 
     gone = await paying_client.delete(f"{PATH}/x402", headers=merchant.headers)
@@ -230,7 +241,7 @@ async def test_a_live_payment_is_signed_by_the_imported_key_until_it_is_removed(
     # The offer paid stands: bought again, nothing signs it now.
     after = await _pay(paying_client, merchant, "after", offer, buy_again=True)
     assert (after.json()["code"], after.json()["status"]) == (UNSUPPORTED, "failed")
-    assert await merchant_balance(db, merchant) == 9_700
+    assert await merchant_balance(db, merchant) == 10_000
     again = await paying_client.delete(f"{PATH}/x402", headers=merchant.headers)
     assert (again.status_code, again.json()["code"]) == (404, NOT_FOUND)
 
@@ -239,7 +250,7 @@ async def test_a_staging_key_set_signs_in_place_of_the_derived_one(
     client: httpx.AsyncClient, chained: Settings, make_merchant: MakeMerchant, db: Database
 ) -> None:
     merchant = await _merchant(make_merchant, db, "staging")
-    wallet = wallet_of(db, chained, merchant)
+    wallet = wallet_of(db, chained, merchant, "own")
     payer = X402Payer()
     demand = registry.demand_of(chained, _offer(_need(chained, "staging")), utcnow(), env="staging")
 

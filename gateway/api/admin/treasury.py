@@ -1,0 +1,51 @@
+"""The admin routes of the operator's treasury: its rails read, a rail's float and level set."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...admin import treasury
+from ...admin.audit import Call
+from ...payments.sellers.treasury import RailSet
+from ...services import services
+from ...values.parsing import read_json
+from ..answer import answer
+from .door import route
+
+__all__ = ["routes"]
+
+
+async def get_treasury(request: Request, call: Call) -> Response:
+    svc = services(request)
+    return await answer(request, treasury.rails(svc.db, svc.settings))
+
+
+async def put_treasury(request: Request, call: Call) -> Response:
+    svc = services(request)
+    body, _ = await read_json(request, RailSet, limit=svc.settings.max_body_bytes)
+    return await answer(request, treasury.set_rail(svc.db, svc.settings, call, body))
+
+
+routes = [
+    route(
+        "/treasury",
+        get_treasury,
+        "GET",
+        "treasury.get",
+        "The operator's treasury, per environment and rail: its float and level, what it has "
+        "out, what is available, its ledger's sums (paid out, used by sellers, released), and "
+        "whether its instrument is set",
+        response=treasury.RailState,
+        many=True,
+    ),
+    route(
+        "/treasury",
+        put_treasury,
+        "PUT",
+        "treasury.set",
+        "Set a rail's float (the most the treasury has out at once; payments past it are "
+        "refused, 4671) and its level (below it, the operator is told)",
+        body=RailSet,
+        response=treasury.RailState,
+        many=True,
+    ),
+]

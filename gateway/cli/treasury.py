@@ -1,0 +1,80 @@
+"""``aitopup treasury``: the operator's treasury per environment and rail, read and set."""
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from keys import Sealer
+
+from ..admin import treasury
+from ..admin.audit import Call
+from ..operator import command_store
+from ..payments.sellers import reconcile
+from ..payments.sellers.treasury import RailSet
+from ..values.clock import utcnow
+from ..values.settings import Settings, load_settings
+from .texts import problems
+
+__all__ = ["treasury_command"]
+
+
+async def _treasury(settings: Settings, update: RailSet | None) -> list[Any]:
+    async with command_store(settings) as db:
+        if update is not None:
+            # Audited as the admin API's change is, the actor named ``cli``.
+            call = Call("cli", "treasury.set", "CLI", "aitopup treasury", None)
+            await treasury.set_rail(db, settings, call, update)
+        found = await treasury.rails(db, settings)
+    return list(found.data)
+
+
+def _cents(value: int | None) -> str:
+    return "unbounded" if value is None else f"{value}"
+
+
+async def _reconciled(settings: Settings) -> list[reconcile.Drift]:
+    async with command_store(settings) as db:
+        sealer = Sealer(settings.secret_key.get_secret_value().encode())
+        return await reconcile.drifts(db, sealer, settings, utcnow())
+
+
+def treasury_command(args: argparse.Namespace) -> int:
+    """Print every rail's treasury; with --env and --protocol, first set its float and level;
+    with --reconcile, the payments out where the provider and the ledger disagree (exit 1)."""
+    settings = load_settings()
+    if args.reconcile:
+        drifted = asyncio.run(_reconciled(settings))
+        for d in drifted:
+            print(f"{d.env} {d.protocol} {d.payment_id}: ledger {d.ledger}, provider {d.provider}")
+        print(f"{len(drifted)} drift(s)")
+        return 1 if drifted else 0
+    update = None
+    if args.env is not None or args.protocol is not None:
+        given = {
+            "env": args.env,
+            "protocol": args.protocol,
+            "float_cents": args.float_cents,
+            "low_cents": args.low_cents,
+        }
+        missing = [name for name, value in given.items() if value is None]
+        if missing:
+            print(f"aitopup treasury: also give {', '.join(missing)}", file=sys.stderr)
+            return 2
+        try:
+            update = RailSet.model_validate(given)
+        except ValidationError as exc:
+            print(f"aitopup treasury: {problems(exc)}", file=sys.stderr)
+            return 2
+    for rail in asyncio.run(_treasury(settings, update)):
+        level = " LOW" if rail.low else ""
+        instrument = "" if rail.instrument else ", no instrument set"
+        print(
+            f"{rail.env} {rail.protocol}: float {_cents(rail.float_cents)}, "
+            f"out {rail.outstanding_cents}, available {_cents(rail.available_cents)}{level}; "
+            f"paid out {rail.paid_out_cents}, used {rail.used_cents}, "
+            f"released {rail.released_cents} cents{instrument}"
+        )
+    return 0
