@@ -45,7 +45,7 @@ from ...budgets.service import drawn
 from ...callers import Caller
 from ...ledger import refills
 from ...policies import rules, spend, thresholds
-from ...policies.payees import origin_of
+from ...policies.payees import MAX_DESTINATION, origin_of
 from ...protocols import registry
 from ...protocols.base import Demand, Payer, Wallet
 from ...store.db import Database
@@ -147,6 +147,13 @@ async def pay(
     payer = _payer(demand)
     origin = origin_of(body.url)
     destination = payer.destination(demand)
+    if len(destination) > MAX_DESTINATION:  # a seller's long profile or network, judged here
+        raise ApiError(
+            Code.PAYMENT_CREDENTIAL_MALFORMED,
+            "The seller's challenge names a destination longer than a payment keeps: "
+            "nothing was paid",
+            data={"field": "destination", "max_length": MAX_DESTINATION},
+        )
     payee = rules.Payee(origin, destination, tuple(demand.payee_names), proven=proven)
     payment = rules.seller(payee, demand.amount_cents)
     budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)

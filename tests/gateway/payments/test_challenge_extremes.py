@@ -261,7 +261,7 @@ _FROM_OUTSIDE = {
     "idempotency_key": 255,
     "currency": len(CURRENCY),
 }
-_HELD_TO_THEIR_COLUMNS = {"protocol", "payee", "header"}
+_HELD_TO_THEIR_COLUMNS = {"protocol", "payee", "header", "destination"}
 _THE_GATEWAYS = {
     "id",
     "env",
