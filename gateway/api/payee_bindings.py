@@ -72,6 +72,7 @@ routes = [
             "List the environment's destinations bound to origins, newest first: by a "
             "person's approval of a payment, or this list. Needs the approvals scope",
             "payments",
+            query=ListQuery,
             response=BindingData,
             many=True,
             errors=(*_AUTH, *CURSOR_ERRORS),

@@ -271,6 +271,7 @@ _THE_GATEWAYS = {
     "status",
     "failure_reason",
     "decided_by",
+    "funded_by",
 }
 
 
