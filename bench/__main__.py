@@ -33,11 +33,13 @@ def _unfinished(name: str, exc: BaseException) -> Row:
 
 
 def main(suites: list[str] | None = None) -> int:
-    """Each of ``suites`` (``SUITES``, and ``bench.scale`` with ``AITOPUP_BENCH_SCALE=1``) in
-    turn; every row printed; 1 if any missed."""
+    """Each of ``suites`` in turn: ``AITOPUP_BENCH_SUITES`` (names, commas between) if set, else
+    ``SUITES``, and ``bench.scale`` with ``AITOPUP_BENCH_SCALE=1``. Every row printed; 1 if
+    any missed."""
     if suites is None:
         scale = ["bench.scale"] if os.environ.get("AITOPUP_BENCH_SCALE") == "1" else []
-        suites = [*SUITES, *scale]
+        chosen = os.environ.get("AITOPUP_BENCH_SUITES", "")
+        suites = [name for name in chosen.split(",") if name] or [*SUITES, *scale]
     rows: list[Row] = []
     for name in suites:
         try:

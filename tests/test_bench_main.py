@@ -2,6 +2,7 @@
 missed its target, the suites after it still run, every row is printed, and the exit status
 says a target was missed."""
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench
+from tests.fixtures.benches import figures_of, run_bench
 
 _RAISES = """
 def run():
@@ -60,3 +62,28 @@ def test_a_run_every_target_of_which_is_met_exits_0(
 ) -> None:
     assert bench.main(["bench_suite_clean"]) == 0
     assert "clean: req/s" in capsys.readouterr().out
+
+
+# Gateways and stand-ins started in turn on both stores, as make bench starts them.
+@pytest.mark.timeout(900)
+@pytest.mark.xdist_group("processes")
+def test_the_suites_without_a_tiny_test_of_their_own_finish_as_make_bench_runs_them(
+    postgres_server: str,
+) -> None:
+    """``python -m bench`` over the suites no other test runs, at a tiny size: it exits 0,
+    every figure printed and no request failed."""
+    suites = ("bench.policy", "bench.approval", "bench.mcp", "bench.fulfilment")
+    report = run_bench("bench", postgres_server, timeout=860, AITOPUP_BENCH_SUITES=",".join(suites))
+    assert "did not finish" not in report and "MISSED" not in report, report
+    for figure, baseline in (
+        ("send sqlite: req/s, key with a full policy", "key with no policy"),
+        ("send postgres: req/s, key with a full policy", "key with no policy"),
+        ("approve sqlite: approvals/s at 32 clients", "held sends"),
+        ("approve postgres: approvals/s at 32 clients", "held sends"),
+        ("send sqlite via MCP: req/s at 32 clients", "same send via REST"),
+        ("send sqlite through newapi: req/s", "newapi stand-in bare"),
+        ("send sqlite through openrouter: req/s", "openrouter stand-in bare"),
+    ):
+        figures_of(report, figure, baseline)
+    failed = re.findall(r"^.*: requests failed +([\d,.]+) req", report, re.M)
+    assert len(failed) == 7 and {float(n) for n in failed} == {0.0}, report
