@@ -1,9 +1,16 @@
-"""``make bench``: every benchmark, each figure beside its same-run baseline."""
+"""``make bench``: every benchmark, each figure beside its same-run baseline.
+
+Every suite runs, whatever an earlier one came to: a suite that raises is printed (its
+traceback) and reported as a row that missed, and the rest go on. Every row is printed; the
+exit status is 1 if any row missed its target (requests that failed, a suite that did not
+finish), else 0."""
 
 import importlib
 import os
+import sys
+import traceback
 
-from .report import Row, print_rows
+from .report import Row, missed, print_rows
 
 SUITES = [
     "bench.topup",
@@ -20,9 +27,20 @@ SUITES = [
 ]
 
 
-def main() -> None:
+def _unfinished(name: str, exc: BaseException) -> Row:
+    said = f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
+    return Row(f"{name}: did not finish", 1, "suite", "suites", 1, f"0 ({said})", True)
+
+
+def main(suites: list[str] | None = None) -> int:
+    """Each of ``suites`` in turn: ``AITOPUP_BENCH_SUITES`` (names, commas between) if set, else
+    ``SUITES``, and ``bench.scale`` with ``AITOPUP_BENCH_SCALE=1``. Every row printed; 1 if
+    any missed."""
+    if suites is None:
+        scale = ["bench.scale"] if os.environ.get("AITOPUP_BENCH_SCALE") == "1" else []
+        chosen = os.environ.get("AITOPUP_BENCH_SUITES", "")
+        suites = [name for name in chosen.split(",") if name] or [*SUITES, *scale]
     rows: list[Row] = []
-    suites = [*SUITES, *(["bench.scale"] if os.environ.get("AITOPUP_BENCH_SCALE") == "1" else [])]
     for name in suites:
         try:
             suite = importlib.import_module(name)
@@ -31,10 +49,21 @@ def main() -> None:
                 raise
             continue
         print(f"running {name} …", flush=True)
-        rows += suite.run()
+        try:
+            rows += suite.run()
+        except Exception as exc:  # one suite's end is a figure, not the run's
+            traceback.print_exc()
+            rows.append(_unfinished(name, exc))
     print()
     print_rows(rows)
+    failed = missed(rows)
+    if failed:
+        print(
+            f"\n{len(failed)} figure(s) missed a target they must meet: "
+            + "; ".join(row.name for row in failed)
+        )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

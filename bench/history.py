@@ -50,8 +50,8 @@ from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 
 from .deliveries import _Receiver
 from .endpoints import add_endpoint
-from .load import closed_loop, collector_off
-from .report import Row, print_rows
+from .load import Result, closed_loop, collector_off
+from .report import Row, failures, print_rows
 from .servers import (
     BENCH_PEPPER,
     BENCH_SECRET,
@@ -500,15 +500,12 @@ async def _burst(target: Target, receiver: _Receiver) -> float:
         await db.dispose()
 
 
-async def _send(target: Target) -> float:
+async def _send(target: Target) -> Result:
     headers = {"Authorization": f"Bearer {target.heavy.key}", "Content-Type": "application/json"}
     url = f"{target.base}{API}/topup/send"
-    result = await closed_loop(
+    return await closed_loop(
         url, _bodies(), headers, clients=SEND_CLIENTS, seconds=SECONDS, warmup=0.5
     )
-    if result.errors:
-        raise RuntimeError(f"{result.errors} sends failed")
-    return result.throughput
 
 
 async def _analyzed(targets: list[Target]) -> None:
@@ -523,15 +520,20 @@ async def _analyzed(targets: list[Target]) -> None:
             await conn.close()
 
 
-async def measure(targets: list[Target], receiver_port: int) -> dict[str, list[float]]:
+async def measure(
+    targets: list[Target], receiver_port: int
+) -> tuple[dict[str, list[float]], list[Result]]:
     """Each figure, each store in turn (the lists' GETs taking turns), ``ROUNDS`` times:
-    ``{"<store>|<figure>": [values]}``."""
+    ``{"<store>|<figure>": [values]}``, and the sends' loops (their failures a figure)."""
     figures: dict[str, list[float]] = {}
+    sends: list[Result] = []
     receiver = _Receiver(receiver_port)
     try:
         for _ in range(ROUNDS):
             for target in targets:
-                figures.setdefault(f"{target.name}|send req/s", []).append(await _send(target))
+                sent = await _send(target)
+                sends.append(sent)
+                figures.setdefault(f"{target.name}|send req/s", []).append(sent.throughput)
                 with collector_off():
                     burst = await _burst(target, receiver)
                 figures.setdefault(
@@ -542,7 +544,7 @@ async def measure(targets: list[Target], receiver_port: int) -> dict[str, list[f
                 figures.setdefault(f"{key} ms", []).append(ms)
     finally:
         await receiver.http.aclose()
-    return figures
+    return figures, sends
 
 
 @contextmanager
@@ -635,8 +637,8 @@ def run(rows: int = ROWS) -> list[Row]:
             )
             deep = asyncio.run(_deep_pages(url, heavy))
             targets.append(Target(name, gateway, url, redis_url, heavy, deep))
-        figures = asyncio.run(measure(targets, receiver_port))
-        return _rows(figures, history)
+        figures, sends = asyncio.run(measure(targets, receiver_port))
+        return [*_rows(figures, history), failures("history: sends", sends)]
 
 
 def main() -> None:

@@ -9,17 +9,28 @@ the generator once showed as a 30-70 ms stall in the server's p99.
 import asyncio
 import functools
 import gc
+import json
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
 import aiohttp
 
-__all__ = ["Make", "Ok", "Result", "closed_loop", "closed_loop_of", "collector_off", "open_loop"]
+__all__ = [
+    "Make",
+    "Ok",
+    "Result",
+    "closed_loop",
+    "closed_loop_of",
+    "collector_off",
+    "open_loop",
+    "seen_in",
+]
 
 P = ParamSpec("P")
 
@@ -32,6 +43,8 @@ class Result:
     errors: int
     # Percentiles a generator reports itself (``bench.wrk``), by fraction, in place of latencies.
     quantiles: dict[float, float] | None = None
+    # What the failed requests answered, by ``seen_in``'s words: ``{"429 2208": 5}``.
+    seen: dict[str, int] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -68,18 +81,41 @@ def _without_collector(
     return measured
 
 
-async def _post(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
-) -> bool:
-    async with session.post(url, data=body, headers=headers) as reply:
-        await reply.read()
-        return reply.status < 300
-
-
 # Each request of a closed loop, by its number: its body and headers.
 Make = Callable[[int], tuple[bytes, dict[str, str]]]
 # Whether a reply (its status and body) is a success.
 Ok = Callable[[int, bytes], bool]
+
+
+def seen_in(status: int, body: bytes) -> str:
+    """A failed reply in a word or two: its status and, for the gateway's envelope, its code
+    (``"429 2208"``); the status alone for any other body."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return f"{status} {code}" if code is not None else str(status)
+
+
+# Whatever keeps a request from its answer: a refused or dropped connection, a timeout.
+_UNANSWERED = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], ok: Ok
+) -> str | None:
+    """None when ``ok`` takes the reply; else what was seen (``seen_in``, or the error's name
+    when no answer came): a failure is a figure, never an exception that ends the run."""
+    try:
+        async with session.post(url, data=body, headers=headers) as reply:
+            answer = await reply.read()
+    except _UNANSWERED as exc:
+        return f"no answer ({type(exc).__name__})"
+    return None if ok(reply.status, answer) else seen_in(reply.status, answer)
+
+
+def _below_300(status: int, _: bytes) -> bool:
+    return status < 300
 
 
 @_without_collector
@@ -105,7 +141,7 @@ async def closed_loop(
     return await closed_loop_of(
         url,
         make,
-        lambda status, _: status < 300,
+        _below_300,
         clients=clients,
         seconds=seconds,
         warmup=warmup,
@@ -114,15 +150,23 @@ async def closed_loop(
 
 @_without_collector
 async def closed_loop_of(
-    url: str, make: Make, ok: Ok, *, clients: int, seconds: float, warmup: float = 1.0
+    url: str,
+    make: Make,
+    ok: Ok,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float = 1.0,
+    at_least: int = 1,
 ) -> Result:
     """``clients`` clients on one connection pool, each POSTing request ``make(n)`` as soon as
-    its last reply is in, for ``seconds`` after ``warmup``; a reply ``ok`` refuses is an error."""
+    its last reply is in, for ``seconds`` after ``warmup`` and on until ``at_least`` requests
+    are measured; a reply ``ok`` refuses is an error."""
     connector = aiohttp.TCPConnector(limit=clients)
     latencies: list[float] = []
-    errors = 0
+    seen: Counter[str] = Counter()
     counter = 0
-    in_time = False  # whether a request measured began inside the window
+    late = False  # whether a request measured began past the window
     ended = 0.0  # when the last request measured ended
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.perf_counter()
@@ -130,25 +174,25 @@ async def closed_loop_of(
         stop = measure_from + seconds
 
         async def client() -> None:
-            nonlocal errors, counter, in_time, ended
-            # Past ``stop`` only until one request is measured: a window no request began in
-            # (each took longer, on a machine busy with other work) is slow, not nothing done,
-            # and is then counted to the end of the requests it took.
-            while (now := time.perf_counter()) < stop or not latencies:
+            nonlocal counter, late, ended
+            # Past ``stop`` only until ``at_least`` requests are measured (one by default): a
+            # window no request began in (each took longer, on a machine busy with other work)
+            # is slow, not nothing done, and is then counted to the end of the requests it took.
+            while (now := time.perf_counter()) < stop or len(latencies) < at_least:
                 counter += 1
                 body, sent_with = make(counter)
-                async with session.post(url, data=body, headers=sent_with) as reply:
-                    good = ok(reply.status, await reply.read())
+                failed = await _post(session, url, body, sent_with, ok)
                 done = time.perf_counter()
                 if now >= measure_from:
                     latencies.append((done - now) * 1000)
-                    errors += not good
-                    in_time = in_time or now < stop
+                    if failed is not None:
+                        seen[failed] += 1
+                    late = late or now >= stop
                     ended = max(ended, done)
 
         await asyncio.gather(*(client() for _ in range(clients)))
-    span = seconds if in_time else ended - measure_from
-    return Result(len(latencies), span, latencies, errors)
+    span = ended - measure_from if late else seconds
+    return Result(len(latencies), span, latencies, seen.total(), seen=dict(seen))
 
 
 @_without_collector
@@ -165,17 +209,17 @@ async def open_loop(
     """``keyed``: every request carries an ``Idempotency-Key`` of its own, as an agent's does."""
     connector = aiohttp.TCPConnector(limit=0)
     latencies: list[float] = []
-    errors = 0
+    seen: Counter[str] = Counter()
     nonce = uuid.uuid4().hex[:12]
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(index: int, scheduled: float, measured: bool) -> None:
-            nonlocal errors
             sent = {**headers, "Idempotency-Key": f"{nonce}-{index}"} if keyed else headers
-            ok = await _post(session, url, bodies[index % len(bodies)], sent)
+            failed = await _post(session, url, bodies[index % len(bodies)], sent, _below_300)
             if measured:
                 latencies.append((time.perf_counter() - scheduled) * 1000)
-                errors += not ok
+                if failed is not None:
+                    seen[failed] += 1
 
         tasks = []
         start = time.perf_counter()
@@ -187,4 +231,4 @@ async def open_loop(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(index, scheduled, index >= warmup * rate)))
         await asyncio.gather(*tasks)
-    return Result(len(latencies), seconds, latencies, errors)
+    return Result(len(latencies), seconds, latencies, seen.total(), seen=dict(seen))

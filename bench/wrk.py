@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from .load import Result
@@ -20,10 +21,10 @@ __all__ = ["available", "closed_loop"]
 THREADS = 2
 
 _SCRIPT = r"""
-local threads = 0
+local threads = {}
 function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
 end
 
 local counter = 0
@@ -48,11 +49,26 @@ request = function()
   return wrk.format("POST", nil, headers, body)
 end
 
+-- What each failed reply answered: its status and the gateway's code, counted per thread.
+seen = {}
+response = function(status, headers, body)
+  if status >= 300 then
+    local code = body and string.match(body, '"code"%s*:%s*(%d+)')
+    local what = code and (status .. " " .. code) or tostring(status)
+    seen[what] = (seen[what] or 0) + 1
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("WRK %d %d %d %.3f %.3f\n", summary.requests, summary.duration,
     e.connect + e.read + e.write + e.status + e.timeout,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  for _, thread in ipairs(threads) do
+    for what, n in pairs(thread:get("seen")) do io.write(string.format("SEEN %d %s\n", n, what)) end
+  end
+  local unanswered = e.connect + e.read + e.write + e.timeout
+  if unanswered > 0 then io.write(string.format("SEEN %d no answer\n", unanswered)) end
 end
 """
 
@@ -96,10 +112,16 @@ def closed_loop(
         out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
     [line] = [line for line in out.stdout.splitlines() if line.startswith("WRK ")]
     requests, micros, errors, p50, p99 = line.split()[1:]
+    seen: Counter[str] = Counter()
+    for said in out.stdout.splitlines():
+        if said.startswith("SEEN "):
+            _, n, what = said.split(" ", 2)
+            seen[what] += int(n)
     return Result(
         int(requests),
         int(micros) / 1e6,
         [],
         int(errors),
         quantiles={0.5: float(p50), 0.99: float(p99)},
+        seen=dict(seen),
     )

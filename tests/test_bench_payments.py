@@ -5,6 +5,7 @@ authorized, nothing refused."""
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from bench.topup import _gateway_env
 from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.store.models import SellerPayment, table_of
-from tests.fixtures.benches import ROOT
+from tests.fixtures.benches import ROOT, figures_of, run_bench
 
 # It starts a gateway of its own: one at a time (``--dist loadgroup``), as the other benches.
 pytestmark = pytest.mark.xdist_group("processes")
@@ -83,3 +84,55 @@ def test_the_payment_loop_pays_its_count_between_the_marks(tmp_path: Path, redis
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def _failed(report: str, figure: str) -> tuple[float, float, str]:
+    """The row of ``report`` counting ``figure``'s failed requests: (failed, measured, its
+    target with what the failed ones answered)."""
+    row = re.search(
+        rf"^{re.escape(figure)}: requests failed +([\d,.]+) req +requests ([\d,.]+) +\S+ +(.*)$",
+        report,
+        re.M,
+    )
+    assert row is not None, f"{figure}'s failures missing:\n{report}"
+    return float(row.group(1).replace(",", "")), float(row.group(2).replace(",", "")), row[3]
+
+
+# Gateways started in turn, on both stores, as make bench starts them.
+@pytest.mark.timeout(400)
+def test_the_payments_bench_pays_past_a_merchants_limit_on_both_stores(
+    postgres_server: str,
+) -> None:
+    """Each loop pays more than the default limit lets a merchant pay in a minute (120): the
+    bench's gateway runs under a limit set for it, and the default is a figure beside the rate
+    the gateway paid at."""
+    report = run_bench(
+        "bench.payments", postgres_server, timeout=360, AITOPUP_BENCH_SEND_ROUNDS="1"
+    )
+    for store in ("sqlite", "postgres"):
+        failed, measured, _ = _failed(report, f"payment {store}: payments")
+        assert failed == 0 and measured > 120, report
+        assert _failed(report, f"payment {store}: sends beside")[0] == 0, report
+        limit, paid_a_minute = figures_of(
+            report, f"payment {store}: a merchant's payments a minute", "gateway's payments/s x 60"
+        )
+        assert limit == 120 and paid_a_minute > limit, report
+
+
+@pytest.mark.timeout(300)
+def test_a_payment_the_gateway_refuses_is_a_figure_of_the_run(postgres_server: str) -> None:
+    """Under a limit of 50 a minute the 51st payment is refused (429 2208): the run still
+    finishes, with every figure, the refusals counted beside a target of 0."""
+    report = run_bench(
+        "bench.payments",
+        postgres_server,
+        timeout=260,
+        AITOPUP_BENCH_SEND_ROUNDS="1",
+        AITOPUP_BENCH_STORES="sqlite",
+        AITOPUP_BENCH_PAYMENT_LIMIT="50",
+    )
+    assert "Traceback" not in report
+    failed, measured, target = _failed(report, "payment sqlite: payments")
+    assert measured > 120 and failed >= measured - 50, report
+    assert f"MISSED 0 (seen: 429 2208 x{failed:.0f})" == target.strip(), report
+    figures_of(report, "payment sqlite: payments/s at 32 clients", "sends/s")

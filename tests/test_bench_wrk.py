@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from bench import wrk
-from tests.fixtures.webhooks import Receiver
+from tests.fixtures.webhooks import Receiver, Reply
 
 pytestmark = pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk is not installed: apt-get install wrk"
@@ -43,3 +43,13 @@ async def test_an_unkeyed_request_is_the_same_body_each_time(receiver: Receiver)
     assert result.requests > 0 and result.errors == 0
     assert {r.body for r in receiver.received} == {b'{"hello": "world"}'}
     assert all("idempotency-key" not in r.headers for r in receiver.received)
+
+
+async def test_a_refused_request_is_counted_by_what_it_answered(receiver: Receiver) -> None:
+    envelope = b'{"code": 2208, "message": "Too many payments"}'
+    receiver.respond = lambda _: Reply(status=429, body=envelope)
+    result = await asyncio.to_thread(
+        wrk.closed_loop, receiver.url, clients=2, seconds=1, body=b'{"hello": "world"}'
+    )
+    assert result.errors == result.requests > 0
+    assert result.seen == {"429 2208": result.errors}

@@ -3,11 +3,15 @@
 ``run`` takes a connection of an asyncpg pool beside SQLAlchemy's (the hot path skips
 SQLAlchemy's machinery), runs a work of single-statement plans in autocommit, and, when every
 connection is taken, joins it to the batch waiting for the next one: one transaction, one commit.
+A batch waits for its connection no longer than each of its works would have alone: a work whose
+own wait passes the pool's bound hears the pool's timeout, and the rest wait on (``_Batch``).
 """
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Callable, Coroutine, Generator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
@@ -101,9 +105,49 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     (advisory locks, cursors, listeners, settings), as nothing on the hot path leaves any."""
 
 
+@dataclass(eq=False)
+class _Batch:
+    """The works waiting for the next connection together, each with its own deadline (the
+    loop's clock): when it joined plus the pool's bound, what it would have waited alone."""
+
+    members: list[tuple[Work, asyncio.Future[Any]]] = field(default_factory=list)
+    deadlines: list[float] = field(default_factory=list)
+
+    def join(self, work: Work, deadline: float) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.members.append((work, future))
+        self.deadlines.append(deadline)
+        return future
+
+    def expire(self, now: float, bound: float) -> None:
+        """Each work whose deadline has come hears the pool's timeout, as it would have waiting
+        alone, and leaves the batch; the others stay (the deadlines are in the order joined)."""
+        gone = bisect.bisect_right(self.deadlines, now)
+        expired, self.members = self.members[:gone], self.members[gone:]
+        del self.deadlines[:gone]
+        log.warning("%d joined works waited %.1f s for a connection: timed out", gone, bound)
+        settle(expired, TimeoutError(f"no connection of the pool within {bound} s"))
+
+
 def _exhausted(pool: asyncpg.Pool) -> bool:
     """Every connection the pool may open is open and taken: a call would wait for one."""
     return bool(pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size())
+
+
+async def _drop(
+    taking: asyncio.Future[asyncpg.Connection], pool: asyncpg.Pool, turn: asyncio.Lock
+) -> None:
+    """``taking`` (``PostgresDatabase._take``) given up: cancelled, or, if it came all the
+    same, its connection and the batches' turn handed back."""
+    if taking.cancel():
+        try:
+            await taking
+        except asyncio.CancelledError:
+            return
+    if taking.cancelled() or taking.exception() is not None:
+        return
+    await pool.release(taking.result())
+    turn.release()
 
 
 class PostgresDatabase(Database):
@@ -128,7 +172,7 @@ class PostgresDatabase(Database):
         self._pool_timeout = pool_timeout
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
-        self._joining: list[tuple[Work, asyncio.Future[Any]]] | None = None
+        self._joining: _Batch | None = None
         self._one_batch = asyncio.Lock()
         self._batches: set[asyncio.Task[None]] = set()
 
@@ -182,31 +226,76 @@ class PostgresDatabase(Database):
     # waits for its WAL to reach the disk while holding the rows it wrote, the merchant's wallet
     # among them, so under load one commit for many sends is what the hot row allows. One batch
     # at a time: two, each holding rows of several merchants, could wait for each other.
+    #
+    # The batch stays open to new works while it waits, so its works joined at different times:
+    # each is held to its own bound (``_Batch.expire``), never to the first one's. A stall (a
+    # commit waiting seconds for the disk, with every other connection waiting on its rows)
+    # fails only the works that waited the pool's bound, as each would have alone, and not the
+    # hundreds that joined the batch a moment before.
 
     async def _join(self, pool: asyncpg.Pool, work: Work) -> Any:
         batch = self._joining
         if batch is None:
-            batch = self._joining = []
+            batch = self._joining = _Batch()
             task = asyncio.ensure_future(self._commit_joined(pool, batch))
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        batch.append((work, future))
-        return await future
+        loop = asyncio.get_running_loop()
+        return await batch.join(work, loop.time() + self._pool_timeout)
 
-    async def _commit_joined(
-        self, pool: asyncpg.Pool, batch: list[tuple[Work, asyncio.Future[Any]]]
-    ) -> None:
+    async def _take(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """The batches' turn, then a connection (no bound of its own: ``_connection`` holds
+        each work to its own)."""
+        await self._one_batch.acquire()
+        try:
+            connection: asyncpg.Connection = await pool.acquire()
+        except BaseException:
+            self._one_batch.release()
+            raise
+        return connection
+
+    async def _connection(self, pool: asyncpg.Pool, batch: _Batch) -> asyncpg.Connection | None:
+        """The batches' turn and a connection for ``batch``, once both come; None if every work
+        of it timed out before. One wait, keeping its place in the pool's queue, while the works
+        whose deadlines come meanwhile leave."""
+        loop = asyncio.get_running_loop()
+        taking = asyncio.ensure_future(self._take(pool))
+        try:
+            while batch.members:
+                await asyncio.wait({taking}, timeout=max(0.0, batch.deadlines[0] - loop.time()))
+                if taking.done():
+                    return taking.result()
+                batch.expire(loop.time(), self._pool_timeout)
+            self._close(batch)  # every work gone: the next forms a batch of its own
+        finally:
+            if not taking.done() or not batch.members:
+                await _drop(taking, pool, self._one_batch)
+        return None
+
+    def _close(self, batch: _Batch) -> None:
+        """Works from now on form the next batch (before any await: none may join one that no
+        longer waits)."""
+        if self._joining is batch:
+            self._joining = None
+
+    async def _commit_joined(self, pool: asyncpg.Pool, batch: _Batch) -> None:
         outcomes: list[tuple[bool, Any]] | BaseException
         try:
-            async with self._one_batch, pool.acquire(timeout=self._pool_timeout) as driver:
-                if self._joining is batch:
-                    self._joining = None  # closed: works from now on form the next one
-                outcomes = await _joined(Raw(driver, is_sqlite=False), [w for w, _ in batch])
-        except BaseException as exc:  # no connection, or the loop is shutting down
-            settle(batch, exc)
+            driver = await self._connection(pool, batch)
+            self._close(batch)
+            if driver is None:
+                return
+            try:
+                works = [work for work, _ in batch.members]
+                outcomes = await _joined(Raw(driver, is_sqlite=False), works)
+            finally:
+                await pool.release(driver)
+                self._one_batch.release()
+        except BaseException as exc:  # the pool failed, or the loop is shutting down
+            self._close(batch)
+            settle(batch.members, exc)
             raise
-        settle(batch, outcomes)
+        settle(batch.members, outcomes)
 
     async def dispose(self) -> None:
         if self._batches:  # the batches on their way are let commit

@@ -52,8 +52,8 @@ AUTH: dict[Code, CodeInfo] = {
     ),
     Code.PAYMENT_CALLS_RATE_LIMITED: CodeInfo(
         429,
-        "Too many checkouts, invoices and payment checks for this merchant in this environment; "
-        "see Retry-After",
+        "Too many checkouts, invoices and payment checks, or too many payments to sellers, for "
+        "this merchant in this environment; see Retry-After",
     ),
     Code.PAYMENT_NOTICES_RATE_LIMITED: CodeInfo(
         429, "Too many payment notifications from this address; see Retry-After"

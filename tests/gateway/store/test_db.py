@@ -280,16 +280,20 @@ async def test_a_connection_left_in_a_transaction_is_never_reused(db: Database) 
 
 @asynccontextmanager
 async def _pool_of_one(
-    db: Database, table: str
+    db: Database, table: str, *, bound: float | None = None
 ) -> AsyncIterator[tuple[Database, asyncpg.Connection]]:
     """PostgreSQL: a ``Database`` of one pooled connection, a connection of the test's own
-    beside it, and a table (``name (columns)``) dropped after."""
+    beside it, and a table (``name (columns)``) dropped after. ``bound``: how long a call
+    waits for the connection (its statements three times as long)."""
     if db.is_sqlite:
         pytest.skip("PostgreSQL only")
     url = db.engine.url.render_as_string(hide_password=False)
     admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     await admin.execute(f"CREATE TABLE {table}")
-    database = open_database(url, pool_size=1)
+    if bound is None:
+        database = open_database(url, pool_size=1)
+    else:
+        database = open_database(url, pool_size=1, pool_timeout=bound, command_timeout=3 * bound)
     try:
         yield database, admin
     finally:
@@ -416,3 +420,83 @@ async def test_postgres_joins_works_that_find_every_connection_taken(db: Databas
         assert isinstance(refused[2], asyncpg.UniqueViolationError)
         kept = await admin.fetch("SELECT n FROM joined_check ORDER BY n")
         assert [row["n"] for row in kept] == list(range(9))
+
+
+_INSERT_STALLED = Statement("INSERT INTO stalled_check (n) VALUES (:n)")
+_STALL = Statement("SELECT pg_sleep(:s)")
+
+
+async def _insert_stalled(tx: Raw, *, n: int) -> int:
+    await tx.fetch(_INSERT_STALLED, {"n": n})
+    return n
+
+
+async def _stall(tx: Raw, *, seconds: float) -> None:
+    await tx.fetch(_STALL, {"s": seconds})
+
+
+def _joining(database: Database, n: int) -> "asyncio.Task[int]":
+    work = functools.partial(_insert_stalled, n=n)
+    return asyncio.ensure_future(database.run(work, each_statement=True))
+
+
+async def _stalling(database: Database, admin: asyncpg.Connection, seconds: float) -> Any:
+    """The pool's one connection held ``seconds`` by a statement the server keeps waiting,
+    once the server runs it."""
+    holding = asyncio.ensure_future(
+        database.run(functools.partial(_stall, seconds=seconds), each_statement=True)
+    )
+
+    async def sleeping() -> bool:
+        found = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
+        )
+        return bool(found)
+
+    await wait_until(sleeping)
+    return holding
+
+
+async def test_a_joined_work_waits_for_a_connection_as_long_as_it_would_have_alone(
+    db: Database,
+) -> None:
+    """A stall on PostgreSQL (the pool's one connection held past the pool's bound): the batch
+    waiting for it stays open, so works join it at different times. The first to join, whose
+    own wait passes the bound, hears the pool's timeout, as it would have alone; one that
+    joined later is not failed with it, and commits once the connection comes."""
+    bound = 3.0
+    loop = asyncio.get_running_loop()
+    async with _pool_of_one(db, "stalled_check (n int)", bound=bound) as (database, admin):
+        assert await _joining(database, 0) == 0
+        # Past the first's bound, within the second's (it joins half a bound later).
+        holding = await _stalling(database, admin, 1.25 * bound)
+        began = loop.time()
+        first = _joining(database, 1)
+        await asyncio.sleep(bound / 2)  # the second arrives while the first still waits
+        second = _joining(database, 2)
+        with pytest.raises(TimeoutError):
+            await first
+        assert loop.time() - began >= bound * 0.99
+        assert not second.done()  # waited half its bound: still in the batch
+        assert await second == 2
+        await holding
+        kept = await admin.fetch("SELECT n FROM stalled_check ORDER BY n")
+        assert [row["n"] for row in kept] == [0, 2]
+
+
+async def test_works_join_a_new_batch_after_one_every_work_of_which_timed_out(
+    db: Database,
+) -> None:
+    """A batch whose every work passed the pool's bound is over: the works after it form a
+    batch of their own and commit, none left waiting on the one that gave up."""
+    bound = 1.0
+    async with _pool_of_one(db, "stalled_check (n int)", bound=bound) as (database, admin):
+        assert await _joining(database, 0) == 0
+        holding = await _stalling(database, admin, 1.5 * bound)
+        with pytest.raises(TimeoutError):
+            await _joining(database, 1)
+        await holding
+        both = asyncio.gather(_joining(database, 2), _joining(database, 3))
+        assert list(await asyncio.wait_for(both, 10)) == [2, 3]
+        kept = await admin.fetch("SELECT n FROM stalled_check ORDER BY n")
+        assert [row["n"] for row in kept] == [0, 2, 3]

@@ -1,0 +1,89 @@
+"""``make bench`` (``python -m bench``) always finishes: a suite that raises is a row that
+missed its target, the suites after it still run, every row is printed, and the exit status
+says a target was missed."""
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import __main__ as bench
+from tests.fixtures.benches import figures_of, run_bench
+
+_RAISES = """
+def run():
+    raise RuntimeError("the store did not answer")
+"""
+_MEASURES = """
+from bench.load import Result
+from bench.report import Row, failures
+
+
+def run():
+    refused = Result(10, 1.0, [1.0] * 10, 3, seen={"503 9003": 3})
+    return [Row("fine: req/s", 10, "req/s", "bare", 20, "-"), failures("fine", [refused])]
+"""
+_CLEAN = """
+from bench.report import Row
+
+
+def run():
+    return [Row("clean: req/s", 10, "req/s", "bare", 20, "-")]
+"""
+
+
+@pytest.fixture
+def suites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for name, text in (("raises", _RAISES), ("measures", _MEASURES), ("clean", _CLEAN)):
+        (tmp_path / f"bench_suite_{name}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in ("raises", "measures", "clean"):
+        sys.modules.pop(f"bench_suite_{name}", None)
+
+
+def test_a_suite_that_raises_is_a_row_and_the_rest_still_run(
+    suites: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = bench.main(["bench_suite_raises", "bench_suite_measures", "bench_suite_clean"])
+    out = capsys.readouterr()
+    assert status == 1
+    assert "RuntimeError: the store did not answer" in out.err  # its traceback
+    assert "bench_suite_raises: did not finish" in out.out
+    assert "fine: req/s" in out.out and "clean: req/s" in out.out
+    [failed] = [line for line in out.out.splitlines() if line.startswith("fine: requests failed")]
+    assert "3.0 req" in failed and "MISSED 0 (seen: 503 9003 x3)" in failed
+
+
+def test_a_run_every_target_of_which_is_met_exits_0(
+    suites: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench.main(["bench_suite_clean"]) == 0
+    assert "clean: req/s" in capsys.readouterr().out
+
+
+# Gateways and stand-ins started in turn on both stores, as make bench starts them.
+@pytest.mark.timeout(900)
+@pytest.mark.xdist_group("processes")
+def test_the_suites_without_a_tiny_test_of_their_own_finish_as_make_bench_runs_them(
+    postgres_server: str,
+) -> None:
+    """``python -m bench`` over the suites no other test runs, at a tiny size: it exits 0,
+    every figure printed and no request failed."""
+    suites = ("bench.policy", "bench.approval", "bench.mcp", "bench.fulfilment")
+    report = run_bench("bench", postgres_server, timeout=860, AITOPUP_BENCH_SUITES=",".join(suites))
+    assert "did not finish" not in report and "MISSED" not in report, report
+    for figure, baseline in (
+        ("send sqlite: req/s, key with a full policy", "key with no policy"),
+        ("send postgres: req/s, key with a full policy", "key with no policy"),
+        ("approve sqlite: approvals/s at 32 clients", "held sends"),
+        ("approve postgres: approvals/s at 32 clients", "held sends"),
+        ("send sqlite via MCP: req/s at 32 clients", "same send via REST"),
+        ("send sqlite through newapi: req/s", "newapi stand-in bare"),
+        ("send sqlite through openrouter: req/s", "openrouter stand-in bare"),
+    ):
+        figures_of(report, figure, baseline)
+    failed = re.findall(r"^.*: requests failed +([\d,.]+) req", report, re.M)
+    assert len(failed) == 7 and {float(n) for n in failed} == {0.0}, report
