@@ -61,3 +61,58 @@ def test_a_postgres_test_runs_in_its_lane_under_xdist() -> None:
     }
     lane = lane_of(STORE.split("::", 1)[0])
     assert passed == {f"{STORE}[postgres]@{lane}"}, ran.stdout  # its SQLite run skips
+
+
+# Two processes: one dies in a test once the other is inside its first, which would take a
+# minute; the run stops then, and none of the other's next 199 tests runs.
+_CRASHING = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def _within(seconds: float, done: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not (HERE / done).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # this poll's interval, bounded by the deadline
+
+
+@pytest.mark.xdist_group("dies")
+def test_dies() -> None:
+    _within(60, "ran-0")
+    os._exit(3)
+
+
+@pytest.mark.xdist_group("goes_on")
+@pytest.mark.parametrize("n", range(200))
+def test_goes_on(n: int) -> None:
+    (HERE / f"ran-{n}").touch()
+    if n == 0:
+        _within(60, "never")
+"""
+
+
+def test_a_crashed_worker_ends_the_run_at_once(tmp_path: Path) -> None:
+    """A process that dies fails the run, which names the test it died in and stops: the other
+    process, in the middle of a test, runs none of the tests it was sent after it."""
+    (tmp_path / "test_crashing.py").write_text(_CRASHING)
+    args = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-n", "2"]
+    args += ["--dist", "loadgroup", "-p", "tests.fixtures.crashes", "-p", "no:cacheprovider"]
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    said = ran.stdout + ran.stderr
+    assert ran.returncode == 1, said
+    assert "crashed while running 'test_crashing.py::test_dies" in said, said
+    assert "the run stops" in said, said
+    assert [p.name for p in tmp_path.glob("ran-*")] == ["ran-0"], said
