@@ -46,12 +46,18 @@ from keys import Sealer
 from .endpoints import add_endpoint
 from .load import Result, closed_loop, closed_loop_of
 from .report import Row, failures, print_rows
-from .servers import BENCH_PEPPER, BENCH_SECRET, each_store, redis_server, uvicorn_server
+from .servers import (
+    BENCH_PEPPER,
+    BENCH_SECRET,
+    STORES,
+    each_store,
+    redis_server,
+    uvicorn_server,
+)
 from .topup import (
     CLIENTS,
     ROUNDS,
     SECONDS,
-    STORES,
     _bodies,
     _cpu_ms_a_request,
     _gateway_env,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 __all__ = [
     "DEFAULT_PG",
+    "STORES",
     "Served",
     "admin_dsn",
     "cpu_seconds",
@@ -33,6 +34,9 @@ __all__ = [
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 BENCH_PEPPER = "bench-pepper-0123456789abcdef"
 BENCH_SECRET = "bench-sealing-key-0123456789abcdef"
+# Which stores' figures a suite runs, both by default (``each_store``, the send's own loops): a
+# quick run that only checks a suite still works asks for the one it needs.
+STORES = os.environ.get("AITOPUP_BENCH_STORES", "sqlite,postgres").split(",")
 
 
 def free_port() -> int:
@@ -184,8 +188,12 @@ def postgres_available(base_url: str) -> bool:
 def each_store(folder: Path, name: str) -> Iterator[tuple[str, str]]:
     """``("sqlite", url)`` of a file ``name`` under ``folder``, then ``("postgres", url)`` of a
     fresh database (dropped once the next is asked for) when the server at
-    ``AITOPUP_BENCH_POSTGRES_URL`` answers; each suite runs its figures on both."""
-    yield "sqlite", f"sqlite+aiosqlite:///{folder / name}.db"
+    ``AITOPUP_BENCH_POSTGRES_URL`` answers; each suite runs its figures on both, or on those
+    ``AITOPUP_BENCH_STORES`` names."""
+    if "sqlite" in STORES:
+        yield "sqlite", f"sqlite+aiosqlite:///{folder / name}.db"
+    if "postgres" not in STORES:
+        return
     pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
     if not postgres_available(pg_base):
         print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")

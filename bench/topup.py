@@ -32,6 +32,7 @@ from .servers import (
     BENCH_PEPPER,
     BENCH_SECRET,
     DEFAULT_PG,
+    STORES,
     admin_dsn,
     cpu_seconds,
     postgres_available,
@@ -51,9 +52,6 @@ OPEN_SECONDS = float(os.environ.get("AITOPUP_BENCH_OPEN_SECONDS", "30"))
 OPEN_RUNS = int(os.environ.get("AITOPUP_BENCH_OPEN_RUNS", "3"))
 # How often the observability figure runs off, on, on, off (``measure_observability``).
 OBSERVED_ROUNDS = int(os.environ.get("AITOPUP_BENCH_OBSERVED_ROUNDS", "2"))
-# Which stores' figures run (the PostgreSQL half alone holds every client the bench has: the
-# load generator, the send and its transaction on the raw driver).
-STORES = os.environ.get("AITOPUP_BENCH_STORES", "sqlite,postgres").split(",")
 
 
 def _bodies(count: int = 2_000) -> list[bytes]:

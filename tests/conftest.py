@@ -41,6 +41,7 @@ from tests.fixtures.postgres import fresh_database
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.crashes",
     "tests.fixtures.redis",
     "tests.fixtures.merchants",
     "tests.fixtures.billing",
@@ -134,8 +135,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     # The PostgreSQL lanes first, so that they start at once rather than after the rest, which
-    # the other processes share meanwhile.
-    kept.sort(key=lambda item: _store_of(item) != "postgres")
+    # the other processes share meanwhile; then the tests that run a real-time schedule (the
+    # benches, the soaks, make run), each a unit of its own (``--dist loadgroup``) handed out
+    # as a process is free, so that none starts near the end and ends the run alone.
+    kept.sort(
+        key=lambda item: (_store_of(item) != "postgres", item.get_closest_marker("slow") is None)
+    )
     items[:] = kept
 
 

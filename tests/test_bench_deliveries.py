@@ -1,20 +1,22 @@
-"""``bench/deliveries.py`` at a tiny size, so it cannot rot: on both stores it prints the plain
-endpoint's figures, the ordered endpoint's beside them (its events checked to arrive in order)
-and a poller's read rate."""
+"""``bench/deliveries.py`` at a tiny size, so it cannot rot: it prints the plain endpoint's
+figures, the ordered endpoint's beside them (its events checked to arrive in order) and a
+poller's read rate. On SQLite alone: the suite runs the same code on each store, and the
+worker's PostgreSQL statements are the worker's own tests' (``make bench`` runs both)."""
 
 import pytest
 
 from tests.fixtures.benches import figures_of, run_bench
 
-# Each starts workers, gateways and receivers of its own: run one at a time, on one of the run's
-# workers (``--dist loadgroup``), so that they never hold the server's connections together.
-pytestmark = pytest.mark.xdist_group("processes")
+# Its worker, gateway and receiver hold none of the shared server's connections: a unit of its
+# own (``--dist loadgroup``), started early.
+pytestmark = pytest.mark.slow
 
 
-def test_the_deliveries_benchmark_reports_ordered_and_poller_rows(postgres_server: str) -> None:
+def test_the_deliveries_benchmark_reports_ordered_and_poller_rows() -> None:
     report = run_bench(
         "bench.deliveries",
-        postgres_server,
+        "",
+        AITOPUP_BENCH_STORES="sqlite",
         AITOPUP_BENCH_DELIVERIES="60",
         AITOPUP_BENCH_ROUNDS="1",
         AITOPUP_BENCH_WARM_UP="20",
@@ -23,12 +25,12 @@ def test_the_deliveries_benchmark_reports_ordered_and_poller_rows(postgres_serve
         AITOPUP_BENCH_ORDERED_RATE="20",
         AITOPUP_BENCH_POLLER_EVENTS="600",
     )
-    for store in ("sqlite", "postgres"):
-        for figure, baseline in (
-            ("one worker: deliveries/s", "bare aiohttp loop"),
-            ("event-to-receipt p99 at 200/s", "p99 target"),
-            ("ordered endpoint: deliveries/s", "any order"),
-            ("ordered: event-to-receipt p99 at 20/s", "any order at 200/s"),
-            ("poller: events/s, 250 a read", "one worker: deliveries/s"),
-        ):
-            figures_of(report, figure, baseline, prefix=f"{store}: ")
+    assert "postgres: " not in report, report
+    for figure, baseline in (
+        ("one worker: deliveries/s", "bare aiohttp loop"),
+        ("event-to-receipt p99 at 200/s", "p99 target"),
+        ("ordered endpoint: deliveries/s", "any order"),
+        ("ordered: event-to-receipt p99 at 20/s", "any order at 200/s"),
+        ("poller: events/s, 250 a read", "one worker: deliveries/s"),
+    ):
+        figures_of(report, figure, baseline, prefix="sqlite: ")

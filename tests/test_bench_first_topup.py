@@ -10,9 +10,9 @@ from bench.first_topup import BASELINE, BASELINE_SECONDS, FIGURE
 from tests.fixtures.benches import figures_of, run_bench
 from tests.fixtures.browser import chromium_path
 
-# Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
-# workers (``--dist loadgroup``), so that they never hold the server's connections together.
-pytestmark = pytest.mark.xdist_group("processes")
+# Its clone's make run is on SQLite and holds none of the shared server's connections: a unit
+# of its own (``--dist loadgroup``), started early.
+pytestmark = pytest.mark.slow
 
 
 def test_the_first_topup_benchmark_runs_at_a_tiny_size() -> None:

@@ -17,17 +17,24 @@ PROCESS = "tests/gateway/test_cli.py::test_create_list_revoke"
 STORE = "tests/gateway/store/test_db.py::test_a_connection_left_in_a_transaction_is_never_reused"
 
 
-def test_a_door_runs_once_a_marked_one_and_a_store_test_twice() -> None:
-    args = ["--collect-only", "-q", "-p", "no:cacheprovider", DOOR, MARKED, PROCESS, STORE]
-    collected = subprocess.run(
+def _pytest(*args: str) -> "subprocess.CompletedProcess[str]":
+    """A pytest session of this checkout's, as ``make test`` runs one. Its own processes start
+    and collect as the run's do: minutes on two cores busy with other work, within the test's
+    own timeout (pyproject.toml)."""
+    return subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=280,
         check=False,
     )
+
+
+def test_a_door_runs_once_a_marked_one_and_a_store_test_twice() -> None:
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", DOOR, MARKED, PROCESS, STORE]
+    collected = _pytest(*args)
     assert collected.returncode == 0, collected.stdout + collected.stderr
     ids = {line for line in collected.stdout.splitlines() if "::" in line}
     assert ids == {
@@ -46,18 +53,57 @@ def test_a_postgres_test_runs_in_its_lane_under_xdist() -> None:
     each test's group to its id (pytest 9.2 broke that silently): run through xdist, the store
     test's PostgreSQL run reports its lane."""
     args = ["-n", "1", "--dist", "loadgroup", "-q", "-rA", "-p", "no:cacheprovider", STORE]
-    ran = subprocess.run(
-        [sys.executable, "-m", "pytest", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    ran = _pytest(*args)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     passed = {
         line.split(" ", 1)[1] for line in ran.stdout.splitlines() if line.startswith("PASSED")
     }
     lane = lane_of(STORE.split("::", 1)[0])
     assert passed == {f"{STORE}[postgres]@{lane}"}, ran.stdout  # its SQLite run skips
+
+
+# Two processes: one dies in a test once the other is inside its first, which would take a
+# minute; the run stops then, and none of the other's next 199 tests runs.
+_CRASHING = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def _within(seconds: float, done: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not (HERE / done).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # this poll's interval, bounded by the deadline
+
+
+@pytest.mark.xdist_group("dies")
+def test_dies() -> None:
+    _within(60, "ran-0")
+    os._exit(3)
+
+
+@pytest.mark.xdist_group("goes_on")
+@pytest.mark.parametrize("n", range(200))
+def test_goes_on(n: int) -> None:
+    (HERE / f"ran-{n}").touch()
+    if n == 0:
+        _within(60, "never")
+"""
+
+
+def test_a_crashed_worker_ends_the_run_at_once(tmp_path: Path) -> None:
+    """A process that dies fails the run, which names the test it died in and stops: the other
+    process, in the middle of a test, runs none of the tests it was sent after it."""
+    (tmp_path / "test_crashing.py").write_text(_CRASHING)
+    args = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-n", "2"]
+    args += ["--dist", "loadgroup", "-p", "tests.fixtures.crashes", "-p", "no:cacheprovider"]
+    ran = _pytest(*args, str(tmp_path))
+    said = ran.stdout + ran.stderr
+    assert ran.returncode == 1, said
+    assert "crashed while running 'test_crashing.py::test_dies" in said, said
+    assert "the run stops" in said, said
+    assert [p.name for p in tmp_path.glob("ran-*")] == ["ran-0"], said

@@ -3,20 +3,18 @@ SQLite (one of each) and on a PostgreSQL cluster of its own (two of each); nothi
 debited twice, every sum holds. The full-length run is ``make soak`` (docs/performance.md)."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.soak import find_nginx, main
+from tests.fixtures.benches import run_tree
 from tests.fixtures.postgres import candidate_binaries
 
-# Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
-# workers (``--dist loadgroup``), so that they never hold the server's connections together.
-pytestmark = pytest.mark.xdist_group("processes")
+# Each starts gateways, workers and a cluster of its own (or SQLite), none of them on the shared
+# server: each a unit of its own (``--dist loadgroup``), started early.
+pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 NGINX = find_nginx()
 
 # The faults come every SECONDS / (faults + 1): 3 s on SQLite, 4 s on PostgreSQL, each over (a
@@ -48,17 +46,8 @@ def test_a_short_soak_loses_nothing(store: str) -> None:
         "AITOPUP_SOAK_DRAIN_SECONDS": "60",
         **SHORT[store],
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.soak"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    report = done.stdout + done.stderr
-    assert done.returncode == 0, report
+    status, report = run_tree(["-m", "bench.soak"], env, timeout=240)
+    assert status == 0, report
     assert "lost 0, duplicates" in report, report
     assert "fault redis" in report and "fault gateway" in report and "fault worker" in report
     if store == "postgres":

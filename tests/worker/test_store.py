@@ -210,18 +210,23 @@ async def test_a_postgres_lease_reads_only_the_rows_it_takes(
 async def test_a_postgres_lease_reads_what_it_sends_by_keys(
     settings: Settings, db: Database, rows: int
 ) -> None:
-    """What the lease reads with its rows (``Deliveries.taken``), on the worker's sessions and a
-    table without statistics: each delivery by its key, then its event and endpoint by theirs.
+    """What the lease reads with its rows (``Deliveries.taken``), on the worker's sessions and
+    tables without statistics: each delivery by its key, then its event and endpoint by theirs.
     The planner once started from the endpoints and read every delivery of each for the batch's
-    ids."""
+    ids. The events and endpoints are copies of the test's own too: the real ones hold the
+    statistics of whatever the rest of the run wrote, and a handful of endpoints made reading
+    them all by their index, with a join filter, the cheaper plan."""
     if db.is_sqlite:
         pytest.skip("PostgreSQL's planner")
     worker_db = open_database(
         settings.database_url, pool_size=1, postgres_settings=POSTGRES_SETTINGS
     )
+    joined = ("events", "webhook_endpoints")
 
     async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
         names = await _fresh_deliveries(conn, rows, utcnow())
+        for table in joined:
+            names[table] = (await without_statistics(conn, table))["(id)"]
         ids = [f"dlv_{n}" for n in range(1, 101)]
         return names, await plans_of(conn, _TARGETS, {"ids": ids})
 
@@ -233,9 +238,9 @@ async def test_a_postgres_lease_reads_what_it_sends_by_keys(
         [deliveries] = _reads(plan, "webhook_deliveries")
         assert deliveries.startswith(f"->  Index Scan using {names['key']} "), plan
         assert "Index Cond: ((id)::text = ANY " in deliveries, plan
-        for table in ("events", "webhook_endpoints"):
+        for table in joined:
             [read] = _reads(plan, table)
-            assert read.startswith(f"->  Index Scan using pk_{table} "), plan
+            assert read.startswith(f"->  Index Scan using {names[table]} "), plan
             assert "Index Cond: ((id)::text = " in read, plan
         assert "Filter" not in plan.replace("Index Cond", ""), plan
 
