@@ -11,10 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.store.db import Database
 from gateway.values.codes import Code
 from gateway.values.settings import Settings
+from tests.fixtures.core import live_server
+from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 from tests.fixtures.payers import paid_orders, send_body
 from tests.fixtures.policies import set_policy
@@ -253,3 +256,26 @@ async def test_a_fetch_needs_an_idempotency_key_and_the_scope(
     await set_policy(db, agent.key_id, {"scopes": ["topup:send"]})
     scoped = await _fetch(client, agent, "s-1", url="https://seller.example/")
     assert (scoped.status_code, scoped.json()["code"]) == (403, SCOPE_MISSING), scoped.text
+
+
+@pytest.mark.both_stores
+async def test_mcps_paid_fetch_is_the_same_operation(
+    settings: Settings,
+    db: Database,
+    make_merchant: MakeMerchant,
+    tally_seller: TallySeller,
+    tally: TallyPayer,
+) -> None:
+    agent = await make_merchant("staging", balance_cents=5_000)
+    served = settings.model_copy(update={"allow_private_webhook_urls": True})
+    arguments = {"url": f"{tally_seller.url}/report", "idempotency_key": "mcp-1"}
+    async with live_server(served) as root, mcp_http(root, agent.key) as session:
+        [tool] = [t for t in (await session.list_tools()).tools if t.name == "paid_fetch"]
+        fetched = await envelope_of(session, "paid_fetch", arguments)
+        assert (fetched.code, fetched.is_error) == (1000, False), fetched.envelope
+        validate(fetched.envelope, tool.output_schema)
+        again = await envelope_of(session, "paid_fetch", arguments)
+    payment, response = fetched.data["payment"], fetched.data["response"]
+    assert json.loads(response["body"])["paid_with"] == tally.made[payment["id"]].value
+    assert again.data["payment"]["id"] == payment["id"]
+    assert len(tally.makes) == 1 and await merchant_balance(db, agent) == 5_000 - 25
