@@ -2,8 +2,9 @@
 order, by bash, with curl and jq, against a fresh ``make run`` (its demo merchant's wallet
 empty), one merchant's agent paying the other's 402 by MPP, by x402 and by a paying fetch;
 every output the page shows is what its command printed; the payments turn ``used`` and the
-buyer's dashboard lists them. Beside it, the quick check: every path, field and policy field the commands use is in the
-OpenAPI document, and the Chinese and Japanese pages run the same commands."""
+buyer's dashboard lists them. Beside it, the quick check: every path, field and policy field
+the commands use is in the OpenAPI document, and the Chinese and Japanese pages run the same
+commands."""
 
 import json
 import os
