@@ -11,7 +11,8 @@ decoded: ``Accept-Encoding: identity`` is the gateway's.
 
 A 402 is paid by the one payment every door makes (``doors.pay``, ``service.pay``): its
 challenge picked among those the payers read (``registry.challenges_in``, ``demand_of``), the
-payment ``proven`` (the origin reached counts as bound to the destination met there), kept
+payment ``proven`` (the origin reached counts as bound to the destination met there, where TLS
+vouches for it: ``proves``), kept
 under the request's Idempotency-Key matched on the fetch itself. The key keeps the payment,
 never the seller's answer: the same fetch again reads what its key keeps before it requests
 anything, so a payment authorized (approved after it was held, or whose retry failed) is sent
@@ -37,7 +38,7 @@ from ...webhooks.transport import SHARE
 from . import doors, service
 from .schemas import FetchCreate, FetchData, PaymentCreate, SellerResponse
 
-__all__ = ["EXCHANGE", "MAX_RESPONSE_BYTES", "OPERATION", "fetch", "request_hash_of"]
+__all__ = ["EXCHANGE", "MAX_RESPONSE_BYTES", "OPERATION", "fetch", "proves", "request_hash_of"]
 
 OPERATION = "payments.fetch"
 MAX_RESPONSE_BYTES = 1 << 20
@@ -58,6 +59,14 @@ class Met:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+def proves(url: str, env: str) -> bool:
+    """Whether meeting a 402 at ``url`` binds its destination to the url's origin: over TLS,
+    whose certificate names the host; in staging (test money), over plain http too, as a
+    seller on this machine answers. A live 402 met over plain http could be anyone's on the
+    way: its payment is judged as ``POST /payments`` judges one."""
+    return url.lower().startswith("https://") or env == "staging"
 
 
 def request_hash_of(body: FetchCreate) -> str:
@@ -82,8 +91,9 @@ async def fetch(svc: Services, caller: Caller, body: FetchCreate, idempotency_ke
         if met.status != 402:
             return _answer(None, met)
         asked = _payment_of(body, _challenge(svc, caller, met))
+        proven = proves(body.url, caller.env)
         paid = await doors.pay(
-            svc, caller, asked, idempotency_key, proven=True, request_hash=request_hash
+            svc, caller, asked, idempotency_key, proven=proven, request_hash=request_hash
         )
     if paid.code != Code.PAYMENT_AUTHORIZED:
         return paid  # held for approval, refused, in progress: as POST /payments answers

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from jsonschema import validate  # type: ignore[import-untyped]
 
+from gateway.payments.sellers.fetch import proves
 from gateway.store.db import Database
 from gateway.values.codes import Code
 from gateway.values.settings import Settings
@@ -279,3 +280,18 @@ async def test_mcps_paid_fetch_is_the_same_operation(
     assert json.loads(response["body"])["paid_with"] == tally.made[payment["id"]].value
     assert again.data["payment"]["id"] == payment["id"]
     assert len(tally.makes) == 1 and await merchant_balance(db, agent) == 5_000 - 25
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "proven"),
+    [
+        ("https://seller.example/r", "live", True),
+        ("HTTPS://seller.example/r", "live", True),
+        ("http://seller.example/r", "live", False),
+        ("http://127.0.0.1:8000/r", "staging", True),
+    ],
+)
+def test_an_origin_is_proven_where_tls_vouches_for_it_or_in_staging(
+    url: str, env: str, proven: bool
+) -> None:
+    assert proves(url, env) is proven
