@@ -295,3 +295,21 @@ def test_an_origin_is_proven_where_tls_vouches_for_it_or_in_staging(
     url: str, env: str, proven: bool
 ) -> None:
     assert proves(url, env) is proven
+
+
+async def test_a_402_no_payer_reads_or_a_seller_not_reached_pays_nothing(
+    settings: Settings,
+    db: Database,
+    make_merchant: MakeMerchant,
+    tally_seller: TallySeller,
+    idle_port: int,
+) -> None:
+    agent = await make_merchant("staging", balance_cents=5_000)
+    before = await written(db, agent)
+    async with buyer(settings) as http:
+        # Tally's paying half is not registered: its challenge is no protocol's this pays.
+        unread = await _fetch(http, agent, "u-1", url=f"{tally_seller.url}/report")
+        assert (unread.status_code, unread.json()["code"]) == (400, 4504), unread.text
+        gone = await _fetch(http, agent, "u-2", url=f"http://127.0.0.1:{idle_port}/r")
+        assert (gone.status_code, gone.json()["code"]) == (502, 4646), gone.text
+    assert await written(db, agent) == before
