@@ -6,6 +6,7 @@ where the same challenge posted to ``POST /payments`` is held. Redirects are ans
 followed; a private address is refused unless staging allows it; an answer past the bound is
 cut and says so."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -313,3 +314,24 @@ async def test_a_402_no_payer_reads_or_a_seller_not_reached_pays_nothing(
         gone = await _fetch(http, agent, "u-2", url=f"http://127.0.0.1:{idle_port}/r")
         assert (gone.status_code, gone.json()["code"]) == (502, 4646), gone.text
     assert await written(db, agent) == before
+
+
+@pytest.mark.both_stores
+async def test_fetches_racing_under_one_key_pay_once(
+    settings: Settings,
+    db: Database,
+    make_merchant: MakeMerchant,
+    tally_seller: TallySeller,
+    tally: TallyPayer,
+) -> None:
+    agent = await make_merchant("staging", balance_cents=5_000)
+    url = f"{tally_seller.url}/report"
+    async with buyer(settings) as http:
+        replies = await asyncio.gather(*(_fetch(http, agent, "race-1", url=url) for _ in range(6)))
+    # Each is the seller's answer to the one payment, or that payment still being made.
+    codes = sorted((r.status_code, r.json()["code"]) for r in replies)
+    assert set(codes) <= {(200, 1000), (409, 4641)} and (200, 1000) in codes, codes
+    paid = {r.json()["data"]["payment"]["id"] for r in replies if r.status_code == 200}
+    assert len(paid) == 1 and len(tally.makes) == 1
+    assert len(await payment_rows(db, agent.merchant_id)) == 1
+    assert await merchant_balance(db, agent) == 5_000 - 25
