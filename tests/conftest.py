@@ -60,6 +60,7 @@ pytest_plugins = [
     "tests.fixtures.epay",
     "tests.fixtures.passwords",
     "tests.fixtures.seller_payments",
+    "tests.fixtures.sellers",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

@@ -14,18 +14,26 @@ from starlette.responses import Response
 from .. import idempotency, merchant_limits
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..payments.sellers import doors
+from ..payments.sellers import doors, fetch
 from ..payments.sellers import service as sellers
-from ..payments.sellers.schemas import PAY_ID, PaymentCreate, PaymentData, PaymentMade
+from ..payments.sellers.schemas import (
+    PAY_ID,
+    FetchCreate,
+    FetchData,
+    PaymentCreate,
+    PaymentData,
+    PaymentMade,
+)
 from ..policies.model import Scope
 from ..services import services
 from ..topup.schemas import ListQuery
 from ..values.codes import Code
 from ..values.envelope import ApiError, Envelope
+from ..values.outcome import Outcome
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 
-__all__ = ["PAY_ERRORS", "routes"]
+__all__ = ["FETCH_ERRORS", "PAY_ERRORS", "routes"]
 
 SCOPE: Scope = "payments:send"
 _AUTH = (*KEY_ERRORS, Code.KEY_SCOPE_MISSING)
@@ -70,6 +78,8 @@ PAY_ERRORS = (
     Code.PAYMENT_APPROVAL_DENIED,
     Code.PAYMENT_APPROVAL_EXPIRED,
 )
+# A paying fetch's: its payment's, and the seller's address and answer.
+FETCH_ERRORS = (*PAY_ERRORS, Code.SELLER_ADDRESS_REFUSED, Code.SELLER_UNREACHABLE)
 _DECISION_ERRORS = (
     *KEY_ERRORS,
     Code.KEY_SCOPE_MISSING,
@@ -81,17 +91,34 @@ _DECISION_ERRORS = (
 )
 
 
-async def create_payment(request: Request) -> Response:
-    caller = require_caller(request, SCOPE)
-    svc = services(request)
+def _key(request: Request) -> str:
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
     if key is None:
         raise ApiError(Code.INVALID_IDEMPOTENCY_KEY, "A payment needs an Idempotency-Key header")
-    body, _ = await read_json(request, PaymentCreate, limit=svc.settings.max_body_bytes)
-    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
-    outcome = await doors.pay(svc, caller, body, key)
+    return key
+
+
+def _replied(outcome: Outcome) -> Response:
     headers = {idempotency.REPLAYED_HEADER: "true"} if outcome.replayed else None
     return Envelope.of(outcome, headers=headers)
+
+
+async def create_payment(request: Request) -> Response:
+    caller = require_caller(request, SCOPE)
+    svc = services(request)
+    key = _key(request)
+    body, _ = await read_json(request, PaymentCreate, limit=svc.settings.max_body_bytes)
+    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
+    return _replied(await doors.pay(svc, caller, body, key))
+
+
+async def fetch_paying(request: Request) -> Response:
+    caller = require_caller(request, SCOPE)
+    svc = services(request)
+    key = _key(request)
+    body, _ = await read_json(request, FetchCreate, limit=svc.settings.max_body_bytes)
+    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
+    return _replied(await fetch.fetch(svc, caller, body, key))
 
 
 def _payment_id(request: Request) -> str:
@@ -145,6 +172,21 @@ routes = [
             response=PaymentMade,
             success=Code.PAYMENT_AUTHORIZED,
             errors=PAY_ERRORS,
+            secret=True,
+        ),
+    ),
+    ApiRoute(
+        "/payments/fetch",
+        fetch_paying,
+        methods=["POST"],
+        doc=RouteDoc(
+            "Request a seller's resource through the gateway, paying the 402 it answers from the "
+            "wallet under the key's policy and retrying with the credential; an "
+            "Idempotency-Key is required",
+            "payments",
+            body=FetchCreate,
+            response=FetchData,
+            errors=FETCH_ERRORS,
             secret=True,
         ),
     ),

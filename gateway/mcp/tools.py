@@ -8,7 +8,7 @@ an ``Outcome`` (a list's with its ``meta``), or an ``ApiError``; ``server.py`` r
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from mcp import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -25,7 +25,14 @@ from ..freezes.schemas import FreezeData, FreezeRequest
 from ..merchants import keys
 from ..operations import perform
 from ..payments.sellers import doors as payment_doors
-from ..payments.sellers.schemas import PaymentCreate, PaymentData, PaymentMade
+from ..payments.sellers import fetch
+from ..payments.sellers.schemas import (
+    FetchCreate,
+    FetchData,
+    PaymentCreate,
+    PaymentData,
+    PaymentMade,
+)
 from ..policies.model import Scope
 from ..policies.usage import KeyUsage
 from ..protocols.paid import Answered
@@ -67,17 +74,29 @@ class SendTopupArguments(SendRequest):
     )
 
 
-class PayChallengeArguments(PaymentCreate):
-    """``pay_challenge``'s input: ``POST /payments``'s body, and the key that makes a retry
-    safe."""
-
-    idempotency_key: str = Field(
+PaymentKey = Annotated[
+    str,
+    Field(
         min_length=1,
         max_length=255,
         description="Required. The same key with the same arguments within 24 h answers the "
         "first result again (the same credential) and debits once. Shared with the REST API's "
         "Idempotency-Key header, and belongs to the calling API key alone.",
-    )
+    ),
+]
+
+
+class PayChallengeArguments(PaymentCreate):
+    """``pay_challenge``'s input: ``POST /payments``'s body, and the key that makes a retry
+    safe."""
+
+    idempotency_key: PaymentKey
+
+
+class PaidFetchArguments(FetchCreate):
+    """``paid_fetch``'s input: ``POST /payments/fetch``'s body, and its key."""
+
+    idempotency_key: PaymentKey
 
 
 class NoArguments(Model):
@@ -128,6 +147,13 @@ async def pay_challenge(svc: Services, caller: Caller, arguments: dict[str, Any]
     body = _parse(PaymentCreate, rest)
     await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
     return await payment_doors.pay(svc, caller, body, key)
+
+
+async def paid_fetch(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
+    rest, key = _keyed(arguments)
+    body = _parse(FetchCreate, rest)
+    await merchant_limits.SELLER_PAYMENTS.count(svc, caller.merchant_id, caller.env)
+    return await fetch.fetch(svc, caller, body, key)
 
 
 def _send_arguments(svc: Services, arguments: dict[str, Any]) -> tuple[SendRequest, str]:
@@ -298,6 +324,21 @@ TOOLS: tuple[ToolSpec, ...] = (
         # Moves money; the same idempotency key makes a repeat harmless.
         _write("Pay a seller's 402", open_world=True),
         pay_challenge,
+    ),
+    ToolSpec(
+        "paid_fetch",
+        "Fetch a seller's resource, paying its 402",
+        "Request url (method, headers, body as given) through the gateway: a 402 it answers is "
+        "paid from the wallet under the key's policy, as pay_challenge pays it, and the request "
+        "sent again with the credential. data.response is the seller's {status, headers, body}; "
+        "data.payment the payment (null when the seller asked for none). A payment held for "
+        "approval answers code 1173 without a response: call again with the same "
+        "idempotency_key once a person approves it. It never pays twice." + _ENVELOPE,
+        "payments:send",
+        PaidFetchArguments,
+        _envelope("FetchEnvelope", FetchData | PaymentData),
+        _write("Fetch a seller's resource, paying its 402", open_world=True),
+        paid_fetch,
     ),
     ToolSpec(
         "get_balance",

@@ -410,6 +410,9 @@ class Payer(ABC):
     name: ClassVar[str]
     # Whether the merchant may keep a key of its own for this protocol (``own_key``).
     keyed: ClassVar[bool] = False
+    # The response headers a seller's 402 writes this protocol's challenge in, each value one
+    # challenge (``registry.challenges_in``: what a paying fetch reads of the 402 it met).
+    challenge_headers: ClassVar[tuple[str, ...]] = ("WWW-Authenticate",)
 
     @abstractmethod
     def demand(

@@ -15,10 +15,12 @@ the length of a ``with`` block; a name already taken is refused.
 The paying half comes with its protocol: a receiver offers its payer (``Receiver.payer``), and
 ``payers`` lists them in the registry's order (``paying`` adds one for a block: a test's).
 ``demand_of`` reads a seller's challenge by the first payer that takes it as its protocol's,
-after bounding its size; none that does is ``PAYMENT_METHOD_UNSUPPORTED``.
+after bounding its size; none that does is ``PAYMENT_METHOD_UNSUPPORTED``. ``challenges_in``
+lists the challenges a seller's 402 carries, in the payers' order, where each payer says its
+protocol writes them (``Payer.challenge_headers``).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Presenting",
     "all_receivers",
+    "challenges_in",
     "demand_of",
     "dev_companions",
     "get",
@@ -173,6 +176,18 @@ def demand_of(settings: Settings, challenge: str, now: datetime, *, env: str) ->
         Code.PAYMENT_METHOD_UNSUPPORTED,
         "No payment protocol this gateway pays with reads this challenge: nothing was paid",
     )
+
+
+def challenges_in(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """The challenges a seller's 402 carries (``headers``: its header lines, as sent), each
+    once: those in the first payer's headers first, in the registry's order."""
+    lines = [(name.lower(), value.strip()) for name, value in headers]
+    found: list[str] = []
+    for each in payers():
+        for header in each.challenge_headers:
+            wanted = header.lower()
+            found += [v for n, v in lines if n == wanted and v and v not in found]
+    return found
 
 
 # What a retry presented: the protocol, and its credential as that protocol reads it.

@@ -346,6 +346,17 @@ WALLET: dict[Code, CodeInfo] = {
         "paid once whatever the Idempotency-Key; an x402 offer is bought again with buy_again; "
         "nothing was paid",
     ),
+    Code.SELLER_UNREACHABLE: CodeInfo(
+        502,
+        "The seller could not be reached or did not answer in time (data.payment: the payment "
+        "made before it, if any; fetch again with the same Idempotency-Key to send its "
+        "credential again, never paying twice)",
+    ),
+    Code.SELLER_ADDRESS_REFUSED: CodeInfo(
+        422,
+        "The seller's address is refused: a paying fetch reaches the public internet only; "
+        "nothing was paid",
+    ),
     Code.MANAGED_KEY_FOR_APPS_ONLY: CodeInfo(
         403, "Only an app's access token manages a key through a consent"
     ),

@@ -24,11 +24,27 @@ log = logging.getLogger("aitopup.payments")
 Decide = Callable[..., Awaitable[Outcome]]
 
 
-async def pay(svc: Services, caller: Caller, body: PaymentCreate, idempotency_key: str) -> Outcome:
-    """``POST /payments`` (MCP's ``pay_challenge``): the payment (``service.pay``), and if it
-    was held, its approvers asked. The doors count it first (``merchant_limits``)."""
+async def pay(
+    svc: Services,
+    caller: Caller,
+    body: PaymentCreate,
+    idempotency_key: str,
+    *,
+    proven: bool = False,
+    request_hash: str | None = None,
+) -> Outcome:
+    """``POST /payments`` (MCP's ``pay_challenge``; a paying fetch's payment, ``proven``): the
+    payment (``service.pay``), and if it was held, its approvers asked. The doors count it
+    first (``merchant_limits``)."""
     operation = service.pay(
-        svc.db, svc.sealer, svc.settings, caller, body, idempotency_key=idempotency_key
+        svc.db,
+        svc.sealer,
+        svc.settings,
+        caller,
+        body,
+        idempotency_key=idempotency_key,
+        proven=proven,
+        request_hash=request_hash,
     )
     outcome = await perform(svc.waker, operation)
     if outcome.status == HELD and not outcome.replayed and outcome.transaction_id is not None:

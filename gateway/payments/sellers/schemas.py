@@ -2,7 +2,7 @@
 what a payment reads as, and the reply that made it, the one place its credential is shown."""
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
@@ -17,9 +17,12 @@ __all__ = [
     "PAY_ID",
     "BindingCreate",
     "BindingData",
+    "FetchCreate",
+    "FetchData",
     "PaymentCreate",
     "PaymentData",
     "PaymentMade",
+    "SellerResponse",
 ]
 
 PAY_ID = re.compile(r"pay_[0-9a-z]{24}")
@@ -165,3 +168,104 @@ class BindingData(Model):
     destination: str
     bound_by: str = Field(description="Who bound it: the key's id, or user:<id> for a person.")
     created_at: str = Field(description="RFC 3339 UTC")
+
+
+# What a paying fetch sends of the agent's own: its headers as given, within these bounds, but
+# never one the gateway writes itself (the framing, the host, the coding it reads answers in).
+MAX_FETCH_HEADERS = 32
+MAX_FETCH_HEADER_BYTES = 16 * 1024  # names and values together
+MAX_FETCH_BODY_BYTES = 32 * 1024
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+GATEWAYS_OWN = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "proxy-connection",
+        "accept-encoding",
+    }
+)
+
+
+def _headers(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_FETCH_HEADERS:
+        raise ValueError(f"at most {MAX_FETCH_HEADERS} headers")
+    seen: set[str] = set()
+    size = 0
+    for name, said in value.items():
+        lower = name.lower()
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name")
+        if lower in GATEWAYS_OWN:
+            raise ValueError(f"{name} is written by the gateway itself")
+        if lower in seen:
+            raise ValueError(f"{name} is named twice")
+        if not said.replace("\t", " ").isprintable():
+            raise ValueError(f"{name}'s value is not one line of text")
+        seen.add(lower)
+        size += len(name) + len(said.encode())
+    if size > MAX_FETCH_HEADER_BYTES:
+        raise ValueError(f"the headers are at most {MAX_FETCH_HEADER_BYTES} bytes together")
+    return value
+
+
+def _body(value: str) -> str:
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_FETCH_BODY_BYTES:
+        raise ValueError(f"a body is at most {MAX_FETCH_BODY_BYTES} bytes")
+    return value
+
+
+class FetchCreate(Model):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: Resource = Field(
+        description="The seller's resource, requested by the gateway itself: an absolute https "
+        "(or http) URL on the public internet, at most 2048 characters. Its origin is the "
+        "payee's: a destination met there counts as bound to it."
+    )
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        default="GET", description="The request's method."
+    )
+    headers: Annotated[dict[str, str], AfterValidator(_headers)] = Field(
+        default_factory=dict,
+        description="The request's headers, sent as given: at most 32, 16 KiB together; never "
+        "Host, Content-Length, Accept-Encoding or a hop-by-hop header (the gateway writes "
+        "those), and the credential's header is the gateway's on the paid retry.",
+    )
+    body: Annotated[str, AfterValidator(_body)] | None = Field(
+        default=None, description="The request's body, sent as is (UTF-8): at most 32 KiB."
+    )
+    description: Line | None = Field(
+        default=None, max_length=500, description="What a payment is for, kept with it."
+    )
+    buy_again: bool = Field(
+        default=False, description="As `POST /payments` takes it: an x402 offer bought again."
+    )
+
+
+class SellerResponse(Model):
+    """What the seller answered the gateway's request (the paid retry, when it paid)."""
+
+    status: int = Field(description="Its HTTP status; a redirect is answered, never followed.")
+    headers: dict[str, str] = Field(
+        description="Its headers, names in lower case, a name sent twice joined by `, `; "
+        "without the framing ones."
+    )
+    body: str = Field(description="Its body: text when it is UTF-8, else base64 (`encoding`).")
+    encoding: Literal["utf-8", "base64"]
+    truncated: bool = Field(description="Whether the body went past 1 MiB and was cut there.")
+
+
+class FetchData(Model):
+    """A paying fetch's answer: the payment it made (as `GET /payments/{id}` reads it, never
+    its credential; null when the seller asked for none) and the seller's response."""
+
+    payment: PaymentData | None
+    response: SellerResponse

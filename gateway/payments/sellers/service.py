@@ -61,7 +61,17 @@ from . import authorizing, bindings, challenged, funding, treasury
 from .schemas import PaymentCreate
 from .states import FAILED, HELD, OWN, PENDING, make_seconds, pending_until, schedule
 
-__all__ = ["OPERATION", "get", "list_page", "make", "pay", "request_hash_of", "scoped", "visible"]
+__all__ = [
+    "OPERATION",
+    "get",
+    "list_page",
+    "make",
+    "pay",
+    "replay",
+    "request_hash_of",
+    "scoped",
+    "visible",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +135,16 @@ async def pay(
     *,
     idempotency_key: str,
     proven: bool = False,
+    request_hash: str | None = None,
 ) -> Outcome:
     """The payment of ``body``'s challenge under ``idempotency_key``: authorized (the
     credential in the reply), or refused (nothing written, or, when its provider failed,
     failed and released), or the reply its key keeps. ``proven``: the gateway met the
     challenge at the url's origin itself (over TLS), so the destination counts as bound
-    to that origin."""
+    to that origin. ``request_hash``: what the key is matched on, when the request is not
+    ``body`` itself (a paying fetch's, whose challenge is the seller's answer of the moment)."""
     now = utcnow()
-    request_hash = request_hash_of(body)
+    request_hash = request_hash or request_hash_of(body)
     try:
         demand = registry.demand_of(settings, body.challenge, now, env=caller.env)
         _payable(settings, demand, now)
@@ -140,7 +152,7 @@ async def pay(
         # A challenge that expired since its key paid it: the key answers what it did then.
         kept = None
         if refused.code == Code.PAYMENT_CHALLENGE_EXPIRED:
-            kept = await _replay(db, sealer, settings, caller, idempotency_key, request_hash, now)
+            kept = await replay(db, sealer, settings, caller, idempotency_key, request_hash, now)
         if kept is None:
             raise
         return kept
@@ -243,7 +255,7 @@ async def pay(
     )
 
 
-async def _replay(
+async def replay(
     db: Database,
     sealer: Sealer,
     settings: Settings,

@@ -236,6 +236,7 @@ def _identity(required: PaymentRequired, need: PaymentRequirements) -> str:
 class X402Payer(Payer):
     name: ClassVar[str] = X402
     keyed: ClassVar[bool] = True
+    challenge_headers: ClassVar[tuple[str, ...]] = (offers.PAYMENT_REQUIRED_HEADER,)
 
     def own_key(self, given: str | None) -> PayerKey:
         """An EVM account's key: ``given`` (32 bytes in hex, ``0x`` or not, a valid secp256k1

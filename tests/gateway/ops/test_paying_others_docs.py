@@ -1,9 +1,10 @@
 """docs/agents-that-pay.md "Paying others", as a reader runs it: the section's shell blocks, in
 order, by bash, with curl and jq, against a fresh ``make run`` (its demo merchant's wallet
-empty), one merchant's agent paying the other's 402 by MPP and by x402; every output the page
-shows is what its command printed; the payments turn ``used`` and the buyer's dashboard lists
-them. Beside it, the quick check: every path, field and policy field the commands use is in the
-OpenAPI document, and the Chinese and Japanese pages run the same commands."""
+empty), one merchant's agent paying the other's 402 by MPP, by x402 and by a paying fetch;
+every output the page shows is what its command printed; the payments turn ``used`` and the
+buyer's dashboard lists them. Beside it, the quick check: every path, field and policy field
+the commands use is in the OpenAPI document, and the Chinese and Japanese pages run the same
+commands."""
 
 import json
 import os
@@ -139,6 +140,7 @@ async def test_the_commands_paths_and_fields_are_the_apis(ops_client: httpx.Asyn
     assert used == {
         ("post", "/api/public/v1/topup/send"),
         ("post", "/api/public/v1/payments"),
+        ("post", "/api/public/v1/payments/fetch"),
         ("get", "/api/public/v1/payments"),
         ("get", "/api/public/v1/keys/self"),
     }
@@ -269,26 +271,26 @@ def test_one_merchant_pays_anothers_402_as_the_page_says(
         assert gateway == root and buyer.startswith("mer_")
         headers = {"Authorization": f"Bearer {buyer_key}"}
 
-        def both_used() -> bool:
+        def all_used() -> bool:
             listed = httpx.get(f"{root}/api/public/v1/payments", headers=headers, timeout=10)
-            return [p["status"] for p in listed.json()["data"]] == ["used", "used"]
+            return [p["status"] for p in listed.json()["data"]] == ["used"] * 3
 
         # The worker's first look at each is 15 s after its authorization.
-        poll_until(both_used, within=90)
+        poll_until(all_used, within=90)
         kept = f"GATEWAY={gateway}\nBUYER={buyer}\nBUYER_KEY={buyer_key}\n"
         printed += _shell(kept + listing + invite, checkout, env)
         shown = [line for b in _blocks(_section(), "text") for line in b.splitlines()]
         _printed_as_shown(shown, printed)
 
-        # The link the invitation printed opens the buyer's dashboard: both payments, and
+        # The link the invitation printed opens the buyer's dashboard: the three payments, and
         # what the seller's Stripe profile (where the MPP payment went) was paid today with
         # what the key may still pay it.
         [link] = [line for line in printed if "/dashboard/set-password?token=" in line]
         page = _payments_page(link)
-        assert page.count('data-status="used"') == 2, page
+        assert page.count('data-status="used"') == 3, page
         seller = re.search(r'<tr data-payee="mpp:profile_aitopup">.*?</tr>', page, re.S)
         assert seller is not None, page
-        assert "$13.00" in seller.group() and "$27.00 left of $40.00 daily" in seller.group()
+        assert "$18.00" in seller.group() and "$22.00 left of $40.00 daily" in seller.group()
 
 
 def _payments_page(link: str) -> str:

@@ -44,6 +44,7 @@ SECRET_ROUTES = {
     ("POST", "/api/public/v1/apps/me/key"),
     ("POST", "/api/public/v1/apps/me/key/rotate"),
     ("POST", "/api/public/v1/payments"),  # a payment's credential, shown once
+    ("POST", "/api/public/v1/payments/fetch"),  # the seller's answer, bought for this caller
 }
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "nostore@example.com"}
 
