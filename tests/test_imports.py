@@ -48,7 +48,7 @@ ENTRIES = {
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
     # destinations a person bound to an origin, their routes and the Payments page's card (+3);
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
-    # operations and admin routes (+3).
+    # operations and admin routes (+3); the paying fetch (+1).
     "gateway.app": (
         (
             "stripe",
@@ -61,7 +61,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1374,
+        1375,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -82,10 +82,11 @@ ENTRIES = {
     # code, which a tool's result shares with REST's answer (``ops.outage``, +2); what a revoked
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
-    # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2).
+    # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
+    # paying fetch (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1416,
+        1417,
     ),
 }
 
