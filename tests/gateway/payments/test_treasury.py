@@ -36,11 +36,18 @@ RAIL = {"env": "staging", "protocol": "tally"}
 
 @pytest.fixture
 async def rail(db: Database, tally: TallyPayer) -> AsyncIterator[None]:
-    """Tally's staging rail, its float and ledger gone after the test."""
+    """Tally's staging rail with no float and an empty ledger, and so again after the test: the
+    treasury is the operator's, one for every merchant, and the tests before this one in its
+    database paid Tally's sellers from wallets too."""
+
+    async def emptied() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(delete(table_of(TreasuryFloat)))
+            await conn.execute(delete(table_of(TreasuryEntry)))
+
+    await emptied()
     yield
-    async with db.transaction() as conn:
-        await conn.execute(delete(table_of(TreasuryFloat)))
-        await conn.execute(delete(table_of(TreasuryEntry)))
+    await emptied()
 
 
 def _mine(listed: list[dict[str, Any]]) -> dict[str, Any]:
