@@ -27,11 +27,8 @@ class RailState(treasury.Rail):
 def _instrument(settings: Settings, env: str, protocol: str) -> bool:
     if env == "staging":
         return True
-    if protocol == "mpp":
-        return settings.treasury_stripe_payment_method is not None
-    if protocol == "x402":
-        return settings.treasury_x402_key is not None
-    return True  # a rail whose payer holds no instrument of the operator's
+    payer = registry.payer(protocol)
+    return payer is None or payer.treasury_set(settings)
 
 
 async def rails(db: Database, settings: Settings) -> Outcome:

@@ -451,6 +451,12 @@ class Payer(ABC):
         ``mpp:<the seller's Stripe profile>``), at most ``payees.MAX_DESTINATION``
         characters. Pure, as ``demand`` is; the url the agent names is never part of it."""
 
+    def treasury_set(self, settings: Settings) -> bool:
+        """Whether the operator's own instrument that pays this protocol's sellers for a live
+        wallet is configured (staging pays with test instruments). A protocol whose payer holds
+        no instrument of the operator's has nothing to set."""
+        return True
+
     def own_key(self, given: str | None) -> PayerKey:
         """A ``keyed`` payer's key for the merchant: ``given`` read as this protocol's secret,
         or a new one made when it is ``None``. One that is not a key raises ``ValueError``, in

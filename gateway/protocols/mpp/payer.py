@@ -293,6 +293,9 @@ class MppPayer(Payer):
             once=found.id,
         )
 
+    def treasury_set(self, settings: Settings) -> bool:
+        return settings.treasury_stripe_payment_method is not None
+
     def destination(self, demand: Demand) -> str:
         """The seller's Stripe profile the challenge names (``methodDetails.networkId``): the
         account a Shared Payment Token is issued to, whatever realm the challenge states."""

@@ -306,6 +306,9 @@ class X402Payer(Payer):
             again=True,
         )
 
+    def treasury_set(self, settings: Settings) -> bool:
+        return settings.treasury_x402_key is not None
+
     def destination(self, demand: Demand) -> str:
         """The offer's network, asset and ``payTo``, the addresses in lower case."""
         assert isinstance(demand.kept, _Kept)
