@@ -36,7 +36,7 @@ from tests.fixtures.core import (
     make_settings,
     running_app,
 )
-from tests.fixtures.lanes import lane_of
+from tests.fixtures.lanes import lanes_of
 from tests.fixtures.postgres import fresh_database
 
 pytest_plugins = [
@@ -115,11 +115,25 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     gc.enable()
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    # Marked as it is collected: pytest-xdist reads the groups before any later hook could.
-    if _store_of(item) == "postgres" and item.get_closest_marker("xdist_group") is None:
-        module = item.path.relative_to(item.config.rootpath).as_posix()
-        item.add_marker(pytest.mark.xdist_group(lane_of(module)))
+@pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_lanes(items: list[pytest.Item]) -> None:
+    # Before pytest-xdist reads the groups into the ids (its own hook of this name; pytest takes
+    # a conftest's hooks by their prefix, pluggy the spec by specname), once the whole run is
+    # known, so that the lanes are weighed by what each will run.
+    laned = [
+        item
+        for item in items
+        if _store_of(item) == "postgres"
+        and not on_one_store(item)
+        and item.get_closest_marker("xdist_group") is None
+    ]
+    lanes = lanes_of(_module_of(item) for item in laned)
+    for item in laned:
+        item.add_marker(pytest.mark.xdist_group(lanes[_module_of(item)]))
+
+
+def _module_of(item: pytest.Item) -> str:
+    return item.path.relative_to(item.config.rootpath).as_posix()
 
 
 @pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by store

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures.lanes import lane_of
+from tests.fixtures.lanes import POSTGRES_LANES, lanes_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +58,17 @@ def test_a_postgres_test_runs_in_its_lane_under_xdist() -> None:
     passed = {
         line.split(" ", 1)[1] for line in ran.stdout.splitlines() if line.startswith("PASSED")
     }
-    lane = lane_of(STORE.split("::", 1)[0])
-    assert passed == {f"{STORE}[postgres]@{lane}"}, ran.stdout  # its SQLite run skips
+    assert passed == {f"{STORE}[postgres]@postgres-0"}, ran.stdout  # its SQLite run skips
+
+
+def test_the_lanes_are_as_even_as_whole_modules_allow() -> None:
+    tests = ["a"] * 50 + ["b"] * 30 + ["c"] * 30 + ["d"] * 20 + ["e"] * 10
+    lanes = lanes_of(tests)
+    loads = {f"postgres-{n}": 0 for n in range(POSTGRES_LANES)}
+    for module in tests:
+        loads[lanes[module]] += 1
+    assert sorted(loads.values()) == [70, 70]
+    assert lanes_of(reversed(tests)) == lanes  # the same whichever order they were collected
 
 
 # Two processes: one dies in a test once the other is inside its first, which would take a
