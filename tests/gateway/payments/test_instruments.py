@@ -92,6 +92,9 @@ async def test_x402_without_the_treasury_key_or_its_own_is_refused_before_the_de
     paid = await _pay(keyless, agent, "no-own-key", _offer(settings, 700))
     assert paid.status_code == 201, paid.text
     assert paid.json()["data"]["funded_by"] == "own"
+    # Its reply says what happened: the merchant's own key paid, the wallet was not debited.
+    assert "the wallet is not debited" in paid.json()["message"]
+    assert await merchant_balance(db, owner) == 50_000
 
 
 async def test_a_held_payment_is_not_approved_while_its_instrument_is_missing(
