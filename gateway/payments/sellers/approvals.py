@@ -109,7 +109,7 @@ async def _held(conn: AsyncConnection, caller: Caller, payment_id: str) -> Any:
         raise ApiError(Code.KEY_SELF_APPROVAL, transaction_id=payment_id, status=row.status)
     if row.status != HELD:
         raise _lost(row, row.status)
-    await holds.refuse_if_revoked(conn, row.api_key_id, row)
+    await holds.refuse_if_ended(conn, row.api_key_id, row, utcnow())
     return row
 
 
