@@ -10,6 +10,7 @@ that finds its coupon's uses all held expires that coupon's due orders itself, s
 between sweeps too.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from gateway.billing.orders import expire_due
@@ -35,11 +36,14 @@ async def expire_approvals(ctx: dict[str, Any]) -> int:
     (``topup.approval_expired``), each in its own transaction whose conditional UPDATE loses to
     an approve or deny that got there first. The windows of what a key that has expired holds
     are closed first (``holds.close_expired``: its payments' work due now, for the payments'
-    lane). How many sends expired."""
+    lane), and so are those held longer than today's window allows (``holds.close_overdue``).
+    How many sends expired."""
     deps: Deps = ctx["deps"]
     now = utcnow()
+    longest = timedelta(seconds=deps.settings.approval_ttl_seconds)
     async with deps.db.transaction() as conn:
         await holds.close_expired(conn, now)
+        await holds.close_overdue(conn, now, longest)
     expired = 0
     for txn_id in await approvals.due(deps.db, now):
         deliveries = await approvals.expire(deps.db, txn_id, now)

@@ -23,7 +23,7 @@ the worker's approvals sweep closes its windows (``close_expired``), so the expi
 money back, the grants it was drawn from restored, as a revocation's does.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,10 +43,32 @@ from ..values.codes import Code
 from ..values.outcome import ApiError
 from ..values.statuses import HELD
 
-__all__ = ["close", "close_expired", "refuse_if_ended"]
+__all__ = ["close", "close_expired", "close_overdue", "refuse_if_ended"]
 
 _K, _T, _PT = table_of(ApiKeyRow), table_of(Topup), table_of(PolicyTemplate)
 _P, _W = table_of(SellerPayment), table_of(SellerPaymentWork)
+
+
+async def close_overdue(conn: AsyncConnection, now: datetime, longest: timedelta) -> None:
+    """The sweep: the window of every send and payment held since before ``now - longest``
+    (today's approval window, ``AITOPUP_APPROVAL_TTL_SECONDS``) closed at ``now``, each
+    payment's work due now, so a hold written under a longer window, or with one past any
+    bound, is given back rather than held for ever."""
+    since = now - longest
+    for table, held_here in ((_T, sa.text(AWAITING_APPROVAL)), (_P, _P.c.status == HELD)):
+        await conn.execute(
+            sa.update(table)
+            .where(held_here, table.c.approval_expires_at > now, table.c.created_at <= since)
+            .values(approval_expires_at=now)
+        )
+    overdue = sa.select(_P.c.id).where(
+        _P.c.status == HELD, _P.c.approval_expires_at == now, _P.c.created_at <= since
+    )
+    await conn.execute(
+        sa.update(_W)
+        .where(_W.c.payment_id.in_(overdue), _W.c.next_attempt_at > now)
+        .values(status="due", next_attempt_at=now, generation=_W.c.generation + 1, updated_at=now)
+    )
 
 
 async def close(conn: AsyncConnection, keys: Any, now: datetime) -> None:

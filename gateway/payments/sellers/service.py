@@ -64,7 +64,16 @@ from ...values.settings import Settings
 from .. import once
 from . import authorizing, bindings, challenged, funding, treasury
 from .schemas import PaymentCreate
-from .states import FAILED, HELD, OWN, PENDING, make_seconds, pending_until, schedule
+from .states import (
+    FAILED,
+    HELD,
+    OWN,
+    PENDING,
+    held_until,
+    make_seconds,
+    pending_until,
+    schedule,
+)
 
 __all__ = [
     "OPERATION",
@@ -319,7 +328,7 @@ async def make(
         row = await authorizing.read(conn, payment_id)
         done = await authorizing.authorize(conn, sealer, row, made, now)
         if done is not None:
-            await authorizing.reschedule(conn, payment_id, schedule(0, now, row.expires_at), now)
+            await authorizing.reschedule(conn, payment_id, schedule(0, now, held_until(row)), now)
             return done
     kept = await _kept(wallet, payment_id, request_hash)
     if kept.status == FAILED:

@@ -5,16 +5,16 @@ key, once its sweep has closed the windows), gives their money back to the walle
 was drawn from and the key's windows, once; a decision made before the revocation stands."""
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.merchants import holds as key_holds
 from gateway.payments.sellers import holds, states
 from gateway.store.db import Database
-from gateway.store.models import CreditGrant, Wallet, table_of
+from gateway.store.models import CreditGrant, SellerPayment, Topup, Wallet, table_of
 from gateway.store.queue import lease
 from gateway.topup import approvals
 from gateway.values.clock import utcnow
@@ -38,6 +38,7 @@ HOLDING = {
 }
 REVOKED, EXPIRED = 2319, 2325
 _G, _WA = table_of(CreditGrant), table_of(Wallet)
+_T, _P = table_of(Topup), table_of(SellerPayment)
 SEND = {"platform": "claude", "amount_cents": 500, "recipient_email": "ann@example.com"}
 
 
@@ -165,4 +166,35 @@ async def test_an_expired_keys_held_send_and_payment_are_ended_and_given_back(
     async with db.transaction() as conn:
         assert await key_holds.close_expired(conn, utcnow()) == 0  # nothing held is left
     assert tally.makes == []
+    await assert_ledger_balanced(db)
+
+
+async def test_a_hold_older_than_todays_window_is_ended_at_the_bound(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    settings: Settings,
+    tally: TallyPayer,
+) -> None:
+    """A send and a payment held under a longer window than today's (a window in year 2200)
+    are closed by the sweep once older than today's window, and given back; a hold within
+    today's window is left to its own close."""
+    agent, owner = await _agent(make_merchant, db)
+    txn = await _held_send(client, agent)
+    payment_id = await held(client, agent, "overdue-1")
+    fresh = await held(client, agent, "fresh-1")
+    longest = timedelta(seconds=settings.approval_ttl_seconds)
+    old = {"created_at": utcnow() - longest - timedelta(minutes=1)}
+    far = {**old, "approval_expires_at": datetime(2200, 1, 1, tzinfo=UTC)}
+    async with db.transaction() as conn:
+        await conn.execute(update(_T).where(_T.c.id == txn).values(**far))
+        await conn.execute(update(_P).where(_P.c.id == payment_id).values(**far))
+    async with db.transaction() as conn:
+        await key_holds.close_overdue(conn, utcnow(), longest)
+    await _expire_due(db, settings, payment_id)
+    read = await client.get(f"/topup/{txn}", headers=owner.headers)
+    assert read.json()["status"] == "expired"
+    assert await status_of(db, payment_id) == ("expired", "expiry")
+    assert (await status_of(db, fresh))[0] == "pending_approval"
+    assert await merchant_balance(db, agent) == 1_000 - 25
     await assert_ledger_balanced(db)
