@@ -10,10 +10,12 @@ that finds its coupon's uses all held expires that coupon's due orders itself, s
 between sweeps too.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from gateway.billing.orders import expire_due
 from gateway.billing.wallet import grants
+from gateway.merchants import holds
 from gateway.policies import thresholds
 from gateway.topup import approvals
 from gateway.values.clock import utcnow
@@ -32,9 +34,16 @@ async def expire_orders(ctx: dict[str, Any]) -> int:
 async def expire_approvals(ctx: dict[str, Any]) -> int:
     """ARQ cron ``expire_approvals``: sends held for approval past their window are refunded
     (``topup.approval_expired``), each in its own transaction whose conditional UPDATE loses to
-    an approve or deny that got there first. How many expired."""
+    an approve or deny that got there first. The windows of what a key that has expired holds
+    are closed first (``holds.close_expired``: its payments' work due now, for the payments'
+    lane), and so are those held longer than today's window allows (``holds.close_overdue``).
+    How many sends expired."""
     deps: Deps = ctx["deps"]
     now = utcnow()
+    longest = timedelta(seconds=deps.settings.approval_ttl_seconds)
+    async with deps.db.transaction() as conn:
+        await holds.close_expired(conn, now)
+        await holds.close_overdue(conn, now, longest)
     expired = 0
     for txn_id in await approvals.due(deps.db, now):
         deliveries = await approvals.expire(deps.db, txn_id, now)

@@ -5,15 +5,17 @@ after that a replay is a new request anyway, so the rows only grow the table. A 
 of windows long closed (``policies.spend.prune_closed``) are read by nothing, and there is one per
 recipient and window for a per-recipient limit. Webhook history (events, deliveries, attempts)
 is kept ``AITOPUP_RETENTION_DAYS`` or the merchant's own (``gateway.webhooks.retention``, which
-says what is never pruned). What the staging test inbox received is kept a day
-(``gateway.webhooks.inbox``). The jobs delete in batches, each its own short transaction, so they
-never hold the writer for long.
+says what is never pruned), and with it the spans of the wallets' debits that no give-back can
+reach any more (``gateway.ledger.giveback.prune``). What the staging test inbox received is kept
+a day (``gateway.webhooks.inbox``). The jobs delete in batches, each its own short transaction,
+so they never hold the writer for long.
 """
 
 from datetime import datetime
 from typing import Any
 
 from gateway import idempotency
+from gateway.ledger import giveback
 from gateway.policies import spend
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
@@ -25,6 +27,7 @@ from .deps import Deps
 __all__ = [
     "BATCH",
     "MAX_BATCHES",
+    "prune_draws",
     "prune_history",
     "prune_inbox",
     "prune_spend",
@@ -73,6 +76,19 @@ async def prune_inbox(db: Database, *, now: datetime, batch: int = BATCH) -> int
     return total
 
 
+async def prune_draws(db: Database, *, now: datetime, days: int, batch: int = BATCH) -> int:
+    """The spans of debits past ``days`` that nothing gives back any more deleted, up to
+    ``MAX_BATCHES`` batches."""
+    total = 0
+    for _ in range(MAX_BATCHES):
+        async with db.transaction() as conn:
+            gone = await giveback.prune(conn, now=now, days=days, batch=batch)
+        total += gone
+        if gone < batch:
+            break
+    return total
+
+
 async def retention(ctx: dict[str, Any]) -> None:
     """The ARQ cron job."""
     deps: Deps = ctx["deps"]
@@ -85,6 +101,9 @@ async def retention(ctx: dict[str, Any]) -> None:
         batch=settings.retention_batch_size,
     )
     await prune_inbox(deps.db, now=utcnow(), batch=settings.retention_batch_size)
+    await prune_draws(
+        deps.db, now=utcnow(), days=settings.retention_days, batch=settings.retention_batch_size
+    )
 
 
 async def prune_spend(ctx: dict[str, Any]) -> int:

@@ -121,6 +121,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
                 Code.TOPUP_NOT_AWAITING_APPROVAL,
                 Code.PAYMENT_NOT_AWAITING_APPROVAL,
                 Code.HELD_KEY_REVOKED,
+                Code.HELD_KEY_EXPIRED,
             ):
                 raise
         else:

@@ -151,6 +151,7 @@ _DECISION_ERRORS = (
     Code.TOPUP_NOT_AWAITING_APPROVAL,
     Code.KEY_SELF_APPROVAL,
     Code.HELD_KEY_REVOKED,
+    Code.HELD_KEY_EXPIRED,
 )
 
 # The send apart: ``public_routes`` tries it before every other route (it is the hot path).

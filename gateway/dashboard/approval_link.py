@@ -52,8 +52,9 @@ def _refused(request: Request, refused: ApiError) -> Response:
         Code.TOPUP_NOT_AWAITING_APPROVAL,
         Code.PAYMENT_NOT_AWAITING_APPROVAL,
         Code.HELD_KEY_REVOKED,
+        Code.HELD_KEY_EXPIRED,
     ):
-        # spent, or decided meanwhile by another door, or expired, or its key revoked
+        # spent, or decided meanwhile by another door, or expired, or its key revoked or expired
         return _gone(request)
     raise refused
 

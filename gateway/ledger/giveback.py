@@ -13,26 +13,43 @@ was given back, so no cent of them is given back twice. A grant past its expiry
 event: credit that should have expired never outlives its expiry through a hold. A debit
 without a span (written before spans were kept) comes back as a paid grant.
 
+The spans are history, pruned with the rest of it (``prune``, the worker's retention): a
+wallet's spans up to the end of its last debit older than the horizon
+(``AITOPUP_RETENTION_DAYS``) and older than every debit of it still held (a send pending or
+held, a payment pending, held or authorized), whose give-back is still to come. An older debit
+given back after that (an app's charge refunded long after) comes back as a paid grant.
+
 The invariant holds after it: the balance the give-back's own credit raised by ``amount`` is
 matched by the remainders it restored (or the paid grant), less what expired at once with its
 entry.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, String, case, delete, insert, select, update
+from sqlalchemy import BigInteger, String, case, delete, func, insert, or_, select, text, update
 
 from ..store.compose import param
-from ..store.models import CreditDraw, CreditGrant, LedgerEntry, table_of
+from ..store.models import (
+    HELD_STATUSES,
+    PAYMENTS_HOLDING,
+    CreditDraw,
+    CreditGrant,
+    LedgerEntry,
+    SellerPayment,
+    Topup,
+    table_of,
+)
 from ..store.raw import Conn, Raw, Statement, raw
+from ..store.types import UTCDateTime
 from . import expiry, grants
 
-__all__ = ["give_back"]
+__all__ = ["give_back", "prune"]
 
 _G = table_of(CreditGrant)
 _D = table_of(CreditDraw)
 _L = table_of(LedgerEntry)
+_T, _P = table_of(Topup), table_of(SellerPayment)
 _INT = BigInteger()
 
 _THROUGH = Statement.of(
@@ -121,3 +138,42 @@ async def give_back(
         await grants.insert(conn, wallet_id, str(wallet["env"]), number, rest, grants.PAID, now)
     _, deliveries = await expiry.empty_dead(conn, wallet, now)
     return deliveries
+
+
+def _prunable() -> Any:
+    """The spans no give-back can reach any more: each ends at or before the end of its
+    wallet's last debit written before ``:cutoff`` and before its oldest debit still held.
+    Debits end in the order they are written (``drawn_through`` is their running total), so
+    every later debit, held or not, begins at or after that end."""
+    held = _L.alias("held")
+    still_held = (
+        select(_T.c.id)
+        .where(text(HELD_STATUSES))
+        .union_all(select(_P.c.id).where(text(PAYMENTS_HOLDING)))
+    )
+    oldest_held = (
+        select(func.min(held.c.created_at))
+        .where(held.c.wallet_id == _D.c.wallet_id, held.c.reference.in_(still_held))
+        .scalar_subquery()
+    )
+    edge = (
+        select(func.max(_L.c.drawn_through))
+        .where(
+            _L.c.wallet_id == _D.c.wallet_id,
+            _L.c.drawn_through.is_not(None),
+            _L.c.created_at < param("cutoff", UTCDateTime()),
+            or_(oldest_held.is_(None), _L.c.created_at < oldest_held),
+        )
+        .scalar_subquery()
+    )
+    return select(_D.c.id).where(_D.c.to_cents <= edge).limit(param("batch", _INT))
+
+
+_PRUNE = Statement.of(delete(_D).where(_D.c.id.in_(_prunable())).returning(_D.c.id))
+
+
+async def prune(conn: Conn, *, now: datetime, days: int, batch: int) -> int:
+    """Up to ``batch`` spans past the horizon of ``days`` that no give-back can reach deleted
+    (``_prunable``); how many went."""
+    cutoff = now - timedelta(days=days)
+    return len(await (await raw(conn)).fetch(_PRUNE, {"cutoff": cutoff, "batch": batch}))

@@ -311,13 +311,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Pay an HTTP 402 a seller answered, from the wallet of the key's environment, under "
         "the key's policy (scope payments:send, allowed_payees, per_payee_limit, its limits): "
         "url is the seller's resource, challenge its WWW-Authenticate: Payment … value or its "
-        "PAYMENT-REQUIRED value. The wallet is debited and holds the amount; data.value is the "
-        "credential, to send as the data.header header on the retry of the seller's request "
-        "(shown in this result and its replays only). Unused by data.expires_at, it is "
-        "released to the wallet. Retry with the same idempotency_key: it never pays twice. A "
-        "payment a rule of the key's policy holds for approval answers code 1173, status "
-        "pending_approval, without a credential: call again with the same idempotency_key "
-        "once a person decides, for the credential or the refusal." + _ENVELOPE,
+        "PAYMENT-REQUIRED value. The wallet is debited and holds the amount (data.funded_by "
+        "own: the merchant's own instrument pays, the wallet is not); data.value is the "
+        "credential, sent as the data.header header on the retry of the seller's request "
+        "(shown in this result and its replays only); released if unused by data.expires_at. "
+        "Retry with the same idempotency_key: it never pays twice. A payment a rule of the "
+        "key's policy holds answers code 1173, status pending_approval, without a credential: "
+        "call again with the same idempotency_key once a person decides." + _ENVELOPE,
         "payments:send",
         PayChallengeArguments,
         _envelope("PaymentEnvelope", PaymentMade | PaymentData),

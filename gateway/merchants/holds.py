@@ -1,5 +1,5 @@
-"""A revoked credential's held work: the sends and payments it asked for that wait for a
-person's approval (``pending_approval``) are ended with it.
+"""A revoked or expired credential's held work: the sends and payments it asked for that wait
+for a person's approval (``pending_approval``) are ended with it.
 
 Revoking a key (or a consent, whose tokens act as one) closes the approval window of everything
 it holds, in the revocation's own transaction (``close``): from that commit no decision can
@@ -8,7 +8,7 @@ gives the money back as a window's close does (``topup.approval_expired``,
 ``payment.expired``: refunded to the wallet and the key's windows). A payment approved for a
 revoked key would make a credential nobody can be shown (the key is refused from its next
 request), and a send approved would spend on a credential its owner ended: so neither is
-approved once its key is revoked, and a decision says why (``refuse_if_revoked``: 2319), before
+approved once its key is revoked, and a decision says why (``refuse_if_ended``: 2319), before
 the window's own refusal. A decision that committed before the revocation stands: it was made
 while the key was live.
 
@@ -16,17 +16,24 @@ Every revocation goes through ``close``: a key (``service.revoke_key``: the API,
 the admin API, the command line, a managed key's rotation or end), a consent with its tokens and
 its managed key (``keys.revoke_consents``: an app's connection, an app deleted, a member gone),
 and the keys a member gave (``accounts.members``).
+
+A key that simply expires (its policy's ``expires_at``, or its template's, passed) ends what it
+holds the same way: no decision approves it from its expiry on (``refuse_if_ended``: 2325), and
+the worker's approvals sweep closes its windows (``close_expired``), so the expiry gives the
+money back, the grants it was drawn from restored, as a revocation's does.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..policies.templates import effective_of
 from ..store.models import (
     AWAITING_APPROVAL,
     ApiKeyRow,
+    PolicyTemplate,
     SellerPayment,
     SellerPaymentWork,
     Topup,
@@ -36,10 +43,32 @@ from ..values.codes import Code
 from ..values.outcome import ApiError
 from ..values.statuses import HELD
 
-__all__ = ["close", "refuse_if_revoked"]
+__all__ = ["close", "close_expired", "close_overdue", "refuse_if_ended"]
 
-_K, _T = table_of(ApiKeyRow), table_of(Topup)
+_K, _T, _PT = table_of(ApiKeyRow), table_of(Topup), table_of(PolicyTemplate)
 _P, _W = table_of(SellerPayment), table_of(SellerPaymentWork)
+
+
+async def close_overdue(conn: AsyncConnection, now: datetime, longest: timedelta) -> None:
+    """The sweep: the window of every send and payment held since before ``now - longest``
+    (today's approval window, ``AITOPUP_APPROVAL_TTL_SECONDS``) closed at ``now``, each
+    payment's work due now, so a hold written under a longer window, or with one past any
+    bound, is given back rather than held for ever."""
+    since = now - longest
+    for table, held_here in ((_T, sa.text(AWAITING_APPROVAL)), (_P, _P.c.status == HELD)):
+        await conn.execute(
+            sa.update(table)
+            .where(held_here, table.c.approval_expires_at > now, table.c.created_at <= since)
+            .values(approval_expires_at=now)
+        )
+    overdue = sa.select(_P.c.id).where(
+        _P.c.status == HELD, _P.c.approval_expires_at == now, _P.c.created_at <= since
+    )
+    await conn.execute(
+        sa.update(_W)
+        .where(_W.c.payment_id.in_(overdue), _W.c.next_attempt_at > now)
+        .values(status="due", next_attempt_at=now, generation=_W.c.generation + 1, updated_at=now)
+    )
 
 
 async def close(conn: AsyncConnection, keys: Any, now: datetime) -> None:
@@ -62,16 +91,57 @@ async def close(conn: AsyncConnection, keys: Any, now: datetime) -> None:
     )
 
 
-async def refuse_if_revoked(conn: AsyncConnection, key_id: str | None, row: Any) -> None:
-    """Refuse a decision on held ``row`` (a send or a payment) whose key ``key_id`` is revoked:
-    2319, its hold ended and its amount given back (by the worker, if not yet)."""
+def _keys() -> Any:
+    """A key's end as its rows say it: revoked, and the policies its expiry is read from."""
+    return sa.select(
+        _K.c.id, _K.c.revoked_at, _K.c.policy, _PT.c.policy.label("template_policy")
+    ).outerjoin(_PT, _PT.c.id == _K.c.template_id)
+
+
+def _expired(row: Any, now: datetime) -> bool:
+    """Whether the key of ``row`` (``_keys``) has expired by ``now``: its effective policy's."""
+    expires_at = effective_of(row.policy, row.template_policy).expires_at
+    return expires_at is not None and expires_at <= now
+
+
+async def close_expired(conn: AsyncConnection, now: datetime) -> int:
+    """The sweep: every send and payment still held whose key has expired by ``now`` has its
+    window closed (``close``), so its expiry gives the money back; how many keys. Only the keys
+    holding something are read, by the partial indexes of held work."""
+    holding = sa.union(
+        sa.select(_T.c.api_key_id).where(
+            sa.text(AWAITING_APPROVAL), _T.c.approval_expires_at > now
+        ),
+        sa.select(_P.c.api_key_id).where(_P.c.status == HELD, _P.c.approval_expires_at > now),
+    )
+    found = await conn.execute(
+        _keys().where(_K.c.id.in_(holding.scalar_subquery()), _K.c.revoked_at.is_(None))
+    )
+    ended = [row.id for row in found.all() if _expired(row, now)]
+    if ended:
+        await close(conn, sa.select(_K.c.id).where(_K.c.id.in_(ended)), now)
+    return len(ended)
+
+
+async def refuse_if_ended(
+    conn: AsyncConnection, key_id: str | None, row: Any, now: datetime
+) -> None:
+    """Refuse a decision on held ``row`` (a send or a payment) whose key ``key_id`` is revoked
+    (2319) or has expired by ``now`` (2325): its hold ended and its amount given back (by the
+    worker, if not yet)."""
     if key_id is None:
         return
-    found = await conn.execute(sa.select(_K.c.revoked_at).where(_K.c.id == key_id))
-    if found.scalar_one_or_none() is None:
+    found = (await conn.execute(_keys().where(_K.c.id == key_id))).first()
+    if found is None:
+        return
+    if found.revoked_at is not None:
+        code = Code.HELD_KEY_REVOKED
+    elif _expired(found, now):
+        code = Code.HELD_KEY_EXPIRED
+    else:
         return
     raise ApiError(
-        Code.HELD_KEY_REVOKED,
+        code,
         data={"id": row.id, "status": row.status},
         transaction_id=row.id,
         status=row.status,

@@ -451,6 +451,14 @@ class Payer(ABC):
         ``mpp:<the seller's Stripe profile>``), at most ``payees.MAX_DESTINATION``
         characters. Pure, as ``demand`` is; the url the agent names is never part of it."""
 
+    async def ready(self, wallet: Wallet, demand: Demand) -> None:
+        """Refuse, before any money moves, a payment ``make`` could not make for want of what
+        its funding needs (``wallet.funded_by``: the operator's treasury instrument, the
+        merchant's saved card or payer key, the provider's credentials): raises as ``make``
+        would (``ApiError``). Reads the settings and the store, never the provider, and opens
+        no secret. A protocol whose ``make`` needs nothing configured has nothing to refuse."""
+        return None
+
     def treasury_set(self, settings: Settings) -> bool:
         """Whether the operator's own instrument that pays this protocol's sellers for a live
         wallet is configured (staging pays with test instruments). A protocol whose payer holds

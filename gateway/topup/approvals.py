@@ -69,7 +69,7 @@ async def _held(conn: AsyncConnection, caller: Caller, txn_id: str) -> Any:
         raise ApiError(Code.KEY_SELF_APPROVAL, transaction_id=txn_id, status=row.status)
     if row.status != HELD:
         raise ApiError(Code.TOPUP_NOT_AWAITING_APPROVAL, transaction_id=txn_id, status=row.status)
-    await holds.refuse_if_revoked(conn, row.api_key_id, row)
+    await holds.refuse_if_ended(conn, row.api_key_id, row, utcnow())
     return row
 
 

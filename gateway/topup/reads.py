@@ -15,7 +15,7 @@ from ..billing import subscriptions
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..store.db import Database
-from ..store.models import HELD_STATUSES, PAYMENTS_HOLDING, SellerPayment, Topup, table_of
+from ..store.models import HELD_STATUSES, WALLET_HOLDING, SellerPayment, Topup, table_of
 from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..upstreams import work
@@ -114,7 +114,7 @@ async def read_balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
     payments = (
         select(func.coalesce(func.sum(_P.c.amount_cents), 0))
         .where(_P.c.merchant_id == caller.merchant_id, _P.c.env == caller.env)
-        .where(text(PAYMENTS_HOLDING))
+        .where(text(WALLET_HOLDING))
         .scalar_subquery()
     )
     held = select(sends + payments)
@@ -131,7 +131,8 @@ async def read_balance(conn: AsyncConnection, caller: Caller) -> BalanceData:
 
 async def balance(db: Database, caller: Caller) -> Outcome:
     """The wallet as every door shows it: available, and held by top-ups not yet delivered
-    (pending, or awaiting approval), which are debited already (``BalanceData``)."""
+    (pending, or awaiting approval), and by payments to sellers the wallet pays, which are
+    debited already (``BalanceData``)."""
     async with db.read() as conn:
         found = await read_balance(conn, caller)
     return Outcome(Code.SUCCESS, found)

@@ -193,7 +193,8 @@ class BalanceData(Model):
         default=0,
         description="Debited and not yet spent nor given back: top-ups still pending or awaiting "
         "approval, and payments to sellers awaiting approval, being made or authorized but not "
-        "yet used by the seller.",
+        "yet used by the seller, each paid from the wallet (funded_by wallet; one the merchant's "
+        "own instrument pays debited nothing).",
     )
     currency: Literal["USD"] = "USD"
     low_balance_threshold_cents: int

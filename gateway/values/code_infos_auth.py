@@ -105,6 +105,11 @@ AUTH: dict[Code, CodeInfo] = {
         "The key that asked for this send or payment was revoked: its hold is ended and its "
         "amount given back; nothing can be approved",
     ),
+    Code.HELD_KEY_EXPIRED: CodeInfo(
+        409,
+        "The key that asked for this send or payment has expired: its hold is ended and its "
+        "amount given back; nothing can be approved",
+    ),
     Code.KEY_COUNT_LIMIT_REACHED: CodeInfo(
         409, "Key limit reached for this environment; revoke one first"
     ),

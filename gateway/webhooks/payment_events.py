@@ -55,7 +55,11 @@ class SellerPaymentHeld(SellerPayment):
 
 
 class SellerPaymentReleased(SellerPayment):
-    released_cents: int = Field(gt=0, description="What was credited back to the wallet.")
+    released_cents: int = Field(
+        gt=0,
+        description="What was given back: to the wallet and the key's limits (funded_by "
+        "wallet), to the key's limits alone (own).",
+    )
     reason: str | None = Field(
         default=None,
         description="Why, when it is not the expiry of an unused credential: a payment "
@@ -85,16 +89,19 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         "payment.pending_approval",
         SellerPaymentHeld,
         "A payment to a seller a rule of its key's policy holds (approval_above_cents, "
-        "approval_for_new_recipients) was debited and waits for a decision: nothing is made "
-        "until it is approved.",
+        "approval_for_new_recipients) waits for a decision, debited from the wallet (funded_by "
+        "wallet) or counted by its key's limits alone (own): nothing is made until it is "
+        "approved.",
         DATED_2026_11_28,
         {**_PAID, "status": "pending_approval", "approval_expires_at": "2026-11-29T12:00:00Z"},
     ),
     EventSpec(
         "payment.authorized",
         SellerPayment,
-        "An agent's payment to a seller was authorized (POST /payments): the wallet is debited "
-        "and holds the amount until the seller uses its credential or it is released.",
+        "An agent's payment to a seller was authorized (POST /payments). funded_by wallet: the "
+        "operator's treasury pays the seller and the wallet, debited, holds the amount until "
+        "the seller uses its credential or it is released. funded_by own: the merchant's own "
+        "instrument (its saved card or payer key) pays and the wallet is not debited.",
         DATED_2026_11_28,
         {**_PAID, "status": "authorized"},
     ),
@@ -111,7 +118,7 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         SellerPaymentReleased,
         "An authorized payment the seller did not use by its expiry (or that its provider "
         "ended), or a held one approved once the seller's challenge had expired (reason), was "
-        "released: its amount is back in the wallet and its key's limits.",
+        "released: its amount is back in the wallet (funded_by wallet) and its key's limits.",
         DATED_2026_11_28,
         {**_PAID, "status": "released", "released_cents": 25},
     ),
@@ -119,7 +126,7 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         "payment.failed",
         SellerPaymentFailed,
         "No credential could be made for a payment to a seller (its provider refused or did "
-        "not answer): its amount is back in the wallet and its key's limits.",
+        "not answer): its amount is back in the wallet (funded_by wallet) and its key's limits.",
         DATED_2026_11_28,
         {**_PAID, "status": "failed", "reason": "4107: The payment provider refused or failed"},
     ),
@@ -127,7 +134,7 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         "payment.denied",
         SellerPaymentReleased,
         "A payment held for approval was denied (or cancelled by the kill switch): nothing was "
-        "paid; its amount is back in the wallet and its key's limits.",
+        "paid; its amount is back in the wallet (funded_by wallet) and its key's limits.",
         DATED_2026_11_28,
         {**_PAID, "status": "denied", "released_cents": 25},
     ),
@@ -135,7 +142,7 @@ PAYMENT_EVENTS: tuple[EventSpec, ...] = (
         "payment.expired",
         SellerPaymentReleased,
         "A payment held for approval was not decided in time: nothing was paid; its amount is "
-        "back in the wallet and its key's limits.",
+        "back in the wallet (funded_by wallet) and its key's limits.",
         DATED_2026_11_28,
         {**_PAID, "status": "expired", "released_cents": 25},
     ),

@@ -109,7 +109,7 @@ async def _held(conn: AsyncConnection, caller: Caller, payment_id: str) -> Any:
         raise ApiError(Code.KEY_SELF_APPROVAL, transaction_id=payment_id, status=row.status)
     if row.status != HELD:
         raise _lost(row, row.status)
-    await holds.refuse_if_revoked(conn, row.api_key_id, row)
+    await holds.refuse_if_ended(conn, row.api_key_id, row, utcnow())
     return row
 
 
@@ -230,22 +230,32 @@ async def approve(
     replay shows it; this answer never does. Released instead when its challenge has expired.
     ``spend``: the one-time link it is made with (``approvals.links``)."""
     now = utcnow()
+    async with db.read() as conn:
+        asked_for = await _held(conn, caller, payment_id)
+    payer = registry.payer(asked_for.protocol)
+    demand = None
+    if payer is not None:
+        try:
+            demand = payer.demand(
+                settings, asked_for.challenge, asked_for.created_at, env=asked_for.env
+            )
+        except ApiError:
+            demand = None  # the worker reads it again, and fails it if it still cannot
+    funded = asked_for.funded_by
+    wallet = Wallet(db, sealer, settings, asked_for.merchant_id, asked_for.env, funded)
+    if payer is not None and demand is not None:
+        # What making it needs (the treasury's instrument, the merchant's own) is judged
+        # before the approval moves it: refused, it stays held, nothing made or released.
+        await payer.ready(wallet, demand)
     row, decided = await _decide(db, sealer, settings, caller, payment_id, True, now, spend)
     if decided.code != Code.PAYMENT_IN_PROGRESS:
         return decided  # released: its challenge had expired
-    payer = registry.payer(row.protocol)
     made = None
-    if payer is not None:
-        try:
-            demand = payer.demand(settings, row.challenge, row.created_at, env=row.env)
-        except ApiError:
-            demand = None  # the worker reads it again, and fails it if it still cannot
-        if demand is not None:
-            wallet = Wallet(db, sealer, settings, row.merchant_id, row.env, row.funded_by)
-            asked = PaymentCreate.model_validate(
-                {"url": row.url, "challenge": row.challenge, "description": row.description}
-            )
-            made = await make(wallet, payer, demand, row.id, request_hash_of(asked))
+    if payer is not None and demand is not None:
+        asked = PaymentCreate.model_validate(
+            {"url": row.url, "challenge": row.challenge, "description": row.description}
+        )
+        made = await make(wallet, payer, demand, row.id, request_hash_of(asked))
     work = [*decided.deliveries, *(made.deliveries if made is not None else [])]
     if made is not None and made.status not in (AUTHORIZED, PENDING, None):
         return Outcome(

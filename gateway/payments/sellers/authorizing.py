@@ -45,9 +45,10 @@ from ...values.outcome import ApiError, Outcome
 from .. import plan
 from ..plan import DEBIT
 from .schemas import PaymentData, PaymentMade
-from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, QUEUE, WALLET, first, move
+from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, OWN, QUEUE, WALLET, first, move
 
 __all__ = [
+    "OWN_MADE",
     "Authorizing",
     "Prepared",
     "authorize",
@@ -357,6 +358,16 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else rfc3339(value)
 
 
+# What an authorization says when the merchant's own instrument paid: the catalogue's text says
+# the wallet was debited, which is true of the default (``wallet``) alone.
+OWN_MADE = (
+    "Payment authorized: the merchant's own instrument (its saved card or payer key) pays the "
+    "seller and the wallet is not debited; the key's limits count it. Retry the seller's "
+    "request with data.value in the data.header header. Shown here and on a replay of this "
+    "Idempotency-Key only; ended if the seller has not used it at data.expires_at"
+)
+
+
 def made_of(row: Any, value: str, now: datetime) -> PaymentMade:
     """The reply that authorized ``row`` with credential ``value``."""
     shown = data_of(row, status=AUTHORIZED, updated_at=rfc3339(now)).model_dump()
@@ -432,13 +443,17 @@ async def authorize(
     if told is None:
         return None
     shown = made_of(row, made.value, now)
-    reply = Outcome(Code.PAYMENT_AUTHORIZED, shown, transaction_id=row.id, status=AUTHORIZED)
+    said = OWN_MADE if row.funded_by == OWN else None
+    reply = Outcome(
+        Code.PAYMENT_AUTHORIZED, shown, transaction_id=row.id, status=AUTHORIZED, message=said
+    )
     await keep(conn, sealer, row, reply)
     return Outcome(
         reply.code,
         shown,
         transaction_id=row.id,
         status=AUTHORIZED,
+        message=said,
         timestamp=reply.timestamp,
         deliveries=[*told, row.id],
     )

@@ -15,6 +15,10 @@ transaction.
   is ended at its provider at once (the freeze makes it due, ``authorizing.end_soon``), and
   released if its provider then says it is gone; else it waits for its expiry as before.
 
+- a payment kept from before today's bounds, whose challenge no longer reads (an expiry past
+  ``LONGEST_CHALLENGE_SECONDS``): ended at that bound (``states.held_until``), its amount given
+  back, rather than asked about for ever.
+
 - ``pending_approval``: due when its approval window closes (a decision reschedules it, and
   takes any lease's place): ``expired`` and released once (``approvals.expire``), however many
   tries race for it and whatever decision races them (the wallet's lock first, then the move's
@@ -52,6 +56,7 @@ from .states import (
     QUEUE,
     RELEASED,
     USED,
+    held_until,
     make_seconds,
     move,
     release_at,
@@ -129,11 +134,36 @@ async def attempt(
             log.warning("a paid challenge no longer read", extra={"payment_id": row.id})
     if payer is None or demand is None:
         sent()
+        if now() >= release_at(held_until(row)):
+            return await _bounded(db, sealer, row, item, now())
         return await _again(db, item, f"no payer reads protocol {row.protocol}", now())
     wallet = Wallet(db, sealer, settings, row.merchant_id, row.env, row.funded_by)
     if row.status == PENDING:
         return await _pending(wallet, payer, demand, row, item, sent, now)
     return await _authorized(wallet, payer, demand, row, item, sent, now)
+
+
+async def _bounded(
+    db: Database, sealer: Sealer, row: Any, item: Any, finished: datetime
+) -> list[str]:
+    """A payment whose challenge its payer no longer reads (one kept from before today's
+    bounds: an expiry in year 2200 or 9999), past its bound: ended there, its amount given
+    back, where it would be asked about for ever. Its provider cannot be asked without the
+    demand, so a credential it made is left to its own expiry (the treasury's reconciliation
+    finds one a seller used)."""
+    log.warning("a payment ended at its bound, unread", extra={"payment_id": row.id})
+    async with db.transaction() as conn:
+        if not await _record(conn, item, due=None, error=None, now=finished):
+            return []
+        if row.status == PENDING:
+            refused = ApiError(Code.PAYMENT_CHALLENGE_EXPIRED)
+            done = await authorizing.fail(conn, sealer, row, refused, finished)
+            return [] if done is None else done.deliveries
+        told = await move(conn, row, RELEASED, finished, reason=_PAST_BOUND)
+    return told or []
+
+
+_PAST_BOUND = "the seller's challenge outlived today's bound on its expiry: ended there"
 
 
 async def _pending(
@@ -162,7 +192,7 @@ async def _pending(
     finished = now()
     async with wallet.db.transaction() as conn:
         if made is not None:
-            due = schedule(0, finished, row.expires_at)
+            due = schedule(0, finished, held_until(row))
             if not await _record(conn, item, due=due, error=None, now=finished):
                 return []
             done = await authorizing.authorize(conn, wallet.sealer, row, made, finished)
@@ -205,7 +235,7 @@ async def _authorized(
     now: Callable[[], datetime],
 ) -> list[str]:
     made = authorizing.open_made(wallet.sealer, row.id, row.made_sealed)
-    ending = now() >= release_at(row.expires_at)
+    ending = now() >= release_at(held_until(row))
     # The kill switch: a credential its provider can end is ended now. One it cannot (an x402
     # authorization, a sandbox token) is still "unused" after the end, and stays held until its
     # expiry: a seller may yet take it, so releasing it sooner could pay twice.
@@ -246,7 +276,7 @@ async def _looked(
                 return []
             told = await move(conn, row, RELEASED, finished)
         else:
-            due = schedule(int(item.attempts) + 1, finished, row.expires_at)
+            due = schedule(int(item.attempts) + 1, finished, held_until(row))
             await _record(conn, item, due=due, error=None, now=finished)
             told = None
     return told or []

@@ -13,6 +13,11 @@ once per idempotency key (``payments.once``) as one plan (``authorizing``): the 
 debit, none while the wallet is short or its environment frozen, its windows counted in the same
 write, the payment ``pending`` and its work for the worker.
 
+Who pays (``funding``) is read before the money moves, and what making the credential needs
+for it (``Payer.ready``: the operator's treasury instrument, the merchant's saved card or payer
+key) is judged then: a payment that could not be made is refused with nothing debited, as
+nothing after the debit fails on the request's own input.
+
 Money first, network after: only then is the credential made (``Payer.make``, named by the
 payment's id, so a second try makes the same one), outside any transaction and bounded by
 ``AITOPUP_PAYMENT_TIMEOUT_SECONDS``; its answer is recorded by a move (``authorizing``):
@@ -59,7 +64,16 @@ from ...values.settings import Settings
 from .. import once
 from . import authorizing, bindings, challenged, funding, treasury
 from .schemas import PaymentCreate
-from .states import FAILED, HELD, OWN, PENDING, make_seconds, pending_until, schedule
+from .states import (
+    FAILED,
+    HELD,
+    OWN,
+    PENDING,
+    held_until,
+    make_seconds,
+    pending_until,
+    schedule,
+)
 
 __all__ = [
     "OPERATION",
@@ -166,6 +180,20 @@ async def pay(
             "nothing was paid",
             data={"field": "destination", "max_length": MAX_DESTINATION},
         )
+    # Who pays, read once: the payment is written, made and released with it, and what
+    # making it needs is judged now, before the money moves.
+    paid_by = await db.run(
+        lambda tx: funding.funded_by(tx, caller.merchant_id, caller.env, demand.protocol),
+        read_only=True,
+    )
+    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env, paid_by)
+    try:
+        await payer.ready(wallet, demand)
+    except ApiError:
+        kept = await replay(db, sealer, settings, caller, idempotency_key, request_hash, now)
+        if kept is None:
+            raise
+        return kept
     payee = rules.Payee(origin, destination, tuple(demand.payee_names), proven=proven)
     payment = rules.seller(payee, demand.amount_cents)
     budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
@@ -183,7 +211,6 @@ async def pay(
         if judged.ask_bound and not hold:  # held unless a person bound it to the origin
             merchant, env = caller.merchant_id, caller.env
             hold = not await bindings.bound(tx, merchant, env, origin, destination)
-        paid_by = await funding.funded_by(tx, caller.merchant_id, caller.env, demand.protocol)
         prepared = authorizing.payment_params(
             caller,
             demand,
@@ -240,8 +267,6 @@ async def pay(
     mine = None if first.replayed else written.get(first.transaction_id or "")
     if mine is None or first.code != Code.PAYMENT_IN_PROGRESS:
         return first  # a refusal, held for approval, or the reply its key keeps
-    paid_by = mine.payment["funded_by"]
-    wallet = Wallet(db, sealer, settings, caller.merchant_id, caller.env, paid_by)
     answered = await make(wallet, payer, demand, mine.payment["txn_id"], request_hash)
     return Outcome(
         answered.code,
@@ -303,7 +328,7 @@ async def make(
         row = await authorizing.read(conn, payment_id)
         done = await authorizing.authorize(conn, sealer, row, made, now)
         if done is not None:
-            await authorizing.reschedule(conn, payment_id, schedule(0, now, row.expires_at), now)
+            await authorizing.reschedule(conn, payment_id, schedule(0, now, held_until(row)), now)
             return done
     kept = await _kept(wallet, payment_id, request_hash)
     if kept.status == FAILED:

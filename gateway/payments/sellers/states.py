@@ -44,7 +44,7 @@ from ... import outbox
 from ...ledger import alerts, giveback
 from ...ledger import service as ledger
 from ...policies import spend
-from ...protocols.base import OWN, WALLET
+from ...protocols.base import LONGEST_CHALLENGE_SECONDS, OWN, WALLET
 from ...store.compose import Plan, Refs, Step, const, param, steps
 from ...store.models import SellerPayment, SellerPaymentWork, table_of
 from ...store.queue import Queue
@@ -76,6 +76,7 @@ __all__ = [
     "Transition",
     "event_data",
     "first",
+    "held_until",
     "make_seconds",
     "move",
     "pending_until",
@@ -160,6 +161,15 @@ def make_seconds(settings: Settings) -> float:
 def pending_until(settings: Settings, now: datetime) -> datetime:
     """When a payment written ``now`` is the worker's, if its request has not moved it by then."""
     return now + timedelta(seconds=make_seconds(settings) + MARGIN_SECONDS)
+
+
+def held_until(row: Any) -> datetime:
+    """When payment ``row`` stops holding its amount, unused: its challenge's expiry, never past
+    today's bound on one (``LONGEST_CHALLENGE_SECONDS`` from when it was written), so a payment
+    kept from before expiries were bounded (a seller's year 2200) ends at the bound, not then."""
+    expires_at: datetime = row.expires_at
+    bound: datetime = row.created_at + timedelta(seconds=LONGEST_CHALLENGE_SECONDS)
+    return min(expires_at, bound)
 
 
 def release_at(expires_at: datetime) -> datetime:

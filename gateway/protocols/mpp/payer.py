@@ -296,6 +296,14 @@ class MppPayer(Payer):
     def treasury_set(self, settings: Settings) -> bool:
         return settings.treasury_stripe_payment_method is not None
 
+    async def ready(self, wallet: Wallet, demand: Demand) -> None:
+        """Refused before the debit as ``make`` would refuse it: where a token is issued from
+        (the Stripe account's credentials, the treasury's payment method or the merchant's
+        saved card) read without asking Stripe; this gateway's own staging challenge needs
+        none."""
+        if _kept(wallet, demand).own is None:
+            await _tokens(wallet)
+
     def destination(self, demand: Demand) -> str:
         """The seller's Stripe profile the challenge names (``methodDetails.networkId``): the
         account a Shared Payment Token is issued to, whatever realm the challenge states."""

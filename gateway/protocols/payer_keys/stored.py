@@ -1,7 +1,7 @@
 """The merchants' payer keys at rest: sealed (AES-GCM, ``keys.Sealer``, bound to the merchant,
 the environment and the protocol, so a sealed key copied to another row does not open), the
 address beside it in clear; and the one read that opens a key, made by a payer when it makes a
-credential (``opened``), never logged."""
+credential (``opened``), never logged; whether one is kept (``held``) opens nothing."""
 
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from ...store.models import PayerKey as Row
 from ...store.models import table_of
 from ..base import PayerKey
 
-__all__ = ["added", "listed", "opened", "removed"]
+__all__ = ["added", "held", "listed", "opened", "removed"]
 
 _K = table_of(Row)
 
@@ -58,6 +58,13 @@ async def removed(conn: AsyncConnection, merchant_id: str, env: str, protocol: s
     """Whether a key of ``protocol`` in ``env`` was there to remove (it is gone now)."""
     done = await conn.execute(delete(_K).where(*_key(merchant_id, env, protocol)))
     return bool(done.rowcount)
+
+
+async def held(db: Database, merchant_id: str, env: str, protocol: str) -> bool:
+    """Whether the merchant keeps a key for ``protocol`` in ``env``, its secret left sealed."""
+    async with db.read() as conn:
+        found = await conn.execute(select(_K.c.address).where(*_key(merchant_id, env, protocol)))
+        return found.first() is not None
 
 
 async def opened(

@@ -32,8 +32,9 @@ from the gateway's secret and the merchant's id (an HMAC-SHA256, the same key ev
 one merchant), a test network's key that never holds real funds: staging pays this gateway's
 stand-in facilitator, which asks no chain, or a test network's seller. A live payment without
 the key its funding needs (the treasury's, or the merchant's own) pays no x402 offer: the
-demand reads (``demand`` asks no store), and ``make`` refuses it
-(``PAYMENT_METHOD_UNSUPPORTED``), so the payment fails and its amount is given back.
+demand reads (``demand`` asks no store), and ``ready`` refuses it
+(``PAYMENT_METHOD_UNSUPPORTED``) before anything is debited; ``make`` refuses it as well, for
+one whose key was removed after it was written, so it fails and its amount is given back.
 
 Used: whether the asset's contract says the nonce was used (``chain``), asked of the address
 that signed the credential (its authorization's ``from``, whatever key is set since); gone,
@@ -192,6 +193,10 @@ def payer_address(settings: Settings, merchant_id: str) -> str:
     return address
 
 
+_NO_TREASURY_KEY = "The operator's treasury has no x402 payer key (AITOPUP_TREASURY_X402_KEY)"
+_NO_OWN_KEY = "No x402 payer key is set for this live wallet (POST /payments/payer-keys)"
+
+
 async def _signing_key(wallet: Wallet) -> bytes | str:
     """The key the credential is signed with. A wallet that pays (``funded_by`` ``wallet``, the
     wallet debited): the operator's treasury key for the network (staging: the gateway's
@@ -203,16 +208,14 @@ async def _signing_key(wallet: Wallet) -> bytes | str:
             return _staging_key(wallet.settings, wallet.merchant_id)
         treasury = wallet.settings.treasury_x402_key
         if treasury is None:
-            raise _unsupported(
-                "The operator's treasury has no x402 payer key (AITOPUP_TREASURY_X402_KEY)"
-            )
+            raise _unsupported(_NO_TREASURY_KEY)
         return treasury.get_secret_value()
     own = await stored.opened(wallet.db, wallet.sealer, wallet.merchant_id, wallet.env, X402)
     if own is not None:
         return own.secret
     if wallet.env == STAGING:
         return _staging_key(wallet.settings, wallet.merchant_id)
-    raise _unsupported("No x402 payer key is set for this live wallet (POST /payments/payer-keys)")
+    raise _unsupported(_NO_OWN_KEY)
 
 
 def _authorizer(made: Made) -> str:
@@ -308,6 +311,17 @@ class X402Payer(Payer):
 
     def treasury_set(self, settings: Settings) -> bool:
         return settings.treasury_x402_key is not None
+
+    async def ready(self, wallet: Wallet, demand: Demand) -> None:
+        """A live payment refused as ``make`` would refuse it for want of its signing key (the
+        treasury's, or the merchant's own), before the debit; staging always has one."""
+        if wallet.env == STAGING:
+            return
+        if wallet.funded_by != OWN:
+            if not self.treasury_set(wallet.settings):
+                raise _unsupported(_NO_TREASURY_KEY)
+        elif not await stored.held(wallet.db, wallet.merchant_id, wallet.env, X402):
+            raise _unsupported(_NO_OWN_KEY)
 
     def destination(self, demand: Demand) -> str:
         """The offer's network, asset and ``payTo``, the addresses in lower case."""

@@ -25,6 +25,7 @@ from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey, PaymentFunding
 from .payments import (
     PAYMENTS_HOLDING,
+    WALLET_HOLDING,
     PayeeBinding,
     SellerPayment,
     SellerPaymentChallenge,
@@ -76,6 +77,7 @@ __all__ = [
     "RELAYED_EVENTS",
     "RELAYED_TYPES",
     "SUBSCRIPTION_HOLDS",
+    "WALLET_HOLDING",
     "Adjustment",
     "ApiKeyRow",
     "ApprovalLink",

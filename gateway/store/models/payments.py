@@ -26,6 +26,9 @@ MAX_DESTINATION = 270
 # Whose amount the merchant's wallet still holds (``GET /balance``'s ``held_cents``): as the
 # migration wrote the partial index.
 PAYMENTS_HOLDING = "status IN ('pending', 'pending_approval', 'authorized')"
+# What of those the wallet holds: the payments that debited it. One the merchant's own
+# instrument pays (``funded_by`` ``own``) never debited the wallet, so it holds none of it.
+WALLET_HOLDING = f"{PAYMENTS_HOLDING} AND funded_by = 'wallet'"
 
 
 class SellerPayment(Base):

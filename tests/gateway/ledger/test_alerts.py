@@ -3,9 +3,11 @@
 races; and a merchant's levels re-arm a bounded number of times an hour."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from gateway.billing.wallet import funding
 from gateway.policies import levels
 from gateway.store.db import Database
 from tests.fixtures.core import local_client
@@ -74,25 +76,37 @@ async def test_three_levels_down_and_back_tell_three_crossings_and_one_recovery(
 async def test_a_merchants_levels_re_arm_a_bounded_number_of_times_an_hour(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
-    """Each send takes the wallet under its level and each fund a margin back above it: a real
-    recovery every time, yet past ``RECOVERIES_PER_HOUR`` the level stays told, and so no
-    ``balance.low`` comes after either."""
+    """Each debit takes the wallet under its level and each credit a margin back above it: a
+    real recovery every time, yet past ``RECOVERIES_PER_HOUR`` the level stays told, and so no
+    ``balance.low`` comes after either. On a clock the test holds (the bound is per hour of
+    the ``now`` each move is made at), so no run straddles an hour; the next hour re-arms."""
     merchant = await make_merchant("staging", balance_cents=600)
     made = await client.put(
         "/wallet/alerts", json={"thresholds_cents": [500]}, headers=merchant.headers
     )
     assert made.status_code == 200, made.text
+    hour = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    async def cycle(n: int, at: datetime) -> None:
+        moved = {"env": "staging", "merchant_id": merchant.merchant_id, "memo": None, "now": at}
+        async with db.transaction() as conn:
+            taken = await funding.debit_merchant(
+                conn, amount=200, source="adjustment", reference=f"down-{n}", **moved
+            )
+            assert taken is not None
+        async with db.transaction() as conn:
+            await funding.credit_merchant(
+                conn, amount=200, source="adjustment", reference=f"up-{n}", grant=None, **moved
+            )
+
     cycles = levels.RECOVERIES_PER_HOUR + 3
-    for _ in range(cycles):
-        sent = await client.post(
-            "/topup/send", json={**SEND, "amount_cents": 200}, headers=merchant.headers
-        )
-        assert sent.json()["code"] == 1001, sent.text
-        funded = await client.post(
-            "/sandbox/fund", json={"amount_cents": 200}, headers=merchant.headers
-        )
-        assert funded.status_code == 200, funded.text
+    for n in range(cycles):
+        await cycle(n, hour + timedelta(minutes=59, seconds=n))
     recovered = await events_of(db, merchant.merchant_id, "balance.recovered")
     assert len(recovered) == levels.RECOVERIES_PER_HOUR
     lows = await events_of(db, merchant.merchant_id, "balance.low")
     assert len(lows) == levels.RECOVERIES_PER_HOUR + 1
+    # The next hour: the level, told still, is re-armed by the next real recovery.
+    await cycle(cycles, hour + timedelta(hours=1))
+    again = await events_of(db, merchant.merchant_id, "balance.recovered")
+    assert len(again) == levels.RECOVERIES_PER_HOUR + 1

@@ -293,3 +293,24 @@ async def test_a_decision_after_the_window_closed_moves_nothing_the_expiry_does(
     assert await status_of(db, payment_id) == ("expired", "expiry")
     assert await merchant_balance(db, agent) == 1_000
     assert tally.makes == []
+
+
+async def test_held_cents_counts_only_what_the_wallet_paid(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
+) -> None:
+    agent, approver = await _agent(make_merchant, db)
+    await held(client, agent, "from-wallet")
+    assert await _held_cents(client, approver) == (975, 25)
+    # The merchant's own instrument pays the next: the wallet is neither debited nor holding.
+    chosen = await client.put(
+        "/payments/funding",
+        json={"protocol": "tally", "funded_by": "own"},
+        headers=approver.headers,
+    )
+    assert chosen.json()["data"]["funded_by"] == "own", chosen.text
+    await held(client, agent, "from-own")
+    assert await _held_cents(client, approver) == (975, 25)
+    assert sorted(row.funded_by for row in await payment_rows(db, agent.merchant_id)) == [
+        "own",
+        "wallet",
+    ]

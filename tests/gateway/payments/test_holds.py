@@ -338,3 +338,42 @@ async def test_a_freeze_ends_authorized_credentials_where_their_provider_can(
             assert await merchant_balance(db, merchant) == 975
             assert (await work_of(db, payment_id)).next_attempt_at > clock.now()
     await assert_ledger_balanced(db)
+
+
+@pytest.mark.parametrize("readable", [True, False], ids=["read-again", "no-longer-read"])
+async def test_a_payment_kept_from_before_the_bounds_is_ended_at_todays_bound(
+    client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    settings: Settings,
+    tally: TallyPayer,
+    readable: bool,
+) -> None:
+    """A payment written before expiries were bounded holds until its seller's year 2200, and
+    one whose challenge its payer no longer reads was asked about for ever: each is ended at
+    today's bound (``LONGEST_CHALLENGE_SECONDS`` from when it was written), given back once."""
+    from gateway.store.models import SellerPayment, table_of
+
+    clock = Stepped()
+    merchant, payment_id = await _authorized(client, make_merchant, db)
+    kept: dict[str, Any] = {"expires_at": datetime(2200, 1, 1, tzinfo=UTC)}
+    if not readable:
+        kept["challenge"] = "Legacy amount=25"  # what no payer reads any more
+    payments = table_of(SellerPayment)
+    async with db.transaction() as conn:
+        await conn.execute(payments.update().where(payments.c.id == payment_id).values(**kept))
+    [row] = await payment_rows(db, merchant.merchant_id)
+    bound = states.release_at(states.held_until(row))
+    assert bound < datetime(2100, 1, 1, tzinfo=UTC)
+    item = await _leased(db, payment_id, clock)
+    await _try(db, settings, item, clock)  # before the bound: still held
+    assert (await payment_rows(db, merchant.merchant_id))[0].status == "authorized"
+    clock.advance((bound - clock.now()).total_seconds())
+    item = await _leased(db, payment_id, clock)
+    await _try(db, settings, item, clock)
+    [row] = await payment_rows(db, merchant.merchant_id)
+    assert row.status == "released"
+    assert await merchant_balance(db, merchant) == 1_000
+    # Read again, its provider is asked to end it; unread, nothing can ask it.
+    assert (f"ref_{payment_id}" in tally.revoked) is readable
+    await assert_ledger_balanced(db)
