@@ -309,12 +309,9 @@ async def emit(
 def kinds_of(ids: Iterable[str]) -> set[str]:
     """The kinds of work (the worker's lanes) that outbox rows ``ids`` are: a row's id says its
     kind by its prefix."""
-    ids = list(ids)
-    if not ids:  # most tries' (a delivery that wrote no event of its own)
-        return set()
-    return {
-        kind for prefix, kind in _KIND_BY_PREFIX.items() if any(i.startswith(prefix) for i in ids)
-    }
+    # Each prefix is its id's text up to its first "_": one look-up an id, not a scan of every
+    # id for every prefix, on every send.
+    return {kind for i in ids if (kind := _KIND_BY_PREFIX.get(i[: i.find("_") + 1])) is not None}
 
 
 async def wake_for(redis: Redis, ids: Iterable[str]) -> None:
@@ -327,8 +324,9 @@ async def wake(redis: Redis, kinds: Iterable[str]) -> None:
     """Best effort: tells the workers that rows of ``kinds`` are due. A wake lost costs only
     time: each worker looks at its rows every ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` anyway."""
     try:
-        async with asyncio.timeout(ANSWER_WITHIN):
+        async with asyncio.timeout(ANSWER_WITHIN), redis.pipeline(transaction=False) as pipe:
             for kind in sorted(kinds):
-                await redis.publish(WAKE_CHANNEL, kind)
+                pipe.publish(WAKE_CHANNEL, kind)
+            await pipe.execute()  # one round trip for every kind: a send wakes two
     except Exception:
         log.warning("wake not published; the workers find the rows on their own", exc_info=True)

@@ -175,6 +175,7 @@ class _Ordered:
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     names: set[str] = field(default_factory=set)  # what it binds from the caller's parameters
+    labels: tuple[str, ...] = ()  # its columns' names in the one statement's row
 
 
 def _bound(construct: Construct) -> set[str]:
@@ -275,7 +276,8 @@ class Plan:
             refs.current = _Ordered(step, Statement(""))
             construct = step.build(refs)
             built[step.name] = construct
-            refs.current.statement = Statement.of(construct)
+            statement = refs.current.statement = Statement.of(construct)
+            refs.current.labels = tuple(f"{step.name}__{c}" for c in statement.columns)
             refs.current.names = _bound(construct) - {name for name, _, _ in refs.current.binds}
             refs.current.names -= {name for name, _, _ in refs.current.lists}
             refs.current.names -= set(self.each_row or ())
@@ -419,8 +421,8 @@ class Plan:
             elif step.many:
                 records = (row[step.name] or []) if names else []
                 out[step.name] = [dict(zip(names, r, strict=True)) for r in records]
-            elif names and row[f"{step.name}__{names[0]}"] is not None:
-                out[step.name] = [{name: row[f"{step.name}__{name}"] for name in names}]
+            elif names and row[item.labels[0]] is not None:
+                out[step.name] = [dict(zip(names, map(row.__getitem__, item.labels), strict=True))]
             else:
                 out[step.name] = []
             if step.required and not out[step.name]:

@@ -213,7 +213,11 @@ class PostgresDatabase(Database):
         if each_statement and (self._joining is not None or _exhausted(pool)):
             joined: T = await self._join(pool, work)
             return joined
-        async with pool.acquire(timeout=self._pool_timeout) as driver:
+        # A connection idle in the pool is taken without waiting, so there is no wait to bound,
+        # and asyncpg's bound costs a task and two timers (a send acquires twice: its key's
+        # lookup, then its own statements).
+        bound = None if pool.get_idle_size() else self._pool_timeout
+        async with pool.acquire(timeout=bound) as driver:
             tx = Raw(driver, is_sqlite=False)
             if each_statement or read_only:
                 return await _OnlyStatements(work(tx), tx)

@@ -42,6 +42,11 @@ async def test_an_idle_waker_wakes_at_once_and_a_busy_one_once_a_kind(
 def test_a_rows_kind_is_its_ids_prefix() -> None:
     assert outbox.kinds_of(["dlv_x", "mail_y", "dlv_z"]) == {outbox.WEBHOOK, outbox.MAIL}
     assert outbox.kinds_of(["evt_x"]) == set()
+    # Every lane's prefix, and ids that have none or only part of one.
+    for prefix, kind in outbox._KIND_BY_PREFIX.items():
+        assert outbox.kinds_of([f"{prefix}0mx1"]) == {kind}
+    assert outbox.kinds_of(["dlv", "dl_x", "x_dlv_y", "", "_"]) == set()
+    assert outbox.kinds_of(iter(["pay_a", "tgm_b"])) == {outbox.PAYMENT, outbox.TELEGRAM}
 
 
 async def test_an_unreachable_redis_fails_no_request(private_redis: RedisServer) -> None:
