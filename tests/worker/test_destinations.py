@@ -3,6 +3,7 @@ and a NATS JetStream subject each take a signed event a consumer verifies with
 ``standardwebhooks``; a broker that is down is retried on the schedule and nothing is lost; an
 ordered endpoint keeps its order through the outage."""
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -120,3 +121,125 @@ async def test_a_redis_stream_takes_signed_events_and_a_stopped_broker_loses_non
         assert later == [0, 1, 2, 3, 4]  # none lost, in order, the stream empty after restart
     finally:
         await consumer.aclose()
+
+
+AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+async def test_a_rabbitmq_exchange_takes_signed_events_and_one_gone_a_while_loses_none(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    import aio_pika
+
+    name = f"aitopup-test-{uuid.uuid4().hex}"
+    connection = await aio_pika.connect(AMQP)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT)
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, routing_key="events")
+        merchant = await make_merchant()
+        made = await make_destination(
+            hook_client,
+            merchant,
+            "rabbitmq",
+            destination={"url": AMQP, "exchange": name, "routing_key": "events"},
+            ordered=True,
+        )
+        assert made["destination"]["url"] == "amqp://guest:***@127.0.0.1:5672/%2F"
+        secret = made["secret"]
+        await start_worker(**QUICK)
+        await emit_test_events(db, merchant.merchant_id, 2)
+        got: list[int] = []
+
+        async def drain(count: int) -> None:
+            async def arrived() -> bool:
+                message = await queue.get(fail=False, no_ack=True)
+                if message is not None:
+                    headers = {k: str(v) for k, v in message.headers.items()}
+                    got.append(number(verified(secret, message.body, headers)))
+                    assert message.message_id == headers["webhook-id"]
+                return len(got) == count
+
+            await wait_until(arrived, within=20)
+
+        await drain(2)
+        assert got == [0, 1]
+
+        # The exchange is deleted: publishes are refused, and retried on the schedule.
+        await exchange.delete()
+        await emit_test_events(db, merchant.merchant_id, 3)
+
+        async def refused() -> bool:
+            return len(await failed_attempts(db, made["id"])) >= 2
+
+        await wait_until(refused, within=20)
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT)
+        await queue.bind(exchange, routing_key="events")
+        await drain(5)
+        assert got == [0, 1, 0, 1, 2]  # none lost, in order
+        await exchange.delete()
+    finally:
+        await connection.close()
+
+
+async def test_a_nats_jetstream_subject_takes_signed_events_and_a_missing_stream_loses_none(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    tag = uuid.uuid4().hex
+    stream, subject = f"AITOPUP_{tag}", f"aitopup.test.{tag}"
+    client = await nats.connect(NATS_URL)
+    js = client.jetstream()
+    try:
+        await js.add_stream(name=stream, subjects=[subject])
+        merchant = await make_merchant()
+        made = await make_destination(
+            hook_client,
+            merchant,
+            "nats",
+            destination={"url": NATS_URL, "subject": subject},
+            ordered=True,
+        )
+        secret = made["secret"]
+        await start_worker(**QUICK)
+        await emit_test_events(db, merchant.merchant_id, 2)
+
+        async def read_all(count: int) -> list[int]:
+            found: list[int] = []
+
+            async def stored() -> bool:
+                info = await js.stream_info(stream)
+                return bool(info.state.messages == count)
+
+            await wait_until(stored, within=20)
+            for seq in range(1, count + 1):
+                message = await js.get_msg(stream, seq)
+                headers = dict(message.headers or {})
+                found.append(number(verified(secret, message.data or b"", headers)))
+            return found
+
+        assert await read_all(2) == [0, 1]
+        # The stream goes: nothing acknowledges, so the publishes are retried on the schedule.
+        await js.delete_stream(stream)
+        await emit_test_events(db, merchant.merchant_id, 3)
+
+        async def refused() -> bool:
+            return len(await failed_attempts(db, made["id"])) >= 2
+
+        await wait_until(refused, within=20)
+        await js.add_stream(name=stream, subjects=[subject])
+        assert await read_all(3) == [0, 1, 2]
+    finally:
+        with contextlib.suppress(NotFoundError):  # a test that failed before making it again
+            await js.delete_stream(stream)
+        await client.close()

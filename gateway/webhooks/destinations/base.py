@@ -6,11 +6,19 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
-__all__ = ["Destination", "DestinationError", "Message", "address_of", "at_address", "masked_url"]
+__all__ = [
+    "Destination",
+    "DestinationError",
+    "Message",
+    "address_of",
+    "at_address",
+    "masked_url",
+    "scrubbed",
+]
 
 MASK = "***"
 
@@ -31,9 +39,12 @@ class DestinationError(Exception):
     can never succeed (the broker refuses the message itself), so the delivery is given up at
     once rather than retried on its schedule."""
 
-    def __init__(self, message: str, *, final: bool = False) -> None:
+    def __init__(
+        self, message: str, *, final: bool = False, data: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message[:500])
         self.final = final
+        self.data = data  # an address refused: it and its kind, as a webhook URL's refusal
 
 
 class Destination(ABC):
@@ -105,6 +116,19 @@ def at_address(parts: SplitResult, address: str, port: int) -> str:
     auth, _, _ = parts.netloc.rpartition("@")
     netloc = f"{auth}@{host}:{port}" if auth else f"{host}:{port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` (a client's error) with the URL's password, as written or decoded, masked: a
+    client may quote the URL it was given."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    if parts.password:
+        for secret in {parts.password, unquote(parts.password)}:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def masked_url(url: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..urls import UrlRefused, resolve_checked
-from .base import Destination, DestinationError, Message, address_of, at_address
+from .base import Destination, DestinationError, Message, address_of, at_address, scrubbed
 
 __all__ = ["Clients", "Published", "probe"]
 
@@ -36,7 +36,7 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
     try:
         addresses = await resolve_checked(host, port, allow_loopback=allow_loopback)
     except UrlRefused as exc:
-        raise DestinationError(f"blocked: {exc}") from None
+        raise DestinationError(f"blocked: {exc}", data=exc.data()) from None
     if parts.scheme.lower() in _BY_NAME:
         url = config.url
     else:
@@ -49,11 +49,12 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
     except DestinationError:
         raise
     except Exception as exc:
-        raise DestinationError(f"connect failed: {_said(exc)}") from None
+        raise DestinationError(f"connect failed: {_said(exc, config)}") from None
 
 
-def _said(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__).replace("\n", " ")
+def _said(exc: BaseException, config: Any) -> str:
+    """What the client said went wrong, on one line, never the URL's password."""
+    return scrubbed((str(exc) or type(exc).__name__).replace("\n", " "), config.url)
 
 
 async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> None:
@@ -68,7 +69,7 @@ async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds
     except DestinationError:
         raise
     except Exception as exc:
-        raise DestinationError(f"refused: {_said(exc)}") from None
+        raise DestinationError(f"refused: {_said(exc, config)}") from None
     finally:
         with contextlib.suppress(Exception):  # it was only opened to check
             await kind.close(client)
@@ -108,7 +109,8 @@ class Clients:
         except Exception as exc:
             await self._drop(slot, client)
             final = not kind.retryable(exc)
-            raise DestinationError(f"not acknowledged: {_said(exc)}", final=final) from None
+            said = _said(exc, config)
+            raise DestinationError(f"not acknowledged: {said}", final=final) from None
         return Published(ack, time.perf_counter() - started)
 
     async def _client(

@@ -90,6 +90,7 @@ async def judged(
             raise ApiError(
                 Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
                 f"Destination address refused: {said.removeprefix('blocked: ')}",
+                data=exc.data,
             ) from None
         raise ApiError(
             Code.WEBHOOK_DESTINATION_UNREACHABLE,
