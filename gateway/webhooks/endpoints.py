@@ -414,6 +414,12 @@ async def check_reachable(
         raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
     if row.destination_type == HTTP:
         await check_url(settings, caller.env, row.url)
+    else:
+        await saving.recheck(
+            row.destination_type,
+            row.destination_shown,
+            allow_loopback=allows_loopback(settings, caller.env),
+        )
 
 
 async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_id: str) -> Outcome:

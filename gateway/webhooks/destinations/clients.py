@@ -34,9 +34,12 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
     except ValueError as exc:
         raise DestinationError(f"url refused: {exc}", final=True) from None
     try:
-        addresses = await resolve_checked(host, port, allow_loopback=allow_loopback)
+        async with asyncio.timeout(seconds):  # a resolver that hangs holds nothing past it
+            addresses = await resolve_checked(host, port, allow_loopback=allow_loopback)
     except UrlRefused as exc:
         raise DestinationError(f"blocked: {exc}", data=exc.data()) from None
+    except TimeoutError:
+        raise DestinationError(f"timeout: {host} not resolved within {seconds:g}s") from None
     if parts.scheme.lower() in _BY_NAME:
         url = config.url
     else:

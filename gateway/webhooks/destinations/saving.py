@@ -13,6 +13,7 @@ from keys import Sealer
 
 from ...values.codes import Code
 from ...values.outcome import ApiError
+from ..urls import UrlRefused, resolve_checked
 from .base import DestinationError, address_of, masked_url
 from .clients import probe
 from .registry import HTTP, destination, type_names
@@ -24,6 +25,7 @@ __all__ = [
     "http_columns",
     "judged",
     "opened",
+    "recheck",
     "shown",
 ]
 
@@ -119,6 +121,24 @@ def http_columns(url: str) -> dict[str, Any]:
         "destination_shown": None,
         "url": url,
     }
+
+
+async def recheck(name: str, column: str | None, *, allow_loopback: bool) -> None:
+    """Before a test or a replay makes work: the broker's host, as saved, still resolves only to
+    addresses allowed (a name may have turned private since). Read from the destination as
+    shown, whose masking leaves the host and port as they are."""
+    kind = destination(name)
+    if kind is None or column is None:
+        return  # a type no longer known: the worker says so on the attempt
+    try:
+        _, host, port = address_of(json.loads(column)["url"], kind.schemes)
+        await resolve_checked(host, port, allow_loopback=allow_loopback)
+    except UrlRefused as exc:
+        raise ApiError(
+            Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
+            f"Destination address refused: {exc}",
+            data=exc.data(),
+        ) from None
 
 
 def shown(column: str | None) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 type, its broker's address judged as a webhook URL's, the broker itself checked; sealed at rest,
 read back masked. Every refusal is the error envelope with its own code, and writes nothing."""
 
+import json
 import uuid
 from typing import Any
 
@@ -178,3 +179,16 @@ async def test_live_refuses_a_broker_at_a_private_address(
     assert body["message"].startswith("Destination address refused")
     assert body["data"]["address"] in url and body["data"]["reason"]
     assert await count(db, live.merchant_id) == 0
+
+
+async def test_a_test_or_replay_judges_the_saved_brokers_address_again() -> None:
+    from gateway.values.outcome import ApiError
+    from gateway.webhooks.destinations.saving import recheck
+
+    public = json.dumps({"url": "amqp://u:***@93.184.215.14:5672/", "exchange": ""})
+    await recheck("rabbitmq", public, allow_loopback=False)
+    private = json.dumps({"url": "amqp://u:***@10.1.2.3:5672/", "exchange": ""})
+    with pytest.raises(ApiError) as refused:
+        await recheck("rabbitmq", private, allow_loopback=False)
+    assert refused.value.code == 5352
+    assert refused.value.data == {"address": "10.1.2.3", "reason": "private"}
