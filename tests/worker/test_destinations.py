@@ -4,7 +4,9 @@ and a NATS JetStream subject each take a signed event a consumer verifies with
 ordered endpoint keeps its order through the outage."""
 
 import contextlib
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,6 +63,20 @@ async def failed_attempts(db: Database, endpoint_id: str) -> list[str]:
         return [row.error for row in await conn.execute(query)]
 
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def run_the_docs_consumer(url: str, stream: str, secret: str) -> None:
+    """docs/webhooks.md's consumer of a Redis stream, run as written against this one: it
+    raises if a signature does not verify."""
+    text = DOC.read_text()
+    start = text.index("### Verifying a broker's message, in Python")
+    [snippet] = re.findall(r"```python\n(.*?)```", text[start:], re.S)[:1]
+    snippet = snippet.replace("redis://127.0.0.1:6379/0", f"{url}/0")
+    snippet = snippet.replace('"aitopup-events"', repr(stream)).replace('"whsec_..."', repr(secret))
+    exec(compile(snippet, str(DOC), "exec"), {})  # noqa: S102  (the docs' own code)
+
+
 async def stream_entries(redis: Redis, stream: str) -> list[dict[str, str]]:
     entries = await redis.xrange(stream)
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
@@ -98,6 +114,7 @@ async def test_a_redis_stream_takes_signed_events_and_a_stopped_broker_loses_non
         numbers = [number(verified(secret, e["body"], e)) for e in entries]
         assert numbers == [0, 1, 2]
         assert entries[0]["webhook-id"].startswith("evt_")
+        run_the_docs_consumer(private_redis.url, stream, secret)
 
         # The broker goes away; events written meanwhile wait, retried on the schedule.
         private_redis.stop()
