@@ -289,11 +289,19 @@ async def update_endpoint(
             if before.destination_type != HTTP:
                 raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url is required")
             url = before.url
-        changes.update(
-            await _destination(
-                settings, sealer, caller.env, endpoint_id, name, url, body.destination
-            )
+        # A broker's masked address sent back as it was read (the dashboard's edit form sends
+        # every field it shows) changes nothing.
+        unchanged = (
+            name == before.destination_type != HTTP
+            and "destination" not in fields
+            and url == before.url
         )
+        if not unchanged:
+            changes.update(
+                await _destination(
+                    settings, sealer, caller.env, endpoint_id, name, url, body.destination
+                )
+            )
     if "event_types" in fields:
         changes["event_types"] = _types_column(body.event_types)
     if "description" in fields:

@@ -88,8 +88,19 @@ async def test_a_destination_is_sealed_at_rest_and_read_back_masked(
     assert body["data"]["reason"]
     assert await count(db, merchant.merchant_id) == before
 
-    # Changed to an http URL and back: each judged whole.
+    # Its masked address sent back as read (as the dashboard's edit form does) changes nothing.
     path = f"/webhooks/endpoints/{data['id']}"
+    same = await hook_client.patch(
+        path, json={"url": data["url"], "description": "kept"}, headers=merchant.headers
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["data"]["destination"] == data["destination"]
+    other = await hook_client.patch(
+        path, json={"url": "http://127.0.0.1:9/hook"}, headers=merchant.headers
+    )
+    refused_with(other, 5351)
+
+    # Changed to an http URL and back: each judged whole.
     to_http = await hook_client.patch(
         path, json={"type": "http", "url": "http://127.0.0.1:9/hook"}, headers=merchant.headers
     )
