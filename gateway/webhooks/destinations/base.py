@@ -58,6 +58,11 @@ class Destination(ABC):
     schemes: ClassVar[dict[str, int]]  # URL scheme → default port
     secrets: ClassVar[frozenset[str]] = frozenset()
 
+    def address(self, config: Any) -> str:
+        """The URL whose host the client connects to, judged as a webhook URL's host is."""
+        url: str = config.url
+        return url
+
     @abstractmethod
     async def open(self, config: Any, url: str) -> Any:
         """A client of ``config``'s broker, connected to ``url``: the destination's URL with
@@ -84,7 +89,8 @@ class Destination(ABC):
         """The destination object as reads show it: the URL's password and every secret field
         masked."""
         data: dict[str, Any] = json.loads(config.model_dump_json())
-        data["url"] = masked_url(data["url"])
+        if isinstance(data.get("url"), str):
+            data["url"] = masked_url(data["url"])
         for name in self.secrets:
             if data.get(name) is not None:
                 data[name] = MASK

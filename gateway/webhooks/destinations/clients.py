@@ -17,7 +17,7 @@ __all__ = ["Clients", "Published", "probe"]
 
 # Schemes whose connection is TLS: the certificate is verified against the host's name, so the
 # client connects by name, after every address the name resolves to was checked.
-_BY_NAME = frozenset({"amqps", "rediss", "tls"})
+_BY_NAME = frozenset({"amqps", "rediss", "tls", "https"})
 MAX_CLIENTS = 1_000
 
 
@@ -29,8 +29,9 @@ class Published:
 
 async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> Any:
     """A client of ``config``'s broker, connected only to a checked address."""
+    address = kind.address(config)
     try:
-        parts, host, port = address_of(config.url, kind.schemes)
+        parts, host, port = address_of(address, kind.schemes)
     except ValueError as exc:
         raise DestinationError(f"url refused: {exc}", final=True) from None
     try:
@@ -41,7 +42,7 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
     except TimeoutError:
         raise DestinationError(f"timeout: {host} not resolved within {seconds:g}s") from None
     if parts.scheme.lower() in _BY_NAME:
-        url = config.url
+        url = address
     else:
         url = at_address(parts, str(addresses[0]), port)
     try:
@@ -57,7 +58,8 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
 
 def _said(exc: BaseException, config: Any) -> str:
     """What the client said went wrong, on one line, never the URL's password."""
-    return scrubbed((str(exc) or type(exc).__name__).replace("\n", " "), config.url)
+    said = (str(exc) or type(exc).__name__).replace("\n", " ")
+    return scrubbed(said, getattr(config, "url", ""))
 
 
 async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> None:

@@ -2,9 +2,11 @@
 every endpoint's before there were others, is the worker's checked transport and is not here."""
 
 from .base import Destination
+from .eventbridge import EVENTBRIDGE
 from .nats import NATS
 from .rabbitmq import RABBITMQ
 from .redis_stream import REDIS_STREAM
+from .sqs import SQS
 
 __all__ = ["DESTINATIONS", "HTTP", "destination", "type_names"]
 
@@ -14,6 +16,8 @@ DESTINATIONS: dict[str, Destination] = {
     REDIS_STREAM.name: REDIS_STREAM,
     RABBITMQ.name: RABBITMQ,
     NATS.name: NATS,
+    SQS.name: SQS,
+    EVENTBRIDGE.name: EVENTBRIDGE,
 }
 
 

@@ -53,7 +53,7 @@ def _config(name: str, body: dict[str, Any] | None) -> BaseModel:
         )
     try:
         config = kind.config.model_validate(body)
-        address_of(config.url, kind.schemes)  # type: ignore[attr-defined]
+        address_of(kind.address(config), kind.schemes)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "destination"
@@ -110,7 +110,7 @@ def columns_of(sealer: Sealer, endpoint_id: str, name: str, config: BaseModel) -
         "destination_type": name,
         "destination_sealed": sealer.seal(config.model_dump_json(), context=context(endpoint_id)),
         "destination_shown": json.dumps(shown_, separators=(",", ":")),
-        "url": masked_url(config.url)[:2048],  # type: ignore[attr-defined]
+        "url": masked_url(kind.address(config))[:2048],
     }
 
 
@@ -131,7 +131,8 @@ async def recheck(name: str, column: str | None, *, allow_loopback: bool) -> Non
     if kind is None or column is None:
         return  # a type no longer known: the worker says so on the attempt
     try:
-        _, host, port = address_of(json.loads(column)["url"], kind.schemes)
+        saved = kind.config.model_validate(json.loads(column), strict=False)
+        _, host, port = address_of(kind.address(saved), kind.schemes)
         await resolve_checked(host, port, allow_loopback=allow_loopback)
     except UrlRefused as exc:
         raise ApiError(
@@ -139,6 +140,8 @@ async def recheck(name: str, column: str | None, *, allow_loopback: bool) -> Non
             f"Destination address refused: {exc}",
             data=exc.data(),
         ) from None
+    except ValueError:
+        return  # saved before its type's rules changed: the worker's own check still holds
 
 
 def shown(column: str | None) -> dict[str, Any] | None:
