@@ -43,6 +43,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.crashes",
     "tests.fixtures.redis",
+    "tests.fixtures.moto",
     "tests.fixtures.merchants",
     "tests.fixtures.billing",
     "tests.fixtures.webhooks",

@@ -48,7 +48,9 @@ ENTRIES = {
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
     # destinations a person bound to an origin, their routes and the Payments page's card (+3);
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
-    # operations and admin routes (+3); the paying fetch (+1).
+    # operations and admin routes (+3); the paying fetch (+1); the destination types beyond
+    # HTTP, their registry, clients and saving, whose brokers' clients load only when one is
+    # opened (+10).
     "gateway.app": (
         (
             "stripe",
@@ -60,8 +62,11 @@ ENTRIES = {
             "mcp",
             "mcp_types",
             "uvicorn",
+            "aio_pika",
+            "nats",
+            "aiobotocore",
         ),
-        1375,
+        1385,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -72,8 +77,23 @@ ENTRIES = {
     # what a revoked key holds for approval, ended with it (+1); give-backs, grants' expiry, the
     # levels' rule and the hourly count (+4); the challenge a payment claims (+1); the
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
-    # which a payment reads (+1); the treasury a payment's moves write to (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1214),
+    # which a payment reads (+1); the treasury a payment's moves write to (+1); the destination
+    # types beyond HTTP and the worker's publish to them, the brokers' clients loaded only when
+    # a delivery opens one (+11).
+    "worker.service": (
+        (
+            "stripe",
+            "zxcvbn",
+            "alembic",
+            "fpdf",
+            "mcp",
+            "mcp_types",
+            "aio_pika",
+            "nats",
+            "aiobotocore",
+        ),
+        1225,
+    ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -83,10 +103,11 @@ ENTRIES = {
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
-    # paying fetch (+1).
+    # paying fetch (+1); the destination types beyond HTTP, which the endpoints' rules read
+    # (+10).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1417,
+        1427,
     ),
 }
 

@@ -29,12 +29,15 @@ from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings
 from gateway.webhooks import batches, throttle
+from gateway.webhooks.destinations.base import Message
+from gateway.webhooks.destinations.registry import HTTP
 from gateway.webhooks.headers import masked
 from gateway.webhooks.transport import TooLate
 from keys import sign_headers
 
 from . import ordered
 from .deps import Deps
+from .destinations import publish
 from .http import USER_AGENT
 from .kind import Bounds
 from .posting import RESPONSE_CAP, RETRY_AFTER_STATUSES, Attempt, post, retry_after_seconds
@@ -67,6 +70,8 @@ def _plan(
     disable_reason: str | None = None
     if attempt.status == 410:
         disable_reason = "endpoint answered 410 Gone"
+    elif attempt.final:
+        pass  # the broker refuses the message itself: given up, with no retry to wait for
     elif not attempt.succeeded:
         asked = None
         if attempt.status in RETRY_AFTER_STATUSES:
@@ -142,14 +147,17 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         **sign_headers(keys, message_id, int(time.time()), body, ed25519=ed25519),
     }
     timer = time.perf_counter()
-    attempt = await post(
-        deps.outbound[claim.env].transport,
-        claim.url,
-        body,
-        headers,
-        deps.settings.webhook_timeout_seconds,
-        None if claim.send_by is None else claim.send_by.timestamp(),
-    )
+    if claim.destination_type == HTTP:
+        attempt = await post(
+            deps.outbound[claim.env].transport,
+            claim.url,
+            body,
+            headers,
+            deps.settings.webhook_timeout_seconds,
+            None if claim.send_by is None else claim.send_by.timestamp(),
+        )
+    else:
+        attempt = await publish(deps, claim, Message(message_id, body, headers))
     seconds = time.perf_counter() - timer
     # The delivery log keeps what was sent, a secret header's value masked.
     return _Sent(claim, masked(headers, secrets), attempt, started, deps.clock.now(), seconds)
@@ -252,6 +260,8 @@ _TARGETS = Statement.of(
         _EP.c.retry_schedule,
         _EP.c.ordered,
         _EP.c.batch_size,
+        _EP.c.destination_type,
+        _EP.c.destination_sealed,
     ).select_from(
         _LEASED.join(_E, _E.c.id == _LEASED.c.event_id).join(_EP, _EP.c.id == _LEASED.c.endpoint_id)
     )
@@ -390,6 +400,8 @@ def _claim(tx: Raw, row: SimpleNamespace, target: dict[str, Any]) -> Claim:
         ordered=target["ordered"],
         # A batching endpoint's receiver reads arrays: a replay or a test is an array of one.
         batch_size=target["batch_size"] if target["ordered"] else 1,
+        destination_type=target["destination_type"],
+        destination_sealed=target["destination_sealed"],
     )
 
 

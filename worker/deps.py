@@ -3,6 +3,7 @@ kind's tries and every periodic job."""
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -13,6 +14,8 @@ from gateway.values.clock import SYSTEM, Clock
 from gateway.values.languages import Catalogues
 from gateway.values.settings import Settings
 from gateway.webhooks import headers
+from gateway.webhooks.destinations.clients import Clients
+from gateway.webhooks.destinations.saving import opened
 from keys import Sealer, decode_signing_key, decode_webhook_secret
 
 from .http import Outbound
@@ -45,6 +48,32 @@ class Deps:
     _keys: dict[str, bytes] = field(default_factory=dict)
     _ed25519: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
     _headers: dict[str, tuple[dict[str, str], frozenset[str]]] = field(default_factory=dict)
+    _destinations: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, Clients] = field(default_factory=dict)
+
+    def destination(self, endpoint_id: str, name: str, sealed: str) -> Any:
+        """A broker endpoint's destination object, opened; cached like ``signing_key``."""
+        found = self._destinations.get(sealed)
+        if found is None:
+            if len(self._destinations) > 10_000:
+                self._destinations.clear()
+            found = opened(self.sealer, endpoint_id, name, sealed)
+            self._destinations[sealed] = found
+        return found
+
+    def clients(self, env: str) -> Clients:
+        """An environment's destination clients (``destinations.clients``): live's never reach
+        a private address; staging's may when ``AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS`` is set, as
+        its webhook URLs may."""
+        found = self._clients.get(env)
+        if found is None:
+            allow = env == "staging" and self.settings.allow_private_webhook_urls
+            found = self._clients[env] = Clients(allow_loopback=allow)
+        return found
+
+    async def close_destinations(self) -> None:
+        for clients in self._clients.values():
+            await clients.aclose()
 
     def signing_key(self, endpoint_id: str, sealed: str) -> bytes:
         """Opening a sealed secret is cheap but not free; the sealed text is the cache key, so a

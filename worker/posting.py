@@ -48,10 +48,17 @@ class Attempt:
     error: str | None = None
     # Read from every header, not only those kept; of a reply that asks for a wait alone.
     retry_after: str | None = None
+    # A broker's acknowledgement (``gateway.webhooks.destinations``): there is no status, and
+    # ``body`` says what it acknowledged with.
+    acked: bool = False
+    # Sending again can never succeed: given up at once, not retried on the schedule.
+    final: bool = False
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 300
+        if self.error is not None:
+            return False
+        return self.acked or (self.status is not None and 200 <= self.status < 300)
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

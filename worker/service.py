@@ -185,6 +185,7 @@ class Service:
             await deps.upstreams.aclose()
             for out in {id(o): o for o in deps.outbound.values()}.values():
                 await out.client.aclose()
+            await deps.close_destinations()
             await deps.db.dispose()
         if self._pool is not None:
             with contextlib.suppress(*REDIS_DOWN):

@@ -97,6 +97,10 @@ class Claim:
     # head, in the same request (``worker.ordered.batch``): each a claim of its own.
     batch_size: int = 1
     batch: tuple["Claim", ...] = ()
+    # Where it goes (``gateway.webhooks.destinations``): ``http`` POSTs to ``url``; a broker's
+    # type publishes to the sealed destination object.
+    destination_type: str = "http"
+    destination_sealed: str | None = None
 
     def members(self) -> tuple["Claim", ...]:
         """The claims its request carries, oldest first: itself, then its batch's."""

@@ -109,4 +109,22 @@ WEBHOOKS: dict[Code, CodeInfo] = {
     Code.WEBHOOK_INBOX_RATE_LIMITED: CodeInfo(
         429, "Too many requests to this merchant's test inbox; see Retry-After"
     ),
+    Code.WEBHOOK_DESTINATION_TYPE_UNKNOWN: CodeInfo(
+        422,
+        "Destination type unknown: type is http, rabbitmq, nats, redis_stream, sqs or "
+        "eventbridge (data.types)",
+    ),
+    Code.WEBHOOK_DESTINATION_INVALID: CodeInfo(
+        422, "Destination invalid: the destination object does not fit its type (data.field)"
+    ),
+    Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED: CodeInfo(
+        422,
+        "Destination address refused: the broker's host is judged as a webhook URL's is "
+        "(data.address, data.reason)",
+    ),
+    Code.WEBHOOK_DESTINATION_UNREACHABLE: CodeInfo(
+        422,
+        "Destination did not take the test publish: unreachable, credentials refused, or no "
+        "such exchange, stream or subject (data.reason)",
+    ),
 }

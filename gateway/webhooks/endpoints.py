@@ -28,6 +28,8 @@ from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings
 from . import batches, headers, health, throttle, urls
+from .destinations import saving
+from .destinations.registry import HTTP
 from .event_payloads import WebhookTest
 from .schemas import (
     EndpointCreate,
@@ -82,6 +84,38 @@ async def check_url(settings: Settings, env: str, url: str) -> str:
     return url
 
 
+async def _destination(
+    settings: Settings,
+    sealer: Sealer,
+    env: str,
+    endpoint_id: str,
+    name: str,
+    url: str | None,
+    body: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The columns of where an endpoint's deliveries go: an http endpoint's URL, judged, or a
+    broker's destination, judged, tested and sealed (``destinations.saving``)."""
+    if name == HTTP:
+        if body is not None:
+            raise ApiError(
+                Code.WEBHOOK_DESTINATION_INVALID,
+                "Destination invalid: an http endpoint takes url, not destination",
+                data={"field": "destination"},
+            )
+        if url is None:
+            raise ApiError(Code.VALIDATION_FAILED, "url: an http endpoint needs its url")
+        return saving.http_columns(await check_url(settings, env, url))
+    if url is not None:
+        raise ApiError(
+            Code.WEBHOOK_DESTINATION_INVALID,
+            f"Destination invalid: a {name[:40]} endpoint takes destination.url, not url",
+            data={"field": "url"},
+        )
+    return await saving.judged(
+        sealer, endpoint_id, name, body, allow_loopback=allows_loopback(settings, env)
+    )
+
+
 def _types_column(types: Sequence[str] | None) -> str:
     return f",{','.join(types)}," if types else ""
 
@@ -117,6 +151,8 @@ def _endpoint_data(row: CoreRow, now: datetime) -> EndpointData:
         retry_schedule=row.retry_schedule,
         ordered=row.ordered,
         batch_size=row.batch_size,
+        type=row.destination_type,
+        destination=saving.shown(row.destination_shown),
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
@@ -150,9 +186,11 @@ async def create_endpoint(
     environment: every event fans out to each, so the cap bounds what one send can make the
     worker do. Creates for one merchant take turns on its row, so concurrent creates cannot
     both see room for one more."""
-    await check_url(settings, caller.env, body.url)
-    now = utcnow()
     endpoint_id = new_id("we")
+    where = await _destination(
+        settings, sealer, caller.env, endpoint_id, body.type, body.url, body.destination
+    )
+    now = utcnow()
     secret = new_webhook_secret()
     cap = settings.max_endpoints_per_merchant_env
     custom = headers.check_headers(body.headers or [], sealer, endpoint_id, None)
@@ -174,7 +212,7 @@ async def create_endpoint(
                     id=endpoint_id,
                     env=caller.env,
                     merchant_id=caller.merchant_id,
-                    url=body.url,
+                    **where,
                     description=body.description,
                     event_types=_types_column(body.event_types),
                     enabled=True,
@@ -237,10 +275,33 @@ async def update_endpoint(
     fields = body.model_fields_set
     if "signing" in fields and body.signing is None:
         raise ApiError(Code.VALIDATION_FAILED, "signing must be hmac, ed25519 or both")
-    if "url" in fields:
-        if body.url is None:
-            raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url cannot be null")
-        changes["url"] = await check_url(settings, caller.env, body.url)
+    if "type" in fields and body.type is None:
+        raise ApiError(Code.VALIDATION_FAILED, "type must be one of the destination types")
+    if "url" in fields and body.url is None:
+        raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url cannot be null")
+    if fields & {"url", "type", "destination"}:
+        # Where deliveries go is judged whole, as on a create: the type kept unless given.
+        async with db.read() as conn:
+            before = await endpoint_row(conn, caller, endpoint_id)
+        name = body.type or before.destination_type
+        url = body.url if "url" in fields else None
+        if name == HTTP and url is None and "destination" not in fields:
+            if before.destination_type != HTTP:
+                raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url is required")
+            url = before.url
+        # A broker's masked address sent back as it was read (the dashboard's edit form sends
+        # every field it shows) changes nothing.
+        unchanged = (
+            name == before.destination_type != HTTP
+            and "destination" not in fields
+            and url == before.url
+        )
+        if not unchanged:
+            changes.update(
+                await _destination(
+                    settings, sealer, caller.env, endpoint_id, name, url, body.destination
+                )
+            )
     if "event_types" in fields:
         changes["event_types"] = _types_column(body.event_types)
     if "description" in fields:
@@ -359,7 +420,14 @@ async def check_reachable(
         row = await endpoint_row(conn, caller, endpoint_id)
     if not row.enabled:
         raise ApiError(Code.WEBHOOK_ENDPOINT_DISABLED)
-    await check_url(settings, caller.env, row.url)
+    if row.destination_type == HTTP:
+        await check_url(settings, caller.env, row.url)
+    else:
+        await saving.recheck(
+            row.destination_type,
+            row.destination_shown,
+            allow_loopback=allows_loopback(settings, caller.env),
+        )
 
 
 async def send_test(db: Database, settings: Settings, caller: Caller, endpoint_id: str) -> Outcome:

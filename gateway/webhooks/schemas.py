@@ -145,8 +145,29 @@ _BATCH_SIZE = (
 )
 
 
+_TYPE = (
+    "Where deliveries go: http (POSTed to url), rabbitmq, nats, redis_stream, sqs or "
+    "eventbridge (published to destination; the broker's acknowledgement is the attempt's "
+    "outcome)."
+)
+_DESTINATION = (
+    "The broker of a type other than http, with url its address: rabbitmq {url, exchange, "
+    "routing_key}, nats {url, subject}, redis_stream {url, stream, max_len?}, sqs {queue_url, "
+    "region, access_key_id, secret_access_key, endpoint_url?}, eventbridge {bus, source, "
+    "region, access_key_id, secret_access_key, endpoint_url?}. Sealed at rest; reads show it "
+    "with the URL's password and secret keys masked. Given on a change, it is given whole."
+)
+
+
 class EndpointCreate(_Strict):
-    url: str = Field(min_length=1, max_length=2048, description="Absolute http(s) URL.")
+    url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="Absolute http(s) URL; an http endpoint's, and only its.",
+    )
+    type: str = Field(default="http", max_length=40, description=_TYPE)
+    destination: dict[str, Any] | None = Field(default=None, description=_DESTINATION)
     event_types: list[str] | None = Field(
         default=None, max_length=len(EVENT_TYPES), description="Empty or absent: every event."
     )
@@ -167,6 +188,8 @@ class EndpointCreate(_Strict):
 
 class EndpointUpdate(_Strict):
     url: str | None = Field(default=None, min_length=1, max_length=2048)
+    type: str | None = Field(default=None, max_length=40, description=_TYPE)
+    destination: dict[str, Any] | None = Field(default=None, description=_DESTINATION)
     event_types: list[str] | None = Field(default=None, max_length=len(EVENT_TYPES))
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = Field(
@@ -346,6 +369,10 @@ class EndpointData(Model):
     retry_schedule: RetrySchedule = Field(description=_RETRY_SCHEDULE)
     ordered: bool = Field(default=False, description=_ORDERED)
     batch_size: int = Field(default=1, description=_BATCH_SIZE)
+    type: str = Field(default="http", description=_TYPE)
+    destination: dict[str, Any] | None = Field(
+        default=None, description="null for http; its secrets masked."
+    )
     created_at: str
     updated_at: str
 

@@ -110,6 +110,15 @@ class WebhookEndpoint(Base):
     # An ordered endpoint's events a request, 1 to ``webhooks.batches.MAX_BATCH_SIZE``: above 1,
     # each request carries a JSON array of up to this many, in order (``worker.ordered``).
     batch_size: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    # Where its deliveries go (``webhooks.destinations``): ``http`` POSTs to ``url``; a broker's
+    # type publishes to the destination object, sealed whole as the secret is (its URL may hold
+    # credentials), and shown on reads with its secrets masked; ``url`` then holds the broker's
+    # address masked, which the lists and the operational events show.
+    destination_type: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="http", server_default="http"
+    )
+    destination_sealed: Mapped[str | None] = mapped_column(Text)
+    destination_shown: Mapped[str | None] = mapped_column(Text)
 
 
 class WebhookPoller(Base):

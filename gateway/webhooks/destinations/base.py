@@ -1,0 +1,150 @@
+"""What a destination type is: its destination object's model, the broker's address in it, and
+the client it opens and pools, publishes one message on, and closes; which of its errors sending
+again may cure; and the check a destination passes when saved (``probe``)."""
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+from pydantic import BaseModel
+
+__all__ = [
+    "Destination",
+    "DestinationError",
+    "Message",
+    "address_of",
+    "at_address",
+    "masked_url",
+    "scrubbed",
+]
+
+MASK = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivery as a broker carries it: the webhook body, and the Standard Webhooks headers
+    (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) with the gateway's own
+    beside them, as message headers, attributes or stream fields."""
+
+    id: str  # webhook-id: what a consumer deduplicates on
+    body: bytes
+    headers: dict[str, str]
+
+
+class DestinationError(Exception):
+    """A publish that did not end in the broker's acknowledgement. ``final``: sending it again
+    can never succeed (the broker refuses the message itself), so the delivery is given up at
+    once rather than retried on its schedule."""
+
+    def __init__(
+        self, message: str, *, final: bool = False, data: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message[:500])
+        self.final = final
+        self.data = data  # an address refused: it and its kind, as a webhook URL's refusal
+
+
+class Destination(ABC):
+    """A destination type. ``config`` is its destination object's model, whose ``url`` is the
+    broker's address, judged as a webhook URL's host is; ``secrets`` its fields never shown
+    again (the URL's password always is masked). A client is opened for one destination and
+    kept by the worker for its next deliveries (``clients.Clients``)."""
+
+    name: ClassVar[str]
+    config: ClassVar[type[BaseModel]]
+    schemes: ClassVar[dict[str, int]]  # URL scheme → default port
+    secrets: ClassVar[frozenset[str]] = frozenset()
+
+    def address(self, config: Any) -> str:
+        """The URL whose host the client connects to, judged as a webhook URL's host is."""
+        url: str = config.url
+        return url
+
+    @abstractmethod
+    async def open(self, config: Any, url: str) -> Any:
+        """A client of ``config``'s broker, connected to ``url``: the destination's URL with
+        its host replaced by an address already checked."""
+
+    @abstractmethod
+    async def publish(self, client: Any, config: Any, message: Message) -> str:
+        """Publish ``message`` and wait for the broker's acknowledgement; what it acknowledged
+        with (an id, a sequence number), for the attempt log."""
+
+    async def probe(self, client: Any, config: Any) -> None:  # noqa: B027 (opening may be all)
+        """What saving checks past connecting: that the exchange, stream or subject is there
+        to take a message, without writing one a consumer would have to skip."""
+
+    def retryable(self, exc: BaseException) -> bool:
+        """Whether sending again may succeed after ``exc``: by default, every failure may."""
+        return True
+
+    @abstractmethod
+    async def close(self, client: Any) -> None:
+        """Close a client ``open`` made."""
+
+    def shown(self, config: BaseModel) -> dict[str, Any]:
+        """The destination object as reads show it: the URL's password and every secret field
+        masked."""
+        data: dict[str, Any] = json.loads(config.model_dump_json())
+        if isinstance(data.get("url"), str):
+            data["url"] = masked_url(data["url"])
+        for name in self.secrets:
+            if data.get(name) is not None:
+                data[name] = MASK
+        return data
+
+
+def address_of(url: str, schemes: dict[str, int]) -> tuple[SplitResult, str, int]:
+    """The broker URL's parts, host and port; ``ValueError`` saying why one is not a broker's
+    address of this type."""
+    if any(c.isspace() or ord(c) < 0x20 for c in url):
+        raise ValueError("url contains whitespace or control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        raise ValueError(f"url must start with {' or '.join(f'{s}://' for s in schemes)}")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise ValueError("url has no host")
+    port = parts.port  # ValueError: out of range
+    if port == 0:
+        raise ValueError("url port must be a number from 1 to 65535")
+    return parts, host, port or schemes[scheme]
+
+
+def at_address(parts: SplitResult, address: str, port: int) -> str:
+    """The URL with its host replaced by a checked ``address``, so the client connects only to
+    an address the check allowed (nothing re-resolves the name between them)."""
+    host = f"[{address}]" if ":" in address else address
+    auth, _, _ = parts.netloc.rpartition("@")
+    netloc = f"{auth}@{host}:{port}" if auth else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` (a client's error) with the URL's password, as written or decoded, masked: a
+    client may quote the URL it was given."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    if parts.password:
+        for secret in {parts.password, unquote(parts.password)}:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password, if any, as ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if parts.password is None:
+        return url
+    auth, _, host = parts.netloc.rpartition("@")
+    user = auth.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))

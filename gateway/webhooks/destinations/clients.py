@@ -1,0 +1,154 @@
+"""Destinations' clients: each opened to an address the webhook URL check allows, at the moment
+of opening, and kept for the destination's next deliveries; one that failed is closed, and the
+next delivery opens a fresh one. A publish is bounded by the delivery's timeout, from opening the
+client to the broker's acknowledgement. The check when an endpoint is saved (``probe``) opens,
+checks and closes a client of its own."""
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..urls import UrlRefused, resolve_checked
+from .base import Destination, DestinationError, Message, address_of, at_address, scrubbed
+
+__all__ = ["Clients", "Published", "probe"]
+
+# Schemes whose connection is TLS: the certificate is verified against the host's name, so the
+# client connects by name, after every address the name resolves to was checked.
+_BY_NAME = frozenset({"amqps", "rediss", "tls", "https"})
+MAX_CLIENTS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    ack: str
+    seconds: float
+
+
+async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> Any:
+    """A client of ``config``'s broker, connected only to a checked address."""
+    address = kind.address(config)
+    try:
+        parts, host, port = address_of(address, kind.schemes)
+    except ValueError as exc:
+        raise DestinationError(f"url refused: {exc}", final=True) from None
+    try:
+        async with asyncio.timeout(seconds):  # a resolver that hangs holds nothing past it
+            addresses = await resolve_checked(host, port, allow_loopback=allow_loopback)
+    except UrlRefused as exc:
+        raise DestinationError(f"blocked: {exc}", data=exc.data()) from None
+    except TimeoutError:
+        raise DestinationError(f"timeout: {host} not resolved within {seconds:g}s") from None
+    if parts.scheme.lower() in _BY_NAME:
+        url = address
+    else:
+        url = at_address(parts, str(addresses[0]), port)
+    try:
+        async with asyncio.timeout(seconds):
+            return await kind.open(config, url)
+    except TimeoutError:
+        raise DestinationError(f"timeout: not connected within {seconds:g}s") from None
+    except DestinationError:
+        raise
+    except Exception as exc:
+        raise DestinationError(f"connect failed: {_said(exc, config)}") from None
+
+
+def _said(exc: BaseException, config: Any) -> str:
+    """What the client said went wrong, on one line, never the URL's password."""
+    said = (str(exc) or type(exc).__name__).replace("\n", " ")
+    return scrubbed(said, getattr(config, "url", ""))
+
+
+async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> None:
+    """The check when a destination is saved: connected, and its exchange, stream or subject
+    there to take a message (``Destination.probe``); ``DestinationError`` saying why not."""
+    client = await _opened(kind, config, allow_loopback=allow_loopback, seconds=seconds)
+    try:
+        async with asyncio.timeout(seconds):
+            await kind.probe(client, config)
+    except TimeoutError:
+        raise DestinationError(f"timeout: no answer within {seconds:g}s") from None
+    except DestinationError:
+        raise
+    except Exception as exc:
+        raise DestinationError(f"refused: {_said(exc, config)}") from None
+    finally:
+        with contextlib.suppress(Exception):  # it was only opened to check
+            await kind.close(client)
+
+
+class Clients:
+    """One environment's kept clients, by destination type and sealed destination (an edit
+    seals anew, so the edited destination gets a client of its own)."""
+
+    def __init__(self, *, allow_loopback: bool) -> None:
+        self._allow_loopback = allow_loopback
+        self._kept: dict[tuple[str, str], tuple[Destination, Any]] = {}
+        self._opening: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def publish(
+        self, kind: Destination, key: str, config: Any, message: Message, seconds: float
+    ) -> Published:
+        """``message`` published on the destination's kept client (opened first if none is),
+        within ``seconds``; ``DestinationError`` if it was not acknowledged."""
+        slot = (kind.name, key)
+        started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                client = await self._client(kind, slot, config, seconds)
+        except TimeoutError:
+            raise DestinationError(f"timeout: not connected within {seconds:g}s") from None
+        try:
+            async with asyncio.timeout_at(deadline):
+                ack = await kind.publish(client, config, message)
+        except TimeoutError:
+            await self._drop(slot, client)
+            raise DestinationError(f"timeout: no acknowledgement within {seconds:g}s") from None
+        except DestinationError:
+            await self._drop(slot, client)
+            raise
+        except Exception as exc:
+            await self._drop(slot, client)
+            final = not kind.retryable(exc)
+            said = _said(exc, config)
+            raise DestinationError(f"not acknowledged: {said}", final=final) from None
+        return Published(ack, time.perf_counter() - started)
+
+    async def _client(
+        self, kind: Destination, slot: tuple[str, str], config: Any, seconds: float
+    ) -> Any:
+        kept = self._kept.get(slot)
+        if kept is not None:
+            return kept[1]
+        lock = self._opening.setdefault(slot, asyncio.Lock())
+        async with lock:  # deliveries to one destination open one client between them
+            kept = self._kept.get(slot)
+            if kept is not None:
+                return kept[1]
+            client = await _opened(
+                kind, config, allow_loopback=self._allow_loopback, seconds=seconds
+            )
+            if len(self._kept) >= MAX_CLIENTS:
+                oldest, (_, old) = next(iter(self._kept.items()))
+                await self._drop(oldest, old)
+            self._kept[slot] = (kind, client)
+        self._opening.pop(slot, None)  # its waiters hold it; a later delivery finds the client
+        return client
+
+    async def _drop(self, slot: tuple[str, str], client: Any) -> None:
+        """Forget and close ``client``, if it is still the one kept: the next delivery opens a
+        fresh one, after the broker came back or the network recovered."""
+        kept = self._kept.get(slot)
+        if kept is None or kept[1] is not client:
+            return
+        del self._kept[slot]
+        with contextlib.suppress(Exception):  # a client that failed may fail to close too
+            await kept[0].close(client)
+
+    async def aclose(self) -> None:
+        for slot, (_, client) in list(self._kept.items()):
+            await self._drop(slot, client)

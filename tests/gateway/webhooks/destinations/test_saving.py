@@ -1,0 +1,205 @@
+"""A destination as saved (``destinations.saving``): its type known, its object fitting the
+type, its broker's address judged as a webhook URL's, the broker itself checked; sealed at rest,
+read back masked. Every refusal is the error envelope with its own code, and writes nothing."""
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from gateway.store.db import Database
+from gateway.store.models import WebhookEndpoint, table_of
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.redis import RedisServer
+
+_EP = table_of(WebhookEndpoint)
+AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+async def post(
+    client: httpx.AsyncClient, merchant: MerchantKey, body: dict[str, Any]
+) -> httpx.Response:
+    return await client.post("/webhooks/endpoints", json=body, headers=merchant.headers)
+
+
+async def count(db: Database, merchant_id: str) -> int:
+    async with db.read() as conn:
+        return len(
+            (await conn.execute(select(_EP.c.id).where(_EP.c.merchant_id == merchant_id))).all()
+        )
+
+
+def refused_with(reply: httpx.Response, code: int) -> dict[str, Any]:
+    body: dict[str, Any] = reply.json()
+    assert reply.status_code == 422, reply.text
+    assert body["success"] is False
+    assert body["code"] == code, body
+    return body
+
+
+async def test_a_destination_is_sealed_at_rest_and_read_back_masked(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    private_redis: RedisServer,
+) -> None:
+    merchant = await make_merchant()
+    url = private_redis.url.replace("redis://", "redis://default:hunter2-secret@")
+    await _with_password(private_redis, "hunter2-secret")
+    stream = f"s-{uuid.uuid4().hex}"
+    reply = await post(
+        hook_client,
+        merchant,
+        {"type": "redis_stream", "destination": {"url": f"{url}/0", "stream": stream}},
+    )
+    assert reply.status_code == 201, reply.text
+    data = reply.json()["data"]
+    assert data["type"] == "redis_stream"
+    assert "hunter2" not in reply.text
+    assert data["destination"]["url"].startswith("redis://default:***@127.0.0.1:")
+    assert data["destination"] == {
+        "url": data["destination"]["url"],
+        "stream": stream,
+        "max_len": None,
+    }
+    read = await hook_client.get(f"/webhooks/endpoints/{data['id']}", headers=merchant.headers)
+    assert read.json()["data"]["destination"] == data["destination"]
+    listed = await hook_client.get("/webhooks/endpoints", headers=merchant.headers)
+    assert "hunter2" not in listed.text
+    async with db.read() as conn:
+        row = (await conn.execute(select(_EP).where(_EP.c.id == data["id"]))).one()
+    assert row.destination_sealed and "hunter2" not in row.destination_sealed
+    assert "hunter2" not in (row.destination_shown or "") and "hunter2" not in row.url
+
+    # A wrong password: the broker refuses, and nothing is written.
+    before = await count(db, merchant.merchant_id)
+    wrong = url.replace("hunter2-secret", "wrong")
+    refused = await post(
+        hook_client,
+        merchant,
+        {"type": "redis_stream", "destination": {"url": f"{wrong}/0", "stream": stream}},
+    )
+    body = refused_with(refused, 5353)
+    assert "wrong" not in refused.text
+    assert body["data"]["reason"]
+    assert await count(db, merchant.merchant_id) == before
+
+    # Its masked address sent back as read (as the dashboard's edit form does) changes nothing.
+    path = f"/webhooks/endpoints/{data['id']}"
+    same = await hook_client.patch(
+        path, json={"url": data["url"], "description": "kept"}, headers=merchant.headers
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["data"]["destination"] == data["destination"]
+    other = await hook_client.patch(
+        path, json={"url": "http://127.0.0.1:9/hook"}, headers=merchant.headers
+    )
+    refused_with(other, 5351)
+
+    # Changed to an http URL and back: each judged whole.
+    to_http = await hook_client.patch(
+        path, json={"type": "http", "url": "http://127.0.0.1:9/hook"}, headers=merchant.headers
+    )
+    assert to_http.status_code == 200, to_http.text
+    assert to_http.json()["data"]["type"] == "http"
+    assert to_http.json()["data"]["destination"] is None
+    back = await hook_client.patch(
+        path,
+        json={"type": "redis_stream", "destination": {"url": f"{url}/0", "stream": stream}},
+        headers=merchant.headers,
+    )
+    assert back.status_code == 200, back.text
+    assert back.json()["data"]["destination"]["stream"] == stream
+
+
+async def _with_password(server: RedisServer, password: str) -> None:
+    redis = Redis.from_url(server.url)
+    await redis.config_set("requirepass", password)
+    await redis.aclose()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"type": "kafka", "destination": {"url": "kafka://x"}}, 5350),
+        ({"type": "rabbitmq"}, 5351),
+        ({"type": "rabbitmq", "destination": {"url": AMQP}}, 5351),
+        ({"type": "rabbitmq", "destination": {"url": AMQP, "exchange": "x", "extra": 1}}, 5351),
+        ({"type": "rabbitmq", "destination": {"url": "http://127.0.0.1/", "exchange": "x"}}, 5351),
+        ({"type": "nats", "destination": {"url": "nats://127.0.0.1:4222", "subject": "a.*"}}, 5351),
+        ({"type": "nats", "destination": {"url": "nats://", "subject": "a"}}, 5351),
+        ({"type": "http", "url": "http://127.0.0.1:9/", "destination": {"url": AMQP}}, 5351),
+        (
+            {
+                "type": "rabbitmq",
+                "url": "http://127.0.0.1:9/",
+                "destination": {"url": AMQP, "exchange": "x"},
+            },
+            5351,
+        ),
+        # No such exchange, no stream capturing the subject: nothing to take a message.
+        ({"type": "rabbitmq", "destination": {"url": AMQP, "exchange": "nope-" + "0" * 8}}, 5353),
+        (
+            {"type": "nats", "destination": {"url": "nats://127.0.0.1:4222", "subject": "no.one"}},
+            5353,
+        ),
+        # Credentials refused.
+        (
+            {
+                "type": "rabbitmq",
+                "destination": {"url": "amqp://guest:wrong@127.0.0.1:5672/", "exchange": ""},
+            },
+            5353,
+        ),
+    ],
+)
+async def test_a_destination_that_does_not_fit_is_refused_and_nothing_is_written(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    body: dict[str, Any],
+    code: int,
+) -> None:
+    merchant = await make_merchant()
+    refused_with(await post(hook_client, merchant, body), code)
+    assert await count(db, merchant.merchant_id) == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://guest:guest@127.0.0.1:5672/",
+        "amqp://guest:guest@10.0.0.1:5672/",
+        "amqp://guest:guest@[::1]:5672/",
+        "amqp://guest:guest@169.254.169.254/",
+    ],
+)
+async def test_live_refuses_a_broker_at_a_private_address(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, url: str
+) -> None:
+    live = await make_merchant("live")
+    reply = await post(
+        hook_client, live, {"type": "rabbitmq", "destination": {"url": url, "exchange": ""}}
+    )
+    body = refused_with(reply, 5352)
+    assert "guest:guest" not in reply.text
+    assert body["message"].startswith("Destination address refused")
+    assert body["data"]["address"] in url and body["data"]["reason"]
+    assert await count(db, live.merchant_id) == 0
+
+
+async def test_a_test_or_replay_judges_the_saved_brokers_address_again() -> None:
+    from gateway.values.outcome import ApiError
+    from gateway.webhooks.destinations.saving import recheck
+
+    public = json.dumps({"url": "amqp://u:***@93.184.215.14:5672/", "exchange": ""})
+    await recheck("rabbitmq", public, allow_loopback=False)
+    private = json.dumps({"url": "amqp://u:***@10.1.2.3:5672/", "exchange": ""})
+    with pytest.raises(ApiError) as refused:
+        await recheck("rabbitmq", private, allow_loopback=False)
+    assert refused.value.code == 5352
+    assert refused.value.data == {"address": "10.1.2.3", "reason": "private"}
