@@ -144,6 +144,13 @@ _BATCH_SIZE = (
     "array of up to this many events, oldest first, with a webhook-id of its own."
 )
 
+_FILTER = (
+    "Only events whose body this payload filter passes are delivered (Hookdeck's shape: "
+    "fields and the operators $eq, $neq, $gt, $gte, $lt, $lte, $in, $nin, $startsWith, $exist, "
+    "$not, $and, $or; docs/webhooks.md#payload-filters); an event it drops gets no delivery "
+    "and counts as filtered in the endpoint's stats. null (or {}): every event."
+)
+
 
 class EndpointCreate(_Strict):
     url: str = Field(min_length=1, max_length=2048, description="Absolute http(s) URL.")
@@ -161,6 +168,7 @@ class EndpointCreate(_Strict):
     retry_schedule: RetrySchedule = Field(default="standard", description=_RETRY_SCHEDULE)
     ordered: bool = Field(default=False, description=_ORDERED)
     batch_size: int | None = Field(default=None, description=_BATCH_SIZE)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -178,6 +186,7 @@ class EndpointUpdate(_Strict):
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
     ordered: bool | None = Field(default=None, description=_ORDERED)
     batch_size: int | None = Field(default=None, description=_BATCH_SIZE)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -264,6 +273,9 @@ class EndpointStatsData(Model):
     pending: int = Field(description="Waiting for their first attempt.")
     sending: int = Field(description="Tried and failed, with a retry to come.")
     failed: int = Field(description="Given up after their last retry.")
+    filtered: int = Field(
+        default=0, description="Events of the range the endpoint's filter dropped: no delivery."
+    )
     latency: LatencyData
 
 
@@ -346,6 +358,7 @@ class EndpointData(Model):
     retry_schedule: RetrySchedule = Field(description=_RETRY_SCHEDULE)
     ordered: bool = Field(default=False, description=_ORDERED)
     batch_size: int = Field(default=1, description=_BATCH_SIZE)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER)
     created_at: str
     updated_at: str
 
