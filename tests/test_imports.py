@@ -48,8 +48,8 @@ ENTRIES = {
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
     # destinations a person bound to an origin, their routes and the Payments page's card (+3);
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
-    # operations and admin routes (+3); the paying fetch (+1); the payload filter's rule and its
-    # SQL in the fan-out (+2).
+    # operations and admin routes (+3); the paying fetch (+1); the payload filter's rule, its
+    # SQL in the fan-out and the dashboard's preview of it (+3).
     "gateway.app": (
         (
             "stripe",
@@ -62,7 +62,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1377,
+        1378,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
