@@ -27,7 +27,8 @@ from sqlalchemy import (
 
 from .redis_client import ANSWER_WITHIN, Redis
 from .store.compose import Plan, Refs, Step, const, from_rows, param
-from .store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
+from .store.filters import dropped, passes
+from .store.models import Event, WebhookDelivery, WebhookEndpoint, WebhookFiltered, table_of
 from .store.raw import Conn, Construct, raw
 from .store.types import UTCDateTime
 from .values.clock import new_id, rfc3339, utcnow
@@ -109,6 +110,7 @@ Fills = Callable[[Refs], Mapping[str, ColumnElement[Any]]]
 _E = table_of(Event)
 _EP = table_of(WebhookEndpoint)
 _D = table_of(WebhookDelivery)
+_F = table_of(WebhookFiltered)
 
 # Stands in an event's body for a balance known only inside the write (``balance_after``).
 BALANCE_MARK = "$balance_after"
@@ -156,21 +158,28 @@ def _event(
     merchant: str,
 ) -> Construct:
     """One event row of the merchant ``:<merchant>`` in ``:env``, once ``gate`` holds."""
+    row = {
+        "id": param(f"{name}_id", String),
+        "env": param("env", String),
+        "merchant_id": param(merchant, String),
+        "type": param(f"{name}_type", String),
+        "payload": _payload(refs, name, balance_after, fills),
+        "created_at": param("now", UTCDateTime()),
+    }
+    return from_rows(insert(_E), [row], where=gate(refs))
+
+
+def _payload(
+    refs: Refs, name: str, balance_after: Balance | None, fills: Fills | None
+) -> ColumnElement[Any]:
+    """Event ``name``'s body as written: its text with the marks replaced by their values."""
     payload: ColumnElement[Any] = param(f"{name}_payload", Text)
     if balance_after is not None:
         mark = const(json.dumps(BALANCE_MARK))
         payload = func.replace(payload, mark, cast(balance_after(refs), Text))
     for mark_name, value in (fills(refs) if fills is not None else {}).items():
         payload = func.replace(payload, const(json.dumps(mark_name)), cast(value, Text))
-    row = {
-        "id": param(f"{name}_id", String),
-        "env": param("env", String),
-        "merchant_id": param(merchant, String),
-        "type": param(f"{name}_type", String),
-        "payload": payload,
-        "created_at": param("now", UTCDateTime()),
-    }
-    return from_rows(insert(_E), [row], where=gate(refs))
+    return payload
 
 
 def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -179,20 +188,44 @@ def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
     return or_(_EP.c.event_types == literal_column("''"), _EP.c.event_types.like(pattern))
 
 
-def _fan_out(
-    refs: Refs, name: str, named: int | None, excepted: bool, due: str, merchant: str
-) -> Construct:
-    """A pending delivery of event ``name`` per enabled endpoint of its merchant and env that
-    subscribes to its type, or, with ``named``, per endpoint ``:<name>_ep<i>`` (a test event
-    goes to the endpoint it tests, whatever its filter); ``excepted``: never to the endpoint
-    ``:<name>_except`` (an operational event goes to every endpoint but the one it is about). A
-    delivery's id is the event's prefix plus the endpoint's id: one per (event, endpoint). The
-    endpoint's own env and merchant are copied. ``due``: the parameter the deliveries are
-    written and due at."""
+def _addressed(
+    refs: Refs, name: str, named: int | None, excepted: bool, merchant: str
+) -> ColumnElement[bool]:
+    """The endpoints event ``name`` is for, its filters aside: each enabled endpoint of its
+    merchant and env that subscribes to its type, or, with ``named``, each endpoint
+    ``:<name>_ep<i>``; ``excepted``: never the endpoint ``:<name>_except``."""
     if named is None:
         which = _subscribed(param(f"{name}_type", String))
     else:
         which = _EP.c.id.in_([param(f"{name}_ep{i}", String) for i in range(named)])
+    where = and_(
+        _EP.c.merchant_id == param(merchant, String),
+        _EP.c.env == param("env", String),
+        _EP.c.enabled,
+        _EP.c.deleted_at.is_(None),
+        which,
+        refs.after(name),
+    )
+    if excepted:
+        where = and_(where, _EP.c.id != param(f"{name}_except", String))
+    return where
+
+
+def _fan_out(
+    refs: Refs,
+    name: str,
+    named: int | None,
+    excepted: bool,
+    due: str,
+    merchant: str,
+    body: ColumnElement[Any],
+) -> Construct:
+    """A pending delivery of event ``name`` per endpoint it is for (``_addressed``) whose
+    filter passes its ``body``, unless ``named`` (a test event goes to the endpoint it tests,
+    whatever its filter); an operational event goes to every endpoint but the one it is
+    about. A delivery's id is the event's prefix plus the endpoint's id: one per (event,
+    endpoint). The endpoint's own env and merchant are copied. ``due``: the parameter the
+    deliveries are written and due at."""
     now = param(due, UTCDateTime())
     row = {
         "id": param(f"{name}_prefix", String) + _EP.c.id,
@@ -210,17 +243,24 @@ def _fan_out(
         "created_at": now,
         "updated_at": now,
     }
-    where = and_(
-        _EP.c.merchant_id == param(merchant, String),
-        _EP.c.env == param("env", String),
-        _EP.c.enabled,
-        _EP.c.deleted_at.is_(None),
-        which,
-        refs.after(name),
-    )
-    if excepted:
-        where = and_(where, _EP.c.id != param(f"{name}_except", String))
+    where = _addressed(refs, name, named, excepted, merchant)
+    if named is None:
+        where = and_(where, passes(body))
     return from_rows(insert(_D), [row], where=where).returning(_D.c.id)
+
+
+def _dropped(
+    refs: Refs, name: str, excepted: bool, due: str, merchant: str, body: ColumnElement[Any]
+) -> Construct:
+    """A row per endpoint event ``name`` is for whose filter drops its ``body``: what the
+    endpoint's stats count as filtered. Dated as its deliveries would have been."""
+    row = {
+        "endpoint_id": _EP.c.id,
+        "created_at": param(due, UTCDateTime()),
+        "event_id": param(f"{name}_id", String),
+    }
+    where = and_(_addressed(refs, name, None, excepted, merchant), dropped(body))
+    return from_rows(insert(_F), [row], where=where)
 
 
 def event_steps(
@@ -235,14 +275,19 @@ def event_steps(
     merchant: str = "merchant_id",
     when: tuple[str, str] | None = None,
 ) -> list[Step]:
-    """An event (step ``name``) once ``after`` holds, and its deliveries (``<name>_deliveries``).
+    """An event (step ``name``) once ``after`` holds, its deliveries (``<name>_deliveries``),
+    and a row per endpoint whose filter dropped it (``<name>_filtered``).
     ``balance_after``: the value that replaces ``BALANCE_MARK`` in the body; ``fills``: other
     marks (JSON strings of the body, quotes included) and the values that replace them.
     ``due``: the parameter its deliveries are written and due at (``now`` unless named);
     ``merchant``: the parameter naming whose event it is (a write that tells two merchants
     binds each its own); ``when``: the flag of an earlier step without which the event is not
     even run in order (``Step.when``)."""
-    return [
+
+    def body(refs: Refs) -> ColumnElement[Any]:
+        return _payload(refs, name, balance_after, fills)
+
+    made = [
         Step(
             name,
             lambda refs: _event(refs, name, after, balance_after, fills, merchant),
@@ -251,10 +296,19 @@ def event_steps(
         ),
         Step(
             f"{name}_deliveries",
-            lambda refs: _fan_out(refs, name, named, excepted, due, merchant),
+            lambda refs: _fan_out(refs, name, named, excepted, due, merchant, body(refs)),
             many=True,
         ),
     ]
+    if named is None:  # an event sent to named endpoints passes no filter
+        made.append(
+            Step(
+                f"{name}_filtered",
+                lambda refs: _dropped(refs, name, excepted, due, merchant, body(refs)),
+                counted=True,
+            )
+        )
+    return made
 
 
 # ``emit``'s deliveries are due at ``:due``, the real time, whatever ``:now`` the event is dated.

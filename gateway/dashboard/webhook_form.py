@@ -2,6 +2,7 @@
 fields and labels, the values as typed and as stored, and the request model they make with every
 refusal of it at once."""
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -9,10 +10,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from ..services import services
+from ..values import payload_filters
 from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError
-from ..webhooks import endpoints
+from ..webhooks import endpoints, filter_preview
 from ..webhooks.headers import MAX_NAME, MAX_VALUE
 from ..webhooks.schemas import MAX_HEADERS, EndpointCreate, EndpointData, EndpointUpdate
 from .context import Viewer
@@ -23,8 +25,11 @@ __all__ = [
     "ENDPOINT_LABELS",
     "checked",
     "edit_values",
+    "parsed_filter",
+    "previewed",
     "refused_field",
     "shown_again",
+    "tried_filter",
     "typed_endpoint",
 ]
 
@@ -39,6 +44,7 @@ ENDPOINT_FIELDS = {
     "throttle_per_second": "throttle_per_second",
     "ordered": "ordered",
     "batch_size": "batch_size",
+    "filter": "filter",
 }
 ENDPOINT_LABELS = {
     "url": marked("URL"),
@@ -49,7 +55,16 @@ ENDPOINT_LABELS = {
     "throttle_per_second": marked("Throttle"),
     "ordered": marked("In order"),
     "batch_size": marked("Batch size"),
+    "filter": marked("Payload filter"),
 }
+
+
+_FILTER_CODES = (
+    Code.WEBHOOK_FILTER_INVALID,
+    Code.WEBHOOK_FILTER_OPERATOR_UNKNOWN,
+    Code.WEBHOOK_FILTER_TOO_DEEP,
+    Code.WEBHOOK_FILTER_TOO_LARGE,
+)
 
 
 def _typed_headers(data: FormData) -> list[dict[str, Any]] | None:
@@ -94,6 +109,14 @@ def typed_endpoint(data: FormData) -> dict[str, Any]:
         "ordered": ("ordered" in data) if "ordered_shown" in data else None,
         # A form without the field changes no batch size; an empty one is one a request.
         "batch_size": field(data, "batch_size", 20).strip() if "batch_size" in data else None,
+        # A form without the field changes no filter; an empty one lifts it. Cut past what a
+        # filter may be, so the bound is judged and the text kept no longer than it.
+        "filter": (
+            field(data, "filter", payload_filters.MAX_BYTES + 1).strip()
+            if "filter" in data
+            else None
+        ),
+        "preview": "preview" in data,
     }
 
 
@@ -105,6 +128,7 @@ def shown_again(typed: dict[str, Any]) -> dict[str, Any]:
         "headers": rows,
         "throttle_per_second": typed["throttle_per_second"] or "",
         "batch_size": typed["batch_size"] or "",
+        "filter": typed["filter"] or "",
     }
 
 
@@ -136,6 +160,11 @@ async def checked(
             {"name": h["name"], "value": h["value"] or None, "secret": h["secret"]}
             for h in typed["headers"]
         ]
+    if typed["filter"] is not None:
+        try:
+            values["filter"] = parsed_filter(typed["filter"])
+        except ApiError as exc:
+            refused.add(exc, "filter")
     body: EndpointCreate | EndpointUpdate | None = None
     try:
         body = EndpointCreate(**values) if create else EndpointUpdate(**values)
@@ -149,7 +178,21 @@ async def checked(
     return body, refused
 
 
+def parsed_filter(text: str) -> dict[str, Any] | None:
+    """The filter as typed: empty lifts it; JSON text is judged as a save judges it."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ApiError(Code.WEBHOOK_FILTER_INVALID, "Webhook filter invalid: not JSON") from None
+    payload_filters.check_filter(value)
+    return value if isinstance(value, dict) else None
+
+
 def refused_field(exc: ApiError) -> str:
+    if exc.code in _FILTER_CODES:
+        return "filter"
     if exc.code == Code.WEBHOOK_THROTTLE_INVALID:
         return "throttle_per_second"
     if exc.code in (Code.WEBHOOK_BATCH_SIZE_INVALID, Code.WEBHOOK_BATCH_NEEDS_ORDER):
@@ -166,6 +209,7 @@ def edit_values(found: EndpointData) -> dict[str, Any]:
         "throttle_per_second": str(found.throttle_per_second or ""),
         "ordered": found.ordered,
         "batch_size": str(found.batch_size),
+        "filter": json.dumps(found.filter, ensure_ascii=False) if found.filter else "",
         # A secret's value is never put back in a form: left empty, it keeps what is kept.
         "headers": [
             {"name": h.name, "value": "" if h.secret else h.value, "secret": h.secret}
@@ -173,3 +217,25 @@ def edit_values(found: EndpointData) -> dict[str, Any]:
         ],
         "errors": {},
     }
+
+
+async def tried_filter(
+    request: Request, viewer: Viewer, typed: dict[str, Any]
+) -> tuple[list[filter_preview.Tried] | None, FormErrors]:
+    """The form's filter tried on the merchant's recent events (``preview``), saving nothing:
+    the rows, or the filter's refusal beside its field."""
+    refused = FormErrors()
+    try:
+        tried = await filter_preview.preview(
+            services(request).db, viewer.caller, parsed_filter(typed["filter"] or "")
+        )
+    except ApiError as exc:
+        refused.add(exc, "filter")
+        return None, refused
+    return tried, refused
+
+
+def previewed(
+    typed: dict[str, Any], tried: list[filter_preview.Tried] | None, refused: FormErrors
+) -> dict[str, Any]:
+    return {**shown_again(typed), "errors": refused.errors, "preview": tried}

@@ -51,8 +51,10 @@ from .webhook_form import (
     ENDPOINT_LABELS,
     checked,
     edit_values,
+    previewed,
     refused_field,
     shown_again,
+    tried_filter,
     typed_endpoint,
 )
 
@@ -175,6 +177,7 @@ async def _home(
             "throttle_per_second": "",
             "ordered": False,
             "batch_size": "1",
+            "filter": "",
             "errors": {},
         },
         "signing_schemes": SIGNING_SCHEMES,
@@ -229,6 +232,10 @@ async def create_endpoint(request: Request) -> Response:
     data = await form(request)
     typed = typed_endpoint(data)
     svc = services(request)
+    if typed["preview"]:
+        tried, refused = await tried_filter(request, viewer, typed)
+        status = refused.status if refused else 200
+        return await _home(request, viewer, status=status, create=previewed(typed, tried, refused))
     body, refused = await checked(request, viewer, typed, create=True)
     if body is not None and not refused:
         assert isinstance(body, EndpointCreate)
@@ -333,6 +340,11 @@ async def update_endpoint(request: Request) -> Response:
     viewer, data, endpoint_id = await _posted(request)
     typed = typed_endpoint(data)
     svc = services(request)
+    if typed["preview"]:
+        tried, refused = await tried_filter(request, viewer, typed)
+        forms = _Forms(edit=previewed(typed, tried, refused))
+        status = refused.status if refused else 200
+        return await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
     body, refused = await checked(request, viewer, typed, create=False)
     if body is not None and not refused:
         assert isinstance(body, EndpointUpdate)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState
 
+from . import filters
 from ._aiosqlite import is_open, on_thread, queue_on_thread, submit_on_thread
 from .engine import AWAITED_OTHER, Database, Work, settle
 from .raw import Raw
@@ -116,6 +117,7 @@ def create_sqlite_engine(url: str) -> AsyncEngine:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
+        filters.register(dbapi_conn)  # the fan-out's statements call the payload filter
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

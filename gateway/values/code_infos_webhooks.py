@@ -91,6 +91,18 @@ WEBHOOKS: dict[Code, CodeInfo] = {
     Code.WEBHOOK_BATCH_NEEDS_ORDER: CodeInfo(
         422, "Only an ordered endpoint takes batches: set ordered true, or batch_size 1"
     ),
+    Code.WEBHOOK_FILTER_INVALID: CodeInfo(
+        422, "Webhook filter invalid: a JSON object of fields and operators, or null to lift it"
+    ),
+    Code.WEBHOOK_FILTER_OPERATOR_UNKNOWN: CodeInfo(
+        422, "Webhook filter operator not supported here (data.operator; data.supported)"
+    ),
+    Code.WEBHOOK_FILTER_TOO_DEEP: CodeInfo(
+        422, "Webhook filter nested too deep (data.max_depth levels at most)"
+    ),
+    Code.WEBHOOK_FILTER_TOO_LARGE: CodeInfo(
+        422, "Webhook filter too large (data.max_bytes of compact JSON at most)"
+    ),
     Code.WEBHOOK_REPLAY_TOO_MANY: CodeInfo(
         422,
         "Replay matches too many deliveries: one job replays at most data.limit; narrow the "

@@ -6,6 +6,7 @@ other's endpoints, events or deliveries. Changes that make work for the worker r
 ``Outcome`` carrying the deliveries to wake the workers for once the transaction has committed.
 """
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.paging import newest_first, split
 from ..store.raw import Conn, Statement, raw
 from ..store.rows import CoreRow
+from ..values import payload_filters
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
@@ -153,9 +155,18 @@ def _endpoint_data(row: CoreRow, now: datetime) -> EndpointData:
         batch_size=row.batch_size,
         type=row.destination_type,
         destination=saving.shown(row.destination_shown),
+        filter=json.loads(row.filter) if row.filter is not None else None,
         created_at=rfc3339(row.created_at),
         updated_at=rfc3339(row.updated_at),
     )
+
+
+def _filter_columns(value: dict[str, Any] | None) -> dict[str, str | None]:
+    """The filter as the row keeps it (judged: refused before anything is written), or none."""
+    saved = payload_filters.check_filter(value)
+    if saved is None:
+        return {"filter": None, "filter_path": None}
+    return {"filter": saved.text, "filter_path": saved.path}
 
 
 def _keypair(sealer: Sealer, endpoint_id: str) -> dict[str, str]:
@@ -198,6 +209,7 @@ async def create_endpoint(
     rate = throttle.check_throttle(body.throttle_per_second)
     batch_size = 1 if body.batch_size is None else batches.check_batch_size(body.batch_size)
     batches.check_batch(body.ordered, batch_size)
+    kept = _filter_columns(body.filter)
     async with db.transaction() as conn:
         await conn.execute(select(_M.c.id).where(_M.c.id == caller.merchant_id).with_for_update())
         count = (
@@ -223,6 +235,7 @@ async def create_endpoint(
                     retry_schedule=body.retry_schedule,
                     ordered=body.ordered,
                     batch_size=batch_size,
+                    **kept,
                     **keypair,
                     created_at=now,
                     updated_at=now,
@@ -318,6 +331,8 @@ async def update_endpoint(
         changes["ordered"] = body.ordered
     if "batch_size" in fields:
         changes["batch_size"] = batches.check_batch_size(body.batch_size)
+    if "filter" in fields:
+        changes.update(_filter_columns(body.filter))
     if "enabled" in fields:
         if body.enabled is None:
             raise ApiError(Code.VALIDATION_FAILED, "enabled must be true or false")

@@ -144,6 +144,13 @@ _BATCH_SIZE = (
     "array of up to this many events, oldest first, with a webhook-id of its own."
 )
 
+_FILTER = (
+    "Only events whose body this payload filter passes are delivered (Hookdeck's shape: "
+    "fields and the operators $eq, $neq, $gt, $gte, $lt, $lte, $in, $nin, $startsWith, $exist, "
+    "$not, $and, $or; docs/webhooks.md#payload-filters); an event it drops gets no delivery "
+    "and counts as filtered in the endpoint's stats. null (or {}): every event."
+)
+
 
 _TYPE = (
     "Where deliveries go: http (POSTed to url), rabbitmq, nats, redis_stream, sqs or "
@@ -182,6 +189,7 @@ class EndpointCreate(_Strict):
     retry_schedule: RetrySchedule = Field(default="standard", description=_RETRY_SCHEDULE)
     ordered: bool = Field(default=False, description=_ORDERED)
     batch_size: int | None = Field(default=None, description=_BATCH_SIZE)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -201,6 +209,7 @@ class EndpointUpdate(_Strict):
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
     ordered: bool | None = Field(default=None, description=_ORDERED)
     batch_size: int | None = Field(default=None, description=_BATCH_SIZE)
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER)
 
     _types = field_validator("event_types")(_known_types)
 
@@ -287,6 +296,9 @@ class EndpointStatsData(Model):
     pending: int = Field(description="Waiting for their first attempt.")
     sending: int = Field(description="Tried and failed, with a retry to come.")
     failed: int = Field(description="Given up after their last retry.")
+    filtered: int = Field(
+        default=0, description="Events of the range the endpoint's filter dropped: no delivery."
+    )
     latency: LatencyData
 
 
@@ -373,6 +385,7 @@ class EndpointData(Model):
     destination: dict[str, Any] | None = Field(
         default=None, description="null for http; its secrets masked."
     )
+    filter: dict[str, Any] | None = Field(default=None, description=_FILTER)
     created_at: str
     updated_at: str
 

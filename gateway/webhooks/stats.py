@@ -1,6 +1,7 @@
 """An endpoint's health over a time range, as Svix's endpoint stats tell it: how many of its
 deliveries created in the range succeeded, wait for their first attempt (``pending``), are being
-retried (``sending``) or were given up (``failed``), and how long its attempts took to answer.
+retried (``sending``) or were given up (``failed``), how many events its payload filter dropped
+(``filtered``: no delivery was written for them), and how long its attempts took to answer.
 
 The range is at most ``MAX_DAYS`` days, so what one request makes the store read is bounded;
 the deliveries are found by their endpoint and creation time (an index of the two) and the
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..store.db import Database
-from ..store.models import DeliveryAttempt, WebhookDelivery, table_of
+from ..store.models import DeliveryAttempt, WebhookDelivery, WebhookFiltered, table_of
 from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -30,6 +31,7 @@ PERCENTILES = (50, 90, 99)
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
+_F = table_of(WebhookFiltered)
 
 
 def _range(
@@ -58,11 +60,17 @@ async def _counts(
         .group_by(status)
     )
     found = {state: int(n) for state, n in (await conn.execute(stmt)).all()}
+    dropped = (
+        select(func.count())
+        .select_from(_F)
+        .where(_F.c.endpoint_id == endpoint_id, _F.c.created_at >= start, _F.c.created_at < end)
+    )
     return {
         "succeeded": found.get("succeeded", 0),
         "pending": found.get("pending", 0),
         "sending": found.get("sending", 0),
         "failed": found.get("failed", 0),
+        "filtered": int((await conn.execute(dropped)).scalar_one()),
     }
 
 

@@ -119,6 +119,24 @@ class WebhookEndpoint(Base):
     )
     destination_sealed: Mapped[str | None] = mapped_column(Text)
     destination_shown: Mapped[str | None] = mapped_column(Text)
+    # The payload filter (``values.payload_filters``): its compact JSON, which SQLite's fan-out
+    # matches with the rule itself, and its SQL/JSON path, which PostgreSQL's matches; both
+    # null for none.
+    filter: Mapped[str | None] = mapped_column(Text)
+    filter_path: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookFiltered(Base):
+    """An event an endpoint's filter dropped: the fan-out wrote it no delivery, and the
+    endpoint's stats count these over a range. A row each, never one counter updated, so two
+    events of one statement (a send and the low balance it crossed) never write the same row;
+    its key serves the stats' range, and the retention drops them with the deliveries."""
+
+    __tablename__ = "webhook_filtered"
+
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
 class WebhookPoller(Base):

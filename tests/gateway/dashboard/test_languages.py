@@ -124,6 +124,7 @@ ALLOWED = frozenset(
         "Webhooks",
         "Webhook",
         "OpenAPI",
+        "Hookdeck",  # whose shape an endpoint's payload filter takes
         "Python",
         "Cursor",
         "Code",  # Claude Code
