@@ -19,8 +19,8 @@ __all__ = ["RailState", "rails", "set_rail"]
 class RailState(treasury.Rail):
     instrument: bool = Field(
         description="Whether the operator's instrument for the rail is set (live MPP: "
-        "AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD; live x402: AITOPUP_TREASURY_X402_KEY; staging "
-        "pays with test instruments)."
+        "AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD; live x402: AITOPUP_TREASURY_X402_KEYS for "
+        "AITOPUP_X402_NETWORK; staging pays with test instruments)."
     )
 
 

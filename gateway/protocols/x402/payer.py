@@ -22,8 +22,9 @@ different keys, the merchant's changed between two tries, would not share it; on
 payment recorded is ever shown, ``payments.sellers``.)
 
 The payer's key, by who pays (``Wallet.funded_by``): for a wallet that pays (``wallet``, the
-default: the wallet was debited), the operator's treasury key (``AITOPUP_TREASURY_X402_KEY``, a
-secret setting as the channels' keys are), whose address the operator funds; where the merchant
+default: the wallet was debited), the operator's treasury key for the offer's network
+(``AITOPUP_TREASURY_X402_KEYS``, sealed, one per network: ``treasury_key``), whose address the
+operator funds; where the merchant
 chose its own instrument (``own``), the merchant's own for the wallet's environment, imported
 or made at ``POST /payments/payer-keys`` (``own_key``) and kept sealed
 (``protocols.payer_keys``), opened when a credential is made and nowhere else; the merchant
@@ -80,7 +81,7 @@ from ..base import (
     Wallet,
 )
 from ..payer_keys import stored
-from . import chain, offers
+from . import chain, offers, treasury_key
 from .channel import X402
 
 __all__ = ["LATE", "LONGEST_SECONDS", "X402Payer", "payer_address"]
@@ -192,7 +193,7 @@ def payer_address(settings: Settings, merchant_id: str) -> str:
     return address
 
 
-async def _signing_key(wallet: Wallet) -> bytes | str:
+async def _signing_key(wallet: Wallet, network: str) -> bytes | str:
     """The key the credential is signed with. A wallet that pays (``funded_by`` ``wallet``, the
     wallet debited): the operator's treasury key for the network (staging: the gateway's
     derived test key), never the merchant's, so one party pays. The merchant's own instrument
@@ -201,12 +202,16 @@ async def _signing_key(wallet: Wallet) -> bytes | str:
     if wallet.funded_by != OWN:
         if wallet.env == STAGING:
             return _staging_key(wallet.settings, wallet.merchant_id)
-        treasury = wallet.settings.treasury_x402_key
+        try:
+            treasury = treasury_key.opened(wallet.sealer, wallet.settings, network)
+        except ValueError as exc:
+            raise _unsupported(str(exc).capitalize()) from None
         if treasury is None:
             raise _unsupported(
-                "The operator's treasury has no x402 payer key (AITOPUP_TREASURY_X402_KEY)"
+                f"The operator's treasury has no x402 payer key for {network} "
+                "(AITOPUP_TREASURY_X402_KEYS)"
             )
-        return treasury.get_secret_value()
+        return treasury
     own = await stored.opened(wallet.db, wallet.sealer, wallet.merchant_id, wallet.env, X402)
     if own is not None:
         return own.secret
@@ -307,7 +312,7 @@ class X402Payer(Payer):
         )
 
     def treasury_set(self, settings: Settings) -> bool:
-        return settings.treasury_x402_key is not None
+        return settings.x402_network in settings.treasury_x402_keys
 
     def destination(self, demand: Demand) -> str:
         """The offer's network, asset and ``payTo``, the addresses in lower case."""
@@ -317,7 +322,7 @@ class X402Payer(Payer):
 
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         kept = _kept(wallet, demand)
-        key = await _signing_key(wallet)
+        key = await _signing_key(wallet, kept.requirement.network)
         # The EVM libraries, when first needed, off the loop (see the module's docstring).
         await loaded("eth_account")
         await loaded("x402.mechanisms.evm")
