@@ -48,7 +48,8 @@ ENTRIES = {
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
     # destinations a person bound to an origin, their routes and the Payments page's card (+3);
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
-    # operations and admin routes (+3); the paying fetch (+1); the treasury's settings (+1).
+    # operations and admin routes (+3); the paying fetch (+1); the treasury's settings (+1),
+    # the level's alert a payment marks and the operator's mails it writes (+2).
     "gateway.app": (
         (
             "stripe",
@@ -61,7 +62,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1376,
+        1378,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -73,8 +74,9 @@ ENTRIES = {
     # levels' rule and the hourly count (+4); the challenge a payment claims (+1); the
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
     # which a payment reads (+1); the treasury a payment's moves write to (+1); the treasury's
-    # settings (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1215),
+    # settings (+1); the treasury's alerts, the operator's mails, its reconciliation and the
+    # jobs that run them (+4).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1219),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -84,10 +86,11 @@ ENTRIES = {
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
-    # paying fetch (+1); the treasury's settings (+1).
+    # paying fetch (+1); the treasury's settings, the level's alert and the operator's mails
+    # (+3).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1418,
+        1420,
     ),
 }
 

@@ -314,6 +314,17 @@ class X402Payer(Payer):
     def treasury_set(self, settings: Settings) -> bool:
         return settings.x402_network in settings.treasury_x402_keys
 
+    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+        """The chain's balance of the treasury's address on ``AITOPUP_X402_NETWORK``, in whole
+        cents of its asset (live; staging's wallets pay from test keys of their own)."""
+        if env == STAGING:
+            return None
+        holder = treasury_key.address(sealer, settings, settings.x402_network)
+        if holder is None:
+            return None
+        units = await chain.balance_of(settings, env, asset=settings.x402_asset, holder=holder)
+        return units // settings.x402_units_per_cent
+
     def destination(self, demand: Demand) -> str:
         """The offer's network, asset and ``payTo``, the addresses in lower case."""
         assert isinstance(demand.kept, _Kept)

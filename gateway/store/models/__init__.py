@@ -29,6 +29,7 @@ from .payments import (
     SellerPayment,
     SellerPaymentChallenge,
     SellerPaymentWork,
+    TreasuryCheck,
     TreasuryEntry,
     TreasuryFloat,
 )
@@ -135,6 +136,7 @@ __all__ = [
     "TelegramLinkCode",
     "TelegramMessage",
     "Topup",
+    "TreasuryCheck",
     "TreasuryEntry",
     "TreasuryFloat",
     "UpstreamKey",
