@@ -45,8 +45,8 @@ routes = [
         "PUT",
         "treasury.set",
         "Set a rail's float (the most the treasury has out at once; payments past it are "
-        "refused, 4671) and its level (below it, the operator is told, once); the level's alert "
-        "re-arms",
+        "refused, 4671) and its level (below it, the operator is told once); setting it re-arms "
+        "the level's alert",
         body=RailSet,
         response=treasury.RailState,
         many=True,
