@@ -4,6 +4,7 @@ the worker's ``treasury_alerts``), again only once the available is back above t
 tenth of the float and falls again; setting the rail re-arms it. The mail reaches a real SMTP
 server through the worker's mail lane. Paid in Tally, the tests' own protocol."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.workers import StartWorker
 from tests.gateway.payments.test_treasury import RAIL, _mine, _used, rail
+from worker.service import worker_settings
 from worker.treasury import treasury_alerts_job
 
 __all__ = ["rail"]
@@ -134,3 +136,21 @@ async def test_the_operators_mail_reaches_smtp_through_the_worker(
     text = text_of(message)
     assert "10 cents available of a float of 10 (level 20), 0 cents out" in text
     assert "/api/admin/v1/treasury" in text
+
+
+async def test_two_workers_running_the_alert_together_tell_it_once(
+    admin_client: httpx.AsyncClient, db: Database, settings: Settings, rail: None
+) -> None:
+    told = settings.model_copy(update={"operator_emails": OPERATORS})
+    set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 10, "low_cents": 20})
+    assert set_.status_code == 200, set_.text
+    runs = await asyncio.gather(*(_told(db, told) for _ in range(4)))
+    assert sorted(len(run) for run in runs) == [0, 0, 0, 2]  # one run's, one per address
+
+
+def test_the_worker_runs_the_alerts_each_minute_and_the_reconciliation_on_its_schedule(
+    settings: Settings,
+) -> None:
+    jobs = {job.name: job for job in worker_settings(settings)["cron_jobs"]}
+    assert jobs["treasury_alerts"].minute is None  # every minute
+    assert jobs["treasury_reconcile"].minute == jobs["reconcile_orders"].minute

@@ -1,7 +1,9 @@
 """The treasury reconciled by the worker against its provider, on both stores: for live x402,
 the chain's balance (ERC-20 ``balanceOf``, the facilitator stand-in's chain) of the treasury's
-payer address beside what the ledger has out; the result read on the admin API, and a mismatch
-told to the operator once, again only after a run that found none."""
+payer address beside what the ledger has out; for MPP, Stripe's stand-in asked of each payment
+out (the token issued on the treasury's card, what the seller captured with it). The result
+read on the admin API, and a mismatch told to the operator once, again only after a run that
+found none."""
 
 import json
 from collections.abc import AsyncIterator
@@ -14,23 +16,26 @@ from sqlalchemy import select
 from gateway.payments.sellers import reconcile
 from gateway.standins.x402 import X402FacilitatorStandIn
 from gateway.store.db import Database
-from gateway.store.models import Mail, table_of
+from gateway.store.models import Mail, TreasuryCheck, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
+from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_SECRET, asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.payers import treasury_sealed
 from tests.fixtures.stand_ins import served
+from tests.fixtures.stripe import StripeStandIn
 from tests.fixtures.tally_payer import TallyPayer
-from tests.gateway.payments.test_funding import TREASURY, _agent, _offer, _pay
-from tests.gateway.payments.test_treasury import rail
+from tests.gateway.payments.test_funding import TREASURY, _agent, _mpp_paid, _offer, _pay, api
+from tests.gateway.payments.test_treasury import _used, rail
 
-__all__ = ["rail"]
+__all__ = ["api", "rail"]
 
 SEALER = Sealer(TEST_SECRET.encode())
 LIVE = {"env": "live", "protocol": "x402"}
 _M = table_of(Mail)
+_C = table_of(TreasuryCheck)
 
 
 @pytest.fixture
@@ -58,19 +63,19 @@ async def chained(paying: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _live_x402_told(db: Database, ids: list[str]) -> list[dict[str, Any]]:
-    """What the mails among ``ids`` that tell of live x402 say."""
+async def _told_of(db: Database, ids: list[str], env: str, protocol: str) -> list[dict[str, Any]]:
+    """What the mails among ``ids`` that tell of ``protocol`` in ``env`` say."""
     async with db.read() as conn:
         found = (await conn.execute(select(_M).where(_M.c.id.in_(ids)))).all()
     said = [
         json.loads(SEALER.open(row.data_sealed, context=row.id)) | {"kind": row.kind}
         for row in found
     ]
-    return [s for s in said if (s["env"], s["protocol"]) == ("live", "x402")]
+    return [s for s in said if (s["env"], s["protocol"]) == (env, protocol)]
 
 
 async def _check(db: Database, paying: Settings) -> list[dict[str, Any]]:
-    return await _live_x402_told(db, await reconcile.check(db, SEALER, paying, utcnow()))
+    return await _told_of(db, await reconcile.check(db, SEALER, paying, utcnow()), "live", "x402")
 
 
 async def _read(admin_client: httpx.AsyncClient) -> dict[str, Any]:
@@ -133,3 +138,38 @@ async def test_the_chain_answers_balance_of_as_an_erc20_does(
     assert await chain.balance_of(paying, "live", asset=asset, holder=TREASURY.address) == 123
     other = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
     assert await chain.balance_of(paying, "live", asset=asset, holder=other) == 0
+
+
+async def test_an_mpp_payment_the_seller_captured_at_stripe_is_a_drift_until_the_worker_learns_it(
+    api: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    stripe_stood_in_settings: Settings,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    rail: None,
+) -> None:
+    """Stripe's stand-in, asked as the worker asks it (the token issued on the treasury's card
+    and what the seller captured with it): captured there, authorized here, a drift told to the
+    operator; once the worker has learned it, the payment no longer drifts."""
+    told = stripe_stood_in_settings.model_copy(update={"operator_emails": "ops@aitopup.example"})
+    seller = await make_merchant("live", balance_cents=0)
+    owner = await make_merchant("live", balance_cents=50_000)
+    agent = await _agent(make_merchant, db, owner)
+    paid = await _mpp_paid(api, seller, agent, "rec-mpp")
+    assert paid["funded_by"] == "wallet"
+
+    mails = await reconcile.check(db, SEALER, told, utcnow())
+    said = await _told_of(db, mails, "live", "mpp")
+    assert [f"{paid['id']}: ledger authorized 0, provider used 800"] == [
+        line for s in said for line in s["detail"] if line.startswith(paid["id"])
+    ]
+    await _used(db, told, paid["id"], Stepped())  # the worker looks at the payment
+    await reconcile.check(db, SEALER, told, utcnow())
+    async with db.read() as conn:
+        detail = (
+            await conn.execute(
+                select(_C.c.detail).where(_C.c.env == "live", _C.c.protocol == "mpp")
+            )
+        ).scalar_one()
+    assert paid["id"] not in detail
