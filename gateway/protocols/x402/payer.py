@@ -317,8 +317,9 @@ class X402Payer(Payer):
     async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
         """The chain's balance of the treasury's address on ``AITOPUP_X402_NETWORK``, in whole
         cents of its asset (live; staging's wallets pay from test keys of their own)."""
-        if env == STAGING:
+        if env == STAGING or settings.x402_network not in settings.treasury_x402_keys:
             return None
+        await loaded("eth_account")  # off the loop, as a credential's first making loads it
         holder = treasury_key.address(sealer, settings, settings.x402_network)
         if holder is None:
             return None

@@ -154,3 +154,32 @@ def test_the_worker_runs_the_alerts_each_minute_and_the_reconciliation_on_its_sc
     jobs = {job.name: job for job in worker_settings(settings)["cron_jobs"]}
     assert jobs["treasury_alerts"].minute is None  # every minute
     assert jobs["treasury_reconcile"].minute == jobs["reconcile_orders"].minute
+
+
+async def test_a_fall_below_the_level_the_worker_did_not_see_is_told_all_the_same(
+    client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    rail: None,
+) -> None:
+    """The payment that took the float below its level marked the rail: the sellers used
+    enough to climb back before the worker's run, and it tells the fall once, then re-arms."""
+    told = settings.model_copy(update={"operator_emails": "ops@aitopup.example"})
+    merchant = await make_merchant(balance_cents=1_000)
+    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 100, "low_cents": 50})
+    assert set_.status_code == 200, set_.text
+    paid = [await pay(client, merchant, f"dip-{n}") for n in range(3)]
+    clock = Stepped()
+    for reply in paid[:2]:
+        payment_id = reply.json()["data"]["id"]
+        tally.uses[f"ref_{payment_id}"] = ("used", 25)
+        await _used(db, settings, payment_id, clock)
+    state = await _state(admin_client)
+    assert (state["available_cents"], state["low"]) == (75, False)
+    assert len(await _told(db, told)) == 1
+    assert await _told(db, told) == []  # re-armed by this run: 75 is past 60
+    assert (await _state(admin_client))["low_told_at"] is None
