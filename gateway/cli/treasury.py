@@ -107,4 +107,9 @@ def treasury_command(args: argparse.Namespace) -> int:
             f"paid out {rail.paid_out_cents}, used {rail.used_cents}, "
             f"released {rail.released_cents} cents{instrument}"
         )
+        if rail.low_told_at is not None:
+            print(f"  below its level: the operator told at {rail.low_told_at}")
+        if rail.reconciled_at is not None:
+            balance = "" if rail.provider_cents is None else f", provider {rail.provider_cents}"
+            print(f"  reconciled at {rail.reconciled_at}: {rail.drifts} drift(s){balance}")
     return 0

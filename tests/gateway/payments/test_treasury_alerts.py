@@ -5,6 +5,7 @@ tenth of the float and falls again; setting the rail re-arms it. The mail reache
 server through the worker's mail lane. Paid in Tally, the tests' own protocol."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.workers import StartWorker
 from tests.gateway.payments.test_treasury import RAIL, _mine, _used, rail
+from tests.gateway.test_cli import aitopup
 from worker.service import worker_settings
 from worker.treasury import treasury_alerts_job
 
@@ -100,8 +102,12 @@ async def test_a_float_below_its_level_tells_the_operator_once_until_it_climbs_b
     assert len(await _told(db, told)) == 2
 
 
-async def test_without_operator_addresses_the_alert_is_the_log_and_the_read(
-    admin_client: httpx.AsyncClient, db: Database, settings: Settings, rail: None
+async def test_without_operator_addresses_the_alert_is_the_log_and_the_reads(
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    tmp_path: Path,
+    rail: None,
 ) -> None:
     assert settings.operator_addresses == ()
     set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 10, "low_cents": 20})
@@ -109,6 +115,13 @@ async def test_without_operator_addresses_the_alert_is_the_log_and_the_read(
     assert await _told(db, settings) == []  # no mail: none to send it to
     state = await _state(admin_client)
     assert state["low"] is True and state["low_told_at"] is not None
+    code, out, err = await aitopup(settings, tmp_path, "treasury")
+    assert code == 0, err
+    lines = out.splitlines()
+    mine = lines.index(
+        "staging tally: float 10, out 0, available 10 LOW; paid out 0, used 0, released 0 cents"
+    )
+    assert lines[mine + 1] == f"  below its level: the operator told at {state['low_told_at']}"
 
 
 async def test_the_operators_mail_reaches_smtp_through_the_worker(
