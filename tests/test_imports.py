@@ -51,7 +51,8 @@ ENTRIES = {
     # operations and admin routes (+3); the paying fetch (+1); the destination types beyond
     # HTTP, their registry, clients and saving, whose brokers' clients load only when one is
     # opened (+10); the payload filter's rule, its SQL in the fan-out and the dashboard's preview
-    # of it (+3).
+    # of it (+3); the treasury's settings (+1), the level's alert a payment marks and the
+    # operator's mails it writes (+2).
     "gateway.app": (
         (
             "stripe",
@@ -67,7 +68,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1388,
+        1391,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -80,7 +81,9 @@ ENTRIES = {
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
     # which a payment reads (+1); the treasury a payment's moves write to (+1); the destination
     # types beyond HTTP and the worker's publish to them, the brokers' clients loaded only when
-    # a delivery opens one (+11); the payload filter's rule and its SQL in the fan-out (+2).
+    # a delivery opens one (+11); the payload filter's rule and its SQL in the fan-out (+2); the
+    # treasury's settings (+1); the treasury's alerts, the operator's mails, its reconciliation
+    # and the jobs that run them (+4).
     "worker.service": (
         (
             "stripe",
@@ -93,7 +96,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1227,
+        1232,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
@@ -105,10 +108,11 @@ ENTRIES = {
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
     # paying fetch (+1); the destination types beyond HTTP, which the endpoints' rules read
-    # (+10); the payload filter's rule and its SQL in the fan-out (+2).
+    # (+10); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
+    # the level's alert and the operator's mails (+3).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1429,
+        1432,
     ),
 }
 

@@ -21,6 +21,7 @@ ALLOWED = {
     # The settings' fields are the environment's variables (``AITOPUP_MPP_…``,
     # ``AITOPUP_X402_…``): a nested model would rename them.
     "gateway/values/settings.py": "fields named as the environment variables they read",
+    "gateway/values/treasury_settings.py": "fields named as the environment variables they read",
     # Migrations are history: the file that added x402's column is named for it.
     "gateway/migrations/": "a migration's file, named when it ran",
 }

@@ -5,7 +5,8 @@ Two things run in it. The runner (``worker.runner``) serves every kind of backgr
 (``worker.kinds``: webhook deliveries, mail, upstream work, replay jobs, refunds) from the rows
 themselves. ARQ's worker, used through its documented API alone (``Worker``, its
 ``cron_jobs``, ``ctx`` and ``on_startup``), runs the periodic jobs: expiry, reconciliation,
-alerts, retention. Each cron run is a job of ARQ's, so of several worker processes one runs it.
+alerts, the treasury's alerts and reconciliation, retention. Each cron run is a job of ARQ's,
+so of several worker processes one runs it.
 
 Redis carries only wakes and the periodic jobs, so losing it stops nothing: the runner goes on
 from the rows, and ARQ's worker, which stops at the first Redis error, is started again once
@@ -49,6 +50,7 @@ from .retention import prune_spend, retention
 from .runner import Runner
 from .store import POSTGRES_SETTINGS, records
 from .telegram import telegram_alerts
+from .treasury import treasury_alerts_job, treasury_reconcile
 
 __all__ = ["CLOSE_WITHIN", "Service", "main", "worker_settings"]
 
@@ -87,6 +89,14 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
                 name="reconcile_orders",
                 minute=_every(settings.reconcile_interval_seconds),
                 second=50,
+                timeout=300,
+            ),
+            cron(treasury_alerts_job, name="treasury_alerts", second=55, timeout=60),
+            cron(
+                treasury_reconcile,
+                name="treasury_reconcile",
+                minute=_every(settings.reconcile_interval_seconds),
+                second=40,
                 timeout=300,
             ),
             cron(retention, name="retention", minute=set(range(0, 60, 5)), second=30, timeout=300),

@@ -1,13 +1,18 @@
 """The operator's treasury, read and set (``payments.treasury``): every environment's rails, their
-floats, levels and ledgers, and whether the operator's instrument for each is configured; and a
+floats, levels and ledgers, the level's alert, the worker's last reconciliation of each, and
+whether the operator's instrument for each is configured; and a
 rail's float and level set, audited. The admin API and ``aitopup treasury`` both run these."""
 
+import json
+
+import sqlalchemy as sa
 from pydantic import Field
 
 from ..payments.sellers import treasury
 from ..protocols import registry
 from ..store.db import Database
-from ..values.clock import utcnow
+from ..store.models import TreasuryCheck, table_of
+from ..values.clock import rfc3339, utcnow
 from ..values.codes import Code
 from ..values.outcome import Outcome
 from ..values.settings import Settings
@@ -15,12 +20,27 @@ from .audit import Call, record
 
 __all__ = ["RailState", "rails", "set_rail"]
 
+_C = table_of(TreasuryCheck)
+
 
 class RailState(treasury.Rail):
+    reconciled_at: str | None = Field(
+        description="When the worker last reconciled the rail against its provider (null: not yet)."
+    )
+    drifts: int | None = Field(
+        description="How many disagreements that reconciliation found between the provider and "
+        "the ledger (its payments out, and the provider's balance against what is out)."
+    )
+    drift_detail: list[str] = Field(description="The first of them, in words.")
+    provider_cents: int | None = Field(
+        description="The provider's balance of the treasury's instrument at that "
+        "reconciliation, in cents, where the provider tells one (x402: the chain's balance of "
+        "the treasury's address); null otherwise."
+    )
     instrument: bool = Field(
         description="Whether the operator's instrument for the rail is set (live MPP: "
-        "AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD; live x402: AITOPUP_TREASURY_X402_KEY; staging "
-        "pays with test instruments)."
+        "AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD; live x402: AITOPUP_TREASURY_X402_KEYS for "
+        "AITOPUP_X402_NETWORK; staging pays with test instruments)."
     )
 
 
@@ -36,10 +56,20 @@ async def rails(db: Database, settings: Settings) -> Outcome:
     protocols = [payer.name for payer in registry.payers()]
     async with db.read() as conn:
         found = await treasury.rails(conn, protocols)
-    shown = [
-        RailState(**rail.model_dump(), instrument=_instrument(settings, rail.env, rail.protocol))
-        for rail in found
-    ]
+        checks = {(r.env, r.protocol): r for r in await conn.execute(sa.select(_C))}
+    shown = []
+    for rail in found:
+        check = checks.get((rail.env, rail.protocol))
+        shown.append(
+            RailState(
+                **rail.model_dump(),
+                reconciled_at=None if check is None else rfc3339(check.checked_at),
+                drifts=None if check is None else int(check.drifts),
+                drift_detail=[] if check is None else json.loads(check.detail),
+                provider_cents=None if check is None else check.provider_cents,
+                instrument=_instrument(settings, rail.env, rail.protocol),
+            )
+        )
     return Outcome(Code.SUCCESS, shown)
 
 

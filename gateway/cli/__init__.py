@@ -166,6 +166,14 @@ def _parser() -> argparse.ArgumentParser:
         help="ask each provider about the payments the treasury paid out, and print where it "
         "and the ledger disagree (exit 1 if anywhere)",
     )
+    money.add_argument(
+        "--seal-x402-key",
+        dest="seal_network",
+        metavar="NETWORK",
+        help="read the treasury's x402 private key for NETWORK (CAIP-2) from standard input, or "
+        "make one if it is empty, and print it sealed under AITOPUP_SECRET_KEY with its address, "
+        "for AITOPUP_TREASURY_X402_KEYS",
+    )
     money.set_defaults(func=_handler("treasury", "treasury_command"))
 
     for name, on in (("freeze", True), ("unfreeze", False)):

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -14,11 +15,16 @@ from ..admin.audit import Call
 from ..operator import command_store
 from ..payments.sellers import reconcile
 from ..payments.sellers.treasury import RailSet
+from ..protocols import registry
 from ..values.clock import utcnow
 from ..values.settings import Settings, load_settings
+from ..values.treasury_settings import network_name, payer_key_context
 from .texts import problems
 
 __all__ = ["treasury_command"]
+
+# The rail whose treasury key is kept per network, sealed, in the settings.
+SEALED_PAYER = "x402"
 
 
 async def _treasury(settings: Settings, update: RailSet | None) -> list[Any]:
@@ -41,10 +47,34 @@ async def _reconciled(settings: Settings) -> list[reconcile.Drift]:
         return await reconcile.drifts(db, sealer, settings, utcnow())
 
 
+def _seal(settings: Settings, network: str) -> int:
+    """The key read from standard input (none: a new one) sealed for ``network``, printed as the
+    JSON member ``AITOPUP_TREASURY_X402_KEYS`` takes, and its address, which the operator funds.
+    The key itself is never printed."""
+    if network_name(network) is None:
+        print("aitopup treasury: NETWORK is a CAIP-2 network, such as eip155:8453", file=sys.stderr)
+        return 2
+    given = sys.stdin.readline().strip() or None
+    payer = registry.payer(SEALED_PAYER)
+    assert payer is not None
+    try:
+        key = payer.own_key(given)
+    except ValueError as exc:
+        print(f"aitopup treasury: {exc}", file=sys.stderr)
+        return 2
+    sealer = Sealer(settings.secret_key.get_secret_value().encode())
+    sealed = sealer.seal(key.secret, context=payer_key_context(network))
+    print(json.dumps({network: sealed}))
+    print(f"address {key.address}", file=sys.stderr)
+    return 0
+
+
 def treasury_command(args: argparse.Namespace) -> int:
     """Print every rail's treasury; with --env and --protocol, first set its float and level;
     with --reconcile, the payments out where the provider and the ledger disagree (exit 1)."""
     settings = load_settings()
+    if args.seal_network is not None:
+        return _seal(settings, args.seal_network)
     if args.reconcile:
         drifted = asyncio.run(_reconciled(settings))
         for d in drifted:
@@ -77,4 +107,9 @@ def treasury_command(args: argparse.Namespace) -> int:
             f"paid out {rail.paid_out_cents}, used {rail.used_cents}, "
             f"released {rail.released_cents} cents{instrument}"
         )
+        if rail.low_told_at is not None:
+            print(f"  below its level: the operator told at {rail.low_told_at}")
+        if rail.reconciled_at is not None:
+            balance = "" if rail.provider_cents is None else f", provider {rail.provider_cents}"
+            print(f"  reconciled at {rail.reconciled_at}: {rail.drifts} drift(s){balance}")
     return 0

@@ -122,6 +122,10 @@ async def compose(
         page = links.freeze_url(base_url)
         values = {**data, "link": page, "sender": sender or PRODUCT_NAME}
         return Message(to, None, render(mail.kind, values), page)
+    if mail.kind in (rows.TREASURY_LOW, rows.TREASURY_DRIFT):
+        # Everything it says was sealed in its row when it was written; nothing secret was.
+        page = f"{base_url}/api/admin/v1/treasury"
+        return Message(to, None, render(mail.kind, {**data, "link": page}), page)
     if mail.kind == rows.APPROVAL_REQUEST:
         # The link decides as the one it was mailed to: a reader of the staging mailbox (who
         # may be anyone of the merchant's) sees the mail, never the link.

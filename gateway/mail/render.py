@@ -59,6 +59,10 @@ def subject(kind: str, values: dict[str, Any], reading: Reading = ENGLISH) -> st
     elif kind == "environment_freeze":
         done = "frozen" if values["frozen"] else "unfrozen"
         line = f"Your {values['env']} environment was {done} ({values['sender']})"
+    elif kind == "treasury_low":
+        line = f"Treasury float low: {values['env']} {values['protocol']}"
+    elif kind == "treasury_drift":
+        line = f"Treasury reconciliation disagrees: {values['env']} {values['protocol']}"
     elif kind == "approval_request":
         line = f"Approve {values['amount']} to {values['recipient']}? ({values['sender']})"
     else:

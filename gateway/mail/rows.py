@@ -44,6 +44,8 @@ __all__ = [
     "RECIPIENT_LINK",
     "SENT",
     "STAGED",
+    "TREASURY_DRIFT",
+    "TREASURY_LOW",
     "VOUCHER",
     "VoucherMail",
     "status_for",
@@ -68,6 +70,9 @@ APPROVAL_REQUEST = "approval_request"
 AUTO_TOP_UP_DISABLED = "auto_top_up_disabled"
 # To a merchant's owners when one of its environments is frozen or unfrozen (``freezes``).
 ENVIRONMENT_FREEZE = "environment_freeze"
+# To the operator (``operators``): a treasury rail's float below its level; a reconciliation
+# that found the provider and the ledger disagreeing.
+TREASURY_LOW, TREASURY_DRIFT = "treasury_low", "treasury_drift"
 KINDS = (
     VOUCHER,
     RECIPIENT_LINK,
@@ -77,6 +82,8 @@ KINDS = (
     APPROVAL_REQUEST,
     AUTO_TOP_UP_DISABLED,
     ENVIRONMENT_FREEZE,
+    TREASURY_LOW,
+    TREASURY_DRIFT,
 )
 ACCOUNT = None  # the env of a mail to a dashboard user: not a staging one, so it is sent
 

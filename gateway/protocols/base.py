@@ -465,6 +465,12 @@ class Payer(ABC):
         no instrument of the operator's has nothing to set."""
         return True
 
+    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+        """What the provider says the operator's instrument for this rail in ``env`` holds, in
+        cents (the treasury's reconciliation, ``payments.sellers.reconcile``); ``None`` where
+        the provider tells no balance of it (a card), or no instrument is set."""
+        return None
+
     def own_key(self, given: str | None) -> PayerKey:
         """A ``keyed`` payer's key for the merchant: ``given`` read as this protocol's secret,
         or a new one made when it is ``None``. One that is not a key raises ``ValueError``, in

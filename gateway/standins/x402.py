@@ -17,7 +17,12 @@ their answers be lost on the way back (a 504, as from a proxy that gave up waiti
 It answers the chain's side an agent's wallet asks of its own payments too: Ethereum JSON-RPC
 at ``POST /rpc``, ``eth_call`` of an asset contract's ``authorizationState(address authorizer,
 bytes32 nonce)`` (EIP-3009), true for the authorizations it settled (the asset, the payer and
-the nonce), false for any other; any other method is JSON-RPC's ``-32601``.
+the nonce), false for any other; and of ERC-20's ``balanceOf(address)``: what an address holds
+of the asset, as funded here (``fund``) and moved by each settle (the payer's debited, the
+payee's credited). A settle from a funded address that holds less than its amount is refused
+as the chain refuses it (``invalid_exact_evm_insufficient_balance``); an address never funded
+here is not checked (a test network's faucet funded it). Any other method is JSON-RPC's
+``-32601``.
 
 It needs x402's EVM extra (``eth-account``, whose ``eth_keys`` recovers the signer)."""
 
@@ -34,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from x402.mechanisms.evm.constants import (
     ERR_AUTHORIZATION_VALUE_MISMATCH,
+    ERR_INSUFFICIENT_BALANCE,
     ERR_INVALID_SIGNATURE,
     ERR_NETWORK_MISMATCH,
     ERR_NONCE_ALREADY_USED,
@@ -67,6 +73,10 @@ class X402FacilitatorStandIn:
     # (asset, authorizer, nonce), lower case, of every authorization settled: the chain's state.
     executed: set[tuple[str, str, str]] = field(default_factory=set)
     signatures: dict[str, str] = field(default_factory=dict)  # nonce → the signature settled
+    # (asset, holder), lower case → its balance in the asset's smallest units: the funded ones
+    # and every payee paid.
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    funded: set[tuple[str, str]] = field(default_factory=set)
     asked: list[str] = field(default_factory=list)
 
     def app(self) -> Starlette:
@@ -78,6 +88,15 @@ class X402FacilitatorStandIn:
                 Route("/rpc", self._rpc, methods=["POST"]),
             ]
         )
+
+    def fund(self, asset: str, holder: str, units: int) -> None:
+        """``holder`` is given ``units`` more of ``asset``, and its settles checked against it."""
+        found = (asset.lower(), holder.lower())
+        self.funded.add(found)
+        self.balances[found] = self.balances.get(found, 0) + units
+
+    def balance(self, asset: str, holder: str) -> int:
+        return self.balances.get((asset.lower(), holder.lower()), 0)
 
     def _invalid(self, body: dict[str, Any]) -> str | None:
         """Why the payment is not valid, or None."""
@@ -101,6 +120,9 @@ class X402FacilitatorStandIn:
             return ERR_VALID_AFTER_FUTURE
         if self.now() >= int(auth["validBefore"]):
             return ERR_VALID_BEFORE_EXPIRED
+        payer = (need["asset"].lower(), auth["from"].lower())
+        if payer in self.funded and self.balances.get(payer, 0) < int(auth["value"]):
+            return ERR_INSUFFICIENT_BALANCE
         authorization = ExactEIP3009Authorization(
             from_address=auth["from"],
             to=auth["to"],
@@ -182,6 +204,13 @@ class X402FacilitatorStandIn:
         self.settled[nonce] = done
         self.signatures[nonce] = signature
         self.executed.add((need["asset"].lower(), auth["from"].lower(), nonce.lower()))
+        moved = int(auth["value"])
+        payer, payee = (
+            (need["asset"].lower(), auth["from"].lower()),
+            (need["asset"].lower(), auth["to"].lower()),
+        )
+        self.balances[payer] = self.balances.get(payer, 0) - moved
+        self.balances[payee] = self.balances.get(payee, 0) + moved
         return self._answer(done)
 
     def _answer(self, done: dict[str, Any]) -> Response:
@@ -213,6 +242,9 @@ class X402FacilitatorStandIn:
             asset, data = str(call["to"]).lower(), str(call["data"]).lower()
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             return _rpc_error(None, -32600, "invalid request")
+        if len(data) == 2 + 8 + 64 and data.startswith(BALANCE_OF):
+            held = max(0, self.balances.get((asset, "0x" + data[10:][-40:]), 0))
+            return JSONResponse({"jsonrpc": "2.0", "id": ident, "result": f"0x{held:064x}"})
         if len(data) != 2 + 8 + 128 or not data.startswith(AUTHORIZATION_STATE):
             return _rpc_error(ident, -32000, "execution reverted")
         authorizer, nonce = "0x" + data[10:74][-40:], "0x" + data[74:]
@@ -223,6 +255,8 @@ class X402FacilitatorStandIn:
 
 # The selector of ``authorizationState(address,bytes32)``.
 AUTHORIZATION_STATE = "0xe94a0102"
+# And of ERC-20's ``balanceOf(address)``.
+BALANCE_OF = "0x70a08231"
 
 
 def _rpc_error(ident: Any, code: int, message: str) -> JSONResponse:

@@ -5,9 +5,10 @@ import ipaddress
 import socket
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from .setting_lists import cents_list, hosts, origins, schedule, tiers
+from .treasury_settings import TreasurySettings
 
 __all__ = [
     "STORE_COMMAND_TIMEOUT_SECONDS",
@@ -26,7 +27,7 @@ STORE_COMMAND_TIMEOUT_SECONDS = 15.0
 STORE_POOL_TIMEOUT_SECONDS = 5.0
 
 
-class Settings(BaseSettings):
+class Settings(TreasurySettings):
     model_config = SettingsConfigDict(env_prefix="AITOPUP_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./aitopup.db"
@@ -238,10 +239,7 @@ class Settings(BaseSettings):
     # used its authorization (live; staging's, which ``make run`` sets to its stand-in's).
     x402_rpc_url: str | None = None
     x402_staging_rpc_url: str | None = None
-    # The operator's treasury, which pays sellers for wallets that pay (debited): its Stripe
-    # payment method for live MPP tokens and its x402 key on ``x402_network`` (staging: tests').
-    treasury_stripe_payment_method: str | None = Field(default=None, max_length=255)
-    treasury_x402_key: SecretStr | None = None
+    # The operator's treasury and its alerts: ``treasury_settings``.
     # CSV exports (ledger, top-ups, orders): the longest date range and the most rows one
     # export streams; past either the request is refused before anything is sent.
     funding_export_max_days: int = Field(default=366, ge=1, le=3660)

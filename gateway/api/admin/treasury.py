@@ -32,8 +32,10 @@ routes = [
         "GET",
         "treasury.get",
         "The operator's treasury, per environment and rail: its float and level, what it has "
-        "out, what is available, its ledger's sums (paid out, used by sellers, released), and "
-        "whether its instrument is set",
+        "out, what is available, when the operator was told it fell below its level, its "
+        "ledger's sums (paid out, used by sellers, released), the worker's last reconciliation "
+        "against the provider (its drifts and the provider's balance), and whether its "
+        "instrument is set",
         response=treasury.RailState,
         many=True,
     ),
@@ -43,7 +45,8 @@ routes = [
         "PUT",
         "treasury.set",
         "Set a rail's float (the most the treasury has out at once; payments past it are "
-        "refused, 4671) and its level (below it, the operator is told)",
+        "refused, 4671) and its level (below it, the operator is told once); setting it re-arms "
+        "the level's alert",
         body=RailSet,
         response=treasury.RailState,
         many=True,

@@ -7,8 +7,9 @@ reserves its amount as it is written (``reserve``, in the payment's own transact
 debit), one conditional ``UPDATE`` (``outstanding + amount <= float``), so racing payments never
 pass it; one it cannot cover is refused (``TREASURY_FLOAT_SHORT``) and its whole transaction
 undone: nothing debited, nothing written. A rail without a float is not bounded. Its level
-(``low_cents``) tells the operator (a warning in the log, and ``low`` in the treasury's read)
-as a reservation leaves less than it available.
+(``low_cents``) tells the operator once as a reservation leaves less than it available (a mail to
+``AITOPUP_OPERATOR_EMAILS``, a warning in the log, and ``low`` in the treasury's read:
+``treasury_alerts``, with hysteresis).
 
 Its ledger (``treasury_entries``) is written by the payment's moves (``moved``, in the move's
 transaction, so once per move whatever races it): ``paid_out`` as its credential is issued,
@@ -16,7 +17,6 @@ transaction, so once per move whatever races it): ``paid_out`` as its credential
 payment gives its amount back to the rail's outstanding. A payment the merchant's own instrument
 paid (``own``) touches none of this."""
 
-import logging
 from datetime import datetime
 from typing import Any, Final
 
@@ -29,10 +29,11 @@ from ...store.compose import param, upsert
 from ...store.models import TreasuryEntry, TreasuryFloat, table_of
 from ...store.raw import Raw, Statement
 from ...store.types import UTCDateTime
-from ...values.clock import new_id
+from ...values.clock import new_id, rfc3339_or_none
 from ...values.codes import Code
 from ...values.model import Model
 from ...values.outcome import ApiError
+from . import treasury_alerts
 
 __all__ = [
     "PAID_OUT",
@@ -46,7 +47,6 @@ __all__ = [
     "set_rail",
 ]
 
-log = logging.getLogger(__name__)
 
 PAID_OUT: Final = "paid_out"  # a credential issued from the treasury's instrument
 USED: Final = "used"  # what the seller took with it
@@ -81,10 +81,8 @@ async def reserve(tx: Raw, env: str, protocol: str, amount: int, now: datetime) 
     found = rows[0]
     left = int(found["float_cents"]) - int(found["outstanding_cents"])
     if left < int(found["low_cents"]) <= left + amount:
-        log.warning(
-            "the treasury's float is below its level",
-            extra={"env": env, "protocol": protocol, "available_cents": left},
-        )
+        # Marked once, in this transaction; told by the worker (``treasury_alerts``).
+        await treasury_alerts.mark_low(tx, env, protocol, now)
 
 
 def _entry(row: Any, kind: str, amount: int, now: datetime) -> dict[str, Any]:
@@ -162,6 +160,10 @@ class Rail(Model):
     outstanding_cents: int = Field(description="Paid out or reserved, not yet used or released.")
     available_cents: int | None = Field(description="float_cents - outstanding_cents.")
     low: bool = Field(description="Whether available_cents is below low_cents.")
+    low_told_at: str | None = Field(
+        description="When the operator was told the float fell below its level (null: not "
+        "since the alert re-armed)."
+    )
     paid_out_cents: int
     used_cents: int
     released_cents: int
@@ -195,6 +197,7 @@ async def rails(conn: AsyncConnection, protocols: list[str]) -> list[Rail]:
                     low=found is not None
                     and available is not None
                     and available < int(found.low_cents),
+                    low_told_at=None if found is None else rfc3339_or_none(found.low_told_at),
                     paid_out_cents=sums.get((env, protocol, PAID_OUT), 0),
                     used_cents=sums.get((env, protocol, USED), 0),
                     released_cents=sums.get((env, protocol, RELEASED), 0),
@@ -204,8 +207,14 @@ async def rails(conn: AsyncConnection, protocols: list[str]) -> list[Rail]:
 
 
 async def set_rail(conn: AsyncConnection, body: RailSet, now: datetime) -> None:
-    """The rail's float and level, what it has outstanding kept."""
-    values = {"float_cents": body.float_cents, "low_cents": body.low_cents, "updated_at": now}
+    """The rail's float and level, what it has outstanding kept; its level's alert re-armed."""
+    values: dict[str, Any] = {
+        "float_cents": body.float_cents,
+        "low_cents": body.low_cents,
+        "updated_at": now,
+        "low_at": None,
+        "low_told_at": None,
+    }
     stmt = upsert(_F).values(env=body.env, protocol=body.protocol, outstanding_cents=0, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[_F.c.env, _F.c.protocol], set_=values)
     await conn.execute(stmt)

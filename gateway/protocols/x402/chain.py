@@ -1,5 +1,6 @@
 """What an agent's wallet asks the chain of its x402 payments: whether a seller used an EIP-3009
-authorization, by the asset contract's ``authorizationState(address authorizer, bytes32
+authorization, and what an address holds of the asset (ERC-20's ``balanceOf(address)``, the
+treasury's reconciliation); by the asset contract's ``authorizationState(address authorizer, bytes32
 nonce)`` (EIP-3009), read with Ethereum JSON-RPC's ``eth_call`` at the environment's RPC URL
 (``AITOPUP_X402_RPC_URL``; staging's ``AITOPUP_X402_STAGING_RPC_URL``, which ``make run`` sets
 to its stand-in facilitator, answering from the authorizations it settled).
@@ -19,10 +20,12 @@ from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 
-__all__ = ["SELECTOR", "authorization_used", "call_data", "rpc_url"]
+__all__ = ["BALANCE_OF", "SELECTOR", "authorization_used", "balance_of", "call_data", "rpc_url"]
 
 # The first four bytes of keccak256("authorizationState(address,bytes32)").
 SELECTOR = "0xe94a0102"
+# And of keccak256("balanceOf(address)"), ERC-20's.
+BALANCE_OF = "0x70a08231"
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _WORD = re.compile(r"0x[0-9a-fA-F]{64}")
 
@@ -44,21 +47,33 @@ async def authorization_used(
     settings: Settings, env: str, *, asset: str, authorizer: str, nonce: str
 ) -> bool:
     """Whether ``asset``'s contract says ``authorizer``'s authorization ``nonce`` was used."""
+    return await _word(settings, env, asset, call_data(authorizer, nonce)) != 0
+
+
+async def balance_of(settings: Settings, env: str, *, asset: str, holder: str) -> int:
+    """``asset``'s ERC-20 ``balanceOf(holder)``: what ``holder`` has, in the asset's smallest
+    units (the treasury's reconciliation, ``payments.sellers.reconcile``)."""
+    if _ADDRESS.fullmatch(holder) is None:
+        raise ValueError("an address, in hex")
+    return await _word(settings, env, asset, BALANCE_OF + holder[2:].lower().rjust(64, "0"))
+
+
+async def _word(settings: Settings, env: str, asset: str, data: str) -> int:
+    """The word ``eth_call`` of ``data`` on ``asset``'s contract answers, as a number."""
     url = rpc_url(settings, env)
     if url is None:
         raise ApiError(
-            Code.PAYMENT_METHOD_UNSUPPORTED,
-            "No RPC URL is set to ask the chain whether an x402 payment was used",
+            Code.PAYMENT_METHOD_UNSUPPORTED, "No RPC URL is set to ask the chain of x402 payments"
         )
     body = {
         "jsonrpc": "2.0",
         "id": 1,
         "method": "eth_call",
-        "params": [{"to": asset, "data": call_data(authorizer, nonce)}, "latest"],
+        "params": [{"to": asset, "data": data}, "latest"],
     }
     async with offering.context(settings, env, NoCredentials()) as ctx:
         answer = await request_json(ctx.http, "POST", url, json=body)
         result = answer.body.get("result") if isinstance(answer.body, dict) else None
         if answer.status != 200 or not isinstance(result, str) or not _WORD.fullmatch(result):
             raise ProviderError("the chain's answer is not a word", status=answer.status)
-    return int(result, 16) != 0
+    return int(result, 16)

@@ -22,8 +22,9 @@ different keys, the merchant's changed between two tries, would not share it; on
 payment recorded is ever shown, ``payments.sellers``.)
 
 The payer's key, by who pays (``Wallet.funded_by``): for a wallet that pays (``wallet``, the
-default: the wallet was debited), the operator's treasury key (``AITOPUP_TREASURY_X402_KEY``, a
-secret setting as the channels' keys are), whose address the operator funds; where the merchant
+default: the wallet was debited), the operator's treasury key for the offer's network
+(``AITOPUP_TREASURY_X402_KEYS``, sealed, one per network: ``treasury_key``), whose address the
+operator funds; where the merchant
 chose its own instrument (``own``), the merchant's own for the wallet's environment, imported
 or made at ``POST /payments/payer-keys`` (``own_key``) and kept sealed
 (``protocols.payer_keys``), opened when a credential is made and nowhere else; the merchant
@@ -81,7 +82,7 @@ from ..base import (
     Wallet,
 )
 from ..payer_keys import stored
-from . import chain, offers
+from . import chain, offers, treasury_key
 from .channel import X402
 
 __all__ = ["LATE", "LONGEST_SECONDS", "X402Payer", "payer_address"]
@@ -193,11 +194,16 @@ def payer_address(settings: Settings, merchant_id: str) -> str:
     return address
 
 
-_NO_TREASURY_KEY = "The operator's treasury has no x402 payer key (AITOPUP_TREASURY_X402_KEY)"
 _NO_OWN_KEY = "No x402 payer key is set for this live wallet (POST /payments/payer-keys)"
 
 
-async def _signing_key(wallet: Wallet) -> bytes | str:
+def _no_treasury_key(network: str) -> str:
+    return (
+        f"The operator's treasury has no x402 payer key for {network} (AITOPUP_TREASURY_X402_KEYS)"
+    )
+
+
+async def _signing_key(wallet: Wallet, network: str) -> bytes | str:
     """The key the credential is signed with. A wallet that pays (``funded_by`` ``wallet``, the
     wallet debited): the operator's treasury key for the network (staging: the gateway's
     derived test key), never the merchant's, so one party pays. The merchant's own instrument
@@ -206,10 +212,13 @@ async def _signing_key(wallet: Wallet) -> bytes | str:
     if wallet.funded_by != OWN:
         if wallet.env == STAGING:
             return _staging_key(wallet.settings, wallet.merchant_id)
-        treasury = wallet.settings.treasury_x402_key
+        try:
+            treasury = treasury_key.opened(wallet.sealer, wallet.settings, network)
+        except ValueError as exc:
+            raise _unsupported(str(exc).capitalize()) from None
         if treasury is None:
-            raise _unsupported(_NO_TREASURY_KEY)
-        return treasury.get_secret_value()
+            raise _unsupported(_no_treasury_key(network))
+        return treasury
     own = await stored.opened(wallet.db, wallet.sealer, wallet.merchant_id, wallet.env, X402)
     if own is not None:
         return own.secret
@@ -310,7 +319,19 @@ class X402Payer(Payer):
         )
 
     def treasury_set(self, settings: Settings) -> bool:
-        return settings.treasury_x402_key is not None
+        return settings.x402_network in settings.treasury_x402_keys
+
+    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+        """The chain's balance of the treasury's address on ``AITOPUP_X402_NETWORK``, in whole
+        cents of its asset (live; staging's wallets pay from test keys of their own)."""
+        if env == STAGING or settings.x402_network not in settings.treasury_x402_keys:
+            return None
+        await loaded("eth_account")  # off the loop, as a credential's first making loads it
+        holder = treasury_key.address(sealer, settings, settings.x402_network)
+        if holder is None:
+            return None
+        units = await chain.balance_of(settings, env, asset=settings.x402_asset, holder=holder)
+        return units // settings.x402_units_per_cent
 
     async def ready(self, wallet: Wallet, demand: Demand) -> None:
         """A live payment refused as ``make`` would refuse it for want of its signing key (the
@@ -319,7 +340,7 @@ class X402Payer(Payer):
             return
         if wallet.funded_by != OWN:
             if not self.treasury_set(wallet.settings):
-                raise _unsupported(_NO_TREASURY_KEY)
+                raise _unsupported(_no_treasury_key(wallet.settings.x402_network))
         elif not await stored.held(wallet.db, wallet.merchant_id, wallet.env, X402):
             raise _unsupported(_NO_OWN_KEY)
 
@@ -331,7 +352,7 @@ class X402Payer(Payer):
 
     async def make(self, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
         kept = _kept(wallet, demand)
-        key = await _signing_key(wallet)
+        key = await _signing_key(wallet, kept.requirement.network)
         # The EVM libraries, when first needed, off the loop (see the module's docstring).
         await loaded("eth_account")
         await loaded("x402.mechanisms.evm")

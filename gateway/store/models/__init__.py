@@ -30,6 +30,7 @@ from .payments import (
     SellerPayment,
     SellerPaymentChallenge,
     SellerPaymentWork,
+    TreasuryCheck,
     TreasuryEntry,
     TreasuryFloat,
 )
@@ -138,6 +139,7 @@ __all__ = [
     "TelegramLinkCode",
     "TelegramMessage",
     "Topup",
+    "TreasuryCheck",
     "TreasuryEntry",
     "TreasuryFloat",
     "UpstreamKey",

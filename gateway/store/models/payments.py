@@ -169,6 +169,33 @@ class TreasuryFloat(Base):
     low_cents: Mapped[int] = mapped_column(BigInteger)
     outstanding_cents: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
+    # The level's alert (``payments.sellers.treasury_alerts``): when a reservation first left
+    # less than ``low_cents`` available, and when the operator was told of it; both cleared once
+    # the available is back above the level by its margin, so a float hovering at its level
+    # tells once, not once a payment.
+    low_at: Mapped[datetime | None]
+    low_told_at: Mapped[datetime | None]
+
+
+class TreasuryCheck(Base):
+    """The last reconciliation of one rail in ``env`` against its provider
+    (``payments.sellers.reconcile``, the worker's ``treasury_reconcile``): when, how many
+    payments out it asked about, how many disagree (``drifts``, the first of them in
+    ``detail``), and the provider's balance of the treasury's instrument where the provider
+    tells one (x402: the chain's balance of the payer's address, in cents; else null).
+    ``told_at``: when the operator was told of the mismatch it found, cleared by a run that
+    finds none, so one mismatch tells once."""
+
+    __tablename__ = "treasury_checks"
+
+    env: Mapped[str] = mapped_column(String(10), primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checked_at: Mapped[datetime]
+    looked: Mapped[int] = mapped_column(Integer)
+    drifts: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text)
+    provider_cents: Mapped[int | None] = mapped_column(BigInteger)
+    told_at: Mapped[datetime | None]
 
 
 class TreasuryEntry(Base):

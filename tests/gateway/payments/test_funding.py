@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from pydantic import SecretStr
 from x402.http import decode_payment_signature_header, encode_payment_required_header
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
 
@@ -24,7 +23,7 @@ from gateway.values.codes import Code
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, local_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
-from tests.fixtures.payers import refused, send_body
+from tests.fixtures.payers import refused, send_body, treasury_sealed
 from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.stand_ins import served
 from tests.fixtures.stripe import TREASURY_CARD, StripeStandIn
@@ -155,10 +154,11 @@ async def facilitator() -> AsyncIterator[X402FacilitatorStandIn]:
 async def chained(
     settings: Settings, facilitator: X402FacilitatorStandIn
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway asking the stand-in's chain, its treasury holding a payer key."""
+    """The gateway asking the stand-in's chain, its treasury holding a sealed payer key for its
+    network."""
     rpc = f"{facilitator.url}/rpc"
-    treasury = SecretStr("0x" + bytes(TREASURY.key).hex())
-    paying = settings.model_copy(update={"x402_rpc_url": rpc, "treasury_x402_key": treasury})
+    keys = {settings.x402_network: treasury_sealed(settings.x402_network, TREASURY)}
+    paying = settings.model_copy(update={"x402_rpc_url": rpc, "treasury_x402_keys": keys})
     async with running_app(paying) as app, asgi_client(app) as http:
         yield http
 

@@ -40,7 +40,7 @@ async def keyless(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A live gateway whose treasury holds no x402 payer key."""
     paying = settings.model_copy(
-        update={"x402_rpc_url": f"{facilitator.url}/rpc", "treasury_x402_key": None}
+        update={"x402_rpc_url": f"{facilitator.url}/rpc", "treasury_x402_keys": {}}
     )
     async with running_app(paying) as app, asgi_client(app) as http:
         yield http
