@@ -48,7 +48,8 @@ ENTRIES = {
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
     # destinations a person bound to an origin, their routes and the Payments page's card (+3);
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
-    # operations and admin routes (+3); the paying fetch (+1).
+    # operations and admin routes (+3); the paying fetch (+1); the ledger's words the product
+    # writes, read in the reader's (``values.memos``), and Babel's lists a page joins by (+2).
     "gateway.app": (
         (
             "stripe",
@@ -61,7 +62,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1375,
+        1377,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -72,8 +73,9 @@ ENTRIES = {
     # what a revoked key holds for approval, ended with it (+1); give-backs, grants' expiry, the
     # levels' rule and the hourly count (+4); the challenge a payment claims (+1); the
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
-    # which a payment reads (+1); the treasury a payment's moves write to (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1214),
+    # which a payment reads (+1); the treasury a payment's moves write to (+1); the ledger's
+    # words an order's payment writes (``values.memos``) and Babel's lists (+2).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1216),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -83,10 +85,10 @@ ENTRIES = {
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
-    # paying fetch (+1).
+    # paying fetch (+1); the ledger's words the product writes and Babel's lists (+2).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1417,
+        1419,
     ),
 }
 
