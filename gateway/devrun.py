@@ -336,14 +336,21 @@ def _start(*, host: str, port: int) -> int:
         settings = load_settings()  # secrets come from the environment or .env
     except ValueError as exc:  # pydantic's ValidationError is one
         raise SystemExit(f"aitopup run: a setting is invalid: {_said(exc)}") from None
-    seeded = _prepare_store(settings)
+    # Redis is asked first: a URL it refuses ends the start in a second, not after the
+    # migrations' many.
+    redis_url, redis_server = _start_redis(settings.redis_url)
+    try:
+        seeded = _prepare_store(settings)
+    except BaseException:
+        if redis_server is not None:
+            redis_server.close()
+        raise
     if seeded:
         print(
             f"aitopup run: staging now offers {', '.join(seeded)} (an operator turns each "
             "off with `aitopup channels set` or `aitopup plans update`)",
             flush=True,
         )
-    redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
     if not settings.public_base_url:
         # The gateway and the worker build every link on the address served here.

@@ -340,7 +340,8 @@ def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
 
 def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path) -> None:
     """A wrong password is not "no Redis answers": the start says which Redis refused and
-    what to correct, and starts none of its own."""
+    what to correct, and starts none of its own; it is asked before the store is migrated,
+    which is left untouched."""
     binary = shutil.which("redis-server")
     assert binary is not None
     with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
@@ -351,6 +352,7 @@ def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path)
     assert f"the Redis at 127.0.0.1:{protected.port} refused AITOPUP_REDIS_URL" in said
     assert "wrong" not in said.split("(", 1)[0]  # the password is not repeated
     assert not (tmp_path / ".aitopup" / "redis").exists()
+    assert not (tmp_path / "aitopup.db").exists()
 
 
 def test_no_redis_at_a_url_with_a_password_ends_the_start_in_one_line(
