@@ -356,6 +356,7 @@ def _start(*, host: str, port: int) -> int:
         # The gateway and the worker build every link on the address served here.
         guess(env, host, port)
     supervised: list[Supervised] = []
+    stopped = False
 
     def interrupted(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         raise SystemExit(0)  # the ``finally`` below stops the children
@@ -392,8 +393,15 @@ def _start(*, host: str, port: int) -> int:
             print(f"{companion.said}\n", flush=True)
         collector.started()  # from here it only watches
         _supervise(supervised)
+    except SystemExit as ended:
+        stopped = ended.code == 0  # Ctrl-C or SIGTERM, not a failure
+        raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _stop(supervised)
+        if stopped:
+            # The children's last log lines came before: the run ends on a line of its own.
+            names = ", ".join(each.name for each in supervised)
+            print(f"aitopup run: stopped ({names}); make run starts again", flush=True)
     return 1
