@@ -336,19 +336,27 @@ def _start(*, host: str, port: int) -> int:
         settings = load_settings()  # secrets come from the environment or .env
     except ValueError as exc:  # pydantic's ValidationError is one
         raise SystemExit(f"aitopup run: a setting is invalid: {_said(exc)}") from None
-    seeded = _prepare_store(settings)
+    # Redis is asked first: a URL it refuses ends the start in a second, not after the
+    # migrations' many.
+    redis_url, redis_server = _start_redis(settings.redis_url)
+    try:
+        seeded = _prepare_store(settings)
+    except BaseException:
+        if redis_server is not None:
+            redis_server.close()
+        raise
     if seeded:
         print(
             f"aitopup run: staging now offers {', '.join(seeded)} (an operator turns each "
             "off with `aitopup channels set` or `aitopup plans update`)",
             flush=True,
         )
-    redis_url, redis_server = _start_redis(settings.redis_url)
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
     if not settings.public_base_url:
         # The gateway and the worker build every link on the address served here.
         guess(env, host, port)
     supervised: list[Supervised] = []
+    stopped = False
 
     def interrupted(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         raise SystemExit(0)  # the ``finally`` below stops the children
@@ -385,8 +393,15 @@ def _start(*, host: str, port: int) -> int:
             print(f"{companion.said}\n", flush=True)
         collector.started()  # from here it only watches
         _supervise(supervised)
+    except SystemExit as ended:
+        stopped = ended.code == 0  # Ctrl-C or SIGTERM, not a failure
+        raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _stop(supervised)
+        if stopped:
+            # The children's last log lines came before: the run ends on a line of its own.
+            names = ", ".join(each.name for each in supervised)
+            print(f"aitopup run: stopped ({names}); make run starts again", flush=True)
     return 1

@@ -6,15 +6,16 @@ environment and every dependency installed is too slow for the suite."""
 
 import pytest
 
-from bench.first_topup import BASELINE, BASELINE_SECONDS, FIGURE
+from bench.first_topup import BASELINE, BASELINE_SECONDS, FIGURE, READING, TOTAL, reading_seconds
 from tests.fixtures.benches import figures_of, run_bench
 from tests.fixtures.browser import chromium_path
 
+LANGS = ("en", "zh", "ja")
+
+
 # Its clone's make run is on SQLite and holds none of the shared server's connections: a unit
 # of its own (``--dist loadgroup``), started early.
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_the_first_topup_benchmark_runs_at_a_tiny_size() -> None:
     if chromium_path() is None:
         pytest.skip("install Debian's chromium or set AITOPUP_TEST_CHROMIUM")
@@ -23,3 +24,15 @@ def test_the_first_topup_benchmark_runs_at_a_tiny_size() -> None:
     taken, baseline = figures_of(report, FIGURE, BASELINE)
     assert baseline == BASELINE_SECONDS
     assert taken / baseline <= 1, report
+    # The person's share beside it, in each language, and the sum a newcomer waits.
+    reading = {lang: figures_of(report, f"{READING} ({lang})", BASELINE)[0] for lang in LANGS}
+    both, _ = figures_of(report, TOTAL, BASELINE)
+    assert abs(both - (taken + reading["en"])) < 1, report
+
+
+def test_the_persons_share_is_the_quick_starts_words_at_a_reading_pace() -> None:
+    """Minutes, not seconds, in each language; the same words read slower in Chinese and
+    Japanese characters than in English words."""
+    for language in LANGS:
+        assert 120 < reading_seconds(language) < 1_800, language
+    assert reading_seconds("en") < min(reading_seconds("zh"), reading_seconds("ja"))

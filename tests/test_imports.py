@@ -52,7 +52,8 @@ ENTRIES = {
     # HTTP, their registry, clients and saving, whose brokers' clients load only when one is
     # opened (+10); the payload filter's rule, its SQL in the fan-out and the dashboard's preview
     # of it (+3); the treasury's settings (+1), the level's alert a payment marks and the
-    # operator's mails it writes (+2).
+    # operator's mails it writes (+2); the ledger's words the product writes, read in the
+    # reader's (``values.memos``), and Babel's lists a page joins by (+2).
     "gateway.app": (
         (
             "stripe",
@@ -68,7 +69,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1391,
+        1393,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -83,7 +84,8 @@ ENTRIES = {
     # types beyond HTTP and the worker's publish to them, the brokers' clients loaded only when
     # a delivery opens one (+11); the payload filter's rule and its SQL in the fan-out (+2); the
     # treasury's settings (+1); the treasury's alerts, the operator's mails, its reconciliation
-    # and the jobs that run them (+4).
+    # and the jobs that run them (+4); the ledger's words an order's payment writes
+    # (``values.memos``) and Babel's lists (+2).
     "worker.service": (
         (
             "stripe",
@@ -96,7 +98,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1232,
+        1234,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
@@ -109,10 +111,11 @@ ENTRIES = {
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
     # paying fetch (+1); the destination types beyond HTTP, which the endpoints' rules read
     # (+10); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
-    # the level's alert and the operator's mails (+3).
+    # the level's alert and the operator's mails (+3); the ledger's words the product writes and
+    # Babel's lists (+2).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1432,
+        1434,
     ),
 }
 

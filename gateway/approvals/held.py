@@ -97,10 +97,19 @@ async def describe(
         "expires": ends,
     }
     if kind is PAYMENT:
+        # The seller's challenge may end long before the hold does (minutes, not a day): an
+        # approval after it pays nothing and releases the payment, so the approver is told when.
+        lapses = expires_text(row.expires_at) if row.expires_at < row.approval_expires_at else ""
+        late = (
+            f" The seller's offer lapses {lapses}: approved after that, nothing is paid and the "
+            "amount goes back to the wallet."
+            if lapses
+            else ""
+        )
         text = (
             f"Held for your approval ({row.env}): a payment of {money(row.amount_cents)} to "
             f"{row.destination} ({row.payee}) for {row.url}, asked for by the key {key}, "
-            f"payment {row.id}. The hold expires {ends}."
+            f"payment {row.id}. The hold expires {ends}.{late}"
         )
         mail = {
             **common,
@@ -108,6 +117,7 @@ async def describe(
             "recipient": row.destination,
             "payee": row.payee,
             "url": row.url,
+            "lapses": lapses,
         }
     else:
         text = (

@@ -25,6 +25,12 @@ def manage_merchants(args: argparse.Namespace) -> int:
             return 2
         made = create_merchant(settings, name)
         print(f"created {named(made)}")
+        # Approvals, alerts and a held send's or payment's mail go to its people: it has none.
+        print(
+            "it has no people yet: held sends and payments, and its alerts, are mailed to "
+            f"nobody until one is invited (aitopup users invite --merchant {made.id} "
+            "--email ADDRESS)"
+        )
         print(made.id)
         return 0
     for each in asyncio.run(_list_merchants(settings)):

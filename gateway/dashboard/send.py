@@ -40,16 +40,17 @@ from .csrf import form
 from .inputs import ENTER_DOLLARS, FORM, FormErrors, dollars_to_cents, field
 from .keys import make_key
 from .paths import path_for
-from .render import page
+from .render import page, reading
 
 __all__ = ["routes"]
 
 _KEY_ID = re.compile(r"key_[0-9a-z]{24}")
 _NOTE_MAX = 500  # a metadata value's own bound
 _KEYS_LISTED = 100
-# The key made in place for a merchant that has none that may send: named so the Keys page says
-# where it came from; its value is never shown (the form needs only its id).
-_SENDER_NAME = "Dashboard sends"
+# The key made in place for a merchant that has none that may send: named, in the words of the
+# member who made it, so the Keys page says where it came from; its value is never shown (the
+# form needs only its id).
+_SENDER_NAME = marked("Dashboard sends")
 # Refusals of the send itself (the form was right): what the member does is elsewhere.
 _FROZEN = (Code.ENVIRONMENT_FROZEN, Code.BUDGET_FROZEN)
 LABELS = {
@@ -187,7 +188,7 @@ async def make_sender(request: Request) -> Response:
     await form(request)
     _, policy = policy_form.from_form(FormData([("scopes", "topup:send")]))
     try:
-        made = await make_key(request, viewer, _SENDER_NAME, policy)
+        made = await make_key(request, viewer, reading(request).gettext(_SENDER_NAME), policy)
     except ApiError as exc:  # the cap of keys: said on the form
         refused = FormErrors()
         refused.add(exc, FORM)

@@ -235,7 +235,12 @@ async def checkout(request: Request) -> Response:
     }
     svc = services(request)
     back = _base_url(request) + path_for("wallet_page")
-    custom = typed["pack_id"] == CUSTOM
+    # An amount typed is the one bought, whichever pack the list still shows: a payer who typed
+    # $30 never meant the $5 pack left picked above it.
+    offered = svc.settings.funding_custom_amounts
+    custom = typed["pack_id"] == CUSTOM or bool(offered and typed["amount"])
+    if custom:
+        typed["pack_id"] = CUSTOM
     refused = FormErrors()
     amount = None
     if custom:

@@ -2,6 +2,7 @@
 ``codes.CATALOGUE`` holds every band."""
 
 from .code_names import Code, CodeInfo
+from .marking import marked
 
 __all__ = ["AUTH"]
 
@@ -136,8 +137,9 @@ AUTH: dict[Code, CodeInfo] = {
         "A budget this payment draws on has no room left in the window; see data.budget_id and "
         "data.resets_at (a rolling window: data.frees_at)",
     ),
+    # Marked: the Send form shows these two in the member's words.
     Code.BUDGET_FROZEN: CodeInfo(
-        403, "A budget this payment draws on is frozen: it admits nothing until unfrozen"
+        403, marked("A budget this payment draws on is frozen: it admits nothing until unfrozen")
     ),
     Code.BUDGET_NOT_FOUND: CodeInfo(404, "Budget not found"),
     Code.BUDGET_DRAWN_ON: CodeInfo(
@@ -156,8 +158,10 @@ AUTH: dict[Code, CodeInfo] = {
     ),
     Code.ENVIRONMENT_FROZEN: CodeInfo(
         423,
-        "This environment is frozen: its keys, consents and app tokens are refused until a "
-        "person unfreezes it",
+        marked(
+            "This environment is frozen: its keys, consents and app tokens are refused until a "
+            "person unfreezes it"
+        ),
     ),
     Code.FREEZE_BUDGET_NOT_FOUND: CodeInfo(404, "No such budget to freeze in this environment"),
     Code.FREEZE_LIFT_KEY_LIMITED: CodeInfo(

@@ -11,7 +11,7 @@ with Babel's documented API, so no build output is ever shipped or committed.
 
 import functools
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +21,7 @@ from typing import Any
 
 from babel import Locale, negotiate_locale
 from babel.dates import format_datetime, format_timedelta
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
@@ -28,6 +29,7 @@ from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
+from . import memos
 from .marking import marked
 from .platforms import name_of
 
@@ -215,6 +217,24 @@ def _said(context: Context, message: object) -> str:
     return _translations(context).gettext(text) if text else text
 
 
+@pass_context
+def _memo(context: Context, description: object) -> str:
+    """A ledger entry's description in the reader's words: one the product wrote (``memos``)
+    put into them, else one the catalogue has, else as it was written (an operator's memo)."""
+    text = str(description or "")
+    translations = _translations(context)
+    read = memos.read(text, translations)
+    return read if read is not None else _said(context, text)
+
+
+@pass_context
+def _listed(context: Context, items: Iterable[object]) -> str:
+    """Items as one list in the reader's language (``A, B, and C``; ``A、B和C``; ``A、B、C``)."""
+    language = context.get("language")
+    locale = _LOCALES.get(language if isinstance(language, str) else DEFAULT, "en_US")
+    return format_list([str(item) for item in items], locale=locale)
+
+
 def install(env: Environment) -> None:
     """Jinja2's ``i18n`` extension on ``env``, its words from the ``translations`` each render is
     given (``Catalogues.of``): one environment serves every language. New-style gettext, so a
@@ -226,5 +246,7 @@ def install(env: Environment) -> None:
     installer: Any = env
     installer.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     env.filters["said"] = _said
+    env.filters["memo"] = _memo
+    env.filters["listed"] = _listed
     # A platform as every reader sees it, in every language: ``{{ topup.platform|platform }}``.
     env.filters["platform"] = name_of

@@ -2,6 +2,7 @@
 them: the page is in it (``<html lang>``, its own words), axe finds no violation at 1280 and
 390 px, and nothing scrolls sideways on a phone (``assert_accessible``)."""
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -235,6 +236,34 @@ async def test_the_money_pages_in_chinese_and_japanese(
     # The error page: its heading and sentence in the reader's words.
     await page.goto("/dashboard/no-such-page")
     await _checked(page, language, "not-found")
+    assert not errors, errors
+
+
+async def test_an_amount_typed_the_ledger_and_a_freeze_in_each_language(
+    in_language: BrowserContext, language: str
+) -> None:
+    """$30 typed under the first pack, still picked: a $30 checkout; the ledger's line for it in
+    the reader's words (none left marked as English); the kill switch frozen, its time said as
+    a time, not the store's ISO text. Each page at 1280 and 390 px."""
+    page, errors = await _opened(in_language)
+    await _signed_up(page)
+    await page.goto("/dashboard/wallet")
+    await page.locator("#pack_id").select_option("pack_starter")
+    await page.locator("#amount").fill("30")
+    await page.locator("#buy").click()
+    await page.wait_for_url("**/api/public/v1/billing/sandbox/checkout/ord_*")
+    await expect(page.locator("#total")).to_have_text(languages.money_in(3000, language))
+    await page.locator("#pay").click()
+    await page.wait_for_url("**/dashboard/wallet?notice=paid")
+    if language != "en":  # in English every description is marked as the English it is
+        await expect(page.locator('#ledger td[lang="en"]')).to_have_count(0)
+    await _checked(page, language, "wallet-typed")
+    await page.goto("/dashboard/freeze")
+    await page.locator('form[action$="/freeze"] button.danger').click()
+    await page.wait_for_url("**/dashboard/freeze?done=frozen*")
+    said = await page.locator("#freeze-state").inner_text()
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", said), said
+    await _checked(page, language, "freeze-frozen")
     assert not errors, errors
 
 

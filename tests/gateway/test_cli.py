@@ -40,6 +40,8 @@ async def new_merchant(settings: Settings, cwd: Path, name: str) -> str:
     found = re.search(r"created merchant (mer_[0-9a-z]{24}) ", out)
     assert found is not None, out
     assert out.splitlines()[-1] == found.group(1)  # the id alone, last, for scripts
+    # Made with no people: whoever made it is told who its held payments' mail reaches.
+    assert "no people yet" in out and f"users invite --merchant {found.group(1)}" in out
     return found.group(1)
 
 

@@ -340,7 +340,8 @@ def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
 
 def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path) -> None:
     """A wrong password is not "no Redis answers": the start says which Redis refused and
-    what to correct, and starts none of its own."""
+    what to correct, and starts none of its own; it is asked before the store is migrated,
+    which is left untouched."""
     binary = shutil.which("redis-server")
     assert binary is not None
     with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
@@ -351,6 +352,7 @@ def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path)
     assert f"the Redis at 127.0.0.1:{protected.port} refused AITOPUP_REDIS_URL" in said
     assert "wrong" not in said.split("(", 1)[0]  # the password is not repeated
     assert not (tmp_path / ".aitopup" / "redis").exists()
+    assert not (tmp_path / "aitopup.db").exists()
 
 
 def test_no_redis_at_a_url_with_a_password_ends_the_start_in_one_line(
@@ -628,6 +630,25 @@ async def _pays_with_mpp(base: str, key: str) -> httpx.Response:
         )
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shows_what_was_printed(page: Path, printed: list[str], port: int) -> None:
+    """The first output a page shows (its first block with no language) is what a first start
+    printed, line for line, blank lines, log lines and the send to try aside (the page shows
+    that in a block of its own): each ``…`` stands for what differs from start to start (an
+    id, a key, a token, a time, a port), and the gateway's port is the docs' 8000."""
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", page.read_text(), re.M | re.S)
+    sample = next(text for language, text in blocks if not language).splitlines()
+    # The processes' JSON log lines are the log's, not what the start says.
+    said = (line for line in printed if not line.startswith(("curl ", "{")))
+    lines = [line for line in said if line]
+    assert len(sample) == len(lines), f"{page.name} shows {sample}, a start printed {lines}"
+    for shown, line in zip(sample, lines, strict=True):
+        pattern = re.escape(shown.replace(":8000/", f":{port}/")).replace("…", ".+?")
+        assert re.fullmatch(pattern, line), f"{page.name}: {shown!r} is not {line!r}"
+
+
 @pytest.mark.slow
 def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
     tmp_path: Path, private_redis: RedisServer
@@ -635,7 +656,8 @@ def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
     """A fresh ``make run`` starts staging's x402 facilitator beside the gateway: the demo key's
     send refused for funds carries an x402 offer, the ``x402`` package's client pays it, and
     the send goes through with the settlement; then the docs' MPP client pays its challenge.
-    Started as the docs start it, the demo's staging wallet empty."""
+    Started as the docs start it, the demo's staging wallet empty; what it printed is what the
+    README's and the quick start's sample output show."""
     port = free_port()
     with subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
@@ -647,14 +669,18 @@ def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
         start_new_session=True,
     ) as proc:
         try:
-            key = started_key(proc)
+            printed = printed_until_the_key(proc)
+            key = printed[-1].rsplit(" ", 1)[-1]
             # The facilitator's address printed beside the key, as the docs say.
             assert proc.stdout is not None
             said = ""
             for _ in range(10):  # the welcome's few lines, then this one
                 said = proc.stdout.readline().strip()
+                printed.append(said)
                 if said.startswith("staging's x402 facilitator (aitopup dev x402): "):
                     break
+            for page in (ROOT / "README.md", ROOT / "docs" / "quickstart.md"):
+                _shows_what_was_printed(page, printed, port)
             settles = said.rsplit(" ", 1)[-1]
             assert httpx.get(f"{settles}/supported", timeout=10).status_code == 200
             base = f"http://127.0.0.1:{port}/api/public/v1"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ...values import memos
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
@@ -33,7 +34,7 @@ __all__ = [
 # Stripe's smallest USD charge: no discount may take a price below it.
 MIN_CHARGE_CENTS = 50
 # How a custom amount is named on the order, the Stripe line item and the receipt.
-CUSTOM_NAME = "Custom amount"
+CUSTOM_NAME = memos.CUSTOM_AMOUNT
 
 
 @dataclass(frozen=True, slots=True)

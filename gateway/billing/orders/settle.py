@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ... import outbox
 from ...ledger import grants
 from ...store.models import FundingOrder, table_of
+from ...values import memos
 from ...values.clock import rfc3339
 from .. import receipts
 from ..channels import registry
@@ -61,9 +62,8 @@ class Settlement:
 
 def order_memo(order: Any) -> str:
     """The ledger's words for a paid order, the same on every path that pays one."""
-    if order.pack_id is None:
-        return f"{order.pack_name} ({order.credits:,} credits)"
-    return f"{order.pack_name} pack ({order.credits:,} credits)"
+    template = memos.ORDER if order.pack_id is None else memos.ORDER_OF_PACK
+    return memos.written(template, name=order.pack_name, credits=f"{order.credits:,}")
 
 
 @dataclass(frozen=True, slots=True)

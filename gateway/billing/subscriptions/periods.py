@@ -25,6 +25,7 @@ from ...ledger import grants
 from ...store.compose import upsert
 from ...store.models import Plan, Subscription, SubscriptionFailure, SubscriptionInvoice, table_of
 from ...store.types import UTCDateTime
+from ...values import memos
 from ...values.clock import rfc3339_or_none
 from .. import receipts
 from ..orders import Settlement
@@ -194,7 +195,7 @@ async def credit_period(
         amount=plan.credits_included,
         source=CREDIT_KIND,
         reference=paid.invoice_id[:60],
-        memo=f"{plan.name} plan ({row.interval}ly credits)",
+        memo=memos.written(memos.PERIOD[row.interval], name=plan.name),
         now=now,
         # The plan's credits lapse at the period's end if it says so, else roll over.
         grant=grants.Grant("plan", expires_at=paid.period_end if plan.credits_expire else None),

@@ -91,6 +91,7 @@ _UNREAD = re.compile(
     re.S | re.I,
 )
 _TAGS = re.compile(r"<[^>]*>")
+_RAW_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}\S*")
 _NOT_WORDS = re.compile(
     r"[\w.+-]+@[\w-]+(\.[\w-]+)+"  # an e-mail address
     r"|https?://\S+|(?<![\w.])/[\w/.{}-]+"  # a URL, a path (/console/topup)
@@ -191,6 +192,10 @@ def _in(language: str, reply: httpx.Response) -> None:
     assert not left, f"{reply.request.url.path}: English left in {language}: {left}"
     latin = latin_left(reply.text)
     assert not latin, f"{reply.request.url.path}: Latin words left in {language}: {latin}"
+    # A time is said in the reader's words (``when``), never as the store's ISO text.
+    shown = html.unescape(_TAGS.sub(" ", _UNREAD.sub(" ", reply.text)))
+    raw = _RAW_TIME.findall(shown)
+    assert not raw, f"{reply.request.url.path}: a raw time in {language}: {raw}"
 
 
 def browser(app: ASGIApp, language: str | None) -> httpx.AsyncClient:
@@ -268,6 +273,34 @@ async def _held_send_pages(api: httpx.AsyncClient, owner: Account, language: str
     )
     assert answered.status_code == 422, answered.text
     _in(language, answered)
+    # The key the form makes for a merchant with none that may send: named in the reader's
+    # words, on its own page and in the form's list.
+    made = await owner.post("/topups/send/key", {}, page="/topups/send")
+    assert made.status_code == 303, made.text
+    sender = made.headers["location"].rsplit("?key=", 1)[-1]
+    for path in (f"/keys/{sender}", made.headers["location"].removeprefix("/dashboard")):
+        _in(language, await owner.client.get(path))
+
+
+async def _frozen_send(owner: Account, language: str) -> None:
+    """A send from the form while the environment is frozen: the refusal's own sentence."""
+    form = await owner.client.get("/topups/send")
+    attempt = re.search(r'name="attempt" value="([^"]+)"', form.text)
+    key_id = re.search(r'<option value="(key_[0-9a-z]+)"', form.text)
+    assert attempt and key_id, form.text
+    refused = await owner.client.post(
+        "/topups/send",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "attempt": attempt.group(1),
+            "key_id": key_id.group(1),
+            "platform": "claude",
+            "amount": "1",
+            "recipient_email": "f@example.com",
+        },
+    )
+    assert refused.status_code == 423 and 'id="frozen-help"' in refused.text, refused.text
+    _in(language, refused)
 
 
 async def _budget_and_freeze_pages(owner: Account, language: str) -> None:
@@ -284,6 +317,7 @@ async def _budget_and_freeze_pages(owner: Account, language: str) -> None:
     frozen = await owner.post("/freeze", {"held": "cancel"}, page="/freeze")
     assert frozen.status_code == 303, frozen.text
     _in(language, await owner.client.get(frozen.headers["location"].removeprefix("/dashboard")))
+    await _frozen_send(owner, language)
     thawed = await owner.post("/freeze/off", {}, page="/freeze")
     assert thawed.status_code == 303, thawed.text
     _in(language, await owner.client.get(thawed.headers["location"].removeprefix("/dashboard")))
@@ -411,7 +445,11 @@ async def _sandbox_pages(
     portal = await owner.post("/wallet/subscription/portal", {}, page="/wallet")
     assert portal.status_code == 303, portal.text
     _in(language, await client.get(portal.headers["location"]))
-    _in(language, await owner.client.get("/wallet"))
+    wallet = await owner.client.get("/wallet")
+    _in(language, wallet)
+    # The ledger's words for the pack and the plan's period, written in English into the store,
+    # read in the reader's: none left marked as English.
+    assert 'lang="en"' not in wallet.text
 
 
 FULFILMENT_TESTED = tuple(

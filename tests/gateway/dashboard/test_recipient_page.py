@@ -49,6 +49,12 @@ async def test_the_link_opens_the_recipients_page_at_that_merchant_only(
     assert theirs.json()["data"]["voucher_code"] not in shown.text and "$43.21" not in shown.text
     assert theirs.json()["transaction_id"] not in shown.text
     assert "dee@example.com" not in path  # the address is sealed in the token
+    # A recipient is no developer: no link to the API explorer or the changelog, which the
+    # merchant's own pages keep.
+    assert 'href="/docs' not in shown.text and 'href="/changelog"' not in shown.text
+    async with dashboard_client(app) as browser:
+        signed_out = await browser.get("/sign-in")
+    assert 'href="/docs' in signed_out.text and 'href="/changelog"' in signed_out.text
 
 
 async def test_bad_and_expired_links_say_so(app: ASGIApp, make_merchant: MakeMerchant) -> None:
@@ -60,6 +66,7 @@ async def test_bad_and_expired_links_say_so(app: ASGIApp, make_merchant: MakeMer
     async with dashboard_client(app) as browser:
         old = await browser.get(f"/recipient/{expired}")
         assert old.status_code == 404 and "Send me a fresh link" in old.text
+        assert 'href="/changelog"' not in old.text
         forged = await browser.get(f"/recipient/{expired[:-4]}AAAA")
         assert forged.status_code == 404 and "Send me a fresh link" not in forged.text
         huge = await browser.get(f"/recipient/{'A' * 5000}")

@@ -55,6 +55,24 @@ async def test_a_custom_amount_is_bought_filtered_and_receipted(
     assert small.status_code == 422 and "500" in small.text
 
 
+async def test_an_amount_typed_is_bought_whichever_pack_is_picked(
+    sign_up: SignUp, client: httpx.AsyncClient
+) -> None:
+    """$30 typed with the first pack still picked in the list: a checkout for $30, not the
+    pack's price; with nothing typed, the pack is bought."""
+    account = await sign_up()
+    typed = await account.post(
+        "/wallet/checkout", {"pack_id": "pack_starter", "amount": "30"}, page=WALLET
+    )
+    assert typed.status_code == 303, typed.text
+    shown = await client.get(typed.headers["location"])
+    assert "$30.00" in shown.text, shown.text
+    picked = await account.post("/wallet/checkout", {"pack_id": "pack_starter"}, page=WALLET)
+    assert picked.status_code == 303, picked.text
+    shown = await client.get(picked.headers["location"])
+    assert "$30.00" not in shown.text and "$5.00" in shown.text
+
+
 def _field_error(html: str, name: str) -> str:
     found = re.search(rf'<p class="field-error" id="{name}-error">(.*?)</p>', html)
     assert found is not None, name

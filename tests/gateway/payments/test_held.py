@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
+from gateway.approvals.held import PAYMENT, describe
+from gateway.mail.content import expires_text
+from gateway.mail.render import render
 from gateway.payments.sellers import holds, states
 from gateway.store.db import Database
 from gateway.store.models import SellerPayment, SellerPaymentWork, table_of
@@ -194,6 +197,31 @@ async def test_an_approval_after_the_challenge_expired_releases_it(
     replay = await pay(client, agent, "e-1")
     assert replay.json()["code"] == CHALLENGE_EXPIRED
     await assert_ledger_balanced(db)
+
+
+async def test_the_approval_mail_says_when_the_sellers_offer_lapses_and_what_approving_after_does(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
+) -> None:
+    """The hold lasts a day, the seller's challenge minutes: the mail (and Telegram's line) says
+    when the payment itself lapses, and that an approval after it pays nothing."""
+    agent, _ = await _agent(make_merchant, db)
+    payment_id = await held(client, agent, "m-1")
+    async with db.read() as conn:  # this seller's challenge outlasts the hold: nothing to say
+        told = await describe(conn, PAYMENT, payment_id, utcnow())
+    assert told is not None and "lapses" not in told.text
+    shown = {"link": "https://x.test/a", "sender": "S", "last_this_hour": False}
+    assert "lapses" not in render("approval_request", {**told.mail, **shown}).text
+    lapses = utcnow() + timedelta(minutes=5)
+    async with db.transaction() as conn:  # a seller's usual five minutes
+        await conn.execute(update(_P).where(_P.c.id == payment_id).values(expires_at=lapses))
+    async with db.read() as conn:
+        told = await describe(conn, PAYMENT, payment_id, utcnow())
+    assert told is not None and told.expires - lapses > timedelta(hours=1)
+    said = expires_text(lapses)
+    mail = render("approval_request", {**told.mail, **shown})
+    for body in (mail.text, mail.html):
+        assert f"offer lapses at {said}" in body and "nothing is paid" in body, body
+    assert f"lapses {said}: approved after that, nothing is paid" in told.text
 
 
 async def test_a_freeze_keeps_held_payments_unapproved_and_its_cancel_releases_them_once(
