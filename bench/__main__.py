@@ -23,6 +23,7 @@ SUITES = [
     "bench.idle",
     "bench.history",
     "bench.instructions",
+    "bench.statement_cache",
     "bench.first_topup",
 ]
 

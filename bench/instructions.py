@@ -186,6 +186,23 @@ def _payment_row(store: str, payment: float, send: float) -> Row:
     )
 
 
+# For a pooler in transaction mode that keeps no prepared statements (docs/operations.md): the
+# gateway's own cost of parsing no statement twice is here; the server's parse and plan at every
+# send, and the extra trip, are in ``bench.statement_cache``'s rate.
+_NO_STATEMENT_CACHE = {"AITOPUP_DATABASE_STATEMENT_CACHE": "false"}
+
+
+def _uncached_row(uncached: float, send: float) -> Row:
+    return Row(
+        "send postgres, statement cache off: instructions a send (thousands)",
+        uncached / 1000,
+        "k",
+        "cache on",
+        send / 1000,
+        "- (the cost of a pooler keeping none)",
+    )
+
+
 def run() -> list[Row]:
     if shutil.which(VALGRIND) is None or shutil.which(CONTROL) is None:
         print("valgrind is not installed (apt-get install valgrind): instruction counts skipped")
@@ -204,10 +221,13 @@ def run() -> list[Row]:
         pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
         if postgres_available(pg_base):
             with postgres_database(pg_base) as pg_url:
-                send = _per_request("send", _send_env(pg_url, redis_url), folder)
+                env = _send_env(pg_url, redis_url)
+                send = _per_request("send", env, folder)
                 payment = _per_payment(pg_url, redis_url, folder)
+                uncached = _per_request("send", {**env, **_NO_STATEMENT_CACHE}, folder)
             rows.append(_row("postgres", send, bare))
             rows.append(_payment_row("postgres", payment, send))
+            rows.append(_uncached_row(uncached, send))
             with postgres_database(pg_base) as pg_url:
                 rows.append(_delivery_row("postgres", _per_delivery(pg_url, folder)))
     return rows

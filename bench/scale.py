@@ -8,9 +8,13 @@ workers, on PostgreSQL, each beside its baseline run with as many processes.
   processes sharing one Redis, against M processes each sending its share of the same signed
   POSTs in a bare aiohttp loop, to the same receiver.
 
-Each pair runs in turn ``ROUNDS`` times and the pair whose ratio is the median is reported, as in
-``bench.topup``. PostgreSQL: ``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of
-the benchmark's own. ``make bench SCALE=1`` runs it with the rest.
+Each is measured directly and again through a PgBouncer of the bench's own in transaction
+mode (Debian's 1.18, where it is installed; ``AITOPUP_BENCH_SCALE_POOLER=none`` skips it): the
+gateways with the statement cache off, the workers as a role whose sessions carry their
+planner settings (docs/operations.md). Each pair runs in turn ``ROUNDS`` times and the pair
+whose ratio is the median is reported, as in ``bench.topup``. PostgreSQL:
+``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of the benchmark's own.
+``make bench SCALE=1`` runs it with the rest.
 """
 
 import asyncio
@@ -19,20 +23,33 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from keys import Sealer
+from tests.fixtures.pgbouncer import pgbouncer_binary, running_pgbouncer
+from worker.store import POSTGRES_SETTINGS
 
 from .deliveries import _aiohttp_loop, _emit, _Receiver, _setup, _signed
 from .history import _cluster
 from .load import Result, closed_loop, collector_off
 from .report import Row, failures, print_rows
-from .servers import free_port, postgres_database, process, redis_server, uvicorn_server
+from .servers import (
+    admin_dsn,
+    free_port,
+    postgres_database,
+    process,
+    redis_server,
+    uvicorn_server,
+)
 from .topup import _BARE_BODY, _bodies, _gateway_env, _prepare
 
 __all__ = ["run"]
@@ -43,6 +60,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("AITOPUP_BENCH_SCALE_ROUNDS", "3"))
 DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
 SEALING = "bench-sealing-0123456789abcdef"
+# PgBouncer's server connections per database and user, behind up to two processes' pools.
+POOLED = 20
 
 
 async def _spread(urls: list[str], bodies: list[bytes], headers: dict[str, str]) -> Result:
@@ -63,14 +82,26 @@ async def _spread(urls: list[str], bodies: list[bytes], headers: dict[str, str])
     )
 
 
+@dataclass(frozen=True)
+class Route:
+    """How the processes reach the database: ``gateways`` and ``workers`` are their URLs,
+    ``env`` what they run with besides; the bench's own setup and reads go to it directly."""
+
+    label: str
+    gateways: str
+    workers: str
+    env: dict[str, str]
+
+
 def _sends(
-    database_url: str, redis_url: str, processes: int
+    database_url: str, redis_url: str, processes: int, route: Route
 ) -> tuple[Result, Result, list[Result]]:
     """(the send, bare Starlette, every send's loop), each with ``processes`` processes: the
     median pair."""
     key = asyncio.run(_prepare(database_url))
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    env = _gateway_env(database_url, redis_url, {"AITOPUP_ACCESS_LOG": "false"})
+    extra = {"AITOPUP_ACCESS_LOG": "false", **route.env}
+    env = _gateway_env(route.gateways, redis_url, extra)
     bodies = _bodies()
     with ExitStack() as stack:
         gateways = [
@@ -140,14 +171,14 @@ def _workers(env: dict[str, str], folder: Path, count: int) -> Iterator[None]:
 
 
 def _deliveries(
-    database_url: str, redis_url: str, folder: Path, processes: int
+    database_url: str, redis_url: str, folder: Path, processes: int, route: Route
 ) -> tuple[float, float]:
     """(the workers' deliveries/s, the bare loops'), each with ``processes`` processes."""
     receiver_port = free_port()
     hook = f"http://127.0.0.1:{receiver_port}/hook"
     env = {
         **os.environ,
-        **_gateway_env(database_url, redis_url, {}),
+        **_gateway_env(route.workers, redis_url, route.env),
         "AITOPUP_SECRET_KEY": SEALING,
         "AITOPUP_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
     }
@@ -180,57 +211,123 @@ def _deliveries(
     return sorted(pairs, key=lambda pair: pair[0] / pair[1])[ROUNDS // 2]
 
 
+_WORKER_ROLE = "aitopup_bench_worker"
+
+
+async def _on(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(admin_dsn(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def _worker_role(base: str) -> Iterator[str]:
+    """The workers' role behind a pooler, whose sessions start with their planner settings
+    (docs/operations.md); dropped at the end, once every database it was granted on is."""
+    settings = [f"ALTER ROLE {_WORKER_ROLE} SET {k} = {v}" for k, v in POSTGRES_SETTINGS.items()]
+    asyncio.run(_on(base, f"DROP ROLE IF EXISTS {_WORKER_ROLE}"))
+    asyncio.run(_on(base, f"CREATE ROLE {_WORKER_ROLE} LOGIN", *settings))
+    try:
+        yield _WORKER_ROLE
+    finally:
+        asyncio.run(_on(base, f"DROP ROLE IF EXISTS {_WORKER_ROLE}"))
+
+
+def _grant(url: str, role: str) -> None:
+    asyncio.run(
+        _on(
+            url,
+            f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}",
+            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        )
+    )
+
+
+def _routes(stack: ExitStack, base: str) -> list[Callable[[str], Route]]:
+    """Directly, then through a PgBouncer of the bench's own in transaction mode with the
+    statement cache off (where pgbouncer is installed, unless ``AITOPUP_BENCH_SCALE_POOLER`` is
+    ``none``): each, given a migrated database, the route to it."""
+
+    def direct(url: str) -> Route:
+        return Route("postgres", url, url, {})
+
+    routes: list[Callable[[str], Route]] = [direct]
+    if os.environ.get("AITOPUP_BENCH_SCALE_POOLER") == "none":
+        return routes
+    if pgbouncer_binary() is None:
+        print("pgbouncer is not installed (apt-get install pgbouncer): its rows are skipped")
+        return routes
+    role = stack.enter_context(_worker_role(base))
+    bouncer = stack.enter_context(running_pgbouncer(base, users=[role], pool_size=POOLED))
+
+    def pooled(url: str) -> Route:
+        _grant(url, role)
+        cache_off = {"AITOPUP_DATABASE_STATEMENT_CACHE": "false"}
+        return Route(
+            "postgres via pgbouncer", bouncer.url(url), bouncer.url(url, user=role), cache_off
+        )
+
+    return [*routes, pooled]
+
+
 def run() -> list[Row]:
     rows: list[Row] = []
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aitopup-scale-")))
         base = stack.enter_context(_cluster())
-        for n in PROCESSES:
-            # A database and a Redis for each measurement: the sends leave voucher e-mails
-            # behind for a worker, and one size's leftovers would slow the next.
-            (folder / f"s{n}").mkdir()
-            with (
-                postgres_database(base) as url,
-                redis_server(folder / f"s{n}") as redis_url,
-            ):
-                upgrade(url)
-                send, bare, loops = _sends(url, redis_url, n)
-            (folder / f"d{n}").mkdir()
-            with (
-                postgres_database(base) as url,
-                redis_server(folder / f"d{n}") as redis_url,
-            ):
-                upgrade(url)
-                worker, bare_loop = _deliveries(url, redis_url, folder / f"d{n}", n)
-            plural = "es" if n > 1 else ""
-            rows += [
-                Row(
-                    f"send postgres, {n} gateway{'s' if n > 1 else ''}: req/s",
-                    send.throughput,
-                    "req/s",
-                    f"bare starlette x{n}",
-                    bare.throughput,
-                    "-",
-                ),
-                Row(
-                    f"send postgres, {n} gateway{'s' if n > 1 else ''}: p99 ms",
-                    send.percentile(0.99),
-                    "ms",
-                    f"bare p99 x{n}",
-                    bare.percentile(0.99),
-                    "-",
-                ),
-                Row(
-                    f"deliveries postgres, {n} worker{'s' if n > 1 else ''}: /s",
-                    worker,
-                    "/s",
-                    f"bare aiohttp x{n} process{plural}",
-                    bare_loop,
-                    "-",
-                ),
-                failures(f"send postgres, {n} gateway{'s' if n > 1 else ''}", loops),
-            ]
+        for route_to in _routes(stack, base):
+            for n in PROCESSES:
+                rows += _measured(folder, base, route_to, n)
     return rows
+
+
+def _measured(folder: Path, base: str, route_to: Callable[[str], Route], n: int) -> list[Row]:
+    # A database and a Redis for each measurement: the sends leave voucher e-mails behind for a
+    # worker, and one size's leftovers would slow the next.
+    case = folder / f"{uuid.uuid4().hex[:8]}"
+    (case / "s").mkdir(parents=True)
+    with postgres_database(base) as url, redis_server(case / "s") as redis_url:
+        upgrade(url)
+        route = route_to(url)
+        send, bare, loops = _sends(url, redis_url, n, route)
+    (case / "d").mkdir()
+    with postgres_database(base) as url, redis_server(case / "d") as redis_url:
+        upgrade(url)
+        route = route_to(url)
+        worker, bare_loop = _deliveries(url, redis_url, case / "d", n, route)
+    plural = "es" if n > 1 else ""
+    store = route.label
+    gateways = f"{n} gateway{'s' if n > 1 else ''}"
+    return [
+        Row(
+            f"send {store}, {gateways}: req/s",
+            send.throughput,
+            "req/s",
+            f"bare starlette x{n}",
+            bare.throughput,
+            "-",
+        ),
+        Row(
+            f"send {store}, {gateways}: p99 ms",
+            send.percentile(0.99),
+            "ms",
+            f"bare p99 x{n}",
+            bare.percentile(0.99),
+            "-",
+        ),
+        Row(
+            f"deliveries {store}, {n} worker{'s' if n > 1 else ''}: /s",
+            worker,
+            "/s",
+            f"bare aiohttp x{n} process{plural}",
+            bare_loop,
+            "-",
+        ),
+        failures(f"send {store}, {gateways}", loops),
+    ]
 
 
 if __name__ == "__main__":

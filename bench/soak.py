@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import asyncpg
 import httpx
 from aiohttp import web
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,10 +49,12 @@ from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, tab
 from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.merchants import unbalanced_wallets
+from tests.fixtures.pgbouncer import INSTALL_HINT, Pgbouncer, pgbouncer_binary
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
+from worker.store import POSTGRES_SETTINGS
 
 from .endpoints import add_endpoint
-from .servers import free_port
+from .servers import admin_dsn, free_port
 
 __all__ = ["SoakSettings", "find_nginx", "main", "soak"]
 
@@ -72,6 +75,10 @@ class SoakSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AITOPUP_SOAK_", extra="ignore")
 
     store: Literal["postgres", "sqlite"] = "postgres"
+    # ``pgbouncer``: every gateway and worker connects through a PgBouncer in transaction mode
+    # (Debian's 1.18, ``tests.fixtures.pgbouncer``) with the statement cache off, the workers as
+    # a role of their own that carries their planner settings; PostgreSQL only.
+    pooler: Literal["none", "pgbouncer"] = "none"
     gateways: int = 2
     workers: int = 2
     rate: float = 20.0  # sends a second
@@ -127,13 +134,18 @@ class Cluster:
         self.gateway_ports = [hold.port for hold in self._holds[1:]]
         self.proxy_port = free_port()
         self.postgres: ThrowawayPostgres | None = None
-        self.database_url = ""
+        self.pgbouncer: Pgbouncer | None = None
+        self.database_url = ""  # what the gateways connect to
+        self.worker_url = ""  # what the workers connect to
+        self.direct_url = ""  # the database itself, for the soak's own checks
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def env(self) -> dict[str, str]:
+    def env(self, *, worker: bool = False) -> dict[str, str]:
+        pooled = {"AITOPUP_DATABASE_STATEMENT_CACHE": "false"} if self.pgbouncer else {}
         return {
             **os.environ,
-            "AITOPUP_DATABASE_URL": self.database_url,
+            **pooled,
+            "AITOPUP_DATABASE_URL": self.worker_url if worker else self.database_url,
             "AITOPUP_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "AITOPUP_KEY_PEPPER": PEPPER,
             "AITOPUP_SECRET_KEY": SEALING,
@@ -154,6 +166,14 @@ class Cluster:
             self.postgres = ThrowawayPostgres(binaries[0].folder)
             self.database_url = self.postgres.start()
         upgrade(self.database_url)
+        self.direct_url = self.worker_url = self.database_url
+        if self.settings.pooler == "pgbouncer":
+            assert self.postgres is not None, "main() refuses a pooler on SQLite"
+            asyncio.run(_worker_role(self.database_url))
+            self.pgbouncer = Pgbouncer(self.database_url, users=[WORKER_ROLE], pool_size=8)
+            self.pgbouncer.start()
+            self.worker_url = self.pgbouncer.url(self.database_url, user=WORKER_ROLE)
+            self.database_url = self.pgbouncer.url(self.database_url)
 
     def start(self, name: str) -> None:
         """Start (or start again) one process by name: redis, proxy, gateway-N, worker-N."""
@@ -168,9 +188,10 @@ class Cluster:
             args = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
         else:
             args = [sys.executable, "-m", "worker"]
+        env = self.env(worker=name.startswith("worker-"))
         with (self.folder / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
-                args, env=self.env(), cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
+                args, env=env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
             )
 
     def kill(self, name: str) -> None:
@@ -187,6 +208,8 @@ class Cluster:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self.pgbouncer is not None:
+            self.pgbouncer.stop()
         if self.postgres is not None:
             self.postgres.stop()
         for hold in self._holds:
@@ -209,6 +232,23 @@ class Cluster:
         options = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
         prefix = f"{self.folder}/"
         return [nginx, "-p", prefix, "-c", "nginx.conf", "-e", "stderr", "-g", options]
+
+
+WORKER_ROLE = "aitopup_worker"
+
+
+async def _worker_role(database_url: str) -> None:
+    """The workers' role on the soak's own cluster: its sessions start with the worker's
+    planner settings (docs/operations.md), and it may use every table."""
+    conn = await asyncpg.connect(admin_dsn(database_url))
+    try:
+        await conn.execute(f"CREATE ROLE {WORKER_ROLE} LOGIN")
+        for name, value in POSTGRES_SETTINGS.items():
+            await conn.execute(f"ALTER ROLE {WORKER_ROLE} SET {name} = {value}")
+        await conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {WORKER_ROLE}")
+        await conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {WORKER_ROLE}")
+    finally:
+        await conn.close()
 
 
 def find_nginx(named: str | None = None) -> str | None:
@@ -473,7 +513,7 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
     try:
         await asyncio.to_thread(cluster.start_store)
         runner, hook = await _receiver_placeholder()
-        db = open_database(cluster.database_url, pool_size=2)
+        db = open_database(cluster.direct_url, pool_size=2)
         try:
             merchant_id, key, secret = await _setup(db, f"http://127.0.0.1:{hook.port}/hook")
             await runner.cleanup()
@@ -556,9 +596,13 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.pooler == "pgbouncer" and (settings.store != "postgres" or not pgbouncer_binary()):
+        print(f"soak: a pooler needs AITOPUP_SOAK_STORE=postgres and pgbouncer ({INSTALL_HINT})")
+        return 2
+    pooled = " through pgbouncer" if settings.pooler == "pgbouncer" else ""
     print(
-        f"soak: {settings.store}, {settings.gateways} gateways, {settings.workers} workers,"
-        f" {settings.rate:g} sends/s for {settings.seconds:g} s",
+        f"soak: {settings.store}{pooled}, {settings.gateways} gateways, {settings.workers}"
+        f" workers, {settings.rate:g} sends/s for {settings.seconds:g} s",
         flush=True,
     )
     with _folder(settings.folder) as folder:

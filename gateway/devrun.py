@@ -274,7 +274,7 @@ def _prepare_store(settings: Settings) -> list[str]:
 
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     try:
-        upgrade(settings.database_url)
+        upgrade(settings.database_url, statement_cache=settings.database_statement_cache)
         return seed_staging(settings)
     except CommandError as exc:
         if "Can't locate revision" not in str(exc):

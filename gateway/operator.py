@@ -48,7 +48,7 @@ class UnknownMerchant(Exception):
 @asynccontextmanager
 async def command_store(settings: Settings) -> AsyncIterator[Database]:
     """The store for one command: opened for it, and disposed of after it, whatever happens."""
-    db = open_database(settings.database_url)
+    db = open_database(settings.database_url, statement_cache=settings.database_statement_cache)
     try:
         yield db
     finally:

@@ -71,6 +71,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         pool_size=settings.database_pool_size,
         command_timeout=settings.database_command_timeout_seconds,
         pool_timeout=settings.database_pool_timeout_seconds,
+        statement_cache=settings.database_statement_cache,
     )
     redis = open_redis(settings.redis_url)
     waker = Waker(redis)

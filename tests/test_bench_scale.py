@@ -1,10 +1,11 @@
 """``bench/scale.py`` at a tiny size, so it cannot rot: with 1 and 2 gateways and 1 and 2
-workers, every send is accepted, every delivery arrives, and each figure is reported beside a
-baseline run with as many processes."""
+workers, directly and through PgBouncer, every send is accepted, every delivery arrives, and
+each figure is reported beside a baseline run with as many processes."""
 
 import pytest
 
 from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.pgbouncer import pgbouncer_binary
 
 # Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
 # workers (``--dist loadgroup``), so that they never hold the server's connections together.
@@ -25,3 +26,5 @@ def test_the_scale_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:
         ("deliveries postgres, 2 workers: /s", "bare aiohttp x2 processes"),
     ):
         figures_of(report, figure, baseline)
+        if pgbouncer_binary() is not None:  # and again through a PgBouncer of its own
+            figures_of(report, figure.replace("postgres", "postgres via pgbouncer"), baseline)

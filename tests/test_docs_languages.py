@@ -2,9 +2,9 @@
 linked from the English one and back, its code is the English page's (every block, curl, JSON,
 shell and a start's output, byte for byte unless put in the reader's words), it has the English
 page's sections, so an English page that gains one fails here until its translations do (keys
-and webhooks are translated in part, what a merchant needs first, and send the reader to the
-English page for the rest: they are left out of that check), and the buttons and pages it
-names are named as the reader's dashboard names them."""
+and webhooks are translated in part, what a merchant needs first, and operations in its part
+behind PgBouncer, and send the reader to the English page for the rest: they are left out of
+that check), and the buttons and pages it names are named as the reader's dashboard names them."""
 
 import re
 from functools import cache
@@ -26,9 +26,10 @@ PAGES = (
     "agents-that-pay.md",
     "apps.md",
     "billing.md",
+    "operations.md",
 )
 # Translated whole: every section of the English page is there.
-WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md"))
+WHOLE = tuple(page for page in PAGES if page not in ("keys.md", "webhooks.md", "operations.md"))
 LANGUAGES = ("zh", "ja")
 FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 # A fenced block is cut before headings are read: a ``#`` comment in a shell snippet is none.

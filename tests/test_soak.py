@@ -9,6 +9,7 @@ import pytest
 
 from bench.soak import find_nginx, main
 from tests.fixtures.benches import run_tree
+from tests.fixtures.pgbouncer import INSTALL_HINT, pgbouncer_binary
 from tests.fixtures.postgres import candidate_binaries
 
 # Each starts gateways, workers and a cluster of its own (or SQLite), none of them on the shared
@@ -31,14 +32,27 @@ SHORT = {
         "AITOPUP_SOAK_SECONDS": "20",
         "AITOPUP_SOAK_PG_STOP_SECONDS": "5",
     },
+    # Every connection through a PgBouncer in transaction mode, the statement cache off, the
+    # worker as a role carrying its planner settings; the faults 3 s apart, PostgreSQL's behind
+    # the pooler, which stays up.
+    "pgbouncer": {
+        "AITOPUP_SOAK_STORE": "postgres",
+        "AITOPUP_SOAK_POOLER": "pgbouncer",
+        "AITOPUP_SOAK_GATEWAYS": "1",
+        "AITOPUP_SOAK_WORKERS": "1",
+        "AITOPUP_SOAK_SECONDS": "15",
+        "AITOPUP_SOAK_PG_STOP_SECONDS": "3",
+    },
 }
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed: apt-get install nginx-light")
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize("store", ["sqlite", "postgres", "pgbouncer"])
 def test_a_short_soak_loses_nothing(store: str) -> None:
-    if store == "postgres" and not candidate_binaries():
+    if store != "sqlite" and not candidate_binaries():
         pytest.skip("no initdb/postgres for a cluster of the soak's own")
+    if store == "pgbouncer" and pgbouncer_binary() is None:
+        pytest.skip(INSTALL_HINT)
     env = {
         **os.environ,
         "AITOPUP_SOAK_STORE": store,
@@ -50,8 +64,10 @@ def test_a_short_soak_loses_nothing(store: str) -> None:
     assert status == 0, report
     assert "lost 0, duplicates" in report, report
     assert "fault redis" in report and "fault gateway" in report and "fault worker" in report
-    if store == "postgres":
+    if store != "sqlite":
         assert "fault postgres" in report, report
+    if store == "pgbouncer":
+        assert "soak: postgres through pgbouncer" in report, report
 
 
 def test_without_nginx_the_soak_says_what_to_install_in_one_line(

@@ -34,7 +34,7 @@ from gateway.ops import collector
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.redis_client import redis_settings
-from gateway.store.db import open_database
+from gateway.store.db import Database, open_database
 from gateway.upstreams.outbound import open_upstreams
 from gateway.values.clock import SYSTEM
 from gateway.values.settings import Settings, load_settings
@@ -48,7 +48,7 @@ from .kinds import KINDS
 from .reconcile import reconcile_orders
 from .retention import prune_spend, retention
 from .runner import Runner
-from .store import POSTGRES_SETTINGS, records
+from .store import POSTGRES_SETTINGS, records, role_lacks
 from .telegram import telegram_alerts
 from .treasury import treasury_alerts_job, treasury_reconcile
 
@@ -111,6 +111,23 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+async def _check_role(db: Database) -> None:
+    """Behind a pooler the planner settings come from the worker's role: said at start when
+    it lacks them, not refused, as the batches still run, planned as any statement is; nor
+    is a store that does not answer yet, which the runner waits out as it does later."""
+    try:
+        missing = await role_lacks(db)
+    except Exception:
+        log.warning("the worker's role could not be read for its planner settings", exc_info=True)
+        return
+    if missing:
+        log.warning(
+            "behind a pooler, the worker's planner settings come from its role, which lacks "
+            "some: %s",
+            " ".join(missing),
+        )
+
+
 class Service:
     """The worker process's parts: what its work needs (``deps``), the runner, and ARQ's worker
     for the periodic jobs. ``seams``: parts that stand in for its own (``transport`` for the
@@ -152,13 +169,17 @@ class Service:
         # Never more than the gateway's own pool, which is how a deployment bounds what a
         # process holds.
         pool_size = min(WORKER_POOL_SIZE, settings.database_pool_size)
+        pooled = not settings.database_statement_cache
         db = open_database(
             settings.database_url,
             pool_size=pool_size,
-            postgres_settings=POSTGRES_SETTINGS,
+            postgres_settings=None if pooled else POSTGRES_SETTINGS,
             command_timeout=settings.database_command_timeout_seconds,
             pool_timeout=settings.database_pool_timeout_seconds,
+            statement_cache=settings.database_statement_cache,
         )
+        if pooled:
+            await _check_role(db)
         sealer = Sealer(settings.secret_key.get_secret_value().encode())
         self._deps = Deps(
             settings=settings,

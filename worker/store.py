@@ -46,7 +46,7 @@ from keys import Sealer
 
 from . import ordered
 
-__all__ = ["POSTGRES_SETTINGS", "QUEUE", "Claim", "Record", "Records", "records"]
+__all__ = ["POSTGRES_SETTINGS", "QUEUE", "Claim", "Record", "Records", "records", "role_lacks"]
 
 # The worker's PostgreSQL sessions (``Database.read``/``transaction``/``run``). Every statement
 # here reads or writes a batch of rows by key, and must go on doing so whatever the planner
@@ -62,6 +62,25 @@ POSTGRES_SETTINGS = {
     "enable_hashjoin": "off",
     "enable_mergejoin": "off",
 }
+
+# Behind a pooler in transaction mode (``Settings.database_statement_cache`` off) the settings
+# cannot ride in the startup message: PgBouncer refuses a parameter it does not track, and a
+# server connection serves whichever client comes next. They are set on the workers' own role
+# instead (``ALTER ROLE … SET``), which every server connection of that role starts with.
+
+
+async def role_lacks(db: Database) -> list[str]:
+    """The ``ALTER ROLE`` statements that would give this store's role the planner settings
+    its sessions lack; none when they start with all of them (or have none: SQLite)."""
+    found = await db.session_settings(list(POSTGRES_SETTINGS))
+    if found is None:
+        return []
+    role, shown = found
+    return [
+        f'ALTER ROLE "{role}" SET {name} = {value};'
+        for name, value in POSTGRES_SETTINGS.items()
+        if shown.get(name) != value
+    ]
 
 
 @dataclass(slots=True, frozen=True)

@@ -9,6 +9,7 @@ __all__ = ["migrate"]
 
 
 def migrate(args: argparse.Namespace) -> int:
-    upgrade(load_settings().database_url)
+    settings = load_settings()
+    upgrade(settings.database_url, statement_cache=settings.database_statement_cache)
     print("migrated")
     return 0

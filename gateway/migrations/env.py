@@ -33,7 +33,8 @@ def _run(connection: Connection) -> None:
 async def _run_online() -> None:
     # A migration's statements take as long as the data needs (an operator runs it and
     # watches): no bound on a statement, as the serving processes have.
-    engine = create_engine(_url(), command_timeout=None)
+    statement_cache = bool(config.attributes.get("statement_cache", True))
+    engine = create_engine(_url(), command_timeout=None, statement_cache=statement_cache)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

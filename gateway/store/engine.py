@@ -16,7 +16,7 @@ statements themselves. How ``run`` gets a connection and commits is each engine'
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, TypeVar
 
@@ -110,6 +110,11 @@ class Database(ABC):
         """Whether every write of every process queues for one lock (SQLite): then batching
         all writes into one transaction is cheaper than running kinds of write side by side."""
         return self.is_sqlite
+
+    async def session_settings(self, names: Sequence[str]) -> tuple[str, dict[str, str]] | None:
+        """The role this store's sessions log in as, and the values its sessions start with of
+        the settings ``names``; None where sessions have neither (SQLite)."""
+        return None
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

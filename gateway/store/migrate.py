@@ -19,22 +19,25 @@ __all__ = ["alembic_config", "upgrade"]
 _SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(database_url: str) -> "Config":
+def alembic_config(database_url: str, *, statement_cache: bool = True) -> "Config":
+    """``statement_cache`` off: the migrations' connection keeps no prepared statement
+    (``Settings.database_statement_cache``), for a pooler in transaction mode."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.set_main_option("sqlalchemy.url", database_url)
+    config.attributes["statement_cache"] = statement_cache
     return config
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
+def upgrade(database_url: str, revision: str = "heads", *, statement_cache: bool = True) -> None:
     """Blocking; env.py runs its own event loop, so call it outside one (or via ``to_thread``)."""
     from alembic import command
 
     private_sqlite_file(database_url)
     sqlite_file_opens(database_url)
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, statement_cache=statement_cache), revision)
 
 
 async def upgrade_async(database_url: str, revision: str = "heads") -> None:

@@ -9,8 +9,9 @@ own wait passes the pool's bound hears the pool's timeout, and the rest wait on 
 
 import asyncio
 import bisect
+import json
 import logging
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -21,7 +22,7 @@ from sqlalchemy.pool import QueuePool
 
 from ._asyncpg import refuse_open_transaction
 from .engine import AWAITED_OTHER, Database, Work, settle
-from .raw import Raw
+from .raw import Raw, Statement
 
 __all__ = ["PostgresDatabase", "create_postgres_engine"]
 
@@ -31,23 +32,41 @@ T = TypeVar("T")
 
 
 def create_postgres_engine(
-    url: str, *, pool_size: int, command_timeout: float | None, pool_timeout: float
+    url: str,
+    *,
+    pool_size: int,
+    command_timeout: float | None,
+    pool_timeout: float,
+    statement_cache: bool = True,
 ) -> AsyncEngine:
     # A pooled connection the server dropped (a restart, a failover) is found by the ping at
     # check-out and replaced, so the Core paths (and ``/readyz``) are back as soon as the server
     # is. The hot path runs on asyncpg's own pool (``Database.run``), which reconnects by itself.
     # A server that stalls drops nothing: each statement, the ping and a new connection's
     # handshake are bounded by ``command_timeout``, the wait for a connection by ``pool_timeout``.
+    connect_args: dict[str, Any] = {"command_timeout": command_timeout, "timeout": command_timeout}
+    if not statement_cache:
+        connect_args.update(_NO_STATEMENT_CACHE)
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=pool_timeout,
-        connect_args={"command_timeout": command_timeout, "timeout": command_timeout},
+        connect_args=connect_args,
     )
     event.listen(engine.sync_engine, "checkout", refuse_open_transaction)
     return engine
+
+
+# Behind a pooler in transaction mode that keeps no prepared statements, each transaction (each
+# statement, in autocommit) may run on another server connection: one prepared on one is
+# missing on the next, or its name already taken there by another client's. With both caches
+# off (SQLAlchemy's dialect and asyncpg's own), asyncpg prepares every statement unnamed and
+# parses it again with its execution, in the same trip (``Connection._get_statement``), so
+# nothing outlives one exchange with the server. SQLAlchemy's asyncpg dialect documents the two
+# names.
+_NO_STATEMENT_CACHE = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
 
 
 async def _joined(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
@@ -70,6 +89,14 @@ async def _joined(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
 
 
 _STATEMENT_CACHE_BYTES = 64 * 1024
+
+# The role a session logs in as, and what it started with of some settings (``ALTER ROLE … SET``
+# is how a process behind a pooler gets settings it cannot send at startup).
+_SHOWN = Statement(
+    "SELECT current_user AS role, (SELECT json_object_agg(name, setting) FROM pg_settings"
+    " WHERE name = ANY(:names)) AS settings",
+    ("role", "settings"),
+)
 
 
 class _OnlyStatements(Generic[T]):
@@ -162,12 +189,15 @@ class PostgresDatabase(Database):
         settings: Mapping[str, str] | None = None,
         command_timeout: float,
         pool_timeout: float,
+        statement_cache: bool = True,
     ) -> None:
         """``settings``: session settings for the driver's own connections, those of ``run``;
         ``command_timeout`` bounds each of their statements and handshakes, as the engine's
-        own; ``pool_timeout``, how long ``run`` waits for one of them."""
+        own; ``pool_timeout``, how long ``run`` waits for one of them; ``statement_cache``
+        off: they prepare no named statement (``_NO_STATEMENT_CACHE``)."""
         super().__init__(engine)
         self._postgres_settings = dict(settings or {})
+        self.statement_cache = statement_cache
         self._command_timeout = command_timeout
         self._pool_timeout = pool_timeout
         self._pool: asyncpg.Pool | None = None
@@ -194,6 +224,7 @@ class PostgresDatabase(Database):
                     # 16 KB of SQL), past asyncpg's default 15 KB: a statement not cached is
                     # prepared again on every send, which cost more than the send itself.
                     max_cacheable_statement_size=_STATEMENT_CACHE_BYTES,
+                    statement_cache_size=100 if self.statement_cache else 0,
                     command_timeout=self._command_timeout,
                     timeout=self._command_timeout,  # a new connection's handshake
                 )
@@ -300,6 +331,11 @@ class PostgresDatabase(Database):
             settle(batch.members, exc)
             raise
         settle(batch.members, outcomes)
+
+    async def session_settings(self, names: Sequence[str]) -> tuple[str, dict[str, str]] | None:
+        shown = {"names": list(names)}
+        [row] = await self.run(lambda tx: tx.fetch(_SHOWN, shown), read_only=True)
+        return str(row["role"]), dict(json.loads(row["settings"] or "{}"))
 
     async def dispose(self) -> None:
         if self._batches:  # the batches on their way are let commit

@@ -43,6 +43,8 @@ class Settings(TreasurySettings):
         default=STORE_COMMAND_TIMEOUT_SECONDS, gt=0, le=3600
     )
     database_pool_timeout_seconds: float = Field(default=STORE_POOL_TIMEOUT_SECONDS, gt=0, le=600)
+    # Off behind a pooler in transaction mode keeping no prepared statements (docs/operations.md).
+    database_statement_cache: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Secrets have no defaults: a gateway without them must not start. `aitopup run` writes a
     # fresh pair into .env on first start.
