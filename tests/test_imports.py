@@ -30,7 +30,8 @@ ENTRIES = {
     "gateway.cli": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "pydantic"), 260),
     # A key's revocation ends what it holds for approval (+1); the levels' re-arming rule and
     # the hourly count it shares with operational events, which a key's thresholds read (+2).
-    "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 703),
+    # The treasury's settings (+1); the payload filter's rule and its SQL (+2).
+    "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 704),
     "gateway.cli.serving": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "mcp"), 400),
     # Its routes' 402s carry MPP's and x402's offers: their models (about 50 modules) load too.
     # Payments to sellers: their tables, their events and the payee rule are modules (+3); the
