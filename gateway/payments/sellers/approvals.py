@@ -48,7 +48,7 @@ from ...protocols.base import Wallet
 from ...store.db import Database
 from ...store.models import ApiKeyRow, PolicyTemplate, SellerPayment, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.codes import CATALOGUE, Code
 from ...values.marking import marked
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
@@ -62,6 +62,7 @@ from .states import (
     DENIED,
     EXPIRED,
     HELD,
+    OWN,
     PENDING,
     RELEASED,
     move,
@@ -123,10 +124,26 @@ def _lost(row: Any, status: str | None = None) -> ApiError:
     )
 
 
+# What the words of a payment that came to nothing say of its amount, and what they say of one
+# the merchant's own instrument pays, which debited nothing.
+_BACK = "its amount is back in the wallet"
+_OWN_BACK = (
+    "nothing was debited from the wallet (funded_by own); its amount is back in the key's limits"
+)
+
+
+def _said(row: Any, code: Code, message: str | None = None) -> str | None:
+    """``message`` (else the catalogue's words for ``code``) as said of ``row``'s amount."""
+    if row.funded_by != OWN:
+        return message
+    return (message or CATALOGUE[code].message).replace(_BACK, _OWN_BACK)
+
+
 def _released(row: Any, code: Code, status: str, message: str | None = None) -> Outcome:
     """The refusal a held payment that came to nothing leaves under its idempotency key."""
     data = {"id": row.id, "status": status, "released_cents": int(row.amount_cents)}
-    return ApiError(code, message, data=data, transaction_id=row.id, status=status).outcome()
+    said = _said(row, code, message)
+    return ApiError(code, said, data=data, transaction_id=row.id, status=status).outcome()
 
 
 async def _end(
@@ -181,13 +198,14 @@ async def _decide(
                 shown,
                 transaction_id=row.id,
                 status=DENIED,
+                message=_said(row, Code.PAYMENT_DENIED),
                 deliveries=told,
             )
         if row.expires_at <= now:
             # Nothing can be paid with an expired challenge: released instead, and said so.
             message = (
-                f"The payment was approved, but {_LATE}: nothing was paid; its amount is back "
-                "in the wallet; ask the seller again"
+                f"The payment was approved, but {_LATE}: nothing was paid; {_BACK}; ask the "
+                "seller again"
             )
             reply = _released(row, Code.PAYMENT_CHALLENGE_EXPIRED, RELEASED, message)
             told = await _end(conn, sealer, row, RELEASED, now, by, reply, reason=_LATE)
@@ -313,7 +331,7 @@ async def cancel_held(
     )
     message = (
         "The kill switch cancelled this payment while it was held for approval: nothing was "
-        "paid; its amount is back in the wallet"
+        f"paid; {_BACK}"
     )
     cancelled, work = 0, []
     for row in found.all():

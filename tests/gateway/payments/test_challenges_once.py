@@ -16,10 +16,14 @@ import pytest
 from x402.http import encode_payment_required_header
 from x402.schemas import PaymentRequired, PaymentRequirements, ResourceInfo
 
+from gateway.protocols.base import Demand, Made, Wallet
 from gateway.protocols.mpp import challenges
 from gateway.protocols.x402 import offers
+from gateway.protocols.x402.payer import X402Payer
 from gateway.store.db import Database
 from gateway.values.clock import utcnow
+from gateway.values.codes import Code
+from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.merchants import (
@@ -157,13 +161,21 @@ async def test_an_x402_offer_is_bought_again_only_when_asked_and_an_mpp_challeng
 
 @pytest.mark.both_stores
 async def test_a_challenge_whose_payment_failed_is_paid_again(
-    paying_url: tuple[str, Settings], db: Database, make_merchant: MakeMerchant
+    paying_url: tuple[str, Settings],
+    db: Database,
+    make_merchant: MakeMerchant,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Nothing was paid: the claim no longer stands (a live wallet without a payer key of its
-    own makes no x402 credential, so its payment fails and is released)."""
-    url, settings = paying_url
-    key = await make_merchant("live", balance_cents=BALANCE)
-    offer = _x402(300, live=settings)
+    """Nothing was paid: the claim no longer stands (the provider refused to make the x402
+    credential after the debit, so the payment failed and was released)."""
+
+    async def refused(self: X402Payer, wallet: Wallet, demand: Demand, *, payment_id: str) -> Made:
+        raise ApiError(Code.PAYMENT_PROVIDER_ERROR)
+
+    monkeypatch.setattr(X402Payer, "make", refused)
+    url, _ = paying_url
+    key = await make_merchant("staging", balance_cents=BALANCE)
+    offer = _x402(300)
     async with local_client(timeout=30) as http:
         first = await _pay(http, url, key, "f-1", offer)
         assert first.json()["data"]["status"] == "failed", first.text

@@ -336,7 +336,15 @@ async def test_held_cents_counts_only_what_the_wallet_paid(
         headers=approver.headers,
     )
     assert chosen.json()["data"]["funded_by"] == "own", chosen.text
-    await held(client, agent, "from-own")
+    own = await held(client, agent, "from-own")
+    assert await _held_cents(client, approver) == (975, 25)
+    # Denied, it says what came back: nothing to the wallet, its amount to the key's limits.
+    denied = await _decide(client, approver, own, "deny")
+    assert denied.json()["code"] == DENIED, denied.text
+    assert "nothing was debited from the wallet" in denied.json()["message"]
+    replayed = await pay(client, agent, "from-own")
+    assert replayed.json()["code"] == APPROVAL_DENIED, replayed.text
+    assert "nothing was debited from the wallet" in replayed.json()["message"]
     assert await _held_cents(client, approver) == (975, 25)
     assert sorted(row.funded_by for row in await payment_rows(db, agent.merchant_id)) == [
         "own",
