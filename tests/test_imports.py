@@ -48,7 +48,9 @@ ENTRIES = {
     # operational events (+4); the challenge a payment to a seller claims, once (+1);
     # destinations a person bound to an origin, their routes and the Payments page's card (+3);
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
-    # operations and admin routes (+3); the paying fetch (+1).
+    # operations and admin routes (+3); the paying fetch (+1); a hold as a seam: the kinds'
+    # registry, a send's and a payment's hold, a held send's first try and the list of top-ups
+    # the inbox shares with the top-ups page (+5).
     "gateway.app": (
         (
             "stripe",
@@ -61,7 +63,7 @@ ENTRIES = {
             "mcp_types",
             "uvicorn",
         ),
-        1375,
+        1380,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -72,8 +74,10 @@ ENTRIES = {
     # what a revoked key holds for approval, ended with it (+1); give-backs, grants' expiry, the
     # levels' rule and the hourly count (+4); the challenge a payment claims (+1); the
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
-    # which a payment reads (+1); the treasury a payment's moves write to (+1).
-    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1214),
+    # which a payment reads (+1); the treasury a payment's moves write to (+1); the expiry
+    # asks every kind of hold (the registry, a send's and a payment's hold and what they run:
+    # +8), no longer the approval links' module, roles and bot (-5).
+    "worker.service": (("stripe", "zxcvbn", "alembic", "fpdf", "mcp", "mcp_types"), 1217),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
     # every debit draws by (+1); the alerts of spend windows' levels, which a payment writes,
@@ -83,10 +87,11 @@ ENTRIES = {
     # key holds for approval, ended with it (+1); give-backs, grants' expiry, the levels' rule
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
-    # paying fetch (+1).
+    # paying fetch (+1); a hold as a seam: the kinds' registry, a send's and a payment's
+    # hold, a held send's first try and the list of top-ups (+5).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1417,
+        1422,
     ),
 }
 

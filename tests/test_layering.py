@@ -115,7 +115,9 @@ LAYERS = (
             # credential a protocol's paying half makes.
             "gateway.payments.sellers",
             "gateway.topup",
-            # A link's decision, the send's or the payment's: above both.
+            # The kinds of hold, a line each, and a link's decision by its kind's own: above
+            # every kind (a send's, a payment's).
+            "gateway.approvals.registry",
             "gateway.approvals.doors",
             "gateway.recipients",
             "gateway.admin",

@@ -12,10 +12,10 @@ between sweeps too.
 
 from typing import Any
 
+from gateway.approvals import registry
 from gateway.billing.orders import expire_due
 from gateway.billing.wallet import grants
 from gateway.policies import thresholds
-from gateway.topup import approvals
 from gateway.values.clock import utcnow
 
 from .deps import Deps
@@ -30,18 +30,20 @@ async def expire_orders(ctx: dict[str, Any]) -> int:
 
 
 async def expire_approvals(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``expire_approvals``: sends held for approval past their window are refunded
-    (``topup.approval_expired``), each in its own transaction whose conditional UPDATE loses to
-    an approve or deny that got there first. How many expired."""
+    """ARQ cron ``expire_approvals``: what every kind of hold holds past its window ends
+    (``Hold.due``, ``Hold.expire``: a send refunded, ``topup.approval_expired``), each in its
+    own transaction whose conditional UPDATE loses to a decision that got there first. How
+    many ended."""
     deps: Deps = ctx["deps"]
     now = utcnow()
     expired = 0
-    for txn_id in await approvals.due(deps.db, now):
-        deliveries = await approvals.expire(deps.db, txn_id, now)
-        if deliveries is None:
-            continue
-        deps.wake(deliveries)
-        expired += 1
+    for hold in registry.holds():
+        for held_id in await hold.due(deps.db, now):
+            deliveries = await hold.expire(deps.db, deps.sealer, held_id, now)
+            if deliveries is None:
+                continue
+            deps.wake(deliveries)
+            expired += 1
     return expired
 
 

@@ -18,10 +18,9 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..approvals import doors
+from ..approvals import doors, registry
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
-from ..payments.sellers.schemas import PAY_ID
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
@@ -107,7 +106,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
     found = bot.pressed(press.data)
     verdict: bot.Verdict = "nothing"
     status = None
-    paid = False
+    approved = None
     if found is not None:
         approve, token = found
         try:
@@ -125,8 +124,9 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
                 raise
         else:
             verdict, status = ("approved" if approve else "denied"), done.status
-            paid = PAY_ID.fullmatch(done.transaction_id or "") is not None
-    answering = bot.answer_press(svc.db, svc.sealer, press, verdict, status, payment=paid)
+            hold = registry.holding(done.transaction_id or "")
+            approved = hold.approved_words if hold is not None else None
+    answering = bot.answer_press(svc.db, svc.sealer, press, verdict, status, approved=approved)
     await perform(svc.waker, answering)
 
 

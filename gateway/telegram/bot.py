@@ -342,14 +342,14 @@ async def answer_press(
     verdict: Verdict,
     status: str | None,
     *,
-    payment: bool = False,
+    approved: str | None = None,
 ) -> Outcome:
     """Answer a press (``answerCallbackQuery``) and, when it decided, say so in its message in
-    place of the buttons (``editMessageText``); ``payment``: it decided a payment to a seller.
-    The calls to wake for."""
+    place of the buttons (``editMessageText``); ``approved``: what an approval of its kind of
+    hold says (``Hold.approved_words``). The calls to wake for."""
     now = utcnow()
     words = {
-        "approved": "Approved: paid." if payment else "Approved: delivered.",
+        "approved": approved or "Approved: delivered.",
         "denied": "Denied: refunded.",
         "nothing": "This button decides nothing: used, expired, decided elsewhere, or not yours.",
         "frozen": "The environment is frozen: nothing was approved. This button still works "
