@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..approvals import doors, registry
+from ..approvals.held import Hold
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
@@ -106,7 +107,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
     found = bot.pressed(press.data)
     verdict: bot.Verdict = "nothing"
     status = None
-    approved = None
+    hold: Hold | None = None
     if found is not None:
         approve, token = found
         try:
@@ -125,8 +126,15 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
         else:
             verdict, status = ("approved" if approve else "denied"), done.status
             hold = registry.holding(done.transaction_id or "")
-            approved = hold.approved_words if hold is not None else None
-    answering = bot.answer_press(svc.db, svc.sealer, press, verdict, status, approved=approved)
+    answering = bot.answer_press(
+        svc.db,
+        svc.sealer,
+        press,
+        verdict,
+        status,
+        approved=None if hold is None else hold.approved_words,
+        decided=() if hold is None else hold.decided,
+    )
     await perform(svc.waker, answering)
 
 

@@ -98,7 +98,8 @@ class Hold(ABC):
     (``approval_links.held_kind``); ``table`` has at least ``id``, ``merchant_id``, ``env``,
     ``api_key_id``, ``amount_cents``, ``status`` and ``approval_expires_at``; ``ids`` matches
     its ids alone; ``page`` names what the link's page shows of it; ``approved_words`` is what
-    a Telegram button's press says once it approved one."""
+    a Telegram button's press says once it approved one, and ``decided`` the statuses a
+    decision ordinarily leaves it in (the press names any other)."""
 
     name: str
     table: Table
@@ -106,6 +107,7 @@ class Hold(ABC):
     noun: str
     page: str
     approved_words: str = "Approved: delivered."
+    decided: tuple[str, ...] = (statuses.DELIVERED, statuses.DENIED)
 
     @abstractmethod
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from ..store.models import Topup, table_of
 from ..values.money import money
 from ..values.outcome import Outcome
 from ..values.platforms import name_of
-from . import approvals, inline, listed
+from . import approvals, inline, lifecycle, listed
 from .schemas import TXN_ID
 from .service import HELD
 
@@ -39,6 +39,7 @@ class SendHold(Hold):
     noun = "send"
     page = "review"
     approved_words = "Approved: delivered."
+    decided = (lifecycle.DELIVERED, lifecycle.DENIED)
 
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
         text = (

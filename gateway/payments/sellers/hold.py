@@ -21,7 +21,7 @@ from ...values.money import money
 from ...values.outcome import Outcome
 from . import approvals, authorizing
 from .schemas import PAY_ID
-from .states import HELD
+from .states import AUTHORIZED, DENIED, HELD
 
 if TYPE_CHECKING:  # a door hands the clients; the worker ending holds loads none of them
     from ...services import Services
@@ -40,6 +40,7 @@ class PaymentHold(Hold):
     noun = "payment"
     page = "payment"
     approved_words = "Approved: paid."
+    decided = (AUTHORIZED, DENIED)
 
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
         text = (
