@@ -20,8 +20,8 @@ refused (``APPROVAL_TOKEN_WRONG_DOOR``) and decides nothing.
 A link opens a confirmation page (``opened``: a GET decides nothing, so a mail scanner or a
 link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
 at its door, its approver still allowed) and hands the decision the step that spends it
-(``Ready.spend``), run inside the decision's own transaction (the send's or the payment's
-``approve``/``deny``, through ``approvals.doors``). So a link is spent only by the decision it
+(``Ready.spend``), run inside the decision's own transaction (its kind of hold's ``approve``
+or ``deny``, through ``approvals.doors``). So a link is spent only by the decision it
 makes: one refused (the environment frozen, decided or expired meanwhile) leaves it as it was,
 and a frozen environment's link decides once unfrozen. The spend is one conditional UPDATE that
 marks it used while it is unused, unexpired, what it decides still held and its approver still a
