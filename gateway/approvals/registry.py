@@ -1,7 +1,8 @@
 """The kinds of hold (``held.Hold``): a kind is one module and one line in ``_BUILT_IN`` below,
 and nothing that meets holds names one. The one-time links' decision and page
-(``doors``), a Telegram button's press, the dashboard's inbox, the kill switch
-(``freezes``) and the expiry (``worker.expiry``) each ask every hold here, in this order.
+(``doors``), a Telegram button's press, the dashboard's inbox and its navigation's count, the
+kill switch (``freezes``) and the expiry (``worker.expiry``) each ask every hold here, in this
+order.
 
 ``register`` adds a kind at run time (a test's made-up one) and ``registered`` does so for the
 length of a ``with`` block; a name already taken, or ids another kind's pattern matches too,
@@ -10,11 +11,21 @@ are refused."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Table
+
 from ..payments.sellers.hold import PAYMENTS
 from ..topup.hold import SENDS
 from .held import Hold
 
-__all__ = ["holding", "holds", "named", "register", "registered", "unregister"]
+__all__ = [
+    "held_tables",
+    "holding",
+    "holds",
+    "named",
+    "register",
+    "registered",
+    "unregister",
+]
 
 # One line per kind.
 _BUILT_IN: tuple[Hold, ...] = (SENDS, PAYMENTS)
@@ -50,6 +61,11 @@ def registered(hold: Hold) -> Iterator[Hold]:
 def holds() -> list[Hold]:
     """Every kind, the built-in ones first, then in order of registration."""
     return list(_HOLDS.values())
+
+
+def held_tables() -> list[Table]:
+    """Every kind's table of held rows, in the registry's order (the navigation's count)."""
+    return [hold.table for hold in _HOLDS.values()]
 
 
 def named(name: str) -> Hold | None:

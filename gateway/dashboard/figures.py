@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import false, func, select, true
 
 from ..accounts import sessions
+from ..approvals import registry
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import (
@@ -123,7 +124,7 @@ async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
         select(func.max(_EP.c.updated_at))
         .where(_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
         .scalar_subquery(),
-        sessions.held_for_approval(caller.merchant_id, caller.env),
+        sessions.held_for_approval(caller.merchant_id, caller.env, registry.held_tables()),
         select(func.max(_IR.c.id))
         .where(
             _IR.c.merchant_id == caller.merchant_id, true() if caller.env == "staging" else false()
@@ -138,6 +139,8 @@ async def pending_approvals(db: Database, caller: Caller) -> int:
     """The navigation's count of sends awaiting approval, as the session reads it."""
     async with db.read() as conn:
         found = await conn.execute(
-            select(sessions.held_for_approval(caller.merchant_id, caller.env))
+            select(
+                sessions.held_for_approval(caller.merchant_id, caller.env, registry.held_tables())
+            )
         )
         return int(found.scalar_one())

@@ -1,8 +1,8 @@
 """A third kind of hold: a made-up one (an operator's payout, ``tests/fixtures/payout_hold.py``:
-one module and one registry line, ``registry.registered``) is listed in the dashboard's inbox,
-offered to its approver by mail and in Telegram, decided once by the mailed link's page and by
-a button's press, ended by the expiry and cancelled by the kill switch, with no other change to
-the product."""
+one module and one registry line, ``registry.registered``) is listed in the dashboard's inbox
+and counted in its navigation, offered to its approver by mail and in Telegram, decided once by
+the mailed link's page and by a button's press, ended by the expiry and cancelled by the kill
+switch, with no other change to the product."""
 
 import json
 import re
@@ -169,6 +169,7 @@ async def _through_every_door(
             assert inbox.status_code == 200 and 'id="held-payout"' in inbox.text
             assert all(payout in inbox.text for payout in payouts.values())
             assert "$11.00" in inbox.text and "Nothing is waiting" not in inbox.text
+            assert 'id="pending-approvals" title="Sends awaiting approval">4<' in inbox.text
 
             # The mailed link shows it and decides it once, as its approver.
             token = await _mailed_token(db, payouts["mailed"])
