@@ -54,7 +54,9 @@ ENTRIES = {
     # opened (+10); the payload filter's rule, its SQL in the fan-out and the dashboard's preview
     # of it (+3); the treasury's settings (+1), the level's alert a payment marks and the
     # operator's mails it writes (+2); the ledger's words the product writes, read in the
-    # reader's (``values.memos``), and Babel's lists a page joins by (+2).
+    # reader's (``values.memos``), and Babel's lists a page joins by (+2); a hold as a seam: the
+    # kinds' registry, a send's and a payment's hold, a held send's first try and the list of
+    # top-ups the inbox shares with the top-ups page (+5).
     "gateway.app": (
         (
             "stripe",
@@ -70,7 +72,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1393,
+        1398,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -86,7 +88,9 @@ ENTRIES = {
     # a delivery opens one (+11); the payload filter's rule and its SQL in the fan-out (+2); the
     # treasury's settings (+1); the treasury's alerts, the operator's mails, its reconciliation
     # and the jobs that run them (+4); the ledger's words an order's payment writes
-    # (``values.memos``) and Babel's lists (+2).
+    # (``values.memos``) and Babel's lists (+2); the expiry, which asks every kind of hold
+    # (the registry, a send's and a payment's hold and what they run: +8), no longer the approval
+    # links' module, roles and bot (-5).
     "worker.service": (
         (
             "stripe",
@@ -99,7 +103,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1234,
+        1237,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
@@ -113,10 +117,11 @@ ENTRIES = {
     # paying fetch (+1); the destination types beyond HTTP, which the endpoints' rules read
     # (+10); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
     # the level's alert and the operator's mails (+3); the ledger's words the product writes and
-    # Babel's lists (+2).
+    # Babel's lists (+2); a hold as a seam: the kinds' registry, a send's and a payment's hold,
+    # a held send's first try and the list of top-ups (+5).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1434,
+        1439,
     ),
 }
 

@@ -13,11 +13,11 @@ between sweeps too.
 from datetime import timedelta
 from typing import Any
 
+from gateway.approvals import registry
 from gateway.billing.orders import expire_due
 from gateway.billing.wallet import grants
 from gateway.merchants import holds
 from gateway.policies import thresholds
-from gateway.topup import approvals
 from gateway.values.clock import utcnow
 
 from .deps import Deps
@@ -32,12 +32,12 @@ async def expire_orders(ctx: dict[str, Any]) -> int:
 
 
 async def expire_approvals(ctx: dict[str, Any]) -> int:
-    """ARQ cron ``expire_approvals``: sends held for approval past their window are refunded
-    (``topup.approval_expired``), each in its own transaction whose conditional UPDATE loses to
-    an approve or deny that got there first. The windows of what a key that has expired holds
-    are closed first (``holds.close_expired``: its payments' work due now, for the payments'
-    lane), and so are those held longer than today's window allows (``holds.close_overdue``).
-    How many sends expired."""
+    """ARQ cron ``expire_approvals``: what every kind of hold holds past its window ends
+    (``Hold.due``, ``Hold.expire``: a send refunded, ``topup.approval_expired``), each in its
+    own transaction whose conditional UPDATE loses to a decision that got there first. The
+    windows of what a key that has expired holds are closed first (``holds.close_expired``),
+    and so are those held longer than today's window allows (``holds.close_overdue``). How
+    many ended."""
     deps: Deps = ctx["deps"]
     now = utcnow()
     longest = timedelta(seconds=deps.settings.approval_ttl_seconds)
@@ -45,12 +45,13 @@ async def expire_approvals(ctx: dict[str, Any]) -> int:
         await holds.close_expired(conn, now)
         await holds.close_overdue(conn, now, longest)
     expired = 0
-    for txn_id in await approvals.due(deps.db, now):
-        deliveries = await approvals.expire(deps.db, txn_id, now)
-        if deliveries is None:
-            continue
-        deps.wake(deliveries)
-        expired += 1
+    for hold in registry.holds():
+        for held_id in await hold.due(deps.db, now):
+            deliveries = await hold.expire(deps.db, deps.sealer, held_id, now)
+            if deliveries is None:
+                continue
+            deps.wake(deliveries)
+            expired += 1
     return expired
 
 

@@ -9,12 +9,12 @@ so a page view is not a write. Sign-in always makes a new id; sign-out deletes t
 import hashlib
 import hmac
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import levels_of
@@ -23,8 +23,6 @@ from ..store.models import (
     DashboardSession,
     Merchant,
     MerchantUser,
-    SellerPayment,
-    Topup,
     User,
     Wallet,
     table_of,
@@ -57,8 +55,6 @@ _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _W = table_of(Wallet)
-_T = table_of(Topup)
-_P = table_of(SellerPayment)
 
 ENVS = ("staging", "live")
 IDLE = timedelta(hours=12)
@@ -84,19 +80,19 @@ class SessionInfo:
     low_levels: tuple[int, ...] | None = None
 
 
-def held_for_approval(merchant_id: Any, env: Any) -> Any:
-    """How many of a merchant's sends and payments to sellers in ``env`` wait for approval: the
-    navigation's count, as a scalar expression (of columns or values), read with the session and
-    by the live stream. The partial indexes of held sends and of payments holding money answer
-    it."""
-    sends, payments = (
+def held_for_approval(merchant_id: Any, env: Any, held: Sequence[Table]) -> Any:
+    """How many of a merchant's rows in ``env`` wait for approval in the tables of every kind
+    of hold (``held``, ``approvals.registry``): the navigation's count, as a scalar expression
+    (of columns or values), read with the session and by the live stream. Each kind's index of
+    its held rows answers it."""
+    counts = [
         select(func.count())
         .select_from(t)
         .where(t.c.merchant_id == merchant_id, t.c.env == env, t.c.status == statuses.HELD)
         .scalar_subquery()
-        for t in (_T, _P)
-    )
-    return sends + payments
+        for t in held
+    ]
+    return sum(counts[1:], counts[0]) if counts else literal(0)
 
 
 def new_id() -> str:
@@ -140,10 +136,11 @@ async def start(
     return Outcome(Code.CREATED, session_id)
 
 
-async def load(db: Database, session_id: str) -> Outcome:
+async def load(db: Database, session_id: str, held: Sequence[Table]) -> Outcome:
     """The live session behind ``session_id`` (``SessionInfo``) with its user, merchant and
-    the merchant's wallet in the session's environment; no data for an unknown or expired id,
-    which is no refusal: the visitor is simply not signed in."""
+    the merchant's wallet in the session's environment, and how many rows of the kinds of hold
+    whose tables are ``held`` wait for approval; no data for an unknown or expired id, which is
+    no refusal: the visitor is simply not signed in."""
     now = utcnow()
     id_hash = _hash(session_id)
     stmt = (
@@ -162,7 +159,7 @@ async def load(db: Database, session_id: str) -> Outcome:
             _W.c.low_thresholds_cents,
             _W.c.id.label("wallet_id"),
             _MU.c.role,
-            held_for_approval(_MU.c.merchant_id, _S.c.env).label("pending_approvals"),
+            held_for_approval(_MU.c.merchant_id, _S.c.env, held).label("pending_approvals"),
             _U.c.language,
         )
         .join(_U, _U.c.id == _S.c.user_id)

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..approvals import doors
+from ..approvals import doors, registry
+from ..approvals.held import Hold
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
-from ..payments.sellers.schemas import PAY_ID
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
@@ -107,7 +107,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
     found = bot.pressed(press.data)
     verdict: bot.Verdict = "nothing"
     status = None
-    paid = False
+    hold: Hold | None = None
     if found is not None:
         approve, token = found
         try:
@@ -126,8 +126,16 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
                 raise
         else:
             verdict, status = ("approved" if approve else "denied"), done.status
-            paid = PAY_ID.fullmatch(done.transaction_id or "") is not None
-    answering = bot.answer_press(svc.db, svc.sealer, press, verdict, status, payment=paid)
+            hold = registry.holding(done.transaction_id or "")
+    answering = bot.answer_press(
+        svc.db,
+        svc.sealer,
+        press,
+        verdict,
+        status,
+        approved=None if hold is None else hold.approved_words,
+        decided=() if hold is None else hold.decided,
+    )
     await perform(svc.waker, answering)
 
 

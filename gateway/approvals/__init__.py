@@ -1,4 +1,5 @@
-"""Approvals where people are: what a key's policy holds for a person to decide (a send, a
-payment to a seller: ``held``), the one-time links that decide it by mail and Telegram
-(``links``), and the one door every link's decision goes through (``doors``, above the sends'
-and the payments' own decisions)."""
+"""Approvals where people are: what a key's policy holds for a person to decide, each kind of
+hold one module implementing ``held.Hold`` (a send, a payment to a seller, the next) and one
+line of ``registry``; the one-time links that decide it by mail and Telegram (``links``); and
+the one door every link's decision goes through (``doors``, above every kind's own
+decisions)."""

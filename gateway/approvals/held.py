@@ -1,61 +1,166 @@
-"""What a key's policy may hold for a person to decide, each a row of its own table written
-``pending_approval`` with its ``approval_expires_at``: a send (``TOPUP``, ``topup.approvals``)
-or a payment to a seller (``PAYMENT``, ``payments.sellers.approvals``). An approval link names
-exactly one of them (``approval_links.topup_id`` or ``payment_id``); ``describe`` is what its
-approvers are told of it, by mail and in Telegram."""
+"""What a key's policy may hold for a person to decide: a kind of hold is one ``Hold`` (a send,
+``topup.hold``; a payment to a seller, ``payments.sellers.hold``) and one line of the registry
+(``approvals.registry``), as a payment protocol or a channel is. Every held row waits in its
+kind's own table as ``pending_approval`` with its ``approval_expires_at``; everything that
+meets holds whatever their kind (the one-time links by mail and Telegram, ``links``; a link's
+decision, ``doors``; the dashboard's inbox and the link's page; the kill switch; the expiry)
+asks the registry's holds and never names one.
 
-from dataclasses import dataclass
+A hold says: what is held (``table``, and the shape of its ids, ``ids``), how its approvers are
+told of it (``told``; ``describe`` adds what every kind shares), how the person deciding reads
+it (``review``, with why it was held: ``why``), its approval and its denial (``approve``,
+``deny``), its end when its window closes (``due``, ``expire``: the one way a held row of the
+kind ends without a decision, whatever closed the window), its cancel by the kill switch
+(``cancel_held``), and what the inbox lists of it (``inbox``)."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from re import Pattern
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Table, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from keys import Sealer
+
+from ..callers import Caller
 from ..mail.content import expires_text
-from ..store.models import ApiKeyRow, ApprovalLink, SellerPayment, Topup, table_of
+from ..policies.model import Policy
+from ..policies.rules import needs_approval
+from ..store.db import Database
+from ..store.models import ApiKeyRow, table_of
 from ..values import statuses
 from ..values.money import money
-from ..values.platforms import name_of
+from ..values.outcome import Outcome
+
+if TYPE_CHECKING:  # a door hands the clients; the worker ending holds loads none of them
+    from ..services import Services
 
 __all__ = [
     "HELD",
-    "KINDS",
-    "PAYMENT",
-    "TOPUP",
     "Described",
-    "Kind",
+    "Hold",
+    "Inbox",
+    "Reasons",
+    "Spend",
     "describe",
     "held_now",
-    "kind_named",
+    "why",
 ]
 
-_L, _K = table_of(ApprovalLink), table_of(ApiKeyRow)
-HELD = statuses.HELD  # the one status a held row of either table waits in
+_K = table_of(ApiKeyRow)
+HELD = statuses.HELD  # the one status a held row of any kind waits in
+# A credential spent by the decision it makes (``links.Ready.spend``), in its transaction at
+# ``now``: raises to refuse, and a decision refused after it leaves it unspent.
+Spend = Callable[[AsyncConnection, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
-    """One kind of held row: ``name`` (``topup``, ``payment``), its table, the link's column
-    that names such a row, and the word a person reads for it."""
+class Inbox:
+    """What the dashboard's inbox shows of one kind: its partial (``template``, under the
+    dashboard's templates) with ``context``, and whether anything of it waits (``empty``)."""
+
+    template: str
+    context: dict[str, Any]
+    empty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reasons:
+    """A kind's words for why a row was held, each a marked sentence said in the reader's words
+    (``above`` with the approval line as ``%(line)s``)."""
+
+    above: str  # above the key's approval line
+    first: str  # the key's first to this recipient or payee
+    policy: str  # the key's policy, whatever else held it
+    unbound: str | None = None  # a destination not bound to the origin it names
+
+
+def why(
+    policy: Policy, amount_cents: int, words: Reasons, *, unbound: bool = False
+) -> tuple[str, int | None]:
+    """Why a row of ``amount_cents`` was held, in its kind's ``words``, and the approval line
+    it was above (cents) if that was why, by the key's policy as it acts now (the row keeps no
+    copy of the rule that held it)."""
+    if needs_approval(policy, amount_cents):
+        return words.above, policy.approval_above_cents or 0
+    if unbound and words.unbound is not None:
+        return words.unbound, None
+    if policy.approval_for_new_recipients:
+        return words.first, None
+    return words.policy, None
+
+
+class Hold(ABC):
+    """One kind of held row. ``name`` is what an approval link records of its kind
+    (``approval_links.held_kind``); ``table`` has at least ``id``, ``merchant_id``, ``env``,
+    ``api_key_id``, ``amount_cents``, ``status`` and ``approval_expires_at``; ``ids`` matches
+    its ids alone; ``page`` names what the link's page shows of it; ``approved_words`` is what
+    a Telegram button's press says once it approved one, and ``decided`` the statuses a
+    decision ordinarily leaves it in (the press names any other)."""
 
     name: str
     table: Table
-    link: Column[Any]
+    ids: Pattern[str]
     noun: str
+    page: str
+    approved_words: str = "Approved: delivered."
+    decided: tuple[str, ...] = (statuses.DELIVERED, statuses.DENIED)
+
+    @abstractmethod
+    def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
+        """Held ``row`` as its approvers are told of it (``key``: the asking key's name and
+        prefix; ``ends``: when its hold ends, in words): the line posted to Telegram, and what
+        its approval mail says beside what ``describe`` adds."""
+
+    @abstractmethod
+    async def review(self, svc: "Services", caller: Caller, held_id: str) -> Outcome:
+        """``held_id`` as the person deciding it reads it, why it was held with it; changes
+        nothing."""
+
+    @abstractmethod
+    async def approve(
+        self, svc: "Services", caller: Caller, held_id: str, *, spend: Spend | None = None
+    ) -> Outcome:
+        """Approve ``held_id`` as ``caller`` (``spend``: the link it is made with, spent in the
+        decision's transaction only if it decides), the workers woken after commit."""
+
+    @abstractmethod
+    async def deny(
+        self, svc: "Services", caller: Caller, held_id: str, *, spend: Spend | None = None
+    ) -> Outcome:
+        """Deny ``held_id`` as ``caller``: what it held given back."""
+
+    @abstractmethod
+    async def due(self, db: Database, now: datetime, *, limit: int = 500) -> list[str]:
+        """Held rows whose window has closed by ``now``, for the expiry to end, oldest first
+        (none, for a kind whose own work falls due at the window's close)."""
+
+    @abstractmethod
+    async def expire(
+        self, db: Database, sealer: Sealer, held_id: str, now: datetime
+    ) -> list[str] | None:
+        """End ``held_id``, its window closed (by its time or by its key's revocation): what it
+        held given back; the deliveries, or ``None`` if it was decided first."""
+
+    @abstractmethod
+    async def cancel_held(
+        self, conn: AsyncConnection, sealer: Sealer, merchant_id: str, env: str, now: datetime
+    ) -> tuple[int, list[str]]:
+        """The kill switch's cancel, in the freeze's transaction (which holds the wallet's
+        lock): every row of the environment still held ended once; how many, and the
+        deliveries."""
+
+    @abstractmethod
+    async def inbox(self, svc: "Services", caller: Caller, *, limit: int) -> Inbox:
+        """What the dashboard's inbox lists of the caller's environment's held rows."""
 
 
-TOPUP = Kind("topup", table_of(Topup), _L.c.topup_id, "send")
-PAYMENT = Kind("payment", table_of(SellerPayment), _L.c.payment_id, "payment")
-KINDS = (TOPUP, PAYMENT)
-
-
-def kind_named(name: str) -> Kind:
-    return next(kind for kind in KINDS if kind.name == name)
-
-
-def held_now(kind: Kind, now: datetime) -> Any:
-    """A row of ``kind`` still held, its window open at ``now`` (SQL)."""
-    return (kind.table.c.status == HELD) & (kind.table.c.approval_expires_at > now)
+def held_now(hold: Hold, now: datetime) -> Any:
+    """A row of ``hold`` still held, its window open at ``now`` (SQL)."""
+    return (hold.table.c.status == HELD) & (hold.table.c.approval_expires_at > now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +172,15 @@ class Described:
     env: str
     expires: datetime
     text: str
-    mail: dict[str, Any]
+    mail: dict[str, Any] = field(default_factory=dict)
 
 
 async def describe(
-    conn: AsyncConnection, kind: Kind, held_id: str, now: datetime
+    conn: AsyncConnection, hold: Hold, held_id: str, now: datetime
 ) -> Described | None:
-    """``held_id`` of ``kind`` as its approvers are told of it; ``None`` unless still held with
+    """``held_id`` of ``hold`` as its approvers are told of it; ``None`` unless still held with
     its window open at ``now``."""
-    t = kind.table
+    t = hold.table
     row = (
         await conn.execute(
             select(t, _K.c.name.label("key_name"), _K.c.display_prefix)
@@ -96,39 +201,5 @@ async def describe(
         "env": row.env,
         "expires": ends,
     }
-    if kind is PAYMENT:
-        # The seller's challenge may end long before the hold does (minutes, not a day): an
-        # approval after it pays nothing and releases the payment, so the approver is told when.
-        lapses = expires_text(row.expires_at) if row.expires_at < row.approval_expires_at else ""
-        late = (
-            f" The seller's offer lapses {lapses}: approved after that, nothing is paid and the "
-            "amount goes back to the wallet."
-            if lapses
-            else ""
-        )
-        text = (
-            f"Held for your approval ({row.env}): a payment of {money(row.amount_cents)} to "
-            f"{row.destination} ({row.payee}) for {row.url}, asked for by the key {key}, "
-            f"payment {row.id}. The hold expires {ends}.{late}"
-        )
-        mail = {
-            **common,
-            "payment_id": row.id,
-            "recipient": row.destination,
-            "payee": row.payee,
-            "url": row.url,
-            "lapses": lapses,
-        }
-    else:
-        text = (
-            f"Held for your approval ({row.env}): {money(row.amount_cents)} of "
-            f"{name_of(row.platform)} credit to {row.recipient_email}, sent by the key {key}, "
-            f"top-up {row.id}. The hold expires {ends}."
-        )
-        mail = {
-            **common,
-            "transaction_id": row.id,
-            "recipient": row.recipient_email,
-            "platform": name_of(row.platform),
-        }
-    return Described(row.merchant_id, row.env, row.approval_expires_at, text, mail)
+    text, mail = hold.told(row, key, ends)
+    return Described(row.merchant_id, row.env, row.approval_expires_at, text, {**common, **mail})

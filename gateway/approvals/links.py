@@ -1,8 +1,8 @@
 """Approvals where people are: one-time decision links on what is held (a send, a payment to a
-seller: ``held``), mailed to its approvers and posted to their linked Telegram chats as buttons
-(``telegram.bot``).
+seller, any kind of hold: ``held``), mailed to its approvers and posted to their linked Telegram
+chats as buttons (``telegram.bot``).
 
-When a send or a payment is held (``topup.approvals``, ``payments.sellers.approvals``), each
+When a row is held (a send, ``topup.hold``; a payment, ``payments.sellers.hold``), each
 member of its merchant whose role may decide top-ups there (``accounts.roles``: ``topups``)
 gets a mail with a link of their own (``offer``), up to ``MAX_APPROVERS``, within the
 merchant's hourly cap on approval mails (``mail.caps``: past it, or when it cannot be counted,
@@ -20,8 +20,8 @@ refused (``APPROVAL_TOKEN_WRONG_DOOR``) and decides nothing.
 A link opens a confirmation page (``opened``: a GET decides nothing, so a mail scanner or a
 link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
 at its door, its approver still allowed) and hands the decision the step that spends it
-(``Ready.spend``), run inside the decision's own transaction (the send's or the payment's
-``approve``/``deny``, through ``approvals.doors``). So a link is spent only by the decision it
+(``Ready.spend``), run inside the decision's own transaction (its kind of hold's ``approve``
+or ``deny``, through ``approvals.doors``). So a link is spent only by the decision it
 makes: one refused (the environment frozen, decided or expired meanwhile) leaves it as it was,
 and a frozen environment's link decides once unfrozen. The spend is one conditional UPDATE that
 marks it used while it is unused, unexpired, what it decides still held and its approver still a
@@ -31,7 +31,7 @@ with the decision by any door.
 """
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,7 +53,7 @@ from ..values.clock import utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
-from .held import HELD, KINDS, Kind, describe, held_now
+from .held import HELD, Hold, Spend, describe, held_now
 
 __all__ = [
     "MAIL",
@@ -63,7 +63,6 @@ __all__ = [
     "Approver",
     "Opened",
     "Ready",
-    "Spend",
     "approvers",
     "issue",
     "offer",
@@ -77,9 +76,6 @@ _U = table_of(User)
 _MU = table_of(MerchantUser)
 _M = table_of(Merchant)
 _W = table_of(Wallet)
-# A credential spent by the decision it makes (``Ready.spend``), in its transaction at ``now``:
-# raises to refuse, and a decision refused after it leaves it unspent.
-Spend = Callable[[AsyncConnection, datetime], Awaitable[None]]
 
 # A merchant's owners are few; a bound all the same on the mails one hold writes.
 MAX_APPROVERS = 20
@@ -101,10 +97,10 @@ def _roles_deciding(env: str) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class Opened:
     """A live link as its page opens it: who decides (the approver as the dashboard's caller)
-    and what (``kind``, ``held_id``)."""
+    and what (``hold``, ``held_id``)."""
 
     caller: Caller
-    kind: Kind
+    hold: Hold
     held_id: str
 
 
@@ -114,7 +110,7 @@ class Ready:
     inside the decision's transaction."""
 
     caller: Caller
-    kind: Kind
+    hold: Hold
     held_id: str
     spend: Spend
 
@@ -141,19 +137,20 @@ async def approvers(conn: AsyncConnection, merchant_id: str, env: str) -> list[A
 async def issue(
     conn: AsyncConnection,
     sealer: Sealer,
-    kind: Kind,
+    hold: Hold,
     held_id: str,
     user_id: str,
     door: str,
     expires: datetime,
     now: datetime,
 ) -> str:
-    """A fresh decision token on ``held_id`` (of ``kind``) for ``user_id`` that decides through
+    """A fresh decision token on ``held_id`` (of ``hold``) for ``user_id`` that decides through
     ``door`` alone, stored as its digest."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         _L.insert().values(
-            **{kind.link.name: held_id},
+            held_kind=hold.name,
+            held_id=held_id,
             token_hash=token_digest(sealer, token),
             user_id=user_id,
             door=door,
@@ -169,19 +166,19 @@ async def offer(
     sealer: Sealer,
     redis: Redis,
     settings: Settings,
-    kind: Kind,
+    hold: Hold,
     held_id: str,
     *,
     now: datetime | None = None,
 ) -> Outcome:
-    """Mail each approver of ``held_id`` (a held send or payment, ``kind``) a link of their own
+    """Mail each approver of ``held_id`` (held by ``hold``) a link of their own
     (held past the merchant's cap on approval mails, ``caps.approvals_gate``), and post it with
     buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
     for (staging's mail lands in the staging mailbox). Nothing if it is no longer held."""
     now = now or utcnow()
     work: list[str] = []
     async with db.read() as conn:
-        found = await describe(conn, kind, held_id, now)
+        found = await describe(conn, hold, held_id, now)
         if found is None:
             return Outcome(Code.SUCCESS, [])
         people = await approvers(conn, found.merchant_id, found.env)
@@ -194,7 +191,7 @@ async def offer(
     last = gate.remaining is not None and gate.remaining < len(people)
     async with db.transaction() as conn:
         still = await conn.execute(
-            select(kind.table.c.id).where(kind.table.c.id == held_id, kind.table.c.status == HELD)
+            select(hold.table.c.id).where(hold.table.c.id == held_id, hold.table.c.status == HELD)
         )
         if still.first() is None:  # decided meanwhile; a count taken stays (one too many)
             return Outcome(Code.SUCCESS, [])
@@ -202,7 +199,7 @@ async def offer(
 
             async def token_for(user_id: str = person.user_id) -> str:
                 return await issue(
-                    conn, sealer, kind, held_id, user_id, TELEGRAM, found.expires, now
+                    conn, sealer, hold, held_id, user_id, TELEGRAM, found.expires, now
                 )
 
             chats = await bot.linked_chats(conn, found.merchant_id, person.user_id)
@@ -210,7 +207,7 @@ async def offer(
                 conn, sealer, found.merchant_id, chats, token_for, found.text, now
             )
             token = await issue(
-                conn, sealer, kind, held_id, person.user_id, MAIL, found.expires, now
+                conn, sealer, hold, held_id, person.user_id, MAIL, found.expires, now
             )
             queued = await mail.write(
                 conn,
@@ -228,26 +225,26 @@ async def offer(
     return Outcome(Code.SUCCESS, work, deliveries=work)
 
 
-def _live(digest: str, now: datetime) -> Any:
-    """The link ``digest`` names, unused, unexpired, what it decides still held within its
-    window."""
+def _held_by(hold: Hold) -> Any:
+    """The link names a row of ``hold`` (SQL)."""
+    return (_L.c.held_kind == hold.name) & (hold.table.c.id == _L.c.held_id)
+
+
+def _live(digest: str, now: datetime, holds: Sequence[Hold]) -> Any:
+    """The link ``digest`` names, unused, unexpired, what it decides (a row of one of
+    ``holds``) still held within its window."""
     return and_(
         _L.c.token_hash == digest,
         _L.c.used_at.is_(None),
         _L.c.expires_at > now,
-        or_(
-            *(
-                exists(select(k.table.c.id).where(k.table.c.id == k.link, held_now(k, now)))
-                for k in KINDS
-            )
-        ),
+        or_(*(exists(select(h.table.c.id).where(_held_by(h), held_now(h, now))) for h in holds)),
     )
 
 
-async def _caller(conn: AsyncConnection, user_id: str, kind: Kind, held_id: str) -> Caller:
+async def _caller(conn: AsyncConnection, user_id: str, hold: Hold, held_id: str) -> Caller:
     """The approver ``user_id`` acting on ``held_id``'s merchant as the dashboard would have
     them act, if their membership still lets them decide it; else ``APPROVAL_LINK_INVALID``."""
-    t = kind.table
+    t = hold.table
     found = (
         await conn.execute(
             select(
@@ -286,64 +283,69 @@ def _door(telegram_user_id: int | None) -> str:
     return MAIL if telegram_user_id is None else TELEGRAM
 
 
-def _merchant_of_link() -> Any:
-    """The merchant of what the link decides, whichever kind it is (SQL)."""
+def _merchant_of_link(holds: Sequence[Hold]) -> Any:
+    """The merchant of what the link decides, whichever of ``holds`` it is (SQL)."""
     return func.coalesce(
         *(
-            select(k.table.c.merchant_id)
-            .where(k.table.c.id == k.link)
-            .correlate(_L)
-            .scalar_subquery()
-            for k in KINDS
+            select(h.table.c.merchant_id).where(_held_by(h)).correlate(_L).scalar_subquery()
+            for h in holds
         )
     )
 
 
-def _pressed_by(telegram_user_id: int | None) -> Any:
+def _pressed_by(telegram_user_id: int | None, holds: Sequence[Hold]) -> Any:
     """A press counts only by the Telegram user linked to the link's approver."""
     if telegram_user_id is None:
         return true()
-    return bot.is_linked_approver(_merchant_of_link(), _L.c.user_id, telegram_user_id)
+    return bot.is_linked_approver(_merchant_of_link(holds), _L.c.user_id, telegram_user_id)
 
 
 async def _checked(
-    conn: AsyncConnection, digest: str, now: datetime, telegram_user_id: int | None
+    conn: AsyncConnection,
+    digest: str,
+    now: datetime,
+    telegram_user_id: int | None,
+    holds: Sequence[Hold],
 ) -> Opened:
     """What the live link ``digest`` decides and its approver as the caller, at the
     door ``telegram_user_id`` says (a press by that Telegram user, else the mailed link's
     page); ``APPROVAL_LINK_INVALID`` for a link unknown, used, expired, no longer held, or a
     press by anyone but the approver's linked Telegram user, ``APPROVAL_TOKEN_WRONG_DOOR`` for
     a live one issued for the other door."""
-    live = and_(_live(digest, now), _pressed_by(telegram_user_id))
-    named = [k.link for k in KINDS]
-    link = (await conn.execute(select(_L.c.user_id, _L.c.door, *named).where(live))).first()
+    live = and_(_live(digest, now, holds), _pressed_by(telegram_user_id, holds))
+    columns = (_L.c.user_id, _L.c.door, _L.c.held_kind, _L.c.held_id)
+    link = (await conn.execute(select(*columns).where(live))).first()
     if link is None:
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     if link.door != _door(telegram_user_id):
         raise ApiError(Code.APPROVAL_TOKEN_WRONG_DOOR)
-    kind, held_id = next(
-        (k, getattr(link, k.link.name)) for k in KINDS if getattr(link, k.link.name)
-    )
-    return Opened(await _caller(conn, link.user_id, kind, held_id), kind, str(held_id))
+    hold = next(h for h in holds if h.name == link.held_kind)
+    return Opened(await _caller(conn, link.user_id, hold, link.held_id), hold, link.held_id)
 
 
-async def opened(db: Database, sealer: Sealer, token: str) -> Outcome:
-    """What a live mailed link decides and who it decides as (``Opened``), for its page to show
-    (``approvals.doors.review``); ``APPROVAL_LINK_INVALID`` for a link unknown, used or
-    expired, or whose hold has ended, ``APPROVAL_TOKEN_WRONG_DOOR`` for a button's. Changes
-    nothing."""
+async def opened(db: Database, sealer: Sealer, token: str, holds: Sequence[Hold]) -> Outcome:
+    """What a live mailed link decides (a row of one of ``holds``) and who it decides as
+    (``Opened``), for its page to show (``approvals.doors.review``); ``APPROVAL_LINK_INVALID``
+    for a link unknown, used or expired, or whose hold has ended, ``APPROVAL_TOKEN_WRONG_DOOR``
+    for a button's. Changes nothing."""
     if not _well_formed(token):
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     async with db.read() as conn:
-        found = await _checked(conn, token_digest(sealer, token), utcnow(), None)
+        found = await _checked(conn, token_digest(sealer, token), utcnow(), None, holds)
     return Outcome(Code.SUCCESS, found)
 
 
 async def ready(
-    db: Database, sealer: Sealer, token: str, *, telegram_user_id: int | None = None
+    db: Database,
+    sealer: Sealer,
+    token: str,
+    holds: Sequence[Hold],
+    *,
+    telegram_user_id: int | None = None,
 ) -> Outcome:
-    """The link ``token`` checked at its door (``_checked``; ``telegram_user_id``: a press of
-    a Telegram button by that user, else the mailed link's form), unspent: the approver's
+    """The link ``token`` (on a row of one of ``holds``) checked at its door (``_checked``;
+    ``telegram_user_id``: a press of a Telegram button by that user, else the mailed link's
+    form), unspent: the approver's
     caller, what it decides and the step that spends it in the decision's transaction
     (``Ready``). The step spends it while it is still live at that door and its approver
     still a member allowed to decide, else raises ``APPROVAL_LINK_INVALID`` and the decision
@@ -352,18 +354,18 @@ async def ready(
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     digest = token_digest(sealer, token)
     async with db.read() as conn:
-        found = await _checked(conn, digest, utcnow(), telegram_user_id)
+        found = await _checked(conn, digest, utcnow(), telegram_user_id, holds)
     door = _door(telegram_user_id)
     deciding = _roles_deciding(found.caller.env)
 
     async def spend(conn: AsyncConnection, now: datetime) -> None:
         live = and_(
-            _live(digest, now),
+            _live(digest, now, holds),
             _L.c.door == door,
-            _pressed_by(telegram_user_id),
+            _pressed_by(telegram_user_id, holds),
             exists(
                 select(_MU.c.user_id).where(
-                    _MU.c.merchant_id == _merchant_of_link(),
+                    _MU.c.merchant_id == _merchant_of_link(holds),
                     _MU.c.user_id == _L.c.user_id,
                     _MU.c.role.in_(deciding),
                 )
@@ -375,4 +377,4 @@ async def ready(
         if spent.first() is None:
             raise ApiError(Code.APPROVAL_LINK_INVALID)
 
-    return Outcome(Code.SUCCESS, Ready(found.caller, found.kind, found.held_id, spend))
+    return Outcome(Code.SUCCESS, Ready(found.caller, found.hold, found.held_id, spend))

@@ -3,7 +3,7 @@ signing in (``approvals.links``). The GET is a confirmation page and decides not
 scanner, a link preview); the form on it posts the decision, the token in the body. Both are counted
 per client address as every one-time link's are (``accounts.throttle.link_limits``): a forged, spent
 or expired link counts, a live one gives its count back. The decision is the dashboard's own
-(``approvals.doors.decide``: the send's or the payment's), made as the link's approver, and spends
+(``approvals.doors.decide``: its kind of hold's own), made as the link's approver, and spends
 the link only if it decides: an approval refused while the environment is frozen leaves the link as
 it was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
 press of its approver's linked Telegram user)."""
@@ -12,11 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import doors, links
-from ..payments.sellers.approvals import PaymentReview
-from ..payments.sellers.schemas import PAY_ID
+from ..approvals import doors, links, registry
 from ..services import services
-from ..topup import approvals
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError
 from .accounts import link_tries
@@ -73,11 +70,10 @@ async def approval_page(request: Request) -> Response:
             await svc.lockout.refused(svc.redis, limits)
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
-    context: dict[str, object]
-    if isinstance(found.data, PaymentReview):
-        context = {"review": None, "payment": found.one(PaymentReview), "token": token}
-    else:
-        context = {"review": found.one(approvals.Review), "token": token}
+    hold = registry.holding(found.transaction_id or "")
+    if hold is None:  # a kind taken away since the link was opened
+        return _gone(request)
+    context = {"review": None, hold.page: found.data, "token": token}
     return page(request, _TEMPLATE, context, no_store=True)
 
 
@@ -99,8 +95,13 @@ async def decide(request: Request) -> Response:
             await svc.lockout.succeeded(svc.redis, limits)
         return _refused(request, refused)
     await svc.lockout.succeeded(svc.redis, limits)
-    paid = PAY_ID.fullmatch(done.transaction_id or "") is not None
-    context = {"review": None, "decided": choice, "status": done.status, "paid": paid}
+    hold = registry.holding(done.transaction_id or "")
+    context = {
+        "review": None,
+        "decided": choice,
+        "status": done.status,
+        "decided_page": hold.page if hold is not None else None,
+    }
     return page(request, _TEMPLATE, context, no_store=True)
 
 

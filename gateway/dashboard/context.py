@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from ..accounts import roles, sessions
 from ..accounts.roles import dashboard_policy, user_marker
+from ..approvals import registry
 from ..callers import Caller
 from ..operations import perform
 from ..services import services
@@ -113,7 +114,8 @@ async def visit(conn: HTTPConnection) -> Visit:
     session = None
     if session_id is not None:
         svc = services(conn)
-        loaded = (await perform(svc.waker, sessions.load(svc.db, session_id))).data
+        loading = sessions.load(svc.db, session_id, registry.held_tables())
+        loaded = (await perform(svc.waker, loading)).data
         session = loaded if isinstance(loaded, sessions.SessionInfo) else None
     if session is None:
         found = _anonymous(conn, session_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import false, func, select, true
 
 from ..accounts import sessions
+from ..approvals import registry
 from ..callers import Caller
 from ..store.db import Database
 from ..store.models import (
@@ -22,15 +23,12 @@ from ..store.models import (
     WebhookInboxRequest,
     table_of,
 )
-from ..store.paging import newest_first, split
 from ..values.clock import utcnow
 
 __all__ = [
     "Health",
-    "TopupRow",
     "fingerprint",
     "pending_approvals",
-    "topups",
     "webhook_health",
 ]
 
@@ -44,19 +42,6 @@ _SP = table_of(SellerPayment)
 
 _FAILURE_WINDOW = timedelta(hours=24)
 _RECENT = 200
-
-
-@dataclass(frozen=True, slots=True)
-class TopupRow:
-    id: str
-    status: str
-    platform: str
-    amount_cents: int
-    recipient_email: str
-    failure_reason: str | None
-    created_at: datetime
-    key_name: str | None  # the sending key's, when it has one
-    key_prefix: str  # and its display prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,50 +59,6 @@ class Health:
     disabled: list[tuple[str, str | None]]  # (url, reason)
     failed_recently: int
     recent_failures: list[FailedDelivery]
-
-
-def _topups_of(caller: Caller) -> tuple[Any, ...]:
-    return (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
-
-
-async def topups(
-    db: Database,
-    caller: Caller,
-    *,
-    limit: int,
-    before: str | None = None,
-    status: str | None = None,
-    platform: str | None = None,
-    recipient: str | None = None,
-) -> tuple[list[TopupRow], bool]:
-    """Newest first, ``limit`` a page, after the id ``before``; filters match exactly, and
-    ``recipient`` as a substring of the address."""
-    stmt = (
-        select(
-            _T.c.id,
-            _T.c.status,
-            _T.c.platform,
-            _T.c.amount_cents,
-            _T.c.recipient_email,
-            _T.c.failure_reason,
-            _T.c.created_at,
-            _K.c.name,
-            _K.c.display_prefix,
-        )
-        .join(_K, _K.c.id == _T.c.api_key_id)
-        .where(*_topups_of(caller))
-    )
-    stmt = newest_first(stmt, _T.c.id, limit=limit, cursor=before or None)
-    if status:
-        stmt = stmt.where(_T.c.status == status)
-    if platform:
-        stmt = stmt.where(_T.c.platform == platform)
-    if recipient:
-        escaped = recipient.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(_T.c.recipient_email.like(f"%{escaped}%", escape="\\"))
-    async with db.read() as conn:
-        rows, more = split((await conn.execute(stmt)).all(), limit)
-    return [TopupRow(*row) for row in rows], more
 
 
 async def webhook_health(db: Database, caller: Caller) -> Health:
@@ -171,18 +112,19 @@ async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
     recent top-up, payment to a seller or delivery, an endpoint, the count of sends awaiting
     approval, and in staging the test inbox's newest request. One cheap statement, so a live
     page can ask every second."""
+    topups = (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
     deliveries = (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
     stmt = select(
         select(_W.c.balance_cents).where(_W.c.id == caller.wallet_id).scalar_subquery(),
         select(_W.c.updated_at).where(_W.c.id == caller.wallet_id).scalar_subquery(),
-        select(func.max(_T.c.id)).where(*_topups_of(caller)).scalar_subquery(),
-        _newest_change(_T, *_topups_of(caller)),
+        select(func.max(_T.c.id)).where(*topups).scalar_subquery(),
+        _newest_change(_T, *topups),
         _newest_change(_D, *deliveries),
         _newest_change(_SP, _SP.c.merchant_id == caller.merchant_id, _SP.c.env == caller.env),
         select(func.max(_EP.c.updated_at))
         .where(_EP.c.merchant_id == caller.merchant_id, _EP.c.env == caller.env)
         .scalar_subquery(),
-        sessions.held_for_approval(caller.merchant_id, caller.env),
+        sessions.held_for_approval(caller.merchant_id, caller.env, registry.held_tables()),
         select(func.max(_IR.c.id))
         .where(
             _IR.c.merchant_id == caller.merchant_id, true() if caller.env == "staging" else false()
@@ -197,6 +139,8 @@ async def pending_approvals(db: Database, caller: Caller) -> int:
     """The navigation's count of sends awaiting approval, as the session reads it."""
     async with db.read() as conn:
         found = await conn.execute(
-            select(sessions.held_for_approval(caller.merchant_id, caller.env))
+            select(
+                sessions.held_for_approval(caller.merchant_id, caller.env, registry.held_tables())
+            )
         )
         return int(found.scalar_one())

@@ -13,6 +13,7 @@ from ..accounts import users
 from ..callers import Caller
 from ..operations import perform
 from ..services import Services, services
+from ..topup import listed
 from ..topup import service as topup
 from ..topup.schemas import BalanceData
 from ..values.languages import Reading
@@ -34,7 +35,7 @@ RECENT = 10
 
 async def load(svc: Services, caller: Caller) -> dict[str, Any]:
     db = svc.db
-    recent, _ = await figures.topups(db, caller, limit=RECENT)
+    recent, _ = await listed.topups(db, caller, limit=RECENT)
     # As GET /balance answers it.
     balance = (await perform(svc.waker, topup.balance(db, caller))).one(BalanceData)
     return {

@@ -13,17 +13,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..budgets import service as budget_service
+from ..approvals import registry
 from ..operations import perform
-from ..payments.sellers import approvals as held_payments
 from ..payments.sellers import doors as payment_doors
 from ..payments.sellers.schemas import PAY_ID
 from ..services import services
-from ..topup import approvals, doors
+from ..topup import approvals, doors, listed
 from ..topup import service as topup
 from ..values import statuses
 from ..values.platforms import PLATFORMS
-from . import figures
 from .context import require_viewer
 from .csrf import form
 from .paths import path_for
@@ -56,7 +54,7 @@ async def list_topups(request: Request) -> Response:
         "recipient": query.get("recipient", "").strip()[:254],
     }
     before = query.get("before", "")
-    rows, more = await figures.topups(
+    rows, more = await listed.topups(
         services(request).db,
         viewer.caller,
         limit=PAGE_SIZE,
@@ -123,20 +121,8 @@ async def cancel_topup(request: Request) -> Response:
 async def approvals_inbox(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    db = svc.db
-    held, more = await figures.topups(db, viewer.caller, limit=PAGE_SIZE, status=statuses.HELD)
-    drawn = await budget_service.held_draws(
-        db, viewer.merchant_id, viewer.env, [t.id for t in held]
-    )
-    paying = await perform(svc.waker, held_payments.held(db, viewer.caller, limit=PAGE_SIZE))
-    context = {
-        "rows": held,
-        "more": more,
-        "drawn": drawn,
-        "payments": paying.many(held_payments.PaymentReview),
-        "more_payments": bool((paying.meta or {}).get("has_more")),
-    }
-    return page(request, "topups/approvals.html", context)
+    sections = [await hold.inbox(svc, viewer.caller, limit=PAGE_SIZE) for hold in registry.holds()]
+    return page(request, "topups/approvals.html", {"sections": sections})
 
 
 def _payment_id(request: Request) -> str:

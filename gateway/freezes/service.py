@@ -42,17 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from .. import outbox
+from ..approvals import registry
 from ..budgets import service as budgets
 from ..ledger import service as ledger
 from ..mail import alerts, rows
-from ..payments.sellers import approvals as held_payments
 from ..payments.sellers import authorizing as authorized_payments
 from ..store.db import Database
 from ..store.models import Topup, Wallet, table_of
 from ..store.raw import raw
-from ..topup import lifecycle
-from ..topup.decisions import FROZEN
-from ..values import statuses
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.codes import Code
 from ..values.outcome import ApiError, Outcome
@@ -146,11 +143,9 @@ async def freeze(
         work: list[str] = []
         cancelled = 0
         if body.held == "cancel":
-            cancelled, work = await _cancel_held(conn, who, now)
-            paid, told = await held_payments.cancel_held(
-                conn, sealer, who.merchant_id, who.env, now
-            )
-            cancelled, work = cancelled + paid, work + told
+            for hold in registry.holds():  # what every kind holds, ended once
+                ended, told = await hold.cancel_held(conn, sealer, who.merchant_id, who.env, now)
+                cancelled, work = cancelled + ended, work + told
         if began is not None:
             await authorized_payments.end_soon(conn, who.merchant_id, who.env, now)
             values = {
@@ -194,30 +189,6 @@ async def unfreeze(
             }
             work = await _tell(conn, sealer, who, "environment.unfrozen", values, now)
     return Outcome(Code.SUCCESS, _data(who, None), deliveries=work)
-
-
-async def _cancel_held(conn: AsyncConnection, who: Freezer, now: datetime) -> tuple[int, list[str]]:
-    """Deny every send of the environment held for approval, each refunded as a denial is;
-    one an approver decided first is left as decided."""
-    held = await conn.execute(
-        select(_T).where(
-            _T.c.merchant_id == who.merchant_id,
-            _T.c.env == who.env,
-            _T.c.status == statuses.HELD,
-        )
-    )
-    wallet = await ledger.balance(conn, who.env, ledger.merchant_owner(who.merchant_id))
-    assert wallet is not None
-    cancelled, work = 0, []
-    for row in held.all():
-        asked = lifecycle.ChangeRequest(
-            row, lifecycle.DENIED, wallet_id=wallet.wallet_id, now=now, decided_by=FROZEN
-        )
-        moved = await lifecycle.move(conn, asked)
-        if moved is not None:
-            cancelled += 1
-            work += moved[1]
-    return cancelled, work
 
 
 async def _tell(

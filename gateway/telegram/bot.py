@@ -24,7 +24,7 @@ update waits on.
 """
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -342,21 +342,23 @@ async def answer_press(
     verdict: Verdict,
     status: str | None,
     *,
-    payment: bool = False,
+    approved: str | None = None,
+    decided: Collection[str] = ("delivered", "denied"),
 ) -> Outcome:
     """Answer a press (``answerCallbackQuery``) and, when it decided, say so in its message in
-    place of the buttons (``editMessageText``); ``payment``: it decided a payment to a seller.
-    The calls to wake for."""
+    place of the buttons (``editMessageText``); ``approved``: what an approval of its kind of
+    hold says (``Hold.approved_words``), ``decided``: the statuses it need not name
+    (``Hold.decided``). The calls to wake for."""
     now = utcnow()
     words = {
-        "approved": "Approved: paid." if payment else "Approved: delivered.",
+        "approved": approved or "Approved: delivered.",
         "denied": "Denied: refunded.",
         "nothing": "This button decides nothing: used, expired, decided elsewhere, or not yours.",
         "frozen": "The environment is frozen: nothing was approved. This button still works "
         "once it is unfrozen, until the hold expires.",
     }[verdict]
-    decided = verdict in ("approved", "denied")
-    if decided and status is not None and status not in ("delivered", "denied", "authorized"):
+    done = verdict in ("approved", "denied")
+    if done and status is not None and status not in decided:
         words = f"{words[:-1]} ({status.replace('_', ' ')})."
     async with db.transaction() as conn:
         written = [
@@ -369,7 +371,7 @@ async def answer_press(
                 now=now,
             )
         ]
-        if decided and press.message is not None:
+        if done and press.message is not None:
             written.append(
                 await calls.write(
                     conn,

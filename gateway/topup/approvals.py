@@ -11,7 +11,8 @@ racing a deny (or the expiry sweep) exactly one changes the row and the others c
   finishes as it finishes a send (``doors.approve``: the inline try, else the worker);
 - deny: ``denied``, refunded to the wallet and to the key's windows, ``topup.approval_denied``;
 - expiry (the worker's sweep, ``AITOPUP_APPROVAL_TTL_SECONDS`` after the send): ``expired``,
-  refunded likewise, ``topup.approval_expired``.
+  refunded likewise, ``topup.approval_expired``;
+- the kill switch's cancel (``cancel_held``): ``denied`` as ``freeze``, refunded as a denial.
 
 ``review`` is what a person deciding reads first (the dashboard's top-up and confirmation
 pages): the top-up as ``GET /topup/{id}`` shows it, why it was held and who decided it
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer, mint_voucher_code
 
-from ..approvals.links import Spend
+from ..approvals.held import Spend
 from ..budgets.service import held_draws
 from ..callers import Caller, require_scope
 from ..ledger import service as ledger
@@ -48,7 +49,7 @@ from . import decisions, lifecycle
 from .schemas import TopupData
 from .service import FAILED_REASON, HELD, magic_outcome, read_one, topup_data
 
-__all__ = ["Review", "Spend", "approve", "deny", "due", "expire", "review"]
+__all__ = ["Review", "approve", "cancel_held", "deny", "due", "expire", "review"]
 
 _T = table_of(Topup)
 
@@ -246,3 +247,26 @@ async def expire(db: Database, txn_id: str, now: datetime) -> list[str] | None:
         )
         moved = await lifecycle.move(conn, asked)
     return None if moved is None else moved[1]
+
+
+async def cancel_held(
+    conn: AsyncConnection, merchant_id: str, env: str, now: datetime
+) -> tuple[int, list[str]]:
+    """The kill switch's cancel, in the freeze's transaction (which holds the wallet's lock):
+    every send of the environment held for approval denied, each refunded as a denial is; one
+    an approver decided first is left as decided. How many, and the deliveries."""
+    held = await conn.execute(
+        select(_T).where(_T.c.merchant_id == merchant_id, _T.c.env == env, _T.c.status == HELD)
+    )
+    wallet = await ledger.balance(conn, env, ledger.merchant_owner(merchant_id))
+    assert wallet is not None
+    cancelled, work = 0, []
+    for row in held.all():
+        asked = lifecycle.ChangeRequest(
+            row, lifecycle.DENIED, wallet_id=wallet.wallet_id, now=now, decided_by=decisions.FROZEN
+        )
+        moved = await lifecycle.move(conn, asked)
+        if moved is not None:
+            cancelled += 1
+            work += moved[1]
+    return cancelled, work

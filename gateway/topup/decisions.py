@@ -14,15 +14,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..approvals.held import Reasons, why
 from ..callers import Caller
-from ..policies.model import Policy
-from ..policies.rules import needs_approval
 from ..policies.templates import effective_of
 from ..store.models import ApiKeyRow, PolicyTemplate, Topup, User, table_of
 from ..values import statuses
 from ..values.marking import marked
 
-__all__ = ["FROZEN", "Decision", "decision"]
+__all__ = ["FROZEN", "REASONS", "Decision", "decision"]
 
 _T = table_of(Topup)
 _K = table_of(ApiKeyRow)
@@ -46,19 +45,12 @@ class Decision:
     held_line: int | None = None
 
 
-_ABOVE = marked("above the sending key's approval line of %(line)s")
-_FIRST = marked("the sending key's first send to this recipient")
-_POLICY = marked("the sending key's policy at the time of the send")
-
-
-def _reason(policy: Policy, amount: int) -> tuple[str, int | None]:
-    """Why a send was held, and the approval line it was above (cents), if that was why, by
-    the key's policy as it acts (under its template's, ``effective_of``)."""
-    if needs_approval(policy, amount):
-        return _ABOVE, policy.approval_above_cents or 0
-    if policy.approval_for_new_recipients:
-        return _FIRST, None
-    return _POLICY, None
+# Why a send was held, in the reader's words (``held.why``).
+REASONS = Reasons(
+    above=marked("above the sending key's approval line of %(line)s"),
+    first=marked("the sending key's first send to this recipient"),
+    policy=marked("the sending key's policy at the time of the send"),
+)
 
 
 async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decision | None:
@@ -104,7 +96,8 @@ async def decision(conn: AsyncConnection, caller: Caller, txn_id: str) -> Decisi
     elif by == "expiry":
         by = "nobody: the hold expired"
     decided = row.status in _DECIDED and row.decided_by is not None
-    because, line = _reason(effective_of(row.policy, row.template_policy), int(row.amount_cents))
+    policy = effective_of(row.policy, row.template_policy)
+    because, line = why(policy, int(row.amount_cents), REASONS)
     return Decision(
         because,
         by if decided else None,

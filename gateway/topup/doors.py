@@ -7,15 +7,17 @@ place, so the doors cannot drift apart."""
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..approvals import held, links
+from ..approvals import links
+from ..approvals.held import Spend
 from ..callers import Caller
 from ..mail import caps
-from ..operations import perform, performed
+from ..operations import perform
 from ..ops import metrics
 from ..services import Services
 from ..values.codes import Code
 from ..values.outcome import Outcome
-from . import approvals, fulfilling, lifecycle, service
+from . import inline, service
+from .hold import SENDS
 from .schemas import SendRequest
 from .service import HELD
 
@@ -52,8 +54,8 @@ async def send(
     await caps.settle(svc.redis, gate, outcome)
     if outcome.status == HELD and not outcome.replayed and outcome.transaction_id is not None:
         await _offer(svc, outcome.transaction_id)
-    if _fulfilling(outcome) and svc.upstreams is not None:
-        outcome = await _inline(
+    if inline.fulfilling(outcome) and svc.upstreams is not None:
+        outcome = await inline.first_try(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
         )
     if svc.settings.metrics:
@@ -62,40 +64,17 @@ async def send(
 
 
 async def approve(
-    svc: Services, caller: Caller, txn_id: str, *, spend: links.Spend | None = None
+    svc: Services, caller: Caller, txn_id: str, *, spend: Spend | None = None
 ) -> Outcome:
-    """An approval of a held send (``approvals.approve``), the workers woken for its rows after
-    commit; one handed to its upstream gets the same first try as a send. ``spend``: the
-    one-time link it is made with, spent only if it decides."""
-    gates = caps.Gates(svc.redis, svc.settings)
-    try:
-        outcome = await perform(
-            svc.waker,
-            approvals.approve(
-                svc.db,
-                svc.sealer,
-                caller,
-                txn_id,
-                inline_seconds=svc.settings.fulfilment_inline_seconds,
-                gates=gates,
-                spend=spend,
-            ),
-        )
-    except BaseException:
-        await gates.settle(None)
-        raise
-    await gates.settle(outcome)
-    if _fulfilling(outcome) and svc.upstreams is not None:
-        outcome = await _inline(svc, caller, outcome)
-    return outcome
+    """An approval of a held send: ``hold.SendHold.approve``."""
+    return await SENDS.approve(svc, caller, txn_id, spend=spend)
 
 
 async def deny(
-    svc: Services, caller: Caller, txn_id: str, *, spend: links.Spend | None = None
+    svc: Services, caller: Caller, txn_id: str, *, spend: Spend | None = None
 ) -> Outcome:
-    """A refusal of a held send (``approvals.deny``): refunded, the workers woken for its rows
-    after commit. ``spend``: the one-time link it is made with, spent only if it decides."""
-    return await perform(svc.waker, approvals.deny(svc.db, svc.sealer, caller, txn_id, spend=spend))
+    """A refusal of a held send: ``hold.SendHold.deny``."""
+    return await SENDS.deny(svc, caller, txn_id, spend=spend)
 
 
 async def _offer(svc: Services, txn_id: str) -> Outcome:
@@ -105,43 +84,8 @@ async def _offer(svc: Services, txn_id: str) -> Outcome:
     try:
         return await perform(
             svc.waker,
-            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, held.TOPUP, txn_id),
+            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, SENDS, txn_id),
         )
     except Exception:
         log.exception("held send %s: its approvers could not be asked", txn_id)
         return Outcome(Code.SUCCESS)
-
-
-def _fulfilling(outcome: Outcome) -> bool:
-    return (
-        not outcome.replayed
-        and outcome.status == lifecycle.PENDING
-        and isinstance(outcome.data, dict)
-        and "fulfilment" in outcome.data
-    )
-
-
-async def _inline(
-    svc: Services, caller: Caller, pending: Outcome, settle: fulfilling.Settle | None = None
-) -> Outcome:
-    """The upstream's first try, within ``AITOPUP_FULFILMENT_INLINE_SECONDS``: delivered (or
-    failed) now if it answers in time, else still pending, for the worker to finish once the
-    work falls due. ``settle``: the send's idempotency key takes the outcome it settled."""
-    assert pending.transaction_id is not None and svc.upstreams is not None
-    gates = caps.Gates(svc.redis, svc.settings)
-    tried = await fulfilling.attempt(
-        svc.db,
-        svc.sealer,
-        svc.settings,
-        svc.upstreams.for_env,
-        pending.transaction_id,
-        1,
-        reveal=caller.sees_codes(upstream=True),
-        within=svc.settings.fulfilment_inline_seconds,
-        settle=settle,
-        gates=gates,
-    )
-    await gates.settle(tried.outcome)
-    if tried.outcome is None:
-        return pending
-    return performed(svc.waker, tried.outcome)

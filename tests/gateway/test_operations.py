@@ -21,8 +21,11 @@ from gateway.operations import perform
 from gateway.payments.sellers import approvals as held_payments
 from gateway.payments.sellers import doors as payment_doors
 from gateway.payments.sellers import fetch as paying_fetch
-from gateway.topup import approvals, doors
+from gateway.payments.sellers.hold import PAYMENTS
+from gateway.services import Services
+from gateway.topup import approvals, doors, inline
 from gateway.topup import service as topup
+from gateway.topup.hold import SENDS
 from gateway.values.codes import Code
 from gateway.values.outcome import Outcome
 from gateway.wakes import Waker
@@ -40,6 +43,7 @@ DOORS = [
     "gateway/admin",
     "gateway/cli",
     "gateway/topup/doors.py",
+    "gateway/topup/inline.py",
     "gateway/payments/sellers/doors.py",
     "gateway/approvals/doors.py",
     "gateway/oauth",
@@ -70,8 +74,9 @@ ENTRY_POINTS: list[Callable[..., Any]] = [
 
 def _hints(function: Any) -> dict[str, Any]:
     """``function``'s hints resolved: the Redis client's alias names a class imported only for
-    type checking (``gateway.redis_client``), supplied here."""
-    return typing.get_type_hints(function, localns={"AsyncRedis": AsyncRedis})
+    type checking (``gateway.redis_client``), and the holds name the doors' clients so
+    (``approvals.held``): both supplied here."""
+    return typing.get_type_hints(function, localns={"AsyncRedis": AsyncRedis, "Services": Services})
 
 
 def _modules(*places: str) -> list[Path]:
@@ -242,6 +247,7 @@ STORE_FREE_DOORS = [
     "gateway/dashboard",
     "gateway/cli",
     "gateway/topup/doors.py",
+    "gateway/topup/inline.py",
     "gateway/payments/sellers/doors.py",
     "gateway/approvals/doors.py",
 ]
@@ -249,7 +255,6 @@ _STORE_DOORS = {"read", "transaction", "run"}
 # ``path:function`` → why that door opens the store itself.
 _FIGURES = "the dashboard's own read-only figures, which no other door shows"
 OPENS_THE_STORE: dict[str, str] = {
-    "gateway/dashboard/figures.py:topups": _FIGURES,
     "gateway/dashboard/figures.py:webhook_health": _FIGURES,
     "gateway/dashboard/figures.py:fingerprint": _FIGURES + " (the live pages' change check)",
     "gateway/dashboard/figures.py:pending_approvals": _FIGURES + " (the navigation's count)",
@@ -295,6 +300,11 @@ _RUNNING = {
     paying_fetch.fetch,
     approval_doors.review,
     approval_doors.decide,
+    SENDS.approve,
+    SENDS.deny,
+    PAYMENTS.approve,
+    PAYMENTS.deny,
+    inline.first_try,
 }
 # ``path:function`` → why it awaits an operation itself.
 _OPERATOR = (
@@ -335,6 +345,8 @@ _PAID = (
 )
 ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.topup.paying.send": _PAID,
+    "gateway.topup.listed.topups": "the dashboard's own list of top-ups (its page, the "
+    "overview's recent sends, the inbox's held sends), read for HTML, which no other door shows",
     "gateway.protocols.paid.pay_then": _PAID,
     "gateway.protocols.paid.refused": _PAID,
     "gateway.admin.audit.record_after": "the admin API's audit row of an answer already given",

@@ -35,13 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ...approvals.links import Spend
+from ...approvals.held import Reasons, Spend, why
 from ...callers import Caller, require_scope
 from ...ledger import service as ledger
 from ...merchants import holds
 from ...policies.model import Policy
 from ...policies.payees import admits
-from ...policies.rules import needs_approval
 from ...policies.templates import effective_of
 from ...protocols import registry
 from ...protocols.base import Wallet
@@ -70,6 +69,7 @@ from .states import (
 )
 
 __all__ = [
+    "REASONS",
     "PaymentReview",
     "approve",
     "cancel_held",
@@ -81,12 +81,15 @@ __all__ = [
 
 _P, _K, _PT = table_of(SellerPayment), table_of(ApiKeyRow), table_of(PolicyTemplate)
 
-_ABOVE = marked("above the paying key's approval line of %(line)s")
-_FIRST = marked("the paying key's first payment to this payee")
-_POLICY = marked("the paying key's policy at the time of the payment")
-_UNBOUND = marked(
-    "its destination is not bound to the origin it names: approving binds it, for this key's "
-    "later payments too"
+# Why a payment was held, in the reader's words (``held.why``).
+REASONS = Reasons(
+    above=marked("above the paying key's approval line of %(line)s"),
+    first=marked("the paying key's first payment to this payee"),
+    policy=marked("the paying key's policy at the time of the payment"),
+    unbound=marked(
+        "its destination is not bound to the origin it names: approving binds it, for this "
+        "key's later payments too"
+    ),
 )
 _LATE = "the seller's challenge expired before the payment was approved"
 
@@ -380,14 +383,11 @@ class PaymentReview:
 
 def _reason(policy: Policy, row: Any) -> tuple[str, int | None]:
     """Why payment ``row`` was held, by the key's policy as it acts (under its template's)."""
-    if needs_approval(policy, int(row.amount_cents)):
-        return _ABOVE, policy.approval_above_cents or 0
     allowed = policy.allowed_payees
-    if allowed is not None and admits(allowed, row.payee_origin, row.destination, ()) == "origin":
-        return _UNBOUND, None
-    if policy.approval_for_new_recipients:
-        return _FIRST, None
-    return _POLICY, None
+    unbound = (
+        allowed is not None and admits(allowed, row.payee_origin, row.destination, ()) == "origin"
+    )
+    return why(policy, int(row.amount_cents), REASONS, unbound=unbound)
 
 
 def _read() -> Any:

@@ -7,13 +7,15 @@ drift apart."""
 import logging
 from collections.abc import Awaitable, Callable
 
-from ...approvals import held, links
+from ...approvals import links
+from ...approvals.held import Spend
 from ...callers import Caller
 from ...operations import perform
 from ...services import Services
 from ...values.codes import Code
 from ...values.outcome import Outcome
-from . import approvals, service
+from . import service
+from .hold import PAYMENTS
 from .schemas import PaymentCreate
 from .states import HELD
 
@@ -53,21 +55,17 @@ async def pay(
 
 
 async def approve(
-    svc: Services, caller: Caller, payment_id: str, *, spend: links.Spend | None = None
+    svc: Services, caller: Caller, payment_id: str, *, spend: Spend | None = None
 ) -> Outcome:
-    """An approval of a held payment (``approvals.approve``): its credential made for the key
-    that asked. ``spend``: the one-time link it is made with, spent only if it decides."""
-    operation = approvals.approve(svc.db, svc.sealer, svc.settings, caller, payment_id, spend=spend)
-    return await perform(svc.waker, operation)
+    """An approval of a held payment: ``hold.PaymentHold.approve``."""
+    return await PAYMENTS.approve(svc, caller, payment_id, spend=spend)
 
 
 async def deny(
-    svc: Services, caller: Caller, payment_id: str, *, spend: links.Spend | None = None
+    svc: Services, caller: Caller, payment_id: str, *, spend: Spend | None = None
 ) -> Outcome:
-    """A refusal of a held payment (``approvals.deny``): released. ``spend``: the one-time link
-    it is made with, spent only if it decides."""
-    operation = approvals.deny(svc.db, svc.sealer, svc.settings, caller, payment_id, spend=spend)
-    return await perform(svc.waker, operation)
+    """A refusal of a held payment: ``hold.PaymentHold.deny``."""
+    return await PAYMENTS.deny(svc, caller, payment_id, spend=spend)
 
 
 async def _offer(svc: Services, payment_id: str) -> Outcome:
@@ -77,7 +75,7 @@ async def _offer(svc: Services, payment_id: str) -> Outcome:
     try:
         return await perform(
             svc.waker,
-            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, held.PAYMENT, payment_id),
+            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, PAYMENTS, payment_id),
         )
     except Exception:
         log.exception("held payment %s: its approvers could not be asked", payment_id)

@@ -20,9 +20,10 @@ transaction.
   back, rather than asked about for ever.
 
 - ``pending_approval``: due when its approval window closes (a decision reschedules it, and
-  takes any lease's place): ``expired`` and released once (``approvals.expire``), however many
-  tries race for it and whatever decision races them (the wallet's lock first, then the move's
-  conditional UPDATE, which a decision's window condition keeps apart).
+  takes any lease's place): ``expired`` and released once (``hold.PaymentHold.expire``, as
+  every kind of hold ends at its window's close), however many tries race for it and whatever
+  decision races them (the wallet's lock first, then the move's conditional UPDATE, which a
+  decision's window condition keeps apart).
 
 A try whose provider does not answer is due again on ``RETRIES``: a use is learned, never
 assumed, so nothing is released while its provider cannot say it was not used.
@@ -39,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ...ledger import service as ledger
 from ...protocols import registry
 from ...protocols.base import Demand, Made, Payer, Use, Wallet
 from ...store.db import Database
@@ -48,7 +48,8 @@ from ...store.models import Wallet as WalletRow
 from ...values.codes import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
-from . import approvals, authorizing
+from . import authorizing
+from .hold import PAYMENTS
 from .states import (
     AUTHORIZED,
     HELD,
@@ -211,12 +212,9 @@ async def _held(db: Database, sealer: Sealer, row: Any, item: Any, now: datetime
         async with db.transaction() as conn:
             await _record(conn, item, due=closes, error=None, now=now)
         return []
-    async with db.transaction() as conn:
-        await ledger.frozen(conn, row.wallet_id)  # the wallet's lock first, as a decision's
-        if not await _record(conn, item, due=None, error=None, now=now):
-            return []
-        told = await approvals.expire(conn, sealer, row, now)
-    return told or []
+    # Ended as every kind of hold ends at its window's close (``Hold.expire``), its work done
+    # with it: a try racing this one then records nothing.
+    return await PAYMENTS.expire(db, sealer, row.id, now) or []
 
 
 async def _frozen(db: Database, wallet_id: str) -> bool:

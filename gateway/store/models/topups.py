@@ -8,7 +8,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    CheckConstraint,
     ForeignKey,
     Index,
     String,
@@ -83,21 +82,18 @@ class Topup(Base):
 
 
 class ApprovalLink(Base):
-    """A one-time decision token for one approver on what is held (``approvals.links``): a send
-    (``topup_id``) or a payment to a seller (``payment_id``), exactly one of them. Only its keyed
-    hash, spent once (``used_at``) and only through its ``door`` (``mail``: the e-mailed link's
-    page; ``telegram``: a button's press), ending with the hold."""
+    """A one-time decision token for one approver on what is held (``approvals.links``): a row
+    of a kind of hold (``held_kind``, as the hold names itself: ``topup``, ``payment``, …) by
+    its id (``held_id``). Only its keyed hash, spent once (``used_at``) and only through its
+    ``door`` (``mail``: the e-mailed link's page; ``telegram``: a button's press), ending with
+    the hold."""
 
     __tablename__ = "approval_links"
-    __table_args__ = (
-        Index("ix_approval_links_topup_id", "topup_id"),
-        Index("ix_approval_links_payment_id", "payment_id"),
-        CheckConstraint("(topup_id IS NULL) <> (payment_id IS NULL)", name="one_held"),
-    )
+    __table_args__ = (Index("ix_approval_links_held", "held_id"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    topup_id: Mapped[str | None] = mapped_column(ForeignKey("topups.id"))
-    payment_id: Mapped[str | None] = mapped_column(ForeignKey("seller_payments.id"))
+    held_kind: Mapped[str] = mapped_column(String(16))
+    held_id: Mapped[str] = mapped_column(String(40))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     door: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime]

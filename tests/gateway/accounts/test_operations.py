@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from gateway.accounts import passwords, resets, sessions, users
+from gateway.approvals import registry
 from gateway.store.db import Database
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
@@ -25,7 +26,7 @@ async def _account(db: Database, settings: Settings) -> str:
 
 
 async def _loaded(db: Database, session_id: str) -> sessions.SessionInfo | None:
-    found = (await sessions.load(db, session_id)).data
+    found = (await sessions.load(db, session_id, registry.held_tables())).data
     return found if isinstance(found, sessions.SessionInfo) else None
 
 

@@ -185,7 +185,7 @@ async def test_twenty_concurrent_clicks_decide_once(
     status, _ = await _status(db, txn)
     assert status == ("delivered" if "Approved" in winner.text else "denied")
     async with db.read() as conn:
-        used = (await conn.execute(select(_L.c.used_at).where(_L.c.topup_id == txn))).all()
+        used = (await conn.execute(select(_L.c.used_at).where(_L.c.held_id == txn))).all()
     assert len(used) == 1 and used[0].used_at is not None
     await assert_ledger_balanced(db)
 
@@ -246,7 +246,7 @@ async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
     txn = await _held(app, agent)
     token = (await _tokens(db, txn))[owner]
     async with db.read() as conn:
-        links = (await conn.execute(select(_L).where(_L.c.topup_id == txn))).all()
+        links = (await conn.execute(select(_L).where(_L.c.held_id == txn))).all()
         mail = (
             await conn.execute(
                 select(_M).where(
@@ -327,7 +327,7 @@ async def test_a_link_used_while_frozen_is_refused_unspent_and_decides_once_unfr
         assert all('id="link-frozen" data-code="2360"' in r.text for r in refused)
         assert await _status(db, txn) == ("pending_approval", None)
         async with db.read() as conn:
-            used = (await conn.execute(select(_L.c.used_at).where(_L.c.topup_id == txn))).all()
+            used = (await conn.execute(select(_L.c.used_at).where(_L.c.held_id == txn))).all()
         assert [u.used_at for u in used] == [None]
 
         assert (await api.delete("/freeze", headers=person.headers)).status_code == 200

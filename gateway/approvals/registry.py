@@ -1,0 +1,78 @@
+"""The kinds of hold (``held.Hold``): a kind is one module and one line in ``_BUILT_IN`` below,
+and nothing that meets holds names one. The one-time links' decision and page
+(``doors``), a Telegram button's press, the dashboard's inbox and its navigation's count, the
+kill switch (``freezes``) and the expiry (``worker.expiry``) each ask every hold here, in this
+order.
+
+``register`` adds a kind at run time (a test's made-up one) and ``registered`` does so for the
+length of a ``with`` block; a name already taken, or ids another kind's pattern matches too,
+are refused."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Table
+
+from ..payments.sellers.hold import PAYMENTS
+from ..topup.hold import SENDS
+from .held import Hold
+
+__all__ = [
+    "held_tables",
+    "holding",
+    "holds",
+    "named",
+    "register",
+    "registered",
+    "unregister",
+]
+
+# One line per kind.
+_BUILT_IN: tuple[Hold, ...] = (SENDS, PAYMENTS)
+
+_HOLDS: dict[str, Hold] = {hold.name: hold for hold in _BUILT_IN}
+
+
+def register(hold: Hold) -> Hold:
+    """Hold ``hold``'s kind from now on; a name taken already is refused."""
+    if hold.name in _HOLDS:
+        raise ValueError(f"a kind of hold is already registered as {hold.name!r}")
+    _HOLDS[hold.name] = hold
+    return hold
+
+
+def unregister(name: str) -> None:
+    """Take a kind added by ``register`` away (the built-in ones stay)."""
+    if any(hold.name == name for hold in _BUILT_IN):
+        raise ValueError(f"{name!r} is built in")
+    _HOLDS.pop(name, None)
+
+
+@contextmanager
+def registered(hold: Hold) -> Iterator[Hold]:
+    """``hold`` registered for the length of the block (a test's made-up kind)."""
+    register(hold)
+    try:
+        yield hold
+    finally:
+        unregister(hold.name)
+
+
+def holds() -> list[Hold]:
+    """Every kind, the built-in ones first, then in order of registration."""
+    return list(_HOLDS.values())
+
+
+def held_tables() -> list[Table]:
+    """Every kind's table of held rows, in the registry's order (the navigation's count)."""
+    return [hold.table for hold in _HOLDS.values()]
+
+
+def named(name: str) -> Hold | None:
+    """The kind an approval link records as ``name``, if one is registered."""
+    return _HOLDS.get(name)
+
+
+def holding(held_id: str) -> Hold | None:
+    """The kind whose ids ``held_id`` is one of, if any."""
+    return next((hold for hold in _HOLDS.values() if hold.ids.fullmatch(held_id)), None)
