@@ -260,3 +260,40 @@ async def test_a_nats_jetstream_subject_takes_signed_events_and_a_missing_stream
         with contextlib.suppress(NotFoundError):  # a test that failed before making it again
             await js.delete_stream(stream)
         await client.close()
+
+
+async def test_many_deliveries_at_once_share_one_confirming_channel_and_each_arrives(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    import aio_pika
+
+    name = f"aitopup-test-{uuid.uuid4().hex}"
+    connection = await aio_pika.connect(AMQP)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.FANOUT)
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange)
+        merchant = await make_merchant()
+        made = await make_destination(
+            hook_client, merchant, "rabbitmq", destination={"url": AMQP, "exchange": name}
+        )
+        await start_worker(**QUICK)
+        ids = await emit_test_events(db, merchant.merchant_id, 200)
+
+        async def all_confirmed() -> bool:
+            async with db.read() as conn:
+                rows = await conn.execute(select(_D.c.status).where(_D.c.endpoint_id == made["id"]))
+                return [row.status for row in rows].count("succeeded") == len(ids)
+
+        await wait_until(all_confirmed, within=60)
+        seen: list[str] = []
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            seen.append(str(message.message_id))
+        assert len(seen) == 200 and len(set(seen)) == 200  # each once: none lost, none twice
+        await exchange.delete()
+    finally:
+        await connection.close()
