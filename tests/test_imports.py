@@ -50,7 +50,7 @@ ENTRIES = {
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
     # operations and admin routes (+3); the paying fetch (+1); the destination types beyond
     # HTTP, their registry, clients and saving, whose brokers' clients load only when one is
-    # opened (+10).
+    # opened (+11).
     "gateway.app": (
         (
             "stripe",
@@ -65,8 +65,9 @@ ENTRIES = {
             "aio_pika",
             "nats",
             "aiobotocore",
+            "gcloud",
         ),
-        1385,
+        1386,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -79,7 +80,7 @@ ENTRIES = {
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
     # which a payment reads (+1); the treasury a payment's moves write to (+1); the destination
     # types beyond HTTP and the worker's publish to them, the brokers' clients loaded only when
-    # a delivery opens one (+11).
+    # a delivery opens one (+12).
     "worker.service": (
         (
             "stripe",
@@ -91,8 +92,9 @@ ENTRIES = {
             "aio_pika",
             "nats",
             "aiobotocore",
+            "gcloud",
         ),
-        1225,
+        1226,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
@@ -104,10 +106,10 @@ ENTRIES = {
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
     # paying fetch (+1); the destination types beyond HTTP, which the endpoints' rules read
-    # (+10).
+    # (+11).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1427,
+        1428,
     ),
 }
 
