@@ -15,52 +15,20 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from gateway.store.db import Database
-from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
+from gateway.store.models import WebhookDelivery, table_of
 from tests.fixtures.core import wait_until
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.destinations import QUICK, failed_attempts, make_destination, number
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.webhooks import emit_test_events
 from tests.fixtures.workers import StartWorker
 
-_A = table_of(DeliveryAttempt)
 _D = table_of(WebhookDelivery)
-QUICK = {"webhook_retry_schedule": ",".join(["0"] + ["0.2"] * 40), "webhook_timeout_seconds": 2}
-
-
-async def make_destination(
-    client: httpx.AsyncClient, merchant: MerchantKey, type_: str, **extra: Any
-) -> dict[str, Any]:
-    destination = extra.pop("destination")
-    reply = await client.post(
-        "/webhooks/endpoints",
-        json={"type": type_, "destination": destination, "event_types": ["webhook.test"], **extra},
-        headers=merchant.headers,
-    )
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
 
 
 def verified(secret: str, body: bytes | str, headers: dict[str, str]) -> dict[str, Any]:
     payload: dict[str, Any] = Webhook(secret).verify(body, headers)
     return payload
-
-
-def number(payload: dict[str, Any]) -> int:
-    message: str = payload["data"]["message"]
-    return int(message.removeprefix("Test event ").removesuffix("."))
-
-
-async def failed_attempts(db: Database, endpoint_id: str) -> list[str]:
-    """The errors of the endpoint's failed attempts, oldest first."""
-    query = (
-        select(_A.c.error)
-        .select_from(_A.join(_D, _D.c.id == _A.c.delivery_id))
-        .where(_D.c.endpoint_id == endpoint_id, _A.c.error.is_not(None))
-        .order_by(_A.c.started_at)
-    )
-    async with db.read() as conn:
-        return [row.error for row in await conn.execute(query)]
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"

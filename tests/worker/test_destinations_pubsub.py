@@ -12,11 +12,11 @@ from standardwebhooks import Webhook
 from gateway.standins.pubsub import PubSubStandIn
 from gateway.store.db import Database
 from tests.fixtures.core import wait_until
+from tests.fixtures.destinations import QUICK, failed_attempts, number
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.stand_ins import served
 from tests.fixtures.webhooks import emit_test_events
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_destinations import QUICK, failed_attempts, number
 
 
 @pytest.fixture
