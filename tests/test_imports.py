@@ -51,7 +51,7 @@ ENTRIES = {
     # who pays a rail's sellers, its operations and routes (+2); the operator's treasury, its
     # operations and admin routes (+3); the paying fetch (+1); the destination types beyond
     # HTTP, their registry, clients and saving, whose brokers' clients load only when one is
-    # opened (+10); the payload filter's rule, its SQL in the fan-out and the dashboard's preview
+    # opened (+11); the payload filter's rule, its SQL in the fan-out and the dashboard's preview
     # of it (+3); the treasury's settings (+1), the level's alert a payment marks and the
     # operator's mails it writes (+2); the ledger's words the product writes, read in the
     # reader's (``values.memos``), and Babel's lists a page joins by (+2); a hold as a seam: the
@@ -72,7 +72,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1398,
+        1399,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -85,7 +85,7 @@ ENTRIES = {
     # destinations bound to origins, which an approval writes (+1); who pays a rail's sellers,
     # which a payment reads (+1); the treasury a payment's moves write to (+1); the destination
     # types beyond HTTP and the worker's publish to them, the brokers' clients loaded only when
-    # a delivery opens one (+11); the payload filter's rule and its SQL in the fan-out (+2); the
+    # a delivery opens one (+12); the payload filter's rule and its SQL in the fan-out (+2); the
     # treasury's settings (+1); the treasury's alerts, the operator's mails, its reconciliation
     # and the jobs that run them (+4); the ledger's words an order's payment writes
     # (``values.memos``) and Babel's lists (+2); the expiry, which asks every kind of hold
@@ -103,7 +103,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1237,
+        1238,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
@@ -115,13 +115,13 @@ ENTRIES = {
     # and the hourly count (+4); the challenge a payment claims (+1); the destinations bound to
     # origins, which a payment reads (+1); who pays a rail's sellers, and the treasury (+2); the
     # paying fetch (+1); the destination types beyond HTTP, which the endpoints' rules read
-    # (+10); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
+    # (+11); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
     # the level's alert and the operator's mails (+3); the ledger's words the product writes and
     # Babel's lists (+2); a hold as a seam: the kinds' registry, a send's and a payment's hold,
     # a held send's first try and the list of top-ups (+5).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1439,
+        1440,
     ),
 }
 

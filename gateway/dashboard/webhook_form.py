@@ -133,16 +133,24 @@ def shown_again(typed: dict[str, Any]) -> dict[str, Any]:
 
 
 async def checked(
-    request: Request, viewer: Viewer, typed: dict[str, Any], *, create: bool
+    request: Request,
+    viewer: Viewer,
+    typed: dict[str, Any],
+    *,
+    create: bool,
+    broker: bool = False,
 ) -> tuple[EndpointCreate | EndpointUpdate | None, FormErrors]:
     """The form's request model and every refusal of it at once: the model's, field by field,
-    and the URL check's (which the model does not make), so one post shows them all."""
+    and the URL check's (which the model does not make), so one post shows them all.
+    ``broker``: the endpoint delivers to a broker, whose address the form shows and sends back
+    masked, and does not change."""
     refused = FormErrors()
-    values = {
-        "url": typed["url"],
+    values: dict[str, Any] = {
         "description": typed["description"] or None,
         "event_types": typed["event_types"] or None if create else typed["event_types"],
     }
+    if not broker:
+        values["url"] = typed["url"]
     if typed["signing"] or create:
         values["signing"] = typed["signing"] or "hmac"
     # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
@@ -170,7 +178,7 @@ async def checked(
         body = EndpointCreate(**values) if create else EndpointUpdate(**values)
     except ValidationError as exc:
         refused.add(exc, fields=ENDPOINT_FIELDS)
-    if "url" not in refused.errors:
+    if "url" not in refused.errors and not broker:
         try:
             await endpoints.check_url(services(request).settings, viewer.env, typed["url"])
         except ApiError as exc:

@@ -28,6 +28,7 @@ from ..values.codes import CATALOGUE, Code
 from ..values.languages import marked
 from ..values.outcome import ApiError, Outcome
 from ..webhooks import deliveries, endpoints, event_docs, replays, stats
+from ..webhooks.destinations.registry import HTTP
 from ..webhooks.schemas import (
     EVENT_TYPES,
     SIGNING_SCHEMES,
@@ -345,7 +346,9 @@ async def update_endpoint(request: Request) -> Response:
         forms = _Forms(edit=previewed(typed, tried, refused))
         status = refused.status if refused else 200
         return await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
-    body, refused = await checked(request, viewer, typed, create=False)
+    current = (await endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id)).data
+    broker = isinstance(current, EndpointData) and current.type != HTTP
+    body, refused = await checked(request, viewer, typed, create=False, broker=broker)
     if body is not None and not refused:
         assert isinstance(body, EndpointUpdate)
         try:

@@ -123,8 +123,8 @@ WEBHOOKS: dict[Code, CodeInfo] = {
     ),
     Code.WEBHOOK_DESTINATION_TYPE_UNKNOWN: CodeInfo(
         422,
-        "Destination type unknown: type is http, rabbitmq, nats, redis_stream, sqs or "
-        "eventbridge (data.types)",
+        "Destination type unknown: type is http, rabbitmq, nats, redis_stream, sqs, "
+        "eventbridge or pubsub (data.types)",
     ),
     Code.WEBHOOK_DESTINATION_INVALID: CodeInfo(
         422, "Destination invalid: the destination object does not fit its type (data.field)"

@@ -153,15 +153,16 @@ _FILTER = (
 
 
 _TYPE = (
-    "Where deliveries go: http (POSTed to url), rabbitmq, nats, redis_stream, sqs or "
-    "eventbridge (published to destination; the broker's acknowledgement is the attempt's "
-    "outcome)."
+    "Where deliveries go: http (POSTed to url), rabbitmq, nats, redis_stream, sqs, "
+    "eventbridge or pubsub (published to destination; the broker's acknowledgement is the "
+    "attempt's outcome)."
 )
 _DESTINATION = (
     "The broker of a type other than http, with url its address: rabbitmq {url, exchange, "
     "routing_key}, nats {url, subject}, redis_stream {url, stream, max_len?}, sqs {queue_url, "
     "region, access_key_id, secret_access_key, endpoint_url?}, eventbridge {bus, source, "
-    "region, access_key_id, secret_access_key, endpoint_url?}. Sealed at rest; reads show it "
+    "region, access_key_id, secret_access_key, endpoint_url?}, pubsub {topic, credentials, "
+    "endpoint_url?}. Sealed at rest; reads show it "
     "with the URL's password and secret keys masked. Given on a change, it is given whole."
 )
 

@@ -15,52 +15,20 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from gateway.store.db import Database
-from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
+from gateway.store.models import WebhookDelivery, table_of
 from tests.fixtures.core import wait_until
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.destinations import QUICK, failed_attempts, make_destination, number
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.webhooks import emit_test_events
 from tests.fixtures.workers import StartWorker
 
-_A = table_of(DeliveryAttempt)
 _D = table_of(WebhookDelivery)
-QUICK = {"webhook_retry_schedule": ",".join(["0"] + ["0.2"] * 40), "webhook_timeout_seconds": 2}
-
-
-async def make_destination(
-    client: httpx.AsyncClient, merchant: MerchantKey, type_: str, **extra: Any
-) -> dict[str, Any]:
-    destination = extra.pop("destination")
-    reply = await client.post(
-        "/webhooks/endpoints",
-        json={"type": type_, "destination": destination, "event_types": ["webhook.test"], **extra},
-        headers=merchant.headers,
-    )
-    assert reply.status_code == 201, reply.text
-    data: dict[str, Any] = reply.json()["data"]
-    return data
 
 
 def verified(secret: str, body: bytes | str, headers: dict[str, str]) -> dict[str, Any]:
     payload: dict[str, Any] = Webhook(secret).verify(body, headers)
     return payload
-
-
-def number(payload: dict[str, Any]) -> int:
-    message: str = payload["data"]["message"]
-    return int(message.removeprefix("Test event ").removesuffix("."))
-
-
-async def failed_attempts(db: Database, endpoint_id: str) -> list[str]:
-    """The errors of the endpoint's failed attempts, oldest first."""
-    query = (
-        select(_A.c.error)
-        .select_from(_A.join(_D, _D.c.id == _A.c.delivery_id))
-        .where(_D.c.endpoint_id == endpoint_id, _A.c.error.is_not(None))
-        .order_by(_A.c.started_at)
-    )
-    async with db.read() as conn:
-        return [row.error for row in await conn.execute(query)]
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
@@ -260,3 +228,40 @@ async def test_a_nats_jetstream_subject_takes_signed_events_and_a_missing_stream
         with contextlib.suppress(NotFoundError):  # a test that failed before making it again
             await js.delete_stream(stream)
         await client.close()
+
+
+async def test_many_deliveries_at_once_share_one_confirming_channel_and_each_arrives(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    db: Database,
+) -> None:
+    import aio_pika
+
+    name = f"aitopup-test-{uuid.uuid4().hex}"
+    connection = await aio_pika.connect(AMQP)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.FANOUT)
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange)
+        merchant = await make_merchant()
+        made = await make_destination(
+            hook_client, merchant, "rabbitmq", destination={"url": AMQP, "exchange": name}
+        )
+        await start_worker(**QUICK)
+        ids = await emit_test_events(db, merchant.merchant_id, 200)
+
+        async def all_confirmed() -> bool:
+            async with db.read() as conn:
+                rows = await conn.execute(select(_D.c.status).where(_D.c.endpoint_id == made["id"]))
+                return [row.status for row in rows].count("succeeded") == len(ids)
+
+        await wait_until(all_confirmed, within=60)
+        seen: list[str] = []
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            seen.append(str(message.message_id))
+        assert len(seen) == 200 and len(set(seen)) == 200  # each once: none lost, none twice
+        await exchange.delete()
+    finally:
+        await connection.close()

@@ -12,10 +12,10 @@ from standardwebhooks import Webhook
 
 from gateway.store.db import Database
 from tests.fixtures.core import wait_until
+from tests.fixtures.destinations import QUICK, failed_attempts, number
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import emit_test_events
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_destinations import QUICK, failed_attempts, number
 
 KEYS = {"region": "us-east-1", "access_key_id": "testing", "secret_access_key": "testing-secret"}
 

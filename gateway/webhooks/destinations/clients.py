@@ -19,6 +19,10 @@ __all__ = ["Clients", "Published", "probe"]
 # client connects by name, after every address the name resolves to was checked.
 _BY_NAME = frozenset({"amqps", "rediss", "tls", "https"})
 MAX_CLIENTS = 1_000
+# A client no delivery used for this long is closed when the next one is opened: an endpoint
+# edited (sealed anew) or deleted leaves its old client behind, and a broker's connection held
+# open for nothing is one of its limited few.
+IDLE_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +88,15 @@ class Clients:
     """One environment's kept clients, by destination type and sealed destination (an edit
     seals anew, so the edited destination gets a client of its own)."""
 
-    def __init__(self, *, allow_loopback: bool) -> None:
+    def __init__(self, *, allow_loopback: bool, idle_seconds: float = IDLE_SECONDS) -> None:
         self._allow_loopback = allow_loopback
+        self._idle_seconds = idle_seconds
         self._kept: dict[tuple[str, str], tuple[Destination, Any]] = {}
+        self._used: dict[tuple[str, str], float] = {}
         self._opening: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
     async def publish(
         self, kind: Destination, key: str, config: Any, message: Message, seconds: float
@@ -121,14 +130,18 @@ class Clients:
     async def _client(
         self, kind: Destination, slot: tuple[str, str], config: Any, seconds: float
     ) -> Any:
+        now = time.monotonic()
         kept = self._kept.get(slot)
         if kept is not None:
+            self._used[slot] = now
             return kept[1]
         lock = self._opening.setdefault(slot, asyncio.Lock())
         async with lock:  # deliveries to one destination open one client between them
             kept = self._kept.get(slot)
             if kept is not None:
+                self._used[slot] = now
                 return kept[1]
+            await self._close_idle(now)
             client = await _opened(
                 kind, config, allow_loopback=self._allow_loopback, seconds=seconds
             )
@@ -136,6 +149,7 @@ class Clients:
                 oldest, (_, old) = next(iter(self._kept.items()))
                 await self._drop(oldest, old)
             self._kept[slot] = (kind, client)
+            self._used[slot] = now
         self._opening.pop(slot, None)  # its waiters hold it; a later delivery finds the client
         return client
 
@@ -146,8 +160,18 @@ class Clients:
         if kept is None or kept[1] is not client:
             return
         del self._kept[slot]
+        self._used.pop(slot, None)
         with contextlib.suppress(Exception):  # a client that failed may fail to close too
             await kept[0].close(client)
+
+    async def _close_idle(self, now: float) -> None:
+        idle = [
+            (slot, kept[1])
+            for slot, kept in self._kept.items()
+            if now - self._used.get(slot, now) > self._idle_seconds
+        ]
+        for slot, client in idle:
+            await self._drop(slot, client)
 
     async def aclose(self) -> None:
         for slot, (_, client) in list(self._kept.items()):

@@ -4,6 +4,7 @@ every endpoint's before there were others, is the worker's checked transport and
 from .base import Destination
 from .eventbridge import EVENTBRIDGE
 from .nats import NATS
+from .pubsub import PUBSUB
 from .rabbitmq import RABBITMQ
 from .redis_stream import REDIS_STREAM
 from .sqs import SQS
@@ -18,6 +19,7 @@ DESTINATIONS: dict[str, Destination] = {
     NATS.name: NATS,
     SQS.name: SQS,
     EVENTBRIDGE.name: EVENTBRIDGE,
+    PUBSUB.name: PUBSUB,
 }
 
 
