@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, open_database
+from gateway.store.db import Database, PostgresDatabase, open_database
 from gateway.store.migrate import upgrade
 from gateway.store.raw import Statement
 from gateway.values.clock import utcnow
@@ -293,3 +293,18 @@ async def test_with_the_cache_on_a_statement_lands_where_it_was_never_prepared(
                 await _pid(startup)
         finally:
             await startup.dispose()
+
+
+async def test_the_gateway_and_the_commands_open_their_store_with_the_setting(
+    pooled: Pooled, redis_url: str
+) -> None:
+    """Every process's store takes the setting: the gateway's services and an operator's
+    command alike (the worker's: its test above)."""
+    from gateway.operator import command_store
+    from gateway.services import open_services
+
+    settings = _settings(pooled.url, redis_url)
+    async with open_services(settings) as services, command_store(settings) as command:
+        for db in (services.db, command):
+            assert isinstance(db, PostgresDatabase) and db.statement_cache is False
+            assert await _pid(db) > 0
