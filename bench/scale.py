@@ -11,7 +11,8 @@ workers, on PostgreSQL, each beside its baseline run with as many processes.
 Each is measured directly and again through a PgBouncer of the bench's own in transaction
 mode (Debian's 1.18, where it is installed; ``AITOPUP_BENCH_SCALE_POOLER=none`` skips it): the
 gateways with the statement cache off, the workers as a role whose sessions carry their
-planner settings (docs/operations.md). Each pair runs in turn ``ROUNDS`` times and the pair
+planner settings (docs/operations.md); ``AITOPUP_BENCH_SCALE_POOLED_PROCESSES`` says with how
+many processes (1 and 2). Each pair runs in turn ``ROUNDS`` times and the pair
 whose ratio is the median is reported, as in ``bench.topup``. PostgreSQL:
 ``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of the benchmark's own.
 ``make bench SCALE=1`` runs it with the rest.
@@ -62,6 +63,10 @@ DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
 SEALING = "bench-sealing-0123456789abcdef"
 # PgBouncer's server connections per database and user, behind up to two processes' pools.
 POOLED = 20
+# How many gateways and workers are measured through it (the tests take the two alone).
+POOLED_PROCESSES = tuple(
+    int(n) for n in os.environ.get("AITOPUP_BENCH_SCALE_POOLED_PROCESSES", "1,2").split(",")
+)
 
 
 async def _spread(urls: list[str], bodies: list[bytes], headers: dict[str, str]) -> Result:
@@ -278,8 +283,8 @@ def run() -> list[Row]:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aitopup-scale-")))
         base = stack.enter_context(_cluster())
-        for route_to in _routes(stack, base):
-            for n in PROCESSES:
+        for number, route_to in enumerate(_routes(stack, base)):
+            for n in PROCESSES if number == 0 else POOLED_PROCESSES:
                 rows += _measured(folder, base, route_to, n)
     return rows
 

@@ -3,6 +3,7 @@ give-back can reach them (past the horizon, and older than every debit of the wa
 a held send's stay until it is decided, and so do the spans after it. On both stores."""
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import select, update
@@ -52,7 +53,11 @@ async def test_spans_go_once_no_give_back_can_reach_them(
     wallet_id = wallet.wallet_id
 
     async def debit(reference: str, days_ago: int) -> None:
-        moved = {"env": "staging", "merchant_id": merchant.merchant_id, "memo": None}
+        moved: dict[str, Any] = {
+            "env": "staging",
+            "merchant_id": merchant.merchant_id,
+            "memo": None,
+        }
         async with db.transaction() as conn:
             taken = await funding.debit_merchant(
                 conn, amount=100, source="adjustment", reference=reference, now=utcnow(), **moved

@@ -4,6 +4,7 @@ races; and a merchant's levels re-arm a bounded number of times an hour."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -88,7 +89,12 @@ async def test_a_merchants_levels_re_arm_a_bounded_number_of_times_an_hour(
     hour = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
     async def cycle(n: int, at: datetime) -> None:
-        moved = {"env": "staging", "merchant_id": merchant.merchant_id, "memo": None, "now": at}
+        moved: dict[str, Any] = {
+            "env": "staging",
+            "merchant_id": merchant.merchant_id,
+            "memo": None,
+            "now": at,
+        }
         async with db.transaction() as conn:
             taken = await funding.debit_merchant(
                 conn, amount=200, source="adjustment", reference=f"down-{n}", **moved

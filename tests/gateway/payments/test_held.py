@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from gateway.approvals.held import PAYMENT, describe
+from gateway.approvals.held import describe
 from gateway.mail.content import expires_text
 from gateway.mail.render import render
 from gateway.payments.sellers import holds, states
+from gateway.payments.sellers.hold import PAYMENTS
 from gateway.store.db import Database
 from gateway.store.models import SellerPayment, SellerPaymentWork, table_of
 from gateway.store.queue import lease
@@ -207,7 +208,7 @@ async def test_the_approval_mail_says_when_the_sellers_offer_lapses_and_what_app
     agent, _ = await _agent(make_merchant, db)
     payment_id = await held(client, agent, "m-1")
     async with db.read() as conn:  # this seller's challenge outlasts the hold: nothing to say
-        told = await describe(conn, PAYMENT, payment_id, utcnow())
+        told = await describe(conn, PAYMENTS, payment_id, utcnow())
     assert told is not None and "lapses" not in told.text
     shown = {"link": "https://x.test/a", "sender": "S", "last_this_hour": False}
     assert "lapses" not in render("approval_request", {**told.mail, **shown}).text
@@ -215,7 +216,7 @@ async def test_the_approval_mail_says_when_the_sellers_offer_lapses_and_what_app
     async with db.transaction() as conn:  # a seller's usual five minutes
         await conn.execute(update(_P).where(_P.c.id == payment_id).values(expires_at=lapses))
     async with db.read() as conn:
-        told = await describe(conn, PAYMENT, payment_id, utcnow())
+        told = await describe(conn, PAYMENTS, payment_id, utcnow())
     assert told is not None and told.expires - lapses > timedelta(hours=1)
     said = expires_text(lapses)
     mail = render("approval_request", {**told.mail, **shown})

@@ -20,14 +20,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, open_database
+from gateway.store.db import Database, PostgresDatabase, open_database
 from gateway.store.migrate import upgrade
 from gateway.store.raw import Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Env
 from tests.fixtures.core import TEST_PEPPER, live_server, local_client, make_settings, wait_until
-from tests.fixtures.lanes import lane_of
 from tests.fixtures.merchants import (
     MerchantKey,
     merchant_balance,
@@ -42,7 +41,7 @@ from worker.store import POSTGRES_SETTINGS, role_lacks
 pytestmark = [
     pytest.mark.skipif(pgbouncer_binary() is None, reason=INSTALL_HINT),
     # On the PostgreSQL half's server, as its lanes are: one module's connections at a time.
-    pytest.mark.xdist_group(lane_of("tests/gateway/store/test_pgbouncer.py")),
+    pytest.mark.xdist_group("postgres-0"),
 ]
 
 
@@ -293,3 +292,18 @@ async def test_with_the_cache_on_a_statement_lands_where_it_was_never_prepared(
                 await _pid(startup)
         finally:
             await startup.dispose()
+
+
+async def test_the_gateway_and_the_commands_open_their_store_with_the_setting(
+    pooled: Pooled, redis_url: str
+) -> None:
+    """Every process's store takes the setting: the gateway's services and an operator's
+    command alike (the worker's: its test above)."""
+    from gateway.operator import command_store
+    from gateway.services import open_services
+
+    settings = _settings(pooled.url, redis_url)
+    async with open_services(settings) as services, command_store(settings) as command:
+        for db in (services.db, command):
+            assert isinstance(db, PostgresDatabase) and db.statement_cache is False
+            assert await _pid(db) > 0
