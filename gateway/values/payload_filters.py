@@ -22,6 +22,7 @@ What a merchant may save is bounded: ``MAX_BYTES`` of compact JSON, ``MAX_DEPTH`
 nesting, numbers finite and within ``MAX_NUMBER``.
 """
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -282,14 +283,22 @@ def matches(node: Filter, event: Any) -> bool:
     return isinstance(event, dict) and _object(node, event)
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Any:
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=64)
 def matches_text(filter_text: str | None, body: str | None) -> bool:
     """``matches`` of a saved filter's JSON and an event's body as text: SQLite's function.
-    No filter passes everything."""
+    No filter passes everything. Remembered: the fan-out asks it of the same filter and body
+    twice (the deliveries' statement, then the drops'), and an event's body once per filtered
+    endpoint."""
     if filter_text is None:
         return True
     if body is None:
         return False
-    return matches(json.loads(filter_text), json.loads(body))
+    return matches(_parsed(filter_text), _parsed(body))
 
 
 # --- the same rule as SQL/JSON path, for PostgreSQL -------------------------------------------
