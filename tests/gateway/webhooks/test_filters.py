@@ -2,6 +2,7 @@
 in the endpoint's stats, every other event is delivered as before, on both stores; a filter
 is judged when saved, and a refused one changes nothing."""
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -114,6 +115,8 @@ BAD: list[tuple[Any, int]] = [
     ({"data": {"platform": {"$in": []}}}, Code.WEBHOOK_FILTER_INVALID),
     ({"data": {"amount_cents": {"$gt": 1, "currency": "usd"}}}, Code.WEBHOOK_FILTER_INVALID),
     ({"$or": {"type": "topup.delivered"}}, Code.WEBHOOK_FILTER_INVALID),
+    ({"type": "\ud800"}, Code.WEBHOOK_FILTER_INVALID),  # a lone surrogate
+    ({"data": {}}, Code.WEBHOOK_FILTER_INVALID),
     (_deep(MAX_DEPTH + 1), Code.WEBHOOK_FILTER_TOO_DEEP),
     ({"type": "x" * MAX_BYTES}, Code.WEBHOOK_FILTER_TOO_LARGE),
 ]
@@ -128,15 +131,19 @@ async def test_bad_filters_are_refused_and_change_nothing(
     assert _deep(MAX_DEPTH)  # the deepest allowed is saved
     await make_endpoint(hook_client, merchant, receiver.url, filter=_deep(MAX_DEPTH))
     for bad, code in BAD:
+        # As JSON text, escaped: a lone surrogate is sent as a client may send it.
+        headers = {**merchant.headers, "Content-Type": "application/json"}
         created = await hook_client.post(
             "/webhooks/endpoints",
-            json={"url": receiver.url, "filter": bad},
-            headers=merchant.headers,
+            content=json.dumps({"url": receiver.url, "filter": bad}),
+            headers=headers,
         )
         assert created.status_code == 422, created.text
         assert created.json()["code"] == code, bad
         patched = await hook_client.patch(
-            f"/webhooks/endpoints/{made['id']}", json={"filter": bad}, headers=merchant.headers
+            f"/webhooks/endpoints/{made['id']}",
+            content=json.dumps({"filter": bad}),
+            headers=headers,
         )
         assert patched.json()["code"] == code, bad
     listed = await hook_client.get("/webhooks/endpoints", headers=merchant.headers)
