@@ -22,6 +22,7 @@ What a merchant may save is bounded: ``MAX_BYTES`` of compact JSON, ``MAX_DEPTH`
 nesting, numbers finite and within ``MAX_NUMBER``.
 """
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -185,7 +186,11 @@ def check_filter(value: Any) -> Saved | None:
     if not isinstance(value, dict):
         raise _invalid("a filter is a JSON object, or null to lift it")
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if len(text.encode()) > MAX_BYTES:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate, which no store keeps
+        raise _invalid("a filter is valid Unicode") from None
+    if size > MAX_BYTES:
         raise ApiError(Code.WEBHOOK_FILTER_TOO_LARGE, data={"max_bytes": MAX_BYTES})
     if _depth(value) > MAX_DEPTH:
         raise ApiError(Code.WEBHOOK_FILTER_TOO_DEEP, data={"max_depth": MAX_DEPTH})
@@ -282,14 +287,22 @@ def matches(node: Filter, event: Any) -> bool:
     return isinstance(event, dict) and _object(node, event)
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Any:
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=64)
 def matches_text(filter_text: str | None, body: str | None) -> bool:
     """``matches`` of a saved filter's JSON and an event's body as text: SQLite's function.
-    No filter passes everything."""
+    No filter passes everything. Remembered: the fan-out asks it of the same filter and body
+    twice (the deliveries' statement, then the drops'), and an event's body once per filtered
+    endpoint."""
     if filter_text is None:
         return True
     if body is None:
         return False
-    return matches(json.loads(filter_text), json.loads(body))
+    return matches(_parsed(filter_text), _parsed(body))
 
 
 # --- the same rule as SQL/JSON path, for PostgreSQL -------------------------------------------

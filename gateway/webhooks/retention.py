@@ -1,12 +1,13 @@
 """How long webhook history is kept, and its pruning.
 
-Events, deliveries, attempts and finished replay jobs are kept ``AITOPUP_RETENTION_DAYS`` (an
-operator may set one merchant's own, ``merchants.retention_days``), then deleted in batches by
-the worker. Ids sort by creation time (``clock.new_id``; a delivery's id starts with its
-event's), so "older than the horizon" is a range of each primary key, and no index is added for
-it. Never pruned: a delivery still due (``pending``), a replay job still running, the event of
-any delivery kept, and everything that is money (the ledger, top-ups, orders), which lives in
-other tables this module does not touch.
+Events, deliveries, attempts, finished replay jobs and the rows of events payload filters
+dropped are kept ``AITOPUP_RETENTION_DAYS`` (an operator may set one merchant's own,
+``merchants.retention_days``), then deleted in batches by the worker. Ids sort by creation
+time (``clock.new_id``; a delivery's id starts with its event's), so "older than the horizon"
+is a range of each primary key (a dropped event's key is its endpoint's, then its time), and no
+index is added for it. Never pruned: a delivery still due (``pending``), a replay job still
+running, the event of any delivery kept, and everything that is money (the ledger, top-ups,
+orders), which lives in other tables this module does not touch.
 
 A replay of a delivery past the horizon is refused with its own code, whether or not the worker
 has pruned it yet: what a merchant may ask for does not depend on when the job last ran. A
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.db import Database
@@ -26,6 +27,8 @@ from ..store.models import (
     Event,
     Merchant,
     WebhookDelivery,
+    WebhookEndpoint,
+    WebhookFiltered,
     WebhookReplayJob,
     table_of,
 )
@@ -47,6 +50,8 @@ _E = table_of(Event)
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
 _J = table_of(WebhookReplayJob)
+_EP = table_of(WebhookEndpoint)
+_F = table_of(WebhookFiltered)
 
 
 def horizon(now: datetime, days: int) -> datetime:
@@ -93,6 +98,7 @@ class Pruned:
     attempt_rows: int = 0
     event_rows: int = 0
     replay_job_rows: int = 0
+    filtered_rows: int = 0
 
     def __add__(self, other: "Pruned") -> "Pruned":
         return Pruned(
@@ -100,11 +106,18 @@ class Pruned:
             self.attempt_rows + other.attempt_rows,
             self.event_rows + other.event_rows,
             self.replay_job_rows + other.replay_job_rows,
+            self.filtered_rows + other.filtered_rows,
         )
 
     @property
     def rows(self) -> int:
-        return self.delivery_rows + self.attempt_rows + self.event_rows + self.replay_job_rows
+        return (
+            self.delivery_rows
+            + self.attempt_rows
+            + self.event_rows
+            + self.replay_job_rows
+            + self.filtered_rows
+        )
 
 
 async def prune_batch(db: Database, *, now: datetime, default_days: int, batch: int) -> Pruned:
@@ -171,6 +184,21 @@ async def _prune_group(
         .limit(batch)
     )
     jobs = (await conn.execute(delete(_J).where(_J.c.id.in_(old_jobs.scalar_subquery())))).rowcount
+    # What a filter dropped goes with the deliveries it stands for: by its key, endpoint first.
+    key = tuple_(_F.c.endpoint_id, _F.c.created_at, _F.c.event_id)
+    old_drops = (
+        select(_F.c.endpoint_id, _F.c.created_at, _F.c.event_id)
+        .where(
+            _F.c.endpoint_id.in_(select(_EP.c.id).where(_EP.c.merchant_id.in_(merchants))),
+            _F.c.created_at < kept_since,
+        )
+        .limit(batch)
+    )
+    drops = (await conn.execute(delete(_F).where(key.in_(old_drops)))).rowcount
     return Pruned(
-        delivery_rows=deliveries, attempt_rows=attempts, event_rows=events, replay_job_rows=jobs
+        delivery_rows=deliveries,
+        attempt_rows=attempts,
+        event_rows=events,
+        replay_job_rows=jobs,
+        filtered_rows=drops,
     )

@@ -2,25 +2,30 @@
 in the endpoint's stats, every other event is delivered as before, on both stores; a filter
 is judged when saved, and a refused one changes nothing."""
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from gateway.store.db import Database
-from gateway.store.models import WebhookDelivery, table_of
+from gateway.store.models import WebhookDelivery, WebhookFiltered, table_of
+from gateway.values.clock import utcnow
 from gateway.values.codes import Code
 from gateway.values.payload_filters import MAX_BYTES, MAX_DEPTH
+from gateway.webhooks.retention import prune_batch
 from tests.fixtures.mcp import SEND
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import Receiver, make_endpoint
 
 _D = table_of(WebhookDelivery)
+_F = table_of(WebhookFiltered)
 DELIVERED = ["topup.delivered"]
 
 
-async def _delivered(db: Database, endpoint_id: str) -> list[int]:
-    """The amounts of the top-ups the endpoint has a delivery of, in order."""
+async def _delivered(db: Database, endpoint_id: str) -> list[str]:
+    """The events the endpoint has a delivery of, in order."""
     async with db.read() as conn:
         rows = await conn.execute(
             select(_D.c.event_id).where(_D.c.endpoint_id == endpoint_id).order_by(_D.c.id)
@@ -110,6 +115,8 @@ BAD: list[tuple[Any, int]] = [
     ({"data": {"platform": {"$in": []}}}, Code.WEBHOOK_FILTER_INVALID),
     ({"data": {"amount_cents": {"$gt": 1, "currency": "usd"}}}, Code.WEBHOOK_FILTER_INVALID),
     ({"$or": {"type": "topup.delivered"}}, Code.WEBHOOK_FILTER_INVALID),
+    ({"type": "\ud800"}, Code.WEBHOOK_FILTER_INVALID),  # a lone surrogate
+    ({"data": {}}, Code.WEBHOOK_FILTER_INVALID),
     (_deep(MAX_DEPTH + 1), Code.WEBHOOK_FILTER_TOO_DEEP),
     ({"type": "x" * MAX_BYTES}, Code.WEBHOOK_FILTER_TOO_LARGE),
 ]
@@ -124,18 +131,41 @@ async def test_bad_filters_are_refused_and_change_nothing(
     assert _deep(MAX_DEPTH)  # the deepest allowed is saved
     await make_endpoint(hook_client, merchant, receiver.url, filter=_deep(MAX_DEPTH))
     for bad, code in BAD:
+        # As JSON text, escaped: a lone surrogate is sent as a client may send it.
+        headers = {**merchant.headers, "Content-Type": "application/json"}
         created = await hook_client.post(
             "/webhooks/endpoints",
-            json={"url": receiver.url, "filter": bad},
-            headers=merchant.headers,
+            content=json.dumps({"url": receiver.url, "filter": bad}),
+            headers=headers,
         )
         assert created.status_code == 422, created.text
         assert created.json()["code"] == code, bad
         patched = await hook_client.patch(
-            f"/webhooks/endpoints/{made['id']}", json={"filter": bad}, headers=merchant.headers
+            f"/webhooks/endpoints/{made['id']}",
+            content=json.dumps({"filter": bad}),
+            headers=headers,
         )
         assert patched.json()["code"] == code, bad
     listed = await hook_client.get("/webhooks/endpoints", headers=merchant.headers)
     assert len(listed.json()["data"]) == 2  # no refused create wrote an endpoint
     read = await hook_client.get(f"/webhooks/endpoints/{made['id']}", headers=merchant.headers)
     assert read.json()["data"]["filter"] == kept  # nor a refused update its filter
+
+
+async def test_what_a_filter_dropped_is_kept_as_long_as_deliveries(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, receiver: Receiver, db: Database
+) -> None:
+    merchant = await make_merchant()
+    made = await make_endpoint(
+        hook_client, merchant, receiver.url, event_types=DELIVERED, filter={"type": "nothing"}
+    )
+    await _send(hook_client, merchant)
+    assert (await _stats(hook_client, merchant, made["id"]))["filtered"] == 1
+    kept = await prune_batch(db, now=utcnow(), default_days=90, batch=100)
+    assert kept.filtered_rows == 0  # within the horizon: kept
+    later = utcnow() + timedelta(days=91)
+    pruned = await prune_batch(db, now=later, default_days=90, batch=100)
+    assert pruned.filtered_rows >= 1
+    async with db.read() as conn:
+        left = await conn.execute(select(_F).where(_F.c.endpoint_id == made["id"]))
+        assert left.all() == []
