@@ -1,4 +1,4 @@
-"""Migration 0075: an approval link names what it decides by its kind and id, a column for
+"""Migration 0074: an approval link names what it decides by its kind and id, a column for
 neither kind; each link of a send or a payment made before names the same row after; and back,
 where a link of another kind, which the columns of each kind cannot name, is dropped."""
 
@@ -27,10 +27,10 @@ def _look(conn: Connection) -> tuple[set[str], list[tuple[str, str]]]:
     return columns, [(kind, held) for kind, held in conn.execute(text(found))]
 
 
-async def test_0075_names_what_a_link_decides_by_kind_and_goes_back(
+async def test_0074_names_what_a_link_decides_by_kind_and_goes_back(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0072", database_url, tmp_path, request) as db:
+    async with database_at("0073", database_url, tmp_path, request) as db:
         async with db.transaction() as conn:
             await insert_old_merchant(conn, with_topup=True)
             now = utcnow()
@@ -46,7 +46,7 @@ async def test_0075_names_what_a_link_decides_by_kind_and_goes_back(
                     ),
                     {"h": token * 64, "n": now},
                 )
-        before, after = await up_down_up(db, "0072", "0075", TABLES, _look)
+        before, after = await up_down_up(db, "0073", "0074", TABLES, _look)
         # A link of a kind the columns cannot name goes with the way back.
         async with db.transaction() as conn:
             await conn.execute(
@@ -57,7 +57,7 @@ async def test_0075_names_what_a_link_decides_by_kind_and_goes_back(
                 ),
                 {"h": "c" * 64, "n": utcnow()},
             )
-        await downgrade_to(db, "0072")
+        await downgrade_to(db, "0073")
         async with db.read() as conn:
             back = await conn.run_sync(_look)
     assert {"topup_id", "payment_id"} <= before[0] and "held_kind" not in before[0]

@@ -3,8 +3,8 @@ before), and the destination object of a broker's type, sealed whole as the endp
 (``destination_sealed``) and as reads show it, its secrets masked (``destination_shown``);
 and back, both dropped
 
-Revision ID: 0076
-Revises: 0072
+Revision ID: 0075
+Revises: 0074
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0076"
-down_revision: str | None = "0072"
+revision: str = "0075"
+down_revision: str | None = "0074"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

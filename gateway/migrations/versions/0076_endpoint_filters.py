@@ -2,8 +2,8 @@
 matches (``webhook_endpoints.filter``, ``filter_path``, both null for no filter), and a row per
 event each endpoint's filter dropped (``webhook_filtered``); and back, all dropped
 
-Revision ID: 0077
-Revises: 0072
+Revision ID: 0076
+Revises: 0075
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 
 from gateway.store.types import UTCDateTime
 
-revision: str = "0077"
-down_revision: str | None = "0072"
+revision: str = "0076"
+down_revision: str | None = "0075"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,8 +2,8 @@
 kind of hold adds no column: each link of a send or a payment keeps what it named; and back,
 to a column per kind (a link of any other kind, which the columns cannot name, dropped)
 
-Revision ID: 0075
-Revises: 0072
+Revision ID: 0074
+Revises: 0073
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0075"
-down_revision: str | None = "0072"
+revision: str = "0074"
+down_revision: str | None = "0073"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 and when the operator was told (``treasury_floats.low_at``, ``low_told_at``), and each rail's
 last reconciliation against its provider (``treasury_checks``); and back, both dropped
 
-Revision ID: 0074
+Revision ID: 0073
 Revises: 0072
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 from gateway.store.types import UTCDateTime
 
-revision: str = "0074"
+revision: str = "0073"
 down_revision: str | None = "0072"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
