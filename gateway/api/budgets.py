@@ -93,7 +93,12 @@ routes = [
             body=BudgetCreate,
             response=BudgetData,
             success=Code.CREATED,
-            errors=(*_AUTH, *BODY_ERRORS, Code.BUDGET_COUNT_LIMIT_REACHED),
+            errors=(
+                *_AUTH,
+                *BODY_ERRORS,
+                Code.BUDGET_COUNT_LIMIT_REACHED,
+                Code.BUDGET_LEVELS_ON_ROLLING_WINDOW,
+            ),
         ),
     ),
     ApiRoute(
@@ -130,7 +135,12 @@ routes = [
             "budgets",
             body=BudgetUpdate,
             response=BudgetData,
-            errors=(*_NOT_FOUND, *BODY_ERRORS, Code.KEY_LIMIT_NOT_GRANTABLE),
+            errors=(
+                *_NOT_FOUND,
+                *BODY_ERRORS,
+                Code.KEY_LIMIT_NOT_GRANTABLE,
+                Code.BUDGET_LEVELS_ON_ROLLING_WINDOW,
+            ),
         ),
     ),
     ApiRoute(

@@ -198,6 +198,7 @@ async def create(conn: AsyncConnection, owner: Owner, body: BudgetCreate) -> Bud
     )
     if (await conn.execute(standing)).scalar_one() >= MAX_BUDGETS_PER_ENV:
         raise ApiError(Code.BUDGET_COUNT_LIMIT_REACHED, data={"limit": MAX_BUDGETS_PER_ENV})
+    _levels_told(body.windows, body.thresholds_percent)
     now = utcnow()
     budget_id = new_id("bgt")
     await conn.execute(
@@ -216,13 +217,25 @@ async def create(conn: AsyncConnection, owner: Owner, body: BudgetCreate) -> Bud
     return await _read(conn, owner, budget_id)
 
 
+def _levels_told(windows: BudgetLimits, levels: Sequence[int]) -> None:
+    """Alert levels are crossed on a calendar window's spend (``budget.threshold``); a rolling
+    window's spend frees as it ages and no level is told of it, so levels beside one are refused
+    where they are set rather than accepted and never heard of."""
+    if levels and any(limit.hours is not None for limit in windows.limits):
+        raise ApiError(Code.BUDGET_LEVELS_ON_ROLLING_WINDOW, data={"field": "thresholds_percent"})
+
+
 async def update(
     conn: AsyncConnection, owner: Owner, budget_id: str, body: BudgetUpdate
 ) -> BudgetData:
     """PATCH: the fields present replace the stored ones. New windows take effect from the next
     payment; what was spent in the current windows stays counted."""
-    await _row(conn, owner, budget_id, lock=True)
+    row = await _row(conn, owner, budget_id, lock=True)
     _held_by(owner, budget_id)
+    # What the budget will be once changed: its levels must be ones it can tell.
+    stored = _drawn(row)
+    levels = stored.thresholds if body.thresholds_percent is None else body.thresholds_percent
+    _levels_told(body.windows or stored.windows, levels)
     values: dict[str, Any] = {"updated_at": utcnow()}
     if body.name is not None:
         values["name"] = body.name

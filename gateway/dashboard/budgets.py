@@ -154,9 +154,14 @@ async def create_budget(request: Request) -> Response:
             BudgetData
         )
     except ApiError as refused:
-        errors.add(refused)
+        errors.add(refused, _where(refused))
         return await _list_page(request, viewer, dict(data.items()), errors)  # type: ignore[arg-type]
     return RedirectResponse(path_for("show_budget", budget_id=made.id), status_code=303)
+
+
+def _where(refused: ApiError) -> str:
+    """The field a refusal is said beside: the levels, for levels a rolling window cannot tell."""
+    return "thresholds_percent" if refused.code == Code.BUDGET_LEVELS_ON_ROLLING_WINDOW else FORM
 
 
 async def _detail_page(
@@ -195,7 +200,13 @@ async def update_budget(request: Request) -> Response:
     if errors:
         return await _detail_page(request, viewer, dict(data.items()), errors)  # type: ignore[arg-type]
     svc = services(request)
-    await perform(svc.waker, service.update_budget(svc.db, _owner(viewer), budget_id, body))
+    try:
+        await perform(svc.waker, service.update_budget(svc.db, _owner(viewer), budget_id, body))
+    except ApiError as refused:
+        if refused.code != Code.BUDGET_LEVELS_ON_ROLLING_WINDOW:
+            raise
+        errors.add(refused, _where(refused))
+        return await _detail_page(request, viewer, dict(data.items()), errors)  # type: ignore[arg-type]
     return RedirectResponse(path_for("show_budget", budget_id=budget_id) + "?saved=1", 303)
 
 

@@ -184,11 +184,18 @@ def _translated(context: Context, message: str) -> str:
     return found.gettext(message) if isinstance(found, NullTranslations) else message
 
 
+def _now(context: Context) -> datetime:
+    """Now as the page's environment reads it: a page that shows the staging test clock counts
+    "in 1 d" and "5 min ago" from that clock's time (``now``), never from the wall's."""
+    found = context.get("now")
+    return found if isinstance(found, datetime) else utcnow()
+
+
 @pass_context
 def _when(context: Context, moment: datetime | str | None) -> str:
     language = _language(context)
     if language == languages.DEFAULT:
-        return when(moment)
+        return when(moment, _now(context))
     if moment is None or moment == "":
         return _translated(context, _NEVER)
     if isinstance(moment, str):
@@ -199,7 +206,7 @@ def _when(context: Context, moment: datetime | str | None) -> str:
     else:
         found = moment
     aware = found if found.tzinfo is not None else found.replace(tzinfo=UTC)
-    return languages.moment_in(aware.astimezone(UTC), utcnow(), language)
+    return languages.moment_in(aware.astimezone(UTC), _now(context), language)
 
 
 # New API's unit beside the money, named as what it is (``values.money.quota_of`` counts it).

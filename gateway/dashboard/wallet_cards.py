@@ -8,6 +8,7 @@ clock's time), and the redirect's query names which fixed sentence to show.
 """
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -95,6 +96,8 @@ async def context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "checkin_today": today,
         "checkin_notice": _CHECKIN.notice(request),
         "clock": clock,
+        # Every relative time on the page counts from the environment's clock.
+        "now": None if clock is None else datetime.fromisoformat(clock.now.replace("Z", "+00:00")),
         "clock_notice": _CLOCK.notice(request),
         "periods": periods,
     }

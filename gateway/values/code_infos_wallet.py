@@ -291,6 +291,11 @@ WALLET: dict[Code, CodeInfo] = {
         422, "An invoice goes only to the e-mail address of one of this merchant's users"
     ),
     Code.RETURN_URL_INVALID: CodeInfo(422, "Return URL invalid"),
+    Code.BUDGET_LEVELS_ON_ROLLING_WINDOW: CodeInfo(
+        422,
+        "A budget's alert levels are told on calendar windows only, and a rolling window "
+        "(hours) would never tell them: drop the levels or the rolling window",
+    ),
     Code.PAYMENT_SESSION_REPEATED: CodeInfo(
         502, "The payment provider answered a session it had already given another order"
     ),

@@ -22,7 +22,7 @@ async def test_the_wallet_reads_once_at_both_widths(page: Page, signed_up: Merch
     row = page.locator("#history tbody tr").first
     await expect(row).to_contain_text("through Sandbox")
     await expect(row.locator("td.num").nth(1)).to_have_text("$0.00 (of $20.00)")
-    await expect(page.locator("#clock-relative")).to_contain_text("count from real time")
+    await expect(page.locator("#clock-relative")).to_contain_text("count from this clock's time")
     await assert_accessible(page, "wallet-units", widths=(DESKTOP, PHONE))
     for path, name in (("/dashboard/webhooks", "Webhooks"), ("/dashboard/topups", "Top-ups")):
         await page.goto(path)

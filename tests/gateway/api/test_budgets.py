@@ -94,6 +94,37 @@ async def test_bad_budgets_are_refused_and_change_nothing(
     assert other.json()["code"] == 2352
 
 
+async def test_alert_levels_beside_a_rolling_window_are_refused_where_they_are_set(
+    client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    """A rolling window's spend is never told as a level crossed: levels beside one are refused
+    (4162, naming the field), whether the levels or the window come second, and nothing
+    changes; levels on calendar windows alone are kept."""
+    owner = await make_merchant()
+    rolling = {"limits": [{"amount_cents": 2000, "interval": "rolling", "hours": 5}]}
+    refused = await client.post(
+        "/budgets",
+        json={"name": "x", "windows": rolling, "thresholds_percent": [50, 100]},
+        headers=owner.headers,
+    )
+    assert (refused.status_code, refused.json()["code"]) == (422, 4162), refused.text
+    assert refused.json()["data"] == {"field": "thresholds_percent"}
+    assert (await client.get("/budgets", headers=owner.headers)).json()["data"] == []
+
+    made = await _budget(client, owner, rolling)  # a rolling window with no level: kept
+    url = f"/budgets/{made['id']}"
+    late = await client.patch(url, json={"thresholds_percent": [80]}, headers=owner.headers)
+    assert late.json()["code"] == 4162, late.text
+    calendar = await client.patch(
+        url, json={"windows": DAILY, "thresholds_percent": [80]}, headers=owner.headers
+    )
+    assert calendar.status_code == 200 and calendar.json()["data"]["thresholds_percent"] == [80]
+    back = await client.patch(url, json={"windows": rolling}, headers=owner.headers)
+    assert back.json()["code"] == 4162, back.text
+    kept = (await client.get(url, headers=owner.headers)).json()["data"]
+    assert kept["windows"]["limits"] == DAILY["limits"] and kept["thresholds_percent"] == [80]
+
+
 async def test_a_policy_names_only_budgets_of_its_merchant_and_environment(
     client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:

@@ -82,6 +82,27 @@ async def test_a_bad_amount_is_said_beside_its_field_and_nothing_is_made(sign_up
         assert f'id="f-{field}-error"' in refused.text
 
 
+async def test_levels_beside_a_rolling_window_are_said_beside_their_field(
+    sign_up: SignUp,
+) -> None:
+    """Made or changed, a budget's levels beside a rolling window are refused beside the levels'
+    field (a rolling window never tells them), and nothing is written."""
+    account = await sign_up()
+    rolling = {"name": "Fleet", "limit_rolling": "20", "limit_rolling_hours": "5"}
+    refused = await account.post(
+        "/budgets", {**rolling, "thresholds_percent": "50"}, page="/budgets"
+    )
+    assert refused.status_code == 422, refused.text
+    assert 'id="f-thresholds_percent-error"' in refused.text
+    assert "No staging budgets yet." in refused.text
+    made = await account.post("/budgets", rolling, page="/budgets")
+    assert made.status_code == 303, made.text
+    page = made.headers["location"].removeprefix("/dashboard")
+    changed = await account.post(page, {**rolling, "thresholds_percent": "80"}, page=page)
+    assert changed.status_code == 422, changed.text
+    assert 'id="f-thresholds_percent-error"' in changed.text
+
+
 async def test_the_key_form_offers_the_budgets_and_keeps_those_ticked(sign_up: SignUp) -> None:
     account = await sign_up()
     made = await account.post("/budgets", {"name": "Fleet", "limit_daily": "10"}, page="/budgets")

@@ -2,6 +2,7 @@
 sends the browser back with a fixed sentence; a second check-in, a bad number of days and a
 clock past its bound change nothing; live has no clock."""
 
+import re
 from html import unescape
 
 import httpx
@@ -45,9 +46,12 @@ async def test_check_in_once_a_day_and_the_clock_refusals(sign_up: SignUp, db: D
     moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     shown = await _after(account.client, moved)
     assert "(1 day ahead of real time)" in shown
-    # A relative time on the page ("in 2 d") is real time's, and the page says so.
+    # A relative time on the page ("in 2 d") counts from the clock's time, and the page says so:
+    # the clock's own time is "just now", not a day ahead.
     assert 'id="clock-relative">Relative times on this page' in shown
-    assert "count from real time, not from this clock." in unescape(shown)
+    assert "count from this clock's time" in unescape(shown)
+    clock_now = re.search(r'id="clock-now">([^<]*)<', shown)
+    assert clock_now is not None and clock_now.group(1).endswith("(just now)"), clock_now
     assert 'id="checkin-button"' in shown  # the next day opened
     moved = await account.post("/wallet/clock/advance", {"days": "1"}, page=WALLET)
     assert "(2 days ahead of real time)" in await _after(account.client, moved)
