@@ -185,7 +185,11 @@ def check_filter(value: Any) -> Saved | None:
     if not isinstance(value, dict):
         raise _invalid("a filter is a JSON object, or null to lift it")
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if len(text.encode()) > MAX_BYTES:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:  # JSON's escapes can name a lone surrogate; no UTF-8 text holds one
+        raise _invalid("strings and field names hold Unicode characters only") from None
+    if size > MAX_BYTES:
         raise ApiError(Code.WEBHOOK_FILTER_TOO_LARGE, data={"max_bytes": MAX_BYTES})
     if _depth(value) > MAX_DEPTH:
         raise ApiError(Code.WEBHOOK_FILTER_TOO_DEEP, data={"max_depth": MAX_DEPTH})

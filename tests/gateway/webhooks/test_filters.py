@@ -2,6 +2,7 @@
 in the endpoint's stats, every other event is delivered as before, on both stores; a filter
 is judged when saved, and a refused one changes nothing."""
 
+import json
 from typing import Any
 
 import httpx
@@ -112,7 +113,16 @@ BAD: list[tuple[Any, int]] = [
     ({"$or": {"type": "topup.delivered"}}, Code.WEBHOOK_FILTER_INVALID),
     (_deep(MAX_DEPTH + 1), Code.WEBHOOK_FILTER_TOO_DEEP),
     ({"type": "x" * MAX_BYTES}, Code.WEBHOOK_FILTER_TOO_LARGE),
+    # JSON's escapes name a lone surrogate, which no UTF-8 text (nor either store) holds.
+    ({"type": "\ud800"}, Code.WEBHOOK_FILTER_INVALID),
+    ({"\udc00": 1}, Code.WEBHOOK_FILTER_INVALID),
+    ({"data": {"platform": {"$in": ["gemini", "\ud83d"]}}}, Code.WEBHOOK_FILTER_INVALID),
 ]
+
+
+def _as_json(body: Any) -> bytes:
+    """``body`` as JSON text, a lone surrogate as its escape (as httpx's encoder cannot)."""
+    return json.dumps(body).encode()
 
 
 async def test_bad_filters_are_refused_and_change_nothing(
@@ -123,16 +133,19 @@ async def test_bad_filters_are_refused_and_change_nothing(
     made = await make_endpoint(hook_client, merchant, receiver.url, filter=kept)
     assert _deep(MAX_DEPTH)  # the deepest allowed is saved
     await make_endpoint(hook_client, merchant, receiver.url, filter=_deep(MAX_DEPTH))
+    json_headers = {**merchant.headers, "content-type": "application/json"}
     for bad, code in BAD:
         created = await hook_client.post(
             "/webhooks/endpoints",
-            json={"url": receiver.url, "filter": bad},
-            headers=merchant.headers,
+            content=_as_json({"url": receiver.url, "filter": bad}),
+            headers=json_headers,
         )
         assert created.status_code == 422, created.text
         assert created.json()["code"] == code, bad
         patched = await hook_client.patch(
-            f"/webhooks/endpoints/{made['id']}", json={"filter": bad}, headers=merchant.headers
+            f"/webhooks/endpoints/{made['id']}",
+            content=_as_json({"filter": bad}),
+            headers=json_headers,
         )
         assert patched.json()["code"] == code, bad
     listed = await hook_client.get("/webhooks/endpoints", headers=merchant.headers)
