@@ -106,10 +106,17 @@ def address_of(url: str, schemes: dict[str, int]) -> tuple[SplitResult, str, int
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         raise ValueError(f"url must start with {' or '.join(f'{s}://' for s in schemes)}")
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        # A client reads its options from the query (redis-py, aiormq): certificate checks
+        # turned off, files of the worker's machine read as certificates and keys.
+        raise ValueError("url takes no query or fragment: the destination's fields say the rest")
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise ValueError("url has no host")
-    port = parts.port  # ValueError: out of range
+    try:
+        port = parts.port
+    except ValueError:  # never quoted: a password holding "/" or "?" reads as the port
+        port = 0
     if port == 0:
         raise ValueError("url port must be a number from 1 to 65535")
     return parts, host, port or schemes[scheme]
