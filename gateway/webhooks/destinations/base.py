@@ -131,16 +131,24 @@ def at_address(parts: SplitResult, address: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def scrubbed(text: str, url: str) -> str:
-    """``text`` (a client's error) with the URL's password, as written or decoded, masked: a
-    client may quote the URL it was given."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return text
-    if parts.password:
-        for secret in {parts.password, unquote(parts.password)}:
-            text = text.replace(secret, MASK)
+def scrubbed(text: str, kind: Destination, config: BaseModel) -> str:
+    """``text`` (a client's error) with every secret of the destination masked: each of its
+    URLs' passwords, as written or decoded, and each secret field, whichever a client quotes."""
+    found: set[str] = set()
+    for name, value in config:
+        if not isinstance(value, str) or not value:
+            continue
+        if name in kind.secrets:
+            found.add(value)
+            continue
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            continue
+        if password:
+            found.update({password, unquote(password)})
+    for secret in sorted(found, key=len, reverse=True):  # a longer one before its parts
+        text = text.replace(secret, MASK)
     return text
 
 
