@@ -1,7 +1,9 @@
 """What a broker's client says went wrong reaches the attempt log and the save's refusal (5353)
 without any secret of the destination: neither a password in any of its URLs, as written or
-decoded, nor a secret field (an access key's secret), whichever the client quotes."""
+decoded, nor a secret field (an access key's secret), whichever the client quotes; nor does a
+sealed destination that no longer fits its type."""
 
+import json
 from typing import Any, ClassVar
 
 import pytest
@@ -10,6 +12,8 @@ from pydantic import ConfigDict
 from gateway.values.model import Model
 from gateway.webhooks.destinations.base import Destination, DestinationError, Message
 from gateway.webhooks.destinations.clients import Clients, probe
+from gateway.webhooks.destinations.saving import context, opened
+from keys import Sealer
 
 
 class _Config(Model):
@@ -68,3 +72,15 @@ async def test_a_clients_error_quotes_no_secret_of_the_destination() -> None:
         assert "refused" in said
         for secret in SECRETS:
             assert secret not in said, said
+
+
+def test_a_sealed_destination_that_no_longer_fits_its_type_is_an_attempts_error() -> None:
+    # Saved before its type's rules changed: the worker's attempt says so, final, and never
+    # quotes the destination (a validation error quotes its input: the URL with its password).
+    sealer = Sealer(b"0123456789abcdef0123456789abcdef")
+    saved = {"url": "redis://u:hunter2-pass@127.0.0.1:6379/0", "stream": "s", "gone": 1}
+    sealed = sealer.seal(json.dumps(saved), context=context("we_1"))
+    with pytest.raises(DestinationError) as failed:
+        opened(sealer, "we_1", "redis_stream", sealed)
+    assert failed.value.final
+    assert "hunter2" not in str(failed.value) and "gone" in str(failed.value)
