@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from ..services import services
-from ..values import payload_filters
+from ..values import outside_json, payload_filters
 from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError
@@ -190,8 +190,10 @@ def parsed_filter(text: str) -> dict[str, Any] | None:
     """The filter as typed: empty lifts it; JSON text is judged as a save judges it."""
     if not text:
         return None
+    if outside_json.too_deep(text):  # never decoded: past its recursion the decoder fails
+        raise ApiError(Code.WEBHOOK_FILTER_TOO_DEEP, data={"max_depth": payload_filters.MAX_DEPTH})
     try:
-        value = json.loads(text)
+        value = outside_json.loads(text)
     except ValueError:
         raise ApiError(Code.WEBHOOK_FILTER_INVALID, "Webhook filter invalid: not JSON") from None
     payload_filters.check_filter(value)

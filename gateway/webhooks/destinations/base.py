@@ -106,10 +106,17 @@ def address_of(url: str, schemes: dict[str, int]) -> tuple[SplitResult, str, int
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         raise ValueError(f"url must start with {' or '.join(f'{s}://' for s in schemes)}")
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        # A client reads its options from the query (redis-py, aiormq): certificate checks
+        # turned off, files of the worker's machine read as certificates and keys.
+        raise ValueError("url takes no query or fragment: the destination's fields say the rest")
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise ValueError("url has no host")
-    port = parts.port  # ValueError: out of range
+    try:
+        port = parts.port
+    except ValueError:  # never quoted: a password holding "/" or "?" reads as the port
+        port = 0
     if port == 0:
         raise ValueError("url port must be a number from 1 to 65535")
     return parts, host, port or schemes[scheme]
@@ -124,16 +131,24 @@ def at_address(parts: SplitResult, address: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def scrubbed(text: str, url: str) -> str:
-    """``text`` (a client's error) with the URL's password, as written or decoded, masked: a
-    client may quote the URL it was given."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return text
-    if parts.password:
-        for secret in {parts.password, unquote(parts.password)}:
-            text = text.replace(secret, MASK)
+def scrubbed(text: str, kind: Destination, config: BaseModel) -> str:
+    """``text`` (a client's error) with every secret of the destination masked: each of its
+    URLs' passwords, as written or decoded, and each secret field, whichever a client quotes."""
+    found: set[str] = set()
+    for name, value in config:
+        if not isinstance(value, str) or not value:
+            continue
+        if name in kind.secrets:
+            found.add(value)
+            continue
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            continue
+        if password:
+            found.update({password, unquote(password)})
+    for secret in sorted(found, key=len, reverse=True):  # a longer one before its parts
+        text = text.replace(secret, MASK)
     return text
 
 

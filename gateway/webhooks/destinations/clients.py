@@ -57,13 +57,13 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
     except DestinationError:
         raise
     except Exception as exc:
-        raise DestinationError(f"connect failed: {_said(exc, config)}") from None
+        raise DestinationError(f"connect failed: {_said(exc, kind, config)}") from None
 
 
-def _said(exc: BaseException, config: Any) -> str:
-    """What the client said went wrong, on one line, never the URL's password."""
+def _said(exc: BaseException, kind: Destination, config: Any) -> str:
+    """What the client said went wrong, on one line, never a secret of the destination."""
     said = (str(exc) or type(exc).__name__).replace("\n", " ")
-    return scrubbed(said, getattr(config, "url", ""))
+    return scrubbed(said, kind, config)
 
 
 async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> None:
@@ -78,7 +78,7 @@ async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds
     except DestinationError:
         raise
     except Exception as exc:
-        raise DestinationError(f"refused: {_said(exc, config)}") from None
+        raise DestinationError(f"refused: {_said(exc, kind, config)}") from None
     finally:
         with contextlib.suppress(Exception):  # it was only opened to check
             await kind.close(client)
@@ -123,7 +123,7 @@ class Clients:
         except Exception as exc:
             await self._drop(slot, client)
             final = not kind.retryable(exc)
-            said = _said(exc, config)
+            said = _said(exc, kind, config)
             raise DestinationError(f"not acknowledged: {said}", final=final) from None
         return Published(ack, time.perf_counter() - started)
 

@@ -36,7 +36,10 @@ class RedisStream(Destination):
     async def open(self, config: Any, url: str) -> Any:
         from redis.asyncio import Redis  # only a worker with such an endpoint loads it here
 
-        client = Redis.from_url(url, socket_connect_timeout=5.0, retry_on_timeout=False)
+        # rediss is connected to by name (``clients``): its certificate must name the host,
+        # which redis-py before 6 does not check unless asked.
+        tls = {"ssl_check_hostname": True} if url.lower().startswith("rediss:") else {}
+        client = Redis.from_url(url, socket_connect_timeout=5.0, retry_on_timeout=False, **tls)
         await client.ping()
         return client
 

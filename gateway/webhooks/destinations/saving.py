@@ -154,4 +154,11 @@ def opened(sealer: Sealer, endpoint_id: str, name: str, sealed: str) -> BaseMode
     if kind is None:
         raise DestinationError(f"destination type {name!r} is not known to this worker")
     raw = sealer.open(sealed, context=context(endpoint_id))
-    return kind.config.model_validate_json(raw)
+    try:
+        return kind.config.model_validate_json(raw)
+    except ValidationError as exc:  # its text quotes the input: the URL with its password
+        first = exc.errors(include_input=False, include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "destination"
+        raise DestinationError(
+            f"destination no longer fits its type: {field}: {first['msg']}", final=True
+        ) from None

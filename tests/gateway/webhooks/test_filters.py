@@ -119,6 +119,9 @@ BAD: list[tuple[Any, int]] = [
     ({"data": {}}, Code.WEBHOOK_FILTER_INVALID),
     (_deep(MAX_DEPTH + 1), Code.WEBHOOK_FILTER_TOO_DEEP),
     ({"type": "x" * MAX_BYTES}, Code.WEBHOOK_FILTER_TOO_LARGE),
+    # JSON's escapes name a lone surrogate, which no UTF-8 text (nor either store) holds.
+    ({"\udc00": 1}, Code.WEBHOOK_FILTER_INVALID),
+    ({"data": {"platform": {"$in": ["gemini", "\ud83d"]}}}, Code.WEBHOOK_FILTER_INVALID),
 ]
 
 

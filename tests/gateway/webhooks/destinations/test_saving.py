@@ -170,6 +170,65 @@ async def test_a_destination_that_does_not_fit_is_refused_and_nothing_is_written
 
 
 @pytest.mark.parametrize(
+    "destination",
+    [
+        # A client reads its options from the URL's query: certificate checks turned off (so a
+        # name that resolves elsewhere at connect time is not caught by its certificate) ...
+        {"type": "redis_stream", "url": "rediss://h.example:6380/0?ssl_cert_reqs=none"},
+        {"type": "redis_stream", "url": "rediss://h.example/0?ssl_check_hostname=false"},
+        {"type": "rabbitmq", "url": "amqps://u:p@h.example/?no_verify_ssl=1"},
+        # ... and files of the worker's machine read as certificates and keys.
+        {"type": "redis_stream", "url": "redis://127.0.0.1:6379/0?ssl_ca_certs=/etc/passwd"},
+        {"type": "rabbitmq", "url": "amqps://u:p@h.example/?cafile=/etc/passwd"},
+        {"type": "nats", "url": "nats://127.0.0.1:4222/?x=1"},
+        {"type": "sqs", "url": "https://sqs.us-east-1.amazonaws.com/?a=b"},
+        {"type": "redis_stream", "url": "redis://127.0.0.1:6379/0#frag"},
+    ],
+)
+async def test_a_brokers_url_takes_no_options_in_its_query(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    db: Database,
+    destination: dict[str, str],
+) -> None:
+    merchant = await make_merchant()
+    name, url = destination["type"], destination["url"]
+    fields: dict[str, dict[str, Any]] = {
+        "redis_stream": {"url": url, "stream": "s"},
+        "rabbitmq": {"url": url, "exchange": ""},
+        "nats": {"url": url, "subject": "a"},
+        "sqs": {
+            "queue_url": "https://sqs.us-east-1.amazonaws.com/1/q",
+            "endpoint_url": url,
+            "region": "us-east-1",
+            "access_key_id": "AKIDEXAMPLE",
+            "secret_access_key": "secret",
+        },
+    }
+    reply = await post(hook_client, merchant, {"type": name, "destination": fields[name]})
+    body = refused_with(reply, 5351)
+    assert body["data"] == {"field": "destination.url"}
+    assert "query" in body["message"] or "fragment" in body["message"]
+    assert await count(db, merchant.merchant_id) == 0
+
+
+async def test_a_malformed_url_quotes_no_part_of_its_password(
+    hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
+) -> None:
+    merchant = await make_merchant()
+    # A password holding "/" ends the URL's authority early: what follows ":" reads as a port.
+    for url in ("redis://u:pa55w/rd@127.0.0.1:6379/0", "redis://u:pa55w?rd@127.0.0.1:6379/0"):
+        reply = await post(
+            hook_client,
+            merchant,
+            {"type": "redis_stream", "destination": {"url": url, "stream": "s"}},
+        )
+        refused_with(reply, 5351)
+        assert "pa55w" not in reply.text
+    assert await count(db, merchant.merchant_id) == 0
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "amqp://guest:guest@127.0.0.1:5672/",
