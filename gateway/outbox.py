@@ -18,16 +18,18 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
+    exists,
     func,
     insert,
     literal_column,
     or_,
+    select,
     true,
 )
 
 from .redis_client import ANSWER_WITHIN, Redis
 from .store.compose import Plan, Refs, Step, const, from_rows, param
-from .store.filters import dropped, passes
+from .store.filters import dropped, has_filter, passes
 from .store.models import Event, WebhookDelivery, WebhookEndpoint, WebhookFiltered, table_of
 from .store.raw import Conn, Construct, raw
 from .store.types import UTCDateTime
@@ -156,6 +158,9 @@ def _event(
     balance_after: Balance | None,
     fills: Fills | None,
     merchant: str,
+    *,
+    filtered: bool,
+    excepted: bool,
 ) -> Construct:
     """One event row of the merchant ``:<merchant>`` in ``:env``, once ``gate`` holds."""
     row = {
@@ -166,7 +171,16 @@ def _event(
         "payload": _payload(refs, name, balance_after, fills),
         "created_at": param("now", UTCDateTime()),
     }
-    return from_rows(insert(_E), [row], where=gate(refs))
+    written = from_rows(insert(_E), [row], where=gate(refs))
+    if not filtered:
+        return written
+    # Whether an endpoint it is for has a filter: the flag without which the drops' step is not
+    # even run in order (``Step.when``), so an event of a merchant without filters costs SQLite
+    # no statement more.
+    filters = select(
+        exists().where(_addressed(refs, name, None, excepted, merchant, gated=False), has_filter())
+    ).scalar_subquery()
+    return written.returning(filters.label("filters"))
 
 
 def _payload(
@@ -189,7 +203,7 @@ def _subscribed(type_: ColumnElement[Any]) -> ColumnElement[bool]:
 
 
 def _addressed(
-    refs: Refs, name: str, named: int | None, excepted: bool, merchant: str
+    refs: Refs, name: str, named: int | None, excepted: bool, merchant: str, *, gated: bool = True
 ) -> ColumnElement[bool]:
     """The endpoints event ``name`` is for, its filters aside: each enabled endpoint of its
     merchant and env that subscribes to its type, or, with ``named``, each endpoint
@@ -204,7 +218,7 @@ def _addressed(
         _EP.c.enabled,
         _EP.c.deleted_at.is_(None),
         which,
-        refs.after(name),
+        refs.after(name) if gated else true(),
     )
     if excepted:
         where = and_(where, _EP.c.id != param(f"{name}_except", String))
@@ -290,9 +304,18 @@ def event_steps(
     made = [
         Step(
             name,
-            lambda refs: _event(refs, name, after, balance_after, fills, merchant),
+            lambda refs: _event(
+                refs,
+                name,
+                after,
+                balance_after,
+                fills,
+                merchant,
+                filtered=named is None,
+                excepted=excepted,
+            ),
             when=when,
-            counted=True,
+            counted=named is not None,  # else it returns whether any endpoint filters
         ),
         Step(
             f"{name}_deliveries",
@@ -306,6 +329,7 @@ def event_steps(
                 f"{name}_filtered",
                 lambda refs: _dropped(refs, name, excepted, due, merchant, body(refs)),
                 counted=True,
+                when=(name, "filters"),
             )
         )
     return made

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
+from ..operations import perform
 from ..services import services
 from ..values import outside_json, payload_filters
 from ..values.codes import Code
@@ -236,9 +237,11 @@ async def tried_filter(
     the rows, or the filter's refusal beside its field."""
     refused = FormErrors()
     try:
-        tried = await filter_preview.preview(
-            services(request).db, viewer.caller, parsed_filter(typed["filter"] or "")
-        )
+        svc = services(request)
+        chosen = parsed_filter(typed["filter"] or "")
+        tried = (
+            await perform(svc.waker, filter_preview.preview(svc.db, viewer.caller, chosen))
+        ).many(filter_preview.Tried)
     except ApiError as exc:
         refused.add(exc, "filter")
         return None, refused

@@ -18,7 +18,7 @@ from sqlalchemy.types import Boolean
 from ..values.payload_filters import SQLITE_FUNCTION, matches_text
 from .models import WebhookEndpoint, table_of
 
-__all__ = ["dropped", "passes", "register"]
+__all__ = ["dropped", "has_filter", "passes", "register"]
 
 _EP = table_of(WebhookEndpoint)
 
@@ -74,6 +74,31 @@ def passes(body: ColumnElement[Any]) -> ColumnElement[bool]:
 def dropped(body: ColumnElement[Any]) -> ColumnElement[bool]:
     """The endpoint has a filter, and it drops the event ``body``."""
     return _Judged(body, negated=True)
+
+
+def has_filter() -> ColumnElement[bool]:
+    """The endpoint has a filter (the column the store's own match reads)."""
+    return _HasFilter()
+
+
+class _HasFilter(ColumnElement[bool]):
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = []  # noqa: RUF012 (SQLAlchemy declares this a list)
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return [_EP]
+
+
+@compiles(_HasFilter, "postgresql")
+def _has_filter_postgresql(element: _HasFilter, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(_EP.c.filter_path, **kw)} IS NOT NULL)"
+
+
+@compiles(_HasFilter, "sqlite")
+def _has_filter_sqlite(element: _HasFilter, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(_EP.c.filter, **kw)} IS NOT NULL)"
 
 
 def register(connection: Any) -> None:

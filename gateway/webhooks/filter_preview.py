@@ -14,6 +14,8 @@ from ..store.db import Database
 from ..store.models import Event, table_of
 from ..values import payload_filters
 from ..values.clock import rfc3339
+from ..values.codes import Code
+from ..values.outcome import Outcome
 
 __all__ = ["PREVIEW_EVENTS", "Tried", "preview"]
 
@@ -29,9 +31,9 @@ class Tried:
     passes: bool
 
 
-async def preview(db: Database, caller: Caller, filter_: dict[str, Any] | None) -> list[Tried]:
+async def preview(db: Database, caller: Caller, filter_: dict[str, Any] | None) -> Outcome:
     """The caller's newest events, each with whether ``filter_`` (judged as a save judges it:
-    refused with its code) passes it."""
+    refused with its code) passes it: a list of ``Tried``, for the dashboard's page alone."""
     saved = payload_filters.check_filter(filter_)
     node = json.loads(saved.text) if saved is not None else None
     stmt = (
@@ -42,7 +44,7 @@ async def preview(db: Database, caller: Caller, filter_: dict[str, Any] | None) 
     )
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [
+    tried = [
         Tried(
             event_id=row.id,
             type=row.type,
@@ -51,3 +53,4 @@ async def preview(db: Database, caller: Caller, filter_: dict[str, Any] | None) 
         )
         for row in rows
     ]
+    return Outcome(Code.SUCCESS, tried)

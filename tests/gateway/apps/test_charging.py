@@ -93,7 +93,7 @@ def test_a_charge_is_a_payment_as_a_send_is() -> None:
     assert names[:2] == [plan.DEBIT, spend.SPEND_STEP]
     for shared in ("entries", "event", "event_deliveries", "low", "low_deliveries"):
         assert shared in names
-    assert names[-2:] == ["paid", "paid_deliveries"]
+    assert names[-3:] == ["paid", "paid_deliveries", "paid_filtered"]
     assert params["merchant_id"] == "mer_payer" and params["payee_merchant_id"] == "mer_owner"
     assert set(plan.Paying.__required_keys__) <= set(params)
     # The payer's event, ``balance.low`` and the payee's, in the order they happen.
