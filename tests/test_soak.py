@@ -1,6 +1,7 @@
 """``make soak``, short: gateways behind nginx and workers under every fault that applies, on
 SQLite (one of each) and on a PostgreSQL cluster of its own (two of each, through a PgBouncer of
-its own where one is installed); nothing lost, nothing debited twice, every sum holds. The full-length run is ``make soak`` (docs/performance.md)."""
+its own where one is installed); nothing lost, nothing debited twice, every sum holds. The
+full-length run is ``make soak`` (docs/performance.md)."""
 
 import os
 from pathlib import Path
