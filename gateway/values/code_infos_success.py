@@ -44,8 +44,9 @@ SUCCESS: dict[Code, CodeInfo] = {
     ),
     Code.PAYMENT_AUTHORIZED: CodeInfo(
         201,
-        "Payment authorized: the wallet is debited and holds the amount; retry the seller's "
-        "request with data.value in the data.header header. Shown here and on a replay of this "
+        "Payment authorized: the wallet is debited and holds the amount (not when the "
+        "merchant's own instrument pays, funded_by own); retry the seller's request with "
+        "data.value in the data.header header. Shown here and on a replay of this "
         "Idempotency-Key only; released to the wallet if the seller has not used it at "
         "data.expires_at",
     ),
@@ -55,7 +56,9 @@ SUCCESS: dict[Code, CodeInfo] = {
         "replay of that key's Idempotency-Key (data.status says where it stands)",
     ),
     Code.PAYMENT_DENIED: CodeInfo(
-        200, "Payment denied: nothing was paid; its amount is back in the wallet"
+        200,
+        "Payment denied: nothing was paid; its amount is back in the wallet (in the key's "
+        "limits only, when the merchant's own instrument was to pay)",
     ),
     Code.PAYMENT_AWAITING_APPROVAL: CodeInfo(
         202,
