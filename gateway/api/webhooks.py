@@ -210,6 +210,18 @@ _HEADERS = (
     Code.WEBHOOK_HEADER_RESERVED_SIGNATURE,
     Code.WEBHOOK_HEADER_RESERVED_GATEWAY,
 )
+_DESTINATIONS = (
+    Code.WEBHOOK_DESTINATION_TYPE_UNKNOWN,
+    Code.WEBHOOK_DESTINATION_INVALID,
+    Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
+    Code.WEBHOOK_DESTINATION_UNREACHABLE,
+)
+_FILTERS = (
+    Code.WEBHOOK_FILTER_INVALID,
+    Code.WEBHOOK_FILTER_OPERATOR_UNKNOWN,
+    Code.WEBHOOK_FILTER_TOO_DEEP,
+    Code.WEBHOOK_FILTER_TOO_LARGE,
+)
 
 routes = [
     ApiRoute(
@@ -242,6 +254,8 @@ routes = [
                 Code.WEBHOOK_ENDPOINT_LIMIT_REACHED,
                 *_HEADERS,
                 Code.WEBHOOK_THROTTLE_INVALID,
+                *_DESTINATIONS,
+                *_FILTERS,
             ),
             secret=True,
         ),
@@ -283,6 +297,8 @@ routes = [
                 Code.WEBHOOK_URL_INVALID,
                 *_HEADERS,
                 Code.WEBHOOK_THROTTLE_INVALID,
+                *_DESTINATIONS,
+                *_FILTERS,
             ),
         ),
     ),
@@ -341,6 +357,7 @@ routes = [
                 *_NOT_FOUND,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
                 Code.WEBHOOK_TEST_RATE_LIMITED,
+                Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
                 Code.SERVICE_UNAVAILABLE,
             ),
         ),
@@ -361,6 +378,7 @@ routes = [
                 Code.WEBHOOK_RANGE_INVALID,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
                 Code.WEBHOOK_REPLAY_TOO_MANY,
+                Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
                 Code.WEBHOOK_REPLAY_JOBS_BUSY,
                 Code.WEBHOOK_RECOVER_RATE_LIMITED,
                 Code.SERVICE_UNAVAILABLE,
@@ -384,6 +402,7 @@ routes = [
                 Code.WEBHOOK_ENDPOINT_DISABLED,
                 Code.WEBHOOK_URL_INVALID,
                 Code.WEBHOOK_RANGE_INVALID,
+                Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
                 Code.WEBHOOK_REPLAY_SPAN_TOO_LONG,
                 Code.WEBHOOK_REPLAY_TOO_MANY,
                 Code.WEBHOOK_REPLAY_JOBS_BUSY,
@@ -440,6 +459,7 @@ routes = [
                 Code.WEBHOOK_DELIVERY_NOT_FOUND,
                 Code.WEBHOOK_DELIVERY_PENDING,
                 Code.WEBHOOK_ENDPOINT_DISABLED,
+                Code.WEBHOOK_DESTINATION_ADDRESS_REFUSED,
                 Code.WEBHOOK_PAST_RETENTION,
                 Code.WEBHOOK_REPLAY_RATE_LIMITED,
                 Code.SERVICE_UNAVAILABLE,

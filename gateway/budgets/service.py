@@ -219,9 +219,11 @@ async def create(conn: AsyncConnection, owner: Owner, body: BudgetCreate) -> Bud
 
 def _levels_told(windows: BudgetLimits, levels: Sequence[int]) -> None:
     """Alert levels are crossed on a calendar window's spend (``budget.threshold``); a rolling
-    window's spend frees as it ages and no level is told of it, so levels beside one are refused
-    where they are set rather than accepted and never heard of."""
-    if levels and any(limit.hours is not None for limit in windows.limits):
+    window's spend frees as it ages and no level is told of it, so levels on a budget whose only
+    window is rolling are refused where they are set rather than accepted and never heard of.
+    Beside a calendar window they are told of that window's spend."""
+    rolling = [limit.hours is not None for limit in windows.limits]
+    if levels and rolling and all(rolling):
         raise ApiError(Code.BUDGET_LEVELS_ON_ROLLING_WINDOW, data={"field": "thresholds_percent"})
 
 

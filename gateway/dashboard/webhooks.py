@@ -346,7 +346,9 @@ async def update_endpoint(request: Request) -> Response:
         forms = _Forms(edit=previewed(typed, tried, refused))
         status = refused.status if refused else 200
         return await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
-    current = (await endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id)).data
+    current = (
+        await perform(svc.waker, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
+    ).data
     broker = isinstance(current, EndpointData) and current.type != HTTP
     body, refused = await checked(request, viewer, typed, create=False, broker=broker)
     if body is not None and not refused:

@@ -293,8 +293,8 @@ WALLET: dict[Code, CodeInfo] = {
     Code.RETURN_URL_INVALID: CodeInfo(422, "Return URL invalid"),
     Code.BUDGET_LEVELS_ON_ROLLING_WINDOW: CodeInfo(
         422,
-        "A budget's alert levels are told on calendar windows only, and a rolling window "
-        "(hours) would never tell them: drop the levels or the rolling window",
+        "A budget's alert levels are told on its calendar windows only, and its only window is "
+        "rolling (hours), which would never tell them: add a calendar window or drop the levels",
     ),
     Code.PAYMENT_SESSION_REPEATED: CodeInfo(
         502, "The payment provider answered a session it had already given another order"

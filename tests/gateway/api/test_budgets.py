@@ -97,9 +97,9 @@ async def test_bad_budgets_are_refused_and_change_nothing(
 async def test_alert_levels_beside_a_rolling_window_are_refused_where_they_are_set(
     client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    """A rolling window's spend is never told as a level crossed: levels beside one are refused
-    (4162, naming the field), whether the levels or the window come second, and nothing
-    changes; levels on calendar windows alone are kept."""
+    """A rolling window's spend is never told as a level crossed: levels on a budget whose only
+    window is rolling are refused (4162, naming the field), whether the levels or the window
+    come second, and nothing changes; levels with a calendar window are kept."""
     owner = await make_merchant()
     rolling = {"limits": [{"amount_cents": 2000, "interval": "rolling", "hours": 5}]}
     refused = await client.post(
@@ -123,6 +123,10 @@ async def test_alert_levels_beside_a_rolling_window_are_refused_where_they_are_s
     assert back.json()["code"] == 4162, back.text
     kept = (await client.get(url, headers=owner.headers)).json()["data"]
     assert kept["windows"]["limits"] == DAILY["limits"] and kept["thresholds_percent"] == [80]
+    both = {"limits": [*DAILY["limits"], *rolling["limits"]]}  # told of the daily window's spend
+    beside = await client.patch(url, json={"windows": both}, headers=owner.headers)
+    assert beside.status_code == 200, beside.text
+    assert beside.json()["data"]["thresholds_percent"] == [80]
 
 
 async def test_a_policy_names_only_budgets_of_its_merchant_and_environment(

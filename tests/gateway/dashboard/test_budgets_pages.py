@@ -85,8 +85,8 @@ async def test_a_bad_amount_is_said_beside_its_field_and_nothing_is_made(sign_up
 async def test_levels_beside_a_rolling_window_are_said_beside_their_field(
     sign_up: SignUp,
 ) -> None:
-    """Made or changed, a budget's levels beside a rolling window are refused beside the levels'
-    field (a rolling window never tells them), and nothing is written."""
+    """Made or changed, a budget's levels where its only window is rolling are refused beside the
+    levels' field (a rolling window never tells them), and nothing is written."""
     account = await sign_up()
     rolling = {"name": "Fleet", "limit_rolling": "20", "limit_rolling_hours": "5"}
     refused = await account.post(

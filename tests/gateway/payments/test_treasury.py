@@ -16,7 +16,7 @@ from sqlalchemy import delete
 
 from gateway.payments.sellers import holds, reconcile, states
 from gateway.store.db import Database
-from gateway.store.models import TreasuryEntry, TreasuryFloat, table_of
+from gateway.store.models import TreasuryCheck, TreasuryEntry, TreasuryFloat, table_of
 from gateway.store.queue import lease
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
@@ -36,14 +36,16 @@ RAIL = {"env": "staging", "protocol": "tally"}
 
 @pytest.fixture
 async def rail(db: Database, tally: TallyPayer) -> AsyncIterator[None]:
-    """Tally's staging rail with no float and an empty ledger, and so again after the test: the
-    treasury is the operator's, one for every merchant, and the tests before this one in its
-    database paid Tally's sellers from wallets too."""
+    """Tally's staging rail with no float and an empty ledger, and every rail with no check told
+    of, and so again after the test: the treasury is the operator's, one for every merchant, and
+    the tests before this one in its database paid sellers from wallets too (a drift they left
+    told would not be told again)."""
 
     async def emptied() -> None:
         async with db.transaction() as conn:
             await conn.execute(delete(table_of(TreasuryFloat)))
             await conn.execute(delete(table_of(TreasuryEntry)))
+            await conn.execute(delete(table_of(TreasuryCheck)))
 
     await emptied()
     yield
