@@ -111,3 +111,14 @@ function refreshPage() {
     if (stream) stream.close();
   });
 })();
+
+// On a phone the sections' bar scrolls sideways: the current section is brought into view in
+// it, rather than left past its right edge where the reader cannot see where they are.
+(function () {
+  var current = document.querySelector('nav.nav a[aria-current="page"]');
+  if (!current) return;
+  var bar = current.closest("nav.nav");
+  if (bar.scrollWidth <= bar.clientWidth) return;
+  var offset = current.getBoundingClientRect().left - bar.getBoundingClientRect().left;
+  bar.scrollLeft += offset - (bar.clientWidth - current.offsetWidth) / 2;
+})();
