@@ -154,6 +154,9 @@ def _prunable() -> Any:
     oldest_held = (
         select(func.min(held.c.created_at))
         .where(held.c.wallet_id == _D.c.wallet_id, held.c.reference.in_(still_held))
+        # Two levels down, SQLAlchemy would not correlate it by itself: it took the spans' table
+        # as its own, and read the oldest held debit of every wallet instead of this one's.
+        .correlate(_D)
         .scalar_subquery()
     )
     edge = (

@@ -84,3 +84,41 @@ async def test_spans_go_once_no_give_back_can_reach_them(
     assert denied.status_code == 200, denied.text
     await prune_draws(db, now=utcnow(), days=90)
     assert await _spans(db, wallet_id) == [600]
+
+
+async def test_another_wallets_held_send_keeps_none_of_this_wallets_spans(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+) -> None:
+    # Each wallet's oldest held debit bounds its own spans only: another wallet's send, held
+    # since long before, once kept every wallet's spans (the bound was read over all wallets).
+    other = await make_merchant("staging", balance_cents=5_000)
+    await set_policy(db, other.key_id, HOLDS)
+    held = await client.post("/topup/send", json=SEND, headers=other.headers)
+    assert held.status_code == 202, held.text
+    async with db.read() as conn:
+        theirs = await ledger.balance(conn, "staging", ledger.merchant_owner(other.merchant_id))
+    assert theirs is not None
+    await _drawn(db, theirs.wallet_id, held.json()["transaction_id"], 400)
+
+    merchant = await make_merchant("staging", balance_cents=5_000)
+    async with db.read() as conn:
+        wallet = await ledger.balance(conn, "staging", ledger.merchant_owner(merchant.merchant_id))
+    assert wallet is not None
+    async with db.transaction() as conn:
+        taken = await funding.debit_merchant(
+            conn,
+            amount=100,
+            source="adjustment",
+            reference="old",
+            now=utcnow(),
+            env="staging",
+            merchant_id=merchant.merchant_id,
+            memo=None,
+        )
+        assert taken is not None
+    await _drawn(db, wallet.wallet_id, "old", 100)
+    assert await _spans(db, wallet.wallet_id) == [100]
+
+    assert await prune_draws(db, now=utcnow(), days=90) >= 1
+    assert await _spans(db, wallet.wallet_id) == []
+    assert await _spans(db, theirs.wallet_id) == [300]
