@@ -1,7 +1,7 @@
 """Losing Redis stops nothing for long: a real gateway (uvicorn), ``python -m worker`` as a process,
 a Redis of the test's own killed and restarted empty on the same port, and a receiver that checks
 every signature. The worker waits the outage out and delivers again; the gateway's sends and its
-readiness never fail for it; a worker that must stop exits promptly, saying so in one JSON line."""
+readiness never fail for it. How a worker stops, whatever it waits for: ``test_stopping``."""
 
 import asyncio
 import signal
@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from gateway.operator import create_key, create_merchant
 from gateway.store.migrate import upgrade
@@ -21,34 +20,15 @@ from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client, make_settings, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.postgres import PostgresStartError, ThrowawayPostgres, candidate_binaries
-from tests.fixtures.redis import RedisServer
+from tests.fixtures.redis import RedisServer, crash
 from tests.fixtures.webhooks import Receiver, verify_both_schemes
-from tests.fixtures.workers import log_lines, spawn_worker
-from worker.service import STOP_WITHIN
+from tests.fixtures.workers import log_lines, spawn_worker, stopped_within
 
 pytestmark = pytest.mark.slow
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "user@example.com"}
 BEFORE = 200  # deliveries made before the fault
 AFTER = 30  # sends made during the outage, and again after it
-HEALTH_KEY = "arq:queue:health-check"
-
-
-def kill(server: RedisServer) -> None:
-    """SIGKILL, as a crash: nothing saved (the tests' Redis keeps nothing anyway)."""
-    proc, server.proc = server.proc, None
-    assert proc is not None
-    proc.kill()
-    proc.wait(10)
-
-
-async def stopped_within(proc: "subprocess.Popen[bytes]", seconds: float) -> int:
-    try:
-        return await asyncio.to_thread(proc.wait, seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        await asyncio.to_thread(proc.wait, 10)
-        raise AssertionError(f"the worker did not exit within {seconds}s") from None
 
 
 class Watch:
@@ -138,7 +118,7 @@ async def test_redis_killed_and_restarted_empty_stops_nothing(
         try:
             await arrive(receiver, secret, await send_all(http, merchant, BEFORE), within=60)
 
-            await asyncio.to_thread(kill, private_redis)
+            await asyncio.to_thread(crash, private_redis)
             ready = await http.get("/readyz")  # ready, and saying what it lacks
             assert ready.status_code == 200 and ready.json()["data"]["redis"] == "unavailable"
             during = await send_all(http, merchant, AFTER)  # the outbox holds their webhooks
@@ -170,88 +150,6 @@ async def test_redis_killed_and_restarted_empty_stops_nothing(
     lines = log_lines(tmp_path, "worker")
     assert any(line["msg"].startswith("Redis unavailable") for line in lines)
     assert any(line["msg"].startswith("Redis answers again") for line in lines)
-
-
-async def started(redis_url: str, proc: "subprocess.Popen[bytes]") -> None:
-    """Until the worker has polled its queue once (ARQ's health-check key is set)."""
-    redis = Redis.from_url(redis_url)
-
-    async def polled() -> bool:
-        assert proc.poll() is None, "the worker exited"
-        return bool(await redis.exists(HEALTH_KEY))
-
-    try:
-        await wait_until(polled, within=30, interval=0.1)
-    finally:
-        await redis.aclose()
-
-
-async def test_sigterm_ends_an_idle_worker_promptly(
-    settings: Settings, private_redis: RedisServer, tmp_path: Path
-) -> None:
-    worker = spawn_worker(
-        settings.model_copy(update={"redis_url": private_redis.url}), tmp_path, "w"
-    )
-    await started(private_redis.url, worker)
-    worker.send_signal(signal.SIGTERM)
-    assert await stopped_within(worker, 5) == 0
-    log_lines(tmp_path, "w")
-
-
-async def test_sigterm_ends_a_worker_whose_stop_hangs(
-    settings: Settings, private_redis: RedisServer, tmp_path: Path
-) -> None:
-    """A stop that never ends is cut off at its bound: the process exits, saying so, and its
-    work in hand is left to its leases."""
-    worker = spawn_worker(
-        settings.model_copy(update={"redis_url": private_redis.url}),
-        tmp_path,
-        "w",
-        module="tests.fixtures.stuck_worker",
-    )
-    await started(private_redis.url, worker)
-    worker.send_signal(signal.SIGTERM)
-    assert await stopped_within(worker, STOP_WITHIN + 3) == 0
-    said = [line["msg"] for line in log_lines(tmp_path, "w")]
-    assert any("stopped with work in hand" in message for message in said), said
-
-
-async def test_sigterm_ends_a_worker_waiting_out_an_outage(
-    settings: Settings, private_redis: RedisServer, tmp_path: Path
-) -> None:
-    worker = spawn_worker(
-        settings.model_copy(update={"redis_url": private_redis.url}), tmp_path, "w"
-    )
-    await started(private_redis.url, worker)
-    await asyncio.to_thread(kill, private_redis)
-
-    async def waiting_out() -> bool:
-        assert worker.poll() is None, "the worker exited when Redis went away"
-        return any(line["msg"].startswith("Redis unavailable") for line in log_lines(tmp_path, "w"))
-
-    await wait_until(waiting_out, within=10, interval=0.1)
-    # Still running two seconds later: the outage is waited out, not a reason to stop. The
-    # wait ends the moment the process exits, which fails the test.
-    with pytest.raises(subprocess.TimeoutExpired):
-        await asyncio.to_thread(worker.wait, 2)
-    worker.send_signal(signal.SIGTERM)
-    assert await stopped_within(worker, 5) == 0
-    log_lines(tmp_path, "w")
-
-
-async def test_a_worker_that_cannot_reach_redis_exits_non_zero_with_one_json_line(
-    settings: Settings, tmp_path: Path, idle_port: int
-) -> None:
-    nowhere = f"redis://127.0.0.1:{idle_port}/0"
-    worker = spawn_worker(settings.model_copy(update={"redis_url": nowhere}), tmp_path, "w")
-    assert await stopped_within(worker, 30) == 1
-    lines = log_lines(tmp_path, "w")
-    last = lines[-1]
-    assert last["level"] == "critical"
-    assert last["logger"] == "aitopup.worker"
-    assert last["msg"].startswith("worker stopped")
-    assert "exc" in last  # the traceback is in the line, not beside it
-    assert [line for line in lines if line["level"] == "critical"] == [last]
 
 
 @pytest.fixture
