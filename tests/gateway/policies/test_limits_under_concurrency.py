@@ -8,8 +8,8 @@ reset (a rolling window's: when its oldest spend frees).
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -110,18 +110,24 @@ async def test_a_limit_admits_exactly_what_it_allows(
 @pytest.mark.parametrize("name", [name for name in POLICIES if name != "rolling"])
 async def test_a_limit_holds_across_two_gateway_processes(
     db: Database,
-    settings: Settings,
+    two_gateways: list[str],
     make_merchant: MakeMerchant,
-    tmp_path: Path,
     name: str,
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     merchant = await make_merchant(balance_cents=100_000)
     await set_policy(db, merchant.key_id, POLICIES[name][0])
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-    ):
-        replies = await _race([one, two], merchant.headers)
+    replies = await _race(two_gateways, merchant.headers)
     await _check(db, replies, merchant, name)
+
+
+@pytest.fixture(scope="module")
+async def two_gateways(
+    db: Database, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[list[str]]:
+    """Two gateway processes on PostgreSQL, started once for every limit raced across them: each
+    race is a merchant and a key of its own, so none sees another's spend."""
+    if db.is_sqlite:
+        pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
+    folder = tmp_path_factory.mktemp("gateways")
+    async with gateway_process(settings, folder) as one, gateway_process(settings, folder) as two:
+        yield [one, two]
