@@ -64,26 +64,33 @@ def test_a_run_every_target_of_which_is_met_exits_0(
     assert "clean: req/s" in capsys.readouterr().out
 
 
-# Gateways and stand-ins started in turn on both stores, as make bench starts them.
+# Gateways and stand-ins started in turn, as make bench starts them, on SQLite alone: what this
+# proves is that each suite's own code runs to its figures, and a store is a server the suites
+# share (``bench.servers``), which the send's and the statement cache's tiny runs take through
+# PostgreSQL. On no shared server, it runs beside the benches that use one.
 @pytest.mark.timeout(900)
-@pytest.mark.xdist_group("processes")
+@pytest.mark.slow
 def test_the_suites_without_a_tiny_test_of_their_own_finish_as_make_bench_runs_them(
     postgres_server: str,
 ) -> None:
     """``python -m bench`` over the suites no other test runs, at a tiny size: it exits 0,
     every figure printed and no request failed."""
     suites = ("bench.policy", "bench.approval", "bench.mcp", "bench.fulfilment")
-    report = run_bench("bench", postgres_server, timeout=860, AITOPUP_BENCH_SUITES=",".join(suites))
+    report = run_bench(
+        "bench",
+        postgres_server,
+        timeout=860,
+        AITOPUP_BENCH_SUITES=",".join(suites),
+        AITOPUP_BENCH_STORES="sqlite",
+    )
     assert "did not finish" not in report and "MISSED" not in report, report
     for figure, baseline in (
         ("send sqlite: req/s, key with a full policy", "key with no policy"),
-        ("send postgres: req/s, key with a full policy", "key with no policy"),
         ("approve sqlite: approvals/s at 32 clients", "held sends"),
-        ("approve postgres: approvals/s at 32 clients", "held sends"),
         ("send sqlite via MCP: req/s at 32 clients", "same send via REST"),
         ("send sqlite through newapi: req/s", "newapi stand-in bare"),
         ("send sqlite through openrouter: req/s", "openrouter stand-in bare"),
     ):
         figures_of(report, figure, baseline)
     failed = re.findall(r"^.*: requests failed +([\d,.]+) req", report, re.M)
-    assert len(failed) == 7 and {float(n) for n in failed} == {0.0}, report
+    assert len(failed) == 5 and {float(n) for n in failed} == {0.0}, report
