@@ -107,7 +107,7 @@ ENTRY_KINDS = {
     "topup_debit": marked("top-up sent"),
     "topup_credit": marked("top-up received"),
     "topup_refund": marked("top-up refunded"),
-    "initial_funding": marked("initial funding"),
+    "initial_funding": marked("staging starting balance"),
     "sandbox_fund": marked("sandbox funding"),
     "checkout": marked("checkout"),
     "redemption": marked("redeemed code"),
@@ -125,6 +125,7 @@ ENTRY_KINDS = {
 # A credit grant's category and status (``billing.wallet.grants``), as a person reads them.
 GRANT_WORDS = {
     "paid": marked("bought"),
+    "starting_balance": marked("staging starting balance"),
     "promotional": marked("promotional"),
     "plan": marked("plan"),
     "active": marked("active"),
