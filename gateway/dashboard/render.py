@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -231,7 +232,14 @@ def _window(context: Context, window: Any) -> str:
     return _translated(context, INTERVAL_WORDS.get(window.interval, window.interval))
 
 
+def _identifiers(items: Any) -> Markup:
+    """Names the API reads (a key's scopes), each as code: the same in every language, never
+    joined by one language's comma."""
+    return Markup(" ").join(Markup("<code>{}</code>").format(item) for item in items)
+
+
 languages.install(TEMPLATES.env)
+TEMPLATES.env.filters["identifiers"] = _identifiers
 TEMPLATES.env.filters["money"] = _money
 TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["quota"] = _quota
