@@ -225,11 +225,19 @@ def rows_of(timings: Timings, cache: str) -> list[Row]:
     rows = []
     for language in LANGUAGES:
         machine, reading = timings.total(language), reading_seconds(language)
-        said = f"ratio <= 1; {cache}"
+        # Only the machine's share is held to the 10 minutes: the reading is counted, not
+        # measured, and their sum is what the newcomer waits, said as it is.
         rows += [
-            Row(f"{FIGURE} ({language})", machine, "s", BASELINE, BASELINE_SECONDS, said),
-            Row(f"{READING} ({language})", reading, "s", BASELINE, BASELINE_SECONDS, ""),
-            Row(f"{TOTAL} ({language})", machine + reading, "s", BASELINE, BASELINE_SECONDS, said),
+            Row(
+                f"{FIGURE} ({language})",
+                machine,
+                "s",
+                BASELINE,
+                BASELINE_SECONDS,
+                f"ratio <= 1; {cache}",
+            ),
+            Row(f"{READING} ({language})", reading, "s", BASELINE, BASELINE_SECONDS, "counted"),
+            Row(f"{TOTAL} ({language})", machine + reading, "s", BASELINE, BASELINE_SECONDS, cache),
         ]
     return rows
 
