@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# `make run PORT=9000` serves on another port (HOST likewise).
+# `make run PORT=8080` serves on another port (HOST likewise); 9000 is `aitopup listen`'s.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 run: install

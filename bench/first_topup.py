@@ -14,10 +14,14 @@ set to use, its cache warm or cold as said), with no time for a person's reading
 Beside it, not measured but counted, the person's share the quick start implies: its words
 (``docs/quickstart.md`` in each language) at an adult's silent reading pace (Brysbaert 2019's
 means: 238 words a minute in English, 158 in Chinese, 193 in Japanese, which are about 260 and
-357 characters), and the sum of both shares in English, which is what a newcomer waits.
-``AITOPUP_BENCH_FIRST_TOPUP_INSTALL=0`` (the test's tiny size) skips the install: the clone runs
-in this checkout's environment, its own code first, everything else the same. The dashboard's
-steps are taken in English only (the whole-job browser test's selectors name its buttons).
+357 characters), and the sum of both shares in each language, which is what a newcomer waits.
+The dashboard's steps are taken in each language in turn (a browser set to it, each button
+found by its words there):
+English first, by the printed link, then Chinese and Japanese, each signed in again and sending
+a top-up of its own; a language's machine share is the clone, the start and its own steps. The
+report says whether the package cache was warm. ``AITOPUP_BENCH_FIRST_TOPUP_INSTALL=0`` (the
+test's tiny size) skips the install: the clone runs in this checkout's environment, its own code
+first, everything else the same.
 
 ``python -m bench.first_topup``.
 """
@@ -34,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import BrowserContext, async_playwright, expect
 
 from gateway.redis_server import free_port
 from tests.fixtures.browser import ACTION_MS, DESKTOP, chromium_path
@@ -48,7 +52,9 @@ from tests.fixtures.first_run import (
     redeem_on_console,
     send_from_dashboard,
     set_password,
+    sign_in,
     started,
+    words_of,
 )
 from tests.fixtures.upstreams import dev_standin
 
@@ -59,10 +65,11 @@ __all__ = ["BASELINE_SECONDS", "FIGURE", "READING", "TOTAL", "clone", "reading_s
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = "first top-up, the machine's share: clone to credit spent"
 READING = "first top-up, the person's share: reading the quick start"
-TOTAL = "first top-up, both shares (en)"
+TOTAL = "first top-up, both shares"
 BASELINE = "seed 001's 10 min"
 BASELINE_SECONDS = 600.0
 LANGUAGES = ("en", "zh", "ja")
+_LOCALES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
 # Characters (Chinese, Japanese) or words (English, and the Latin words in the others) read in
 # a minute: Brysbaert 2019, "How many words do we read per minute?", its silent-reading means.
 _PACE = {"en": 238.0, "zh": 260.0, "ja": 357.0}
@@ -78,11 +85,12 @@ CENTS = 700
 class Timings:
     clone: float
     start: float  # ``make run`` until it printed its sign-in link (the install included)
-    dashboard: float  # signed in until the credit is spent at the stand-in
+    # By language: signed in until the credit is spent at the stand-in.
+    dashboard: dict[str, float]
 
-    @property
-    def total(self) -> float:
-        return self.clone + self.start + self.dashboard
+    def total(self, language: str) -> float:
+        """The machine's share of a newcomer reading the dashboard in ``language``."""
+        return self.clone + self.start + self.dashboard[language]
 
 
 def clone(into: Path) -> Path:
@@ -126,35 +134,58 @@ def _make_run(folder: Path) -> Iterator[Started]:
         yield run
 
 
-async def _spend(run: Started, folder: Path) -> None:
-    """In Chromium, from the printed link to the credit spent at the clone's stand-in."""
+async def _spend(run: Started, folder: Path) -> dict[str, float]:
+    """In Chromium, in each language, from signing in to the credit spent at the clone's
+    stand-in: its seconds by language."""
     chromium = chromium_path()
     assert chromium is not None, "install Debian's chromium or set AITOPUP_TEST_CHROMIUM"
     expect.set_options(timeout=ACTION_MS)
+    taken: dict[str, float] = {}
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
         try:
-            context = await browser.new_context(viewport=DESKTOP, base_url=run.root)
-            context.set_default_timeout(ACTION_MS)
-            page = await context.new_page()
-            await set_password(page, run.sign_in)
-            aitopup = [str(folder / ".venv" / "bin" / "aitopup")]
-            async with dev_standin("newapi", 7, aitopup=aitopup, cwd=folder) as served:
-                standin = await configure_newapi(page, served)
-                await send_from_dashboard(page, "claude", f"{CENTS / 100:.2f}", "joy@example.com")
-                await open_mail(page, "joy@example.com")
-                code = NEWAPI_CODE.search(await page.locator("#mail-text").inner_text())
-                assert code is not None
-                mail = await open_html(page)
-                async with context.expect_page() as opened:
-                    await mail.get_by_role("link", name="Redeem at 127.0.0.1").click()
-                console = await opened.value
-                await console.wait_for_url(standin + "/console/topup")
-                await redeem_on_console(console, "joy", "joy-secret-1", code.group(), CENTS)
+            for language in LANGUAGES:
+                began = time.monotonic()
+                context = await browser.new_context(
+                    viewport=DESKTOP, base_url=run.root, locale=_LOCALES[language]
+                )
+                context.set_default_timeout(ACTION_MS)
+                await _spend_in(context, run, folder, language)
+                await context.close()
+                taken[language] = time.monotonic() - began
         finally:
             await browser.close()
+    return taken
+
+
+async def _spend_in(context: BrowserContext, run: Started, folder: Path, language: str) -> None:
+    """The steps in ``language``: the first signs in by the printed link, the others by the
+    sign-in form; each sends to a recipient of its own and redeems it on a console account of
+    its own."""
+    say = words_of(language)
+    page = await context.new_page()
+    if language == LANGUAGES[0]:
+        await set_password(page, run.sign_in, say=say)
+    else:
+        await sign_in(page, run.email)
+    who, to = f"joy{language}", f"joy-{language}@example.com"
+    aitopup = [str(folder / ".venv" / "bin" / "aitopup")]
+    async with dev_standin("newapi", 7, aitopup=aitopup, cwd=folder) as served:
+        standin = await configure_newapi(page, served, say)
+        await send_from_dashboard(page, "claude", f"{CENTS / 100:.2f}", to, say)
+        await open_mail(page, to, say)
+        code = NEWAPI_CODE.search(await page.locator("#mail-text").inner_text())
+        assert code is not None
+        mail = await open_html(page, say)
+        # In the recipients' language, which the merchant sets (none set: English).
+        redeem = re.compile(r"127\.0\.0\.1")
+        async with context.expect_page() as opened:
+            await mail.get_by_role("link", name=redeem).first.click()
+        console = await opened.value
+        await console.wait_for_url(standin + "/console/topup")
+        await redeem_on_console(console, who, f"{who}-secret-1", code.group(), CENTS)
 
 
 def measure() -> Timings:
@@ -164,9 +195,8 @@ def measure() -> Timings:
         cloned = time.monotonic()
         with _make_run(folder) as run:
             serving = time.monotonic()
-            asyncio.run(_spend(run, folder))
-            spent = time.monotonic()
-    return Timings(cloned - began, serving - cloned, spent - serving)
+            spent = asyncio.run(_spend(run, folder))
+    return Timings(cloned - began, serving - cloned, spent)
 
 
 def reading_seconds(language: str) -> float:
@@ -189,28 +219,40 @@ def cache_state() -> str:
     return "warm" if folder.is_dir() and any(folder.iterdir()) else "cold"
 
 
-def rows_of(timings: Timings) -> list[Row]:
-    reading = {language: reading_seconds(language) for language in LANGUAGES}
-    return [
-        Row(FIGURE, timings.total, "s", BASELINE, BASELINE_SECONDS, "ratio <= 1"),
-        *(
-            Row(f"{READING} ({language})", reading[language], "s", BASELINE, BASELINE_SECONDS, "")
-            for language in LANGUAGES
-        ),
-        Row(TOTAL, timings.total + reading["en"], "s", BASELINE, BASELINE_SECONDS, "ratio <= 1"),
-    ]
+def rows_of(timings: Timings, cache: str) -> list[Row]:
+    """By language: the machine's share, the person's beside it, and both; ``cache``: how the
+    install found the package cache, said beside each figure it is part of."""
+    rows = []
+    for language in LANGUAGES:
+        machine, reading = timings.total(language), reading_seconds(language)
+        # Only the machine's share is held to the 10 minutes: the reading is counted, not
+        # measured, and their sum is what the newcomer waits, said as it is.
+        rows += [
+            Row(
+                f"{FIGURE} ({language})",
+                machine,
+                "s",
+                BASELINE,
+                BASELINE_SECONDS,
+                f"ratio <= 1; {cache}",
+            ),
+            Row(f"{READING} ({language})", reading, "s", BASELINE, BASELINE_SECONDS, "counted"),
+            Row(f"{TOTAL} ({language})", machine + reading, "s", BASELINE, BASELINE_SECONDS, cache),
+        ]
+    return rows
 
 
 def run() -> list[Row]:
     cache = cache_state()  # before the install fills it
     timings = measure()
     install = f"with make install, uv's cache {cache}" if INSTALL else "without make install"
+    steps = ", ".join(f"{lang} {timings.dashboard[lang]:.1f} s" for lang in LANGUAGES)
     print(
         f"first_topup ({install}): clone {timings.clone:.1f} s, make run "
-        f"{timings.start:.1f} s, dashboard to credit spent {timings.dashboard:.1f} s",
+        f"{timings.start:.1f} s, dashboard to credit spent: {steps}",
         flush=True,
     )
-    return rows_of(timings)
+    return rows_of(timings, f"cache {cache}" if INSTALL else "no install")
 
 
 if __name__ == "__main__":

@@ -169,6 +169,16 @@ class Caller:
             return self.policy.reveals_voucher()
         return True
 
+    def decides_holds(self) -> bool:
+        """Whether this caller may itself decide a held send or payment: a key of the
+        merchant's with the ``approvals`` scope that sees codes, or a dashboard member whose role
+        decides top-ups (the one role that does, the owner, is the one that sees codes; another
+        member's caller hides every code). An app never: a mailed decision link decides as a
+        member. The staging mailbox shows a hold's mailed link to such a reader alone."""
+        if self.app_id is not None or self.hides_every_code:
+            return False
+        return self.policy.allows("approvals")
+
 
 async def authenticate(
     db: Database,

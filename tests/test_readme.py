@@ -4,6 +4,7 @@ per job; the code table of docs/api.md is the catalogue's, row for row."""
 import re
 from pathlib import Path
 
+from gateway.cli import LISTEN_PORT
 from gateway.values.codes import CATALOGUE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +65,13 @@ def test_topups_balance_row_names_every_field_of_the_reply() -> None:
     )
     named = {part.split()[0] for part in row.split(", ")}
     assert named == set(BalanceData.model_fields)
+
+
+def test_the_readmes_other_port_leaves_the_listeners_free() -> None:
+    """A newcomer whose port 8000 is taken runs ``make run`` on the port the README suggests;
+    the quick start's endpoint and ``aitopup listen`` then still have theirs."""
+    other = re.search(r"make run PORT=(\d+)", README.read_text())
+    assert other is not None
+    assert int(other.group(1)) != LISTEN_PORT
+    for page in (README, DOCS / "quickstart.md", DOCS / "zh" / "quickstart.md"):
+        assert f"http://127.0.0.1:{LISTEN_PORT}/hook" in page.read_text(), page

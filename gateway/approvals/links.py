@@ -32,7 +32,7 @@ with the decision by any door.
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -64,11 +64,13 @@ __all__ = [
     "Opened",
     "Ready",
     "approvers",
+    "asked",
     "issue",
     "offer",
     "opened",
     "ready",
     "token_digest",
+    "told",
 ]
 
 _L = table_of(ApprovalLink)
@@ -174,13 +176,15 @@ async def offer(
     """Mail each approver of ``held_id`` (held by ``hold``) a link of their own
     (held past the merchant's cap on approval mails, ``caps.approvals_gate``), and post it with
     buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
-    for (staging's mail lands in the staging mailbox). Nothing if it is no longer held."""
+    for (staging's mail lands in the staging mailbox), and as ``data`` how many people were
+    asked: 0 where the merchant has nobody who may decide it (a merchant made from the command
+    line, until one is invited). Nothing (``data`` ``None``) if it is no longer held."""
     now = now or utcnow()
     work: list[str] = []
     async with db.read() as conn:
         found = await describe(conn, hold, held_id, now)
         if found is None:
-            return Outcome(Code.SUCCESS, [])
+            return Outcome(Code.SUCCESS)
         people = await approvers(conn, found.merchant_id, found.env)
     # Counted before the transaction, as the voucher mails' caps are: a Redis slow to answer
     # holds no writer's lock of the store.
@@ -194,7 +198,7 @@ async def offer(
             select(hold.table.c.id).where(hold.table.c.id == held_id, hold.table.c.status == HELD)
         )
         if still.first() is None:  # decided meanwhile; a count taken stays (one too many)
-            return Outcome(Code.SUCCESS, [])
+            return Outcome(Code.SUCCESS)
         for person in people:
 
             async def token_for(user_id: str = person.user_id) -> str:
@@ -222,7 +226,33 @@ async def offer(
             )
             if queued is not None:
                 work.append(queued)
-    return Outcome(Code.SUCCESS, work, deliveries=work)
+    return Outcome(Code.SUCCESS, len(people), deliveries=work)
+
+
+def told(outcome: Outcome, asked: Outcome) -> Outcome:
+    """``outcome``, the reply that held a row, saying how many people ``asked`` (``offer``'s
+    answer) asked to decide it, where its data has room for it (``approvers_asked``): a hold
+    that asked nobody says so where it is made, not only in an empty mailbox."""
+    data, count = outcome.data, asked.data
+    if not isinstance(count, int):
+        return outcome
+    if isinstance(data, dict):  # a reply kept as its dump (a send's)
+        return replace(outcome, data={**data, "approvers_asked": count})
+    if "approvers_asked" in getattr(type(data), "model_fields", {}):
+        return replace(outcome, data=data.model_copy(update={"approvers_asked": count}))
+    return outcome
+
+
+async def asked(db: Database, hold: Hold, held_id: str) -> Outcome:
+    """Whether anyone was asked to decide ``held_id`` (of ``hold``): a link was issued for it
+    (``data``, a bool). Its pages say so when nobody was."""
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(_L.c.token_hash)
+            .where(_L.c.held_kind == hold.name, _L.c.held_id == held_id)
+            .limit(1)
+        )
+        return Outcome(Code.SUCCESS, found.first() is not None)
 
 
 def _held_by(hold: Hold) -> Any:

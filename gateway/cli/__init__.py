@@ -12,9 +12,10 @@ from keys import ENVS
 
 from ..accounts.role_names import OWNER, ROLES
 
-__all__ = ["main"]
+__all__ = ["LISTEN_PORT", "main"]
 
 # What ``aitopup --help`` says of itself.
+LISTEN_PORT = 9000  # where ``aitopup listen`` receives unless told
 _DESCRIPTION = "``aitopup``: migrate, serve, manage keys, and ``run`` everything locally."
 
 Handler = Callable[[argparse.Namespace], int]
@@ -90,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     # Only to refuse it with the way that works: a secret in argv is in the process list.
     listen.add_argument("--secret", help=argparse.SUPPRESS)
     listen.add_argument("--host", default="127.0.0.1")
-    listen.add_argument("--port", type=int, default=9000)
+    # The quick start's endpoint (http://127.0.0.1:9000/hook); never the README's other port
+    # for ``make run``.
+    listen.add_argument("--port", type=int, default=LISTEN_PORT)
     listen.set_defaults(func=_handler("serving", "listen"))
 
     sub.add_parser(

@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..approvals import links
 from ..operations import perform
 from ..payments.sellers import paid
 from ..payments.sellers import service as sellers
+from ..payments.sellers.hold import PAYMENTS
 from ..payments.sellers.schemas import PAY_ID, PaymentData
-from ..payments.sellers.states import TRANSITIONS
+from ..payments.sellers.states import HELD, TRANSITIONS
 from ..policies.payees import origin_of
 from ..services import services
 from ..values.languages import marked
@@ -88,7 +90,11 @@ async def show_payment(request: Request) -> Response:
     found = (await perform(svc.waker, sellers.get(svc.db, viewer.caller, payment_id))).one(
         PaymentData
     )
-    context = {"payment": found, "origin": _origin(found), "ended": ENDED}
+    unasked = False
+    if found.status == HELD:
+        asked = await perform(svc.waker, links.asked(svc.db, PAYMENTS, found.id))
+        unasked = not asked.one(bool)
+    context = {"payment": found, "origin": _origin(found), "ended": ENDED, "unasked": unasked}
     return page(request, "payments/detail.html", context)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -107,7 +108,7 @@ ENTRY_KINDS = {
     "topup_debit": marked("top-up sent"),
     "topup_credit": marked("top-up received"),
     "topup_refund": marked("top-up refunded"),
-    "initial_funding": marked("initial funding"),
+    "initial_funding": marked("staging starting balance"),
     "sandbox_fund": marked("sandbox funding"),
     "checkout": marked("checkout"),
     "redemption": marked("redeemed code"),
@@ -125,6 +126,7 @@ ENTRY_KINDS = {
 # A credit grant's category and status (``billing.wallet.grants``), as a person reads them.
 GRANT_WORDS = {
     "paid": marked("bought"),
+    "starting_balance": marked("staging starting balance"),
     "promotional": marked("promotional"),
     "plan": marked("plan"),
     "active": marked("active"),
@@ -230,7 +232,14 @@ def _window(context: Context, window: Any) -> str:
     return _translated(context, INTERVAL_WORDS.get(window.interval, window.interval))
 
 
+def _identifiers(items: Any) -> Markup:
+    """Names the API reads (a key's scopes), each as code: the same in every language, never
+    joined by one language's comma."""
+    return Markup(" ").join(Markup("<code>{}</code>").format(item) for item in items)
+
+
 languages.install(TEMPLATES.env)
+TEMPLATES.env.filters["identifiers"] = _identifiers
 TEMPLATES.env.filters["money"] = _money
 TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["quota"] = _quota

@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import registry
+from ..approvals import links, registry
 from ..operations import perform
 from ..payments.sellers import doors as payment_doors
 from ..payments.sellers.schemas import PAY_ID
 from ..services import services
 from ..topup import approvals, doors, listed
 from ..topup import service as topup
+from ..topup.hold import SENDS
 from ..values import statuses
 from ..values.platforms import PLATFORMS
 from .context import require_viewer
@@ -81,6 +82,10 @@ async def show_topup(request: Request) -> Response:
     svc = services(request)
     read = approvals.review(svc.db, svc.sealer, viewer.caller, txn_id(request))
     found = (await perform(svc.waker, read)).one(approvals.Review)
+    unasked = False
+    if found.topup.status == statuses.HELD:
+        asked = await perform(svc.waker, links.asked(svc.db, SENDS, found.topup.id))
+        unasked = not asked.one(bool)
     return page(
         request,
         "topups/detail.html",
@@ -89,6 +94,7 @@ async def show_topup(request: Request) -> Response:
             "decision": found.decision,
             "fulfilment": found.fulfilment,
             "quota": found.quota,
+            "unasked": unasked,
         },
         no_store=True,
     )

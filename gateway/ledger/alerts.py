@@ -101,12 +101,15 @@ def told_level(wallets: Table) -> ColumnElement[Any]:
 
 
 def low_data(after: Any, level: Any, levels: Sequence[int]) -> dict[str, Any]:
-    """``balance.low``'s body; ``low_balance_threshold_cents``, its first name, is the level."""
+    """``balance.low``'s body. ``threshold_cents`` is the level crossed;
+    ``low_balance_threshold_cents`` (deprecated) means what it means everywhere else, the
+    wallet's setting: its highest level (``levels``, highest first), which with one level, as
+    every wallet had before lists, is the level crossed too."""
     return {
         "balance_cents": after,
         "threshold_cents": level,
         "thresholds_cents": list(levels),
-        "low_balance_threshold_cents": level,
+        "low_balance_threshold_cents": levels[0] if levels else level,
         "currency": "USD",
     }
 

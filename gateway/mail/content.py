@@ -127,9 +127,11 @@ async def compose(
         page = f"{base_url}/api/admin/v1/treasury"
         return Message(to, None, render(mail.kind, {**data, "link": page}), page)
     if mail.kind == rows.APPROVAL_REQUEST:
-        # The link decides as the one it was mailed to: a reader of the staging mailbox (who
-        # may be anyone of the merchant's) sees the mail, never the link.
-        url = None if reader is not None else links.approval_url(base_url, data["token"])
+        # The link decides as the one it was mailed to, so a reader of the staging mailbox
+        # sees it only if it may decide the hold itself (``Caller.decides_holds``): approving
+        # by mail can be tried on staging, by no one who could not approve on the dashboard.
+        shows = reader is None or reader.decides_holds()
+        url = links.approval_url(base_url, data["token"]) if shows else None
         sender = await _merchant_name(conn, mail.merchant_id)
         shown = {k: v for k, v in data.items() if k != "token"}
         values = {**shown, "link": url or MASKED, "sender": sender or PRODUCT_NAME}

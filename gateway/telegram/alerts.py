@@ -78,7 +78,8 @@ def _cents(data: Mapping[str, Any], *names: str) -> int | None:
 
 def _balance(told: Told, reading: Reading) -> str:
     balance = _cents(told.data, "balance_cents")
-    threshold = _cents(told.data, "low_balance_threshold_cents", "threshold_cents")
+    # The level crossed; an event written before it had that name carries it as its first.
+    threshold = _cents(told.data, "threshold_cents", "low_balance_threshold_cents")
     recovered = told.type == BALANCE_RECOVERED
     if balance is None or threshold is None:
         bare = (

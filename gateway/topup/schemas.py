@@ -117,6 +117,15 @@ class SendData(Model):
         "(debited, or refunded when it failed), in cents: what is left to send, as GET "
         "/balance says it.",
     )
+    approvers_asked: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="In the reply that held it (202 pending_approval, not its replays): how "
+        "many people were asked to decide it, by mail and Telegram (at most 20). 0: the "
+        "merchant has nobody who may decide it (a merchant made from the command line, until "
+        "one is invited), so no mail tells anyone; decide it with a key holding the approvals "
+        "scope, or on the dashboard.",
+    )
     mail: Literal["queued", "staged", "held", "off"] | None = Field(
         default=None,
         exclude_if=lambda value: value is None,

@@ -157,7 +157,12 @@ class BalanceLow(Payload):
         description="The level crossed: the lowest, where one debit crossed several."
     )
     thresholds_cents: list[int] = Field(description="The wallet's levels, highest first.")
-    low_balance_threshold_cents: int = Field(description="The level crossed, as first named.")
+    low_balance_threshold_cents: int = Field(
+        description="Deprecated: the wallet's highest level, as the setting of this name says it "
+        "everywhere (GET /wallet/alerts, GET /balance, the admin API); the level crossed is "
+        "threshold_cents. With one level they are the same.",
+        json_schema_extra={"deprecated": True},
+    )
     currency: Currency
 
 

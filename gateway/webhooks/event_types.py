@@ -164,7 +164,7 @@ EVENTS: tuple[EventSpec, ...] = (
             "balance_cents": 450,
             "threshold_cents": 500,
             "thresholds_cents": [2000, 500],
-            "low_balance_threshold_cents": 500,
+            "low_balance_threshold_cents": 2000,
             "currency": "USD",
         },
     ),

@@ -1,7 +1,8 @@
 """A staging mail read whole on the dashboard's Mail page, in English, Chinese and Japanese, at
 1280 and 390 px: its text version shown in full on its page, its last sentence brought into
 view by scrolling as a reader scrolls, and its HTML version opened by "Open the HTML" in a tab
-of its own, its last sentence there too. No frame cuts it short; axe finds nothing on the page."""
+of its own, its last sentence there too. No frame cuts it short; axe finds nothing on the page.
+A held send's approval mail there carries its link to the owner, who approves by clicking it."""
 
 import re
 import uuid
@@ -10,15 +11,19 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 
 from gateway.accounts import users
 from gateway.store.db import Database
+from gateway.store.models import Topup, table_of
 from gateway.values import languages
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, PHONE, watch
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
 
+_T = table_of(Topup)
 LOCALES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
 # The end of a sentence, in each of the languages (a full stop, an ideographic one, or either
 # closing a parenthesis, the fullwidth one of Chinese and Japanese too).
@@ -125,4 +130,39 @@ async def test_a_mail_is_read_to_its_last_sentence_on_its_page_and_in_its_tab(
         await tab.close()
     await page.set_viewport_size(DESKTOP)
     await assert_accessible(page, f"mail-{language}", widths=(DESKTOP, PHONE))
+    assert not [error for errors in watched for error in errors], watched
+
+
+async def test_the_owner_approves_a_held_send_by_the_link_in_the_staging_mailbox(
+    in_language: tuple[BrowserContext, list[list[str]]],
+    language: str,
+    gateway_url: str,
+    db: Database,
+    make_merchant: MakeMerchant,
+) -> None:
+    context, watched = in_language
+    page = await context.new_page()
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+    await _signed_up(page, email)
+    user = await users.check_password(db, email, PASSWORD)
+    assert user is not None
+    key = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, key.key_id, {"scopes": ["topup:send"], "approval_above_cents": 500})
+    body = {"platform": "claude", "amount_cents": 900, "recipient_email": "kai@example.com"}
+    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=key.headers) as api:
+        sent = await api.post("/topup/send", json=body)
+        assert sent.status_code == 202, sent.text
+    await page.set_viewport_size(PHONE)
+    await page.goto("/dashboard/mail")
+    await page.locator("[data-mail] a").first.click()
+    await expect(page.locator("#mail-text")).to_contain_text("/dashboard/approval?token=apl_")
+    await page.locator("#mail-link").click()
+    await page.wait_for_url("**/dashboard/approval?token=apl_*")
+    await expect(page.locator("#amount")).to_contain_text("9.00")
+    await page.locator("button[name=decision][value=approve]").click()
+    await expect(page.locator("#decided")).to_be_visible()
+    await expect(page.locator("html")).to_have_attribute("lang", languages.html_lang(language))
+    async with db.read() as conn:
+        found = select(_T.c.status).where(_T.c.id == sent.json()["transaction_id"])
+        assert (await conn.execute(found)).scalar_one() == "delivered"
     assert not [error for errors in watched for error in errors], watched

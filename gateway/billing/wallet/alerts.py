@@ -50,7 +50,10 @@ class WalletAlertsData(Model):
     env: str
     thresholds_cents: list[int] = Field(description="Highest first.")
     low_balance_threshold_cents: int = Field(
-        description="The highest level (0: none), under the name earlier versions used."
+        description="Deprecated: the highest level (0: none), thresholds_cents[0], under the "
+        "setting's first name; it means this wherever it appears (balance.low included, where "
+        "the level crossed is threshold_cents).",
+        json_schema_extra={"deprecated": True},
     )
     told_cents: int | None = Field(
         description="The lowest level told since the balance was last at or above every level "

@@ -21,7 +21,7 @@ from ...ledger import expiry, grants
 from ...ledger import service as ledger
 from ...store.compose import param
 from ...store.db import Database
-from ...store.models import CreditGrant, SandboxClock, Wallet, table_of
+from ...store.models import CreditGrant, LedgerEntry, SandboxClock, Wallet, table_of
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339, rfc3339_or_none
 from ...values.codes import Code
@@ -47,6 +47,9 @@ __all__ = [
 _G = table_of(CreditGrant)
 _W = table_of(Wallet)
 _C = table_of(SandboxClock)
+_E = table_of(LedgerEntry)
+# The ledger entry of a staging wallet's starting balance (``merchants.service``).
+STARTING_KIND = "initial_funding"
 
 EXPIRED = expiry.EXPIRED
 GRANTED_KIND = "grant"  # the ledger entry of an operator's grant
@@ -69,6 +72,12 @@ class GrantData(Model):
     expires_at: str | None = Field(description="When what is left lapses; null: never.")
     status: Status = Field(
         description="active (credit left), spent, expired (what was left lapsed) or voided."
+    )
+    starting_balance: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description="Present (true) on a staging wallet's starting balance: the credit the "
+        "gateway gives each new merchant to try staging with, a paid grant nobody bought.",
     )
 
 
@@ -104,7 +113,7 @@ def _status(row: Any) -> Status:
     return "active" if row.remaining_cents > 0 else "spent"
 
 
-def _data(row: Any) -> GrantData:
+def _data(row: Any, starting: str | None = None) -> GrantData:
     return GrantData(
         id=row.id,
         category=row.category,
@@ -114,7 +123,20 @@ def _data(row: Any) -> GrantData:
         effective_at=rfc3339(row.effective_at),
         expires_at=rfc3339_or_none(row.expires_at),
         status=_status(row),
+        starting_balance=row.id == starting,
     )
+
+
+async def _starting(conn: AsyncConnection, wallet_id: str) -> str | None:
+    """The grant of ``wallet_id``'s starting balance, if it has one: a staging wallet's first
+    entry (``merchants.service.create_merchant``), read by the wallet's index of its entries."""
+    first = await conn.execute(
+        select(_E.c.kind, _E.c.number).where(_E.c.wallet_id == wallet_id).order_by(_E.c.id).limit(1)
+    )
+    found = first.first()
+    if found is None or found.kind != STARTING_KIND:
+        return None
+    return f"cg_{wallet_id[4:]}_{found.number}"
 
 
 async def list_grants(db: Database, caller: Caller, *, limit: int, offset: int = 0) -> Outcome:
@@ -131,7 +153,8 @@ async def list_grants(db: Database, caller: Caller, *, limit: int, offset: int =
             .limit(limit)
             .offset(offset)
         )
-        items = [_data(r) for r in rows]
+        starting = await _starting(conn, caller.wallet_id) if caller.env == "staging" else None
+        items = [_data(r, starting) for r in rows]
     meta = OffsetMeta.of(limit, offset, len(items), total)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())
 

@@ -120,6 +120,15 @@ class PaymentData(Model):
         "the wallet was debited) or own (the merchant's saved card or payer key paid, the "
         "wallet was not debited). The key's limits count it either way.",
     )
+    approvers_asked: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="In the reply that held it (202 1173, not its replays): how "
+        "many people were asked to decide it, by mail and Telegram (at most 20). 0: the "
+        "merchant has nobody who may decide it (a merchant made from the command line, until "
+        "one is invited), so no mail tells anyone; decide it with a key holding the approvals "
+        "scope, or on the dashboard.",
+    )
     created_at: str
     updated_at: str
 

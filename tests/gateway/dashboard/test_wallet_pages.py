@@ -75,7 +75,12 @@ async def test_the_wallet_shows_the_balance_packs_and_empty_lists(sign_up: SignU
     assert _table(reply.text, "ledger").count("initial_funding") == 1
     # Styled as the other tables: a type label, money as elsewhere, the one date format.
     ledger = _table(reply.text, "ledger")
-    assert '<span class="status" data-type="initial_funding">initial funding</span>' in ledger
+    started = '<span class="status" data-type="initial_funding">staging starting balance</span>'
+    assert started in ledger
+    # Its credit grant is the staging starting balance, not credit anybody bought.
+    grants_table = _table(reply.text, "grants")
+    assert 'data-category="paid">staging starting balance</span>' in grants_table
+    assert ">bought<" not in grants_table
     assert '<td class="num">$1,000.00</td>' in ledger
     assert re.search(
         r'<td class="hide-narrow">\d{4}-\d\d-\d\d \d\d:\d\d UTC \(just now\)</td>', ledger

@@ -54,6 +54,12 @@ async def test_three_levels_down_and_back_tell_three_crossings_and_one_recovery(
             (400, 300),
             (700, 600),
         ]
+        # One meaning: low_balance_threshold_cents is the wallet's highest level wherever it
+        # appears, as GET /wallet/alerts and GET /balance say it; the level crossed is
+        # threshold_cents.
+        assert {e["data"]["low_balance_threshold_cents"] for e in lows} == {700}
+        balance = await http.get("/balance", headers=merchant.headers)
+        assert balance.json()["data"]["low_balance_threshold_cents"] == 700
         assert (await http.get("/wallet/alerts", headers=merchant.headers)).json()["data"][
             "told_cents"
         ] == 100

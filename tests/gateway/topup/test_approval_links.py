@@ -7,6 +7,8 @@ import json
 import re
 import uuid
 from datetime import timedelta
+from html import unescape
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
+from gateway.accounts import users
 from gateway.mail.content import compose
 from gateway.store.db import Database
 from gateway.store.models import ApprovalLink, Mail, MerchantUser, Topup, User, table_of
@@ -21,7 +24,14 @@ from gateway.topup import approvals
 from gateway.values.clock import utcnow
 from keys import Sealer, parse_api_key
 from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
-from tests.fixtures.dashboard import client_from, csrf_of
+from tests.fixtures.dashboard import (
+    client_from,
+    csrf_of,
+    dashboard_client,
+    join_as,
+    sign_up_on,
+    user_id_of,
+)
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member, assert_ledger_balanced
 from tests.fixtures.policies import set_policy
@@ -257,8 +267,8 @@ async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
         assert mail.status == "staged"  # staging mail never leaves the gateway
         every = " ".join(str(v) for row in links for v in row) + str(tuple(mail))
         assert token not in every and token[4:] not in every
-        # As the staging mailbox shows it (to anyone of the merchant's): the send, no link.
-        reader: Any = object()  # compose only asks whether a reader is there
+        # As the staging mailbox shows it to a reader who may not decide it: the send, no link.
+        reader: Any = SimpleNamespace(decides_holds=lambda: False)
         shown = await compose(
             conn,
             SEALER,
@@ -277,6 +287,62 @@ async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
     assert listed.status_code == 200, listed.text
     [request] = [m for m in listed.json()["data"] if m["kind"] == "approval_request"]
     assert request["link"] is None and "apl_" not in request["text"] + request["html"]
+
+
+async def test_the_staging_mailbox_shows_the_link_to_whoever_may_decide_and_it_decides(
+    db: Database, app: ASGIApp, make_merchant: MakeMerchant
+) -> None:
+    """Approving by mail tried on staging: the owner reads the approval mail in the staging
+    mailbox, follows its link and approves; a developer (who may not decide) reads the mail
+    without it; a key sees it in ``GET /emails`` only with the ``approvals`` scope."""
+    owner = await sign_up_on(dashboard_client(app))
+    developer = await join_as(app, owner, "developer")
+    user = await users.check_password(db, owner.email, owner.password)
+    assert user is not None
+    agent = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, agent.key_id, HELD)
+    deciding = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, deciding.key_id, {"scopes": ["topup:read", "approvals"]})
+    txn = await _held(app, agent)
+    async with db.read() as conn:
+        [mail_id] = (
+            await conn.execute(
+                select(_M.c.id).where(
+                    _M.c.kind == "approval_request", _M.c.merchant_id == user.merchant_id
+                )
+            )
+        ).scalars()
+
+    unseen = await developer.client.get(f"/mail/{mail_id}")
+    assert unseen.status_code == 200, unseen.text
+    assert 'id="mail-link"' not in unseen.text and "apl_" not in unseen.text
+    seen = await owner.client.get(f"/mail/{mail_id}")
+    assert seen.status_code == 200, seen.text
+    found = re.search(r'id="mail-link" href="([^"]+)"', seen.text)
+    assert found is not None, seen.text
+    link = LINK.search(unescape(found.group(1)))
+    assert link is not None and link.group(2) in seen.text.replace("&amp;", "&")
+
+    async with asgi_client(app) as api:
+        for key, shown in ((agent, False), (deciding, True)):
+            listed = await api.get("/emails", headers=key.headers)
+            assert listed.status_code == 200, listed.text
+            [mail] = [m for m in listed.json()["data"] if m["kind"] == "approval_request"]
+            assert (mail["link"] is not None) is shown, mail
+            assert ("apl_" in mail["text"]) is shown
+
+    async with _browser(app) as browser:
+        page = await browser.get(link.group(1))
+        assert page.status_code == 200, page.text
+        done = await browser.post(
+            "/approval",
+            data={"csrf_token": csrf_of(page.text), "token": link.group(2), "decision": "approve"},
+        )
+        assert done.status_code == 200 and 'id="decided"' in done.text, done.text
+    status, decided_by = await _status(db, txn)
+    assert status == "delivered"
+    assert decided_by == f"user:{await user_id_of(db, owner.email)}"
+    await assert_ledger_balanced(db)
 
 
 async def test_a_link_shows_the_budgets_its_send_draws_on(

@@ -145,3 +145,21 @@ async def test_advancing_the_clock_expires_what_it_passes_at_once(
     assert len(await _entries(db, "grant_expired", *made.values())) == 2
     assert await merchant_balance(db, merchant) == 1000
     await assert_ledger_balanced(db)
+
+
+async def test_the_staging_starting_balance_is_named_so_and_nothing_else_is(
+    billing_client: httpx.AsyncClient, admin_client: httpx.AsyncClient, make_merchant: MakeMerchant
+) -> None:
+    """A new merchant's staging wallet starts with a paid grant nobody bought: the list says it
+    is the starting balance (``starting_balance``); an operator's paid grant, and every live
+    grant, say nothing of it."""
+    merchant = await make_merchant("staging")
+    [started] = (await grants_listed(billing_client, merchant.headers)).values()
+    assert (started["category"], started["starting_balance"]) == ("paid", True)
+    given = await grant(admin_client, merchant.merchant_id, "staging", 600, category="paid")
+    seen = await grants_listed(billing_client, merchant.headers)
+    assert "starting_balance" not in seen[given]
+    live = await make_merchant("live", merchant_id=merchant.merchant_id)
+    await grant(admin_client, merchant.merchant_id, "live", 600, category="paid")
+    [bought] = (await grants_listed(billing_client, live.headers)).values()
+    assert "starting_balance" not in bought

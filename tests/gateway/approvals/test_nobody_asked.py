@@ -1,0 +1,86 @@
+"""A hold nobody was asked to decide says so where it is made and where it is read: a merchant
+made from the command line has no people, so its held sends and payments are mailed to nobody.
+The reply that held it counts the people asked (``approvers_asked``: 0), and its page on the
+dashboard says nobody was asked, in English, Chinese and Japanese; once someone may decide, the
+next hold asks them and its page says nothing of it."""
+
+import httpx
+import pytest
+from sqlalchemy import update
+from starlette.types import ASGIApp
+
+from gateway.accounts import users
+from gateway.store.db import Database
+from gateway.store.models import MerchantUser, table_of
+from tests.fixtures.core import asgi_client
+from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
+from tests.fixtures.held_payments import HOLDING
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.policies import set_policy
+from tests.fixtures.seller_payments import pay
+from tests.fixtures.tally_payer import TallyPayer
+from tests.gateway.dashboard.test_languages import latin_left, untranslated
+
+_MU = table_of(MerchantUser)
+HELD = {"scopes": ["topup:send", "topup:read", "payments:send"], "approval_above_cents": 10}
+SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": "r@ex.com"}
+
+
+async def _role(db: Database, merchant_id: str, role: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(update(_MU).where(_MU.c.merchant_id == merchant_id).values(role=role))
+
+
+async def _holds(client: httpx.AsyncClient, agent: MerchantKey, key: str) -> tuple[str, str, int]:
+    """A send and a payment ``agent``'s policy holds: their ids, and the people each asked."""
+    sent = await client.post("/topup/send", json=SEND, headers=agent.headers)
+    assert sent.status_code == 202, sent.text
+    paid = await pay(client, agent, key)
+    assert paid.status_code == 202 and paid.json()["code"] == 1173, paid.text
+    asked = sent.json()["data"]["approvers_asked"]
+    assert paid.json()["data"]["approvers_asked"] == asked
+    return sent.json()["transaction_id"], paid.json()["transaction_id"], asked
+
+
+async def _pages(owner: Account, txn: str, payment: str, language: str) -> list[str]:
+    owner.client.headers["Accept-Language"] = language
+    found = []
+    for path in (f"/topups/{txn}", f"/payments/{payment}"):
+        page = await owner.client.get(path)
+        assert page.status_code == 200, page.text
+        if language != "en":
+            assert not untranslated(page.text, language), path
+            assert not latin_left(page.text), (path, latin_left(page.text))
+        found.append(page.text)
+    return found
+
+
+async def test_a_merchant_without_people_is_told_on_the_reply(
+    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant, tally: TallyPayer
+) -> None:
+    agent = await make_merchant("staging", balance_cents=50_000)  # as the command line makes it
+    await set_policy(db, agent.key_id, HELD)
+    *_, asked = await _holds(client, agent, "nobody-1")
+    assert asked == 0
+
+
+@pytest.mark.parametrize("language", ["en", "zh", "ja"])
+async def test_a_hold_nobody_was_asked_to_decide_says_so_on_its_page(
+    app: ASGIApp, db: Database, make_merchant: MakeMerchant, tally: TallyPayer, language: str
+) -> None:
+    owner = await sign_up_on(dashboard_client(app))
+    user = await users.check_password(db, owner.email, owner.password)
+    assert user is not None
+    agent = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
+    await _role(db, user.merchant_id, "developer")  # nobody of the merchant's may decide
+    async with asgi_client(app) as api:
+        txn, payment, asked = await _holds(api, agent, f"nobody-{language}")
+        assert asked == 0
+        for page in await _pages(owner, txn, payment, language):
+            assert 'id="unasked"' in page
+        await _role(db, user.merchant_id, "owner")
+        txn, payment, asked = await _holds(api, agent, f"someone-{language}")
+        assert asked == 1
+        for page in await _pages(owner, txn, payment, language):
+            assert 'id="unasked"' not in page
