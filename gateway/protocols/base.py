@@ -467,10 +467,13 @@ class Payer(ABC):
         no instrument of the operator's has nothing to set."""
         return True
 
-    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+    async def treasury_cents(
+        self, db: Database, sealer: Any, settings: Settings, env: str
+    ) -> int | None:
         """What the provider says the operator's instrument for this rail in ``env`` holds, in
         cents (the treasury's reconciliation, ``payments.sellers.reconcile``); ``None`` where
-        the provider tells no balance of it (a card), or no instrument is set."""
+        the provider tells no balance of it (a card not issued by the provider), or no
+        instrument is set."""
         return None
 
     def own_key(self, given: str | None) -> PayerKey:

@@ -65,6 +65,7 @@ from x402.http import (
 )
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
+from ...store.db import Database
 from ...values import outside_json
 from ...values.codes import Code
 from ...values.loading import loaded
@@ -328,7 +329,9 @@ class X402Payer(Payer):
     def treasury_set(self, settings: Settings) -> bool:
         return settings.x402_network in settings.treasury_x402_keys
 
-    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+    async def treasury_cents(
+        self, db: Database, sealer: Any, settings: Settings, env: str
+    ) -> int | None:
         """The chain's balance of the treasury's address on ``AITOPUP_X402_NETWORK``, in whole
         cents of its asset (live; staging's wallets pay from test keys of their own)."""
         if env == STAGING or settings.x402_network not in settings.treasury_x402_keys:
