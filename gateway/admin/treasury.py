@@ -35,7 +35,8 @@ class RailState(treasury.Rail):
     provider_cents: int | None = Field(
         description="The provider's balance of the treasury's instrument at that "
         "reconciliation, in cents, where the provider tells one (x402: the chain's balance of "
-        "the treasury's address); null otherwise."
+        "the treasury's address; MPP: the Stripe account's Issuing balance, where it has "
+        "one); null otherwise."
     )
     instrument: bool = Field(
         description="Whether the operator's instrument for the rail is set (live MPP: "

@@ -16,8 +16,9 @@ without a span (written before spans were kept) comes back as a paid grant.
 The spans are history, pruned with the rest of it (``prune``, the worker's retention): a
 wallet's spans up to the end of its last debit older than the horizon
 (``AITOPUP_RETENTION_DAYS``) and older than every debit of it still held (a send pending or
-held, a payment pending, held or authorized), whose give-back is still to come. An older debit
-given back after that (an app's charge refunded long after) comes back as a paid grant.
+held, a payment pending, held or authorized), whose give-back is still to come; but never the
+spans of a debit whose give-back may come at any age (an app's charge not yet refunded, an
+order's refund pending at its provider), so a late refund still restores the grants it drew.
 
 The invariant holds after it: the balance the give-back's own credit raised by ``amount`` is
 matched by the remainders it restored (or the paid grant), less what expired at once with its
@@ -33,9 +34,11 @@ from ..store.compose import param
 from ..store.models import (
     HELD_STATUSES,
     PAYMENTS_HOLDING,
+    Charge,
     CreditDraw,
     CreditGrant,
     LedgerEntry,
+    OrderRefund,
     SellerPayment,
     Topup,
     table_of,
@@ -50,6 +53,7 @@ _G = table_of(CreditGrant)
 _D = table_of(CreditDraw)
 _L = table_of(LedgerEntry)
 _T, _P = table_of(Topup), table_of(SellerPayment)
+_CH, _R = table_of(Charge), table_of(OrderRefund)
 _INT = BigInteger()
 
 _THROUGH = Statement.of(
@@ -169,7 +173,38 @@ def _prunable() -> Any:
         )
         .scalar_subquery()
     )
-    return select(_D.c.id).where(_D.c.to_cents <= edge).limit(param("batch", _INT))
+    return (
+        select(_D.c.id)
+        .where(_D.c.to_cents <= edge, ~_refundable_debit_meets().exists())
+        .limit(param("batch", _INT))
+    )
+
+
+def _refundable_debit_meets() -> Any:
+    """A debit of the span's wallet whose give-back may still come whatever its age, meeting
+    the span: an app's charge never refunded (a charge is refunded once, at any time), or an
+    order's refund still pending at its provider (refused, its debit is given back). These
+    spans stay, one or two a charge, so a late refund restores the grants it drew, their
+    category and expiry kept; they go once it is refunded."""
+    late = (
+        select(_CH.c.id)
+        .where(_CH.c.refunded_cents == 0)
+        .union_all(select(_R.c.order_id).where(_R.c.status == "pending"))
+    )
+    debit = _L.alias("refundable")
+    return (
+        select(debit.c.id)
+        .where(
+            debit.c.wallet_id == _D.c.wallet_id,
+            debit.c.drawn_through.is_not(None),
+            debit.c.reference.in_(late),
+            # The debit's span, [drawn_through + amount, drawn_through) (a debit is negative),
+            # meets the span.
+            debit.c.drawn_through > _D.c.from_cents,
+            debit.c.drawn_through + debit.c.amount_cents < _D.c.to_cents,
+        )
+        .correlate(_D)
+    )
 
 
 _PRUNE = Statement.of(delete(_D).where(_D.c.id.in_(_prunable())).returning(_D.c.id))

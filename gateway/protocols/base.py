@@ -455,8 +455,10 @@ class Payer(ABC):
         """Refuse, before any money moves, a payment ``make`` could not make for want of what
         its funding needs (``wallet.funded_by``: the operator's treasury instrument, the
         merchant's saved card or payer key, the provider's credentials): raises as ``make``
-        would (``ApiError``). Reads the settings and the store, never the provider, and opens
-        no secret. A protocol whose ``make`` needs nothing configured has nothing to refuse."""
+        would (``ApiError``). Reads the settings and the store, never the provider; a sealed
+        key is opened to judge that it signs once a process for each sealed value
+        (``payer_keys.judged``), never for each payment. A protocol whose ``make`` needs
+        nothing configured has nothing to refuse."""
         return None
 
     def treasury_set(self, settings: Settings) -> bool:
@@ -465,10 +467,13 @@ class Payer(ABC):
         no instrument of the operator's has nothing to set."""
         return True
 
-    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+    async def treasury_cents(
+        self, db: Database, sealer: Any, settings: Settings, env: str
+    ) -> int | None:
         """What the provider says the operator's instrument for this rail in ``env`` holds, in
         cents (the treasury's reconciliation, ``payments.sellers.reconcile``); ``None`` where
-        the provider tells no balance of it (a card), or no instrument is set."""
+        the provider tells no balance of it (a card not issued by the provider), or no
+        instrument is set."""
         return None
 
     def own_key(self, given: str | None) -> PayerKey:

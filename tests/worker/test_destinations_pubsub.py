@@ -2,6 +2,7 @@
 a topic takes signed events a consumer verifies with ``standardwebhooks``; one gone a while
 loses none, in order; a topic not there is refused when saved."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,15 @@ from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.stand_ins import served
 from tests.fixtures.webhooks import emit_test_events
 from tests.fixtures.workers import StartWorker
+
+# A service account's key file, as Google makes it (its key never read with a stand-in).
+KEY_FILE = json.dumps(
+    {
+        "type": "service_account",
+        "client_email": "a@p.iam.gserviceaccount.com",
+        "private_key": "hush",
+    }
+)
 
 
 @pytest.fixture
@@ -46,7 +56,7 @@ async def test_a_pubsub_topic_takes_signed_events_and_one_gone_a_while_loses_non
         "/webhooks/endpoints",
         json={
             "type": "pubsub",
-            "destination": {**destination, "credentials": '{"private_key": "hush"}'},
+            "destination": {**destination, "credentials": KEY_FILE},
             "event_types": ["webhook.test"],
             "ordered": True,
         },

@@ -120,7 +120,7 @@ async def check(db: Database, sealer: Sealer, settings: Settings, now: datetime)
             ]
             try:
                 async with asyncio.timeout(make_seconds(settings)):
-                    balance = await payer.treasury_cents(sealer, settings, env)
+                    balance = await payer.treasury_cents(db, sealer, settings, env)
             except Exception:
                 log.warning(
                     "a treasury's balance not read", extra={"env": env, "protocol": payer.name}

@@ -52,6 +52,7 @@ from ...billing.channels import offering
 from ...billing.channels import registry as channels
 from ...billing.channels.providers.stripe_checkout import StripeCredentials, stripe_settings
 from ...billing.channels.registry import STRIPE
+from ...store.db import Database
 from ...values import outside_json
 from ...values.codes import Code
 from ...values.outcome import ApiError
@@ -68,7 +69,7 @@ from ..base import (
     digest,
 )
 from ..claims import claim_of
-from . import challenges, sandbox_spt, stripe_issued
+from . import challenges, sandbox_spt, stripe_balance, stripe_issued
 from .channel import MPP
 
 __all__ = ["MppPayer"]
@@ -213,19 +214,24 @@ class _Tokens:
 
 
 async def _stripe(wallet: Wallet) -> Settings:
-    """The settings of the Stripe account the wallet issues tokens in: the Stripe channel's
-    live credentials, or staging's test key."""
-    if wallet.env == STAGING:
-        key = wallet.settings.stripe_staging_secret_key
+    """The settings of the Stripe account the wallet issues tokens in."""
+    return await _account(wallet.db, wallet.settings, wallet.env)
+
+
+async def _account(db: Database, settings: Settings, env: str) -> Settings:
+    """The settings of the environment's Stripe account: the Stripe channel's live
+    credentials, or staging's test key."""
+    if env == STAGING:
+        key = settings.stripe_staging_secret_key
         if key is None:
             raise _unsupported("Stripe's test mode is not configured for staging")
-        return wallet.settings.model_copy(update={"stripe_secret_key": key})
+        return settings.model_copy(update={"stripe_secret_key": key})
     provider = channels.get(STRIPE)
     assert provider is not None
-    found = await offering.credentials_for(wallet.db, wallet.settings, provider, wallet.env)
+    found = await offering.credentials_for(db, settings, provider, env)
     if not isinstance(found, StripeCredentials):
         raise ApiError(Code.PAYMENT_CHANNEL_NOT_CONFIGURED, data={"channel": STRIPE})
-    return stripe_settings(wallet.settings, found)
+    return stripe_settings(settings, found)
 
 
 async def _tokens(wallet: Wallet) -> _Tokens:
@@ -295,6 +301,18 @@ class MppPayer(Payer):
 
     def treasury_set(self, settings: Settings) -> bool:
         return settings.treasury_stripe_payment_method is not None
+
+    async def treasury_cents(
+        self, db: Database, sealer: Any, settings: Settings, env: str
+    ) -> int | None:
+        """What the operator's Stripe account can still spend on its Issuing cards, in live
+        (``stripe_balance``): the treasury's card spends it where Stripe issued it; ``None``
+        where the account has no Issuing balance, or no treasury card is set. Staging's
+        wallets pay with test cards."""
+        if env == STAGING or not self.treasury_set(settings):
+            return None
+        account = await _account(db, settings, env)
+        return await stripe_balance.issuing_cents(account, CURRENCY)
 
     async def ready(self, wallet: Wallet, demand: Demand) -> None:
         """Refused before the debit as ``make`` would refuse it: where a token is issued from

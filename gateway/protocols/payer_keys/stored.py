@@ -1,7 +1,8 @@
 """The merchants' payer keys at rest: sealed (AES-GCM, ``keys.Sealer``, bound to the merchant,
 the environment and the protocol, so a sealed key copied to another row does not open), the
 address beside it in clear; and the one read that opens a key, made by a payer when it makes a
-credential (``opened``), never logged; whether one is kept (``held``) opens nothing."""
+credential (``opened``), never logged; the one kept, still sealed (``held``), for a payer's
+``ready`` to judge once whether it opens (``judged``)."""
 
 from datetime import datetime
 from typing import Any
@@ -60,11 +61,13 @@ async def removed(conn: AsyncConnection, merchant_id: str, env: str, protocol: s
     return bool(done.rowcount)
 
 
-async def held(db: Database, merchant_id: str, env: str, protocol: str) -> bool:
-    """Whether the merchant keeps a key for ``protocol`` in ``env``, its secret left sealed."""
+async def held(db: Database, merchant_id: str, env: str, protocol: str) -> tuple[str, str] | None:
+    """The merchant's key for ``protocol`` in ``env`` as kept, sealed, with the context it is
+    sealed under (``judged`` tells whether it opens); ``None`` where none is kept."""
     async with db.read() as conn:
-        found = await conn.execute(select(_K.c.address).where(*_key(merchant_id, env, protocol)))
-        return found.first() is not None
+        query = select(_K.c.key_sealed).where(*_key(merchant_id, env, protocol))
+        found = (await conn.execute(query)).scalar_one_or_none()
+    return None if found is None else (found, _context(merchant_id, env, protocol))
 
 
 async def opened(

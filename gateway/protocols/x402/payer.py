@@ -65,11 +65,13 @@ from x402.http import (
 )
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
+from ...store.db import Database
 from ...values import outside_json
 from ...values.codes import Code
 from ...values.loading import loaded
 from ...values.outcome import ApiError
 from ...values.settings import Settings
+from ...values.treasury_settings import payer_key_context
 from ..base import (
     CHALLENGE_MAX_BYTES,
     LONGEST_CHALLENGE_SECONDS,
@@ -81,7 +83,7 @@ from ..base import (
     Use,
     Wallet,
 )
-from ..payer_keys import stored
+from ..payer_keys import judged, stored
 from . import chain, offers, treasury_key
 from .channel import X402
 
@@ -185,6 +187,12 @@ def _nonce(settings: Settings, merchant_id: str, payment_id: str) -> str:
     return "0x" + hmac.new(_secret(settings, b"x402-payer-nonce"), text, "sha256").hexdigest()
 
 
+def _signs(secret: str) -> bool:
+    """Whether ``secret`` is an EVM account's key: 32 bytes in hex, a number in [1, N)."""
+    text = secret.strip()
+    return _PRIVATE_KEY.fullmatch(text) is not None and 0 < int(text, 16) < _N
+
+
 def payer_address(settings: Settings, merchant_id: str) -> str:
     """The address the merchant's staging wallet pays from when no key of its own is set
     (checksummed)."""
@@ -262,7 +270,7 @@ class X402Payer(Payer):
         if _PRIVATE_KEY.fullmatch(text) is None:
             raise ValueError("an x402 payer key is 32 bytes in hex: 0x and 64 hex digits")
         secret = "0x" + text.removeprefix("0x").lower()
-        if not 0 < int(secret, 16) < _N:
+        if not _signs(secret):
             raise ValueError("not a valid secp256k1 private key")
         return PayerKey(secret, Account.from_key(secret).address)
 
@@ -321,7 +329,9 @@ class X402Payer(Payer):
     def treasury_set(self, settings: Settings) -> bool:
         return settings.x402_network in settings.treasury_x402_keys
 
-    async def treasury_cents(self, sealer: Any, settings: Settings, env: str) -> int | None:
+    async def treasury_cents(
+        self, db: Database, sealer: Any, settings: Settings, env: str
+    ) -> int | None:
         """The chain's balance of the treasury's address on ``AITOPUP_X402_NETWORK``, in whole
         cents of its asset (live; staging's wallets pay from test keys of their own)."""
         if env == STAGING or settings.x402_network not in settings.treasury_x402_keys:
@@ -334,15 +344,28 @@ class X402Payer(Payer):
         return units // settings.x402_units_per_cent
 
     async def ready(self, wallet: Wallet, demand: Demand) -> None:
-        """A live payment refused as ``make`` would refuse it for want of its signing key (the
-        treasury's, or the merchant's own), before the debit; staging always has one."""
+        """A live payment refused as ``make`` would refuse it for want of a signing key (the
+        treasury's for the offer's network, or the merchant's own) that opens into an EVM
+        account's key, before the debit (judged once a process for each sealed value,
+        ``payer_keys.judged``); staging always has one."""
         if wallet.env == STAGING:
             return
         if wallet.funded_by != OWN:
-            if not self.treasury_set(wallet.settings):
-                raise _unsupported(_no_treasury_key(wallet.settings.x402_network))
-        elif not await stored.held(wallet.db, wallet.merchant_id, wallet.env, X402):
+            network = _kept(wallet, demand).requirement.network
+            sealed = wallet.settings.treasury_x402_keys.get(network)
+            if sealed is None:
+                raise _unsupported(_no_treasury_key(network))
+            context = payer_key_context(network)
+            why = judged.unusable(wallet.sealer, sealed.get_secret_value(), context, _signs)
+            if why is not None:
+                raise _unsupported(f"The operator's treasury x402 key for {network} {why}")
+            return
+        own = await stored.held(wallet.db, wallet.merchant_id, wallet.env, X402)
+        if own is None:
             raise _unsupported(_NO_OWN_KEY)
+        why = judged.unusable(wallet.sealer, *own, _signs)
+        if why is not None:
+            raise _unsupported(f"This wallet's x402 payer key {why}: set it again")
 
     def destination(self, demand: Demand) -> str:
         """The offer's network, asset and ``payTo``, the addresses in lower case."""

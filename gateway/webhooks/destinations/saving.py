@@ -131,7 +131,11 @@ async def recheck(name: str, column: str | None, *, allow_loopback: bool) -> Non
     if kind is None or column is None:
         return  # a type no longer known: the worker says so on the attempt
     try:
-        saved = kind.config.model_validate(json.loads(column), strict=False)
+        shown = json.loads(column)
+        for name in kind.secrets:  # masked there (a mask is no key file), never the address
+            if not kind.config.model_fields[name].is_required():
+                shown.pop(name, None)
+        saved = kind.config.model_validate(shown, strict=False)
         _, host, port = address_of(kind.address(saved), kind.schemes)
         await resolve_checked(host, port, allow_loopback=allow_loopback)
     except UrlRefused as exc:

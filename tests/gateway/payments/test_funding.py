@@ -14,13 +14,19 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
+from pydantic import SecretStr
+from sqlalchemy import update as update_
 from x402.http import decode_payment_signature_header, encode_payment_required_header
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
 
+from gateway.protocols.x402 import treasury_key
+from gateway.protocols.x402.payer import X402Payer
 from gateway.standins.x402 import X402FacilitatorStandIn
 from gateway.store.db import Database
+from gateway.store.models import PayerKey, table_of
 from gateway.values.codes import Code
 from gateway.values.settings import Settings
+from keys import Sealer
 from tests.fixtures.core import asgi_client, local_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 from tests.fixtures.payers import refused, send_body, treasury_sealed
@@ -30,8 +36,10 @@ from tests.fixtures.stripe import TREASURY_CARD, StripeStandIn
 
 FUNDING = "/payments/funding"
 SETUP = "/wallet/auto-top-up"
+PAYER_KEYS = "/payments/payer-keys"
 SELLER = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 TREASURY = Account.create()
+_K = table_of(PayerKey)
 DAILY_1600 = {"limits": [{"amount_cents": 1_600, "interval": "daily"}]}
 
 
@@ -243,3 +251,38 @@ async def test_x402_the_treasury_key_pays_from_the_wallet_and_the_merchants_key_
     listed = await chained.get(FUNDING, headers=owner.headers)
     by = {row["protocol"]: row["funded_by"] for row in listed.json()["data"]}
     assert by["x402"] == "own" and by["mpp"] == "wallet"
+
+
+async def test_x402_a_key_that_does_not_open_is_refused_before_the_debit(
+    settings: Settings,
+    facilitator: X402FacilitatorStandIn,
+    db: Database,
+    make_merchant: MakeMerchant,
+) -> None:
+    """The treasury's key sealed under another operator's secret, and a merchant's own key
+    that no longer opens under this gateway's: each payment refused 4504 before it is written,
+    the wallet as it was, nothing signed."""
+    network = settings.x402_network
+    given = X402Payer().own_key("0x" + bytes(TREASURY.key).hex())
+    elsewhere = SecretStr(treasury_key.seal(Sealer(b"another operator's secret!!"), network, given))
+    update = {"x402_rpc_url": f"{facilitator.url}/rpc", "treasury_x402_keys": {network: elsewhere}}
+    async with running_app(settings.model_copy(update=update)) as app, asgi_client(app) as http:
+        owner = await make_merchant("live", balance_cents=50_000)
+        agent = await _agent(make_merchant, db, owner)
+        paid = await _pay(http, agent, "x402-sealed-elsewhere", _offer(settings, 1_000))
+        assert paid.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED), paid.text
+        assert "does not open" in paid.json()["message"]
+
+        # The merchant's own key, its seal no longer this gateway's (as after a new secret).
+        assert await http.post(PAYER_KEYS, json={"protocol": "x402"}, headers=owner.headers)
+        async with db.transaction() as conn:
+            await conn.execute(update_(_K).values(key_sealed=elsewhere.get_secret_value()))
+        assert (await _choose(http, owner, "x402", "own")).status_code == 200
+        own = await _pay(http, agent, "x402-own-sealed-elsewhere", _offer(settings, 500))
+        assert own.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED), own.text
+        assert "set it again" in own.json()["message"]
+
+        assert await merchant_balance(db, owner) == 50_000
+        listed = await http.get("/payments", headers=owner.headers)
+        assert listed.json()["data"] == [], listed.text
+    assert facilitator.settled == {}

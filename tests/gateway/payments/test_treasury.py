@@ -7,6 +7,7 @@ never touching it. Paid in Tally, the tests' own protocol, on a clock the test m
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from keys import Sealer
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_SECRET, local_client
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
-from tests.fixtures.policies import set_policy
+from tests.fixtures.paying_gateway import makes
+from tests.fixtures.policies import set_policy, three_gateways
 from tests.fixtures.seller_payments import pay, payment_rows, work_of, written
 from tests.fixtures.tally_payer import TallyPayer
 from tests.gateway.test_cli import aitopup
@@ -177,6 +179,42 @@ async def test_payments_racing_for_the_float_never_pass_it(
     codes = Counter(int(reply.json()["code"]) for reply in replies)
     assert codes == {AUTHORIZED: 10, SHORT: 20}, codes
     assert len(await payment_rows(db, merchant.merchant_id)) == 10
+    assert await merchant_balance(db, merchant) == 10_000 - 250
+    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)
+
+
+@pytest.mark.xdist_group("concurrency")
+async def test_payments_racing_for_the_float_across_three_gateway_processes_never_pass_it(
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    tmp_path: Path,
+    rail: None,
+) -> None:
+    """The same race through three gateway processes of their own, one float between them:
+    ten of thirty paid, each provider call once, the wallet debited ten times."""
+    merchant = await make_merchant(balance_cents=10_000)
+    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 250, "low_cents": 0})
+    assert set_.status_code == 200, set_.text
+    paying = "tests.fixtures.paying_gateway"
+    async with (
+        three_gateways(db, settings, tmp_path, module=paying) as apis,
+        AsyncExitStack() as stack,
+    ):
+        clients = [
+            await stack.enter_async_context(local_client(base_url=api, timeout=60)) for api in apis
+        ]
+        replies = await asyncio.gather(
+            *(pay(clients[n % 3], merchant, f"race3-{n}") for n in range(30))
+        )
+    codes = Counter(int(reply.json()["code"]) for reply in replies)
+    assert codes == {AUTHORIZED: 10, SHORT: 20}, codes
+    rows = await payment_rows(db, merchant.merchant_id)
+    assert len(rows) == 10
+    assert sorted(makes(tmp_path)) == sorted(row.id for row in rows)
     assert await merchant_balance(db, merchant) == 10_000 - 250
     state = _mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)

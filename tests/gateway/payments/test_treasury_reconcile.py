@@ -6,7 +6,7 @@ read on the admin API, and a mismatch told to the operator once, again only afte
 found none."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from keys import Sealer
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_SECRET, asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.payers import treasury_sealed
+from tests.fixtures.payers import refused, send_body, treasury_sealed
 from tests.fixtures.stand_ins import served
 from tests.fixtures.stripe import StripeStandIn
 from tests.fixtures.tally_payer import TallyPayer
@@ -173,3 +173,67 @@ async def test_an_mpp_payment_the_seller_captured_at_stripe_is_a_drift_until_the
             )
         ).scalar_one()
     assert paid["id"] not in detail
+
+
+@pytest.fixture
+def issuing(stripe_stand_in: StripeStandIn) -> Iterator[StripeStandIn]:
+    """The stood-in account without Issuing, and so again after the test: it is shared."""
+
+    def cleared() -> None:
+        stripe_stand_in.issued.issuing = None
+        stripe_stand_in.issued.issuing_cards.clear()
+
+    cleared()
+    yield stripe_stand_in
+    cleared()
+
+
+async def test_mpp_stripes_issuing_balance_below_what_is_out_is_told_once(
+    issuing: StripeStandIn,
+    api: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    stripe_stood_in_settings: Settings,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    rail: None,
+) -> None:
+    """The treasury's card issued by Stripe: the account's Issuing balance (``GET /v1/balance``,
+    as Stripe answers it) beside what the MPP rail has out, as x402's chain balance is."""
+    told = stripe_stood_in_settings.model_copy(update={"operator_emails": "ops@aitopup.example"})
+    live = {"env": "live", "protocol": "mpp"}
+    set_ = await admin_client.put("/treasury", json={**live, "float_cents": 10_000, "low_cents": 0})
+    assert set_.status_code == 200, set_.text
+
+    # No Issuing on the account: Stripe tells no balance of the card, nothing to set beside.
+    await reconcile.check(db, SEALER, told, utcnow())
+    listed = (await admin_client.get("/treasury")).json()["data"]
+    [state] = [r for r in listed if (r["env"], r["protocol"]) == ("live", "mpp")]
+    assert (state["provider_cents"], state["drifts"]) == (None, 0)
+
+    seller = await make_merchant("live", balance_cents=0)
+    owner = await make_merchant("live", balance_cents=50_000)
+    agent = await _agent(make_merchant, db, owner)
+    offer = (await refused(api, "", seller, send_body(800))).headers["www-authenticate"]
+    paid = await _pay(api, agent, "rec-mpp-issuing", offer)
+    assert paid.status_code == 201, paid.text
+    stripe_stand_in.fund_issuing(500)
+
+    # $5.00 on the Issuing balance, $8.00 out: told once, read on the admin API.
+    said = await _told_of(db, await reconcile.check(db, SEALER, told, utcnow()), "live", "mpp")
+    assert [line for s in said for line in s["detail"]] == [
+        "the provider's balance, 500 cents, is below what is out, 800 cents"
+    ]
+    listed = (await admin_client.get("/treasury")).json()["data"]
+    [state] = [r for r in listed if (r["env"], r["protocol"]) == ("live", "mpp")]
+    assert (state["provider_cents"], state["drifts"]) == (500, 1)
+    assert await reconcile.check(db, SEALER, told, utcnow()) == []  # not told again
+
+    # Funded: it agrees.
+    stripe_stand_in.fund_issuing(1_000)
+    await reconcile.check(db, SEALER, told, utcnow())
+    listed = (await admin_client.get("/treasury")).json()["data"]
+    [state] = [r for r in listed if (r["env"], r["protocol"]) == ("live", "mpp")]
+    assert (state["provider_cents"], state["drifts"]) == (1_500, 0)
+    assert ("GET", "/v1/balance") in stripe_stand_in.requests

@@ -3,6 +3,7 @@ made and sealed by ``aitopup treasury --seal-x402-key``; a live wallet's credent
 the key of the network it pays, a key sealed for another network or in clear is refused."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.store.db import Database
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
+from gateway.values.treasury_settings import payer_key_context
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.merchants import MakeMerchant
@@ -123,3 +125,48 @@ async def test_aitopup_treasury_seals_a_key_for_its_network(
     assert err.strip() == f"address {Account.from_key(key).address}"
     code, out, err = await aitopup(settings, tmp_path, "treasury", "--seal-x402-key", "base")
     assert code == 2 and "CAIP-2" in err
+
+
+class _Counting:
+    """The gateway's sealer, counting what it opens."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer, self.opened = sealer, 0
+
+    def lookup(self, plaintext: str) -> str:
+        return self.sealer.lookup(plaintext)
+
+    def open(self, token: str, *, context: str = "") -> str:
+        self.opened += 1
+        return self.sealer.open(token, context=context)
+
+
+async def test_ready_judges_that_the_treasury_key_opens_once_a_process(
+    settings: Settings, db: Database, make_merchant: MakeMerchant
+) -> None:
+    merchant = await make_merchant("live")
+    account = Account.create()
+    other = Sealer(b"another operator's secret, 32 bytes")
+    given = PAYER.own_key("0x" + bytes(account.key).hex())
+    cases = {
+        "under another operator's secret": SecretStr(treasury_key.seal(other, BASE, given)),
+        "not a key": SecretStr(SEALER.seal("not a key", context=payer_key_context(BASE))),
+        "opens": treasury_sealed(BASE, account),
+    }
+    for case, sealed in cases.items():
+        on = settings.model_copy(
+            update={**RPC, "treasury_x402_keys": {BASE: sealed}, "x402_network": BASE}
+        )
+        demand = PAYER.demand(on, _offer(on), NOW, env="live")
+        assert demand is not None
+        counting = _Counting(SEALER)
+        wallet = replace(wallet_of(db, on, merchant), sealer=counting)
+        for _ in range(3):
+            if case == "opens":
+                await PAYER.ready(wallet, demand)
+                continue
+            with pytest.raises(ApiError) as refused:
+                await PAYER.ready(wallet, demand)
+            assert refused.value.code == Code.PAYMENT_METHOD_UNSUPPORTED, case
+            assert BASE in refused.value.message and "not a key" not in refused.value.message
+        assert counting.opened <= 1, case  # judged once, whatever the number of payments
