@@ -179,19 +179,30 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
         async with db.transaction() as conn:
             if not await _is_partitioned(conn):
                 return made
+            await _serialised(conn)
             parts = await _parts(conn, history)
             strays = await _strays_since(conn, history)
-        start = week_of(min(now, strays or now))
-        for step in range(int((week_of(now) - start) / SPAN) + weeks + 1):
-            week = start + step * SPAN
-            if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
-                continue
-            async with db.transaction() as conn:
-                await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            start = week_of(min(now, strays or now))
+            for step in range(int((week_of(now) - start) / SPAN) + weeks + 1):
+                week = start + step * SPAN
+                if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
+                    continue
                 for statement in attach_sql(history, week):
                     await conn.exec_driver_sql(statement)
-            made.append(history.partition(week))
+                made.append(history.partition(week))
     return made
+
+
+# Makes and drops of partitions wait for one another (two workers' jobs at startup), each
+# transaction's own lock, which a pooler in transaction mode keeps.
+_LOCK_KEY = 0x61697470_70617274  # "aitp" "part"
+
+
+async def _serialised(conn: AsyncConnection) -> None:
+    """The transaction on ``conn`` the only one making or dropping partitions, and one that
+    waits at most ``LOCK_TIMEOUT`` for a table's lock."""
+    await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +242,14 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
     for high in sorted(weeks)[:most]:
         names = weeks[high]
         async with db.transaction() as conn:
-            await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            await _serialised(conn)
+            # Another worker's job may have dropped them while this one waited.
+            names = [n for n in names if await _exists(conn, n)]
             kept = await _pending_in(conn, names)
             if kept is not None:
                 break
-            await conn.exec_driver_sql("DROP TABLE " + ", ".join(names))
+            if names:
+                await conn.exec_driver_sql("DROP TABLE " + ", ".join(names))
         dropped += names
         through = high
     async with db.read() as conn:
@@ -243,6 +257,11 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
     before = [part.high for part in parts if part.low is None]
     whole_since = before[0] if before else min((p.high - SPAN for p in parts), default=horizon)
     return Dropped(tuple(dropped), through, kept, whole_since)
+
+
+async def _exists(conn: AsyncConnection, name: str) -> bool:
+    found = await conn.execute(text("SELECT to_regclass(:name)"), {"name": name})
+    return found.scalar_one() is not None
 
 
 async def _pending_in(conn: AsyncConnection, names: list[str]) -> str | None:
