@@ -22,6 +22,7 @@ SUITES = [
     "bench.fulfilment",
     "bench.idle",
     "bench.history",
+    "bench.retention",
     "bench.instructions",
     "bench.statement_cache",
     "bench.first_topup",

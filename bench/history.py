@@ -11,6 +11,9 @@ and each list's first page and a deep page (by cursor where the list offers one,
 it pages by offset), 90% of the way into the merchant's history. The ledger offers both: its
 deep page is read by cursor, as a client walking it does, and by offset for information.
 
+On PostgreSQL the history is in partitions of a week (``store.partitions``), a year of them on
+both stores (``_weekly``), as a year after the migration that made them.
+
 Both stores run at once (a gateway and a worker each, in one PostgreSQL cluster) and each figure
 is taken on one, then the other, ``ROUNDS`` times; the median of each is reported, so a slow
 spell of the machine hits both alike. The lists' GETs take turns one request at a time, after
@@ -42,6 +45,7 @@ import asyncpg
 from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.outbox import emit, wake_for
+from gateway.store import partitions
 from gateway.store.db import Database, open_database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
@@ -293,6 +297,23 @@ _ENTRY_COUNTS = (
     " FROM (SELECT wallet_id, count(*) AS n FROM ledger_entries GROUP BY wallet_id) AS c"
     " WHERE wallets.id = c.wallet_id"
 )
+
+
+async def _weekly(database_url: str) -> None:
+    """On PostgreSQL, the year's history in partitions of a week each, as after a year of the
+    worker's ``make_partitions`` (the migration puts every row older than its next week in one):
+    the migration's first partition, still empty, dropped, and a week's made for each week of
+    the year up to the current one."""
+    db = open_database(database_url, command_timeout=600)
+    try:
+        now = utcnow()
+        await partitions.drop_past(db, partitions.week_of(now) + partitions.SPAN)
+        week = partitions.week_of(now - timedelta(days=365))
+        while week <= now:
+            await partitions.make_ahead(db, week, weeks=0)
+            week += partitions.SPAN
+    finally:
+        await db.dispose()
 
 
 async def load_history(database_url: str, heavy: Heavy, rows: int) -> History:
@@ -616,6 +637,7 @@ def run(rows: int = ROWS) -> list[Row]:
             (folder / name).mkdir()
             redis_url = stack.enter_context(redis_server(folder / name))
             upgrade(url)
+            asyncio.run(_weekly(url))
             heavy = asyncio.run(_heavy(url, hook_url))
             if name == "history":
                 history = asyncio.run(load_history(url, heavy, rows))

@@ -90,7 +90,8 @@ ENTRIES = {
     # and the jobs that run them (+4); the ledger's words an order's payment writes
     # (``values.memos``) and Babel's lists (+2); the expiry, which asks every kind of hold
     # (the registry, a send's and a payment's hold and what they run: +8), no longer the approval
-    # links' module, roles and bot (-5).
+    # links' module, roles and bot (-5); the history's partitions, made and dropped by its
+    # jobs (+1).
     "worker.service": (
         (
             "stripe",
@@ -103,7 +104,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1238,
+        1239,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which

@@ -46,7 +46,7 @@ from .http import build_clients
 from .kind import Kind
 from .kinds import KINDS
 from .reconcile import reconcile_orders
-from .retention import prune_spend, retention
+from .retention import make_partitions, prune_spend, retention
 from .runner import Runner
 from .store import POSTGRES_SETTINGS, records, role_lacks
 from .telegram import telegram_alerts
@@ -100,6 +100,14 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
                 timeout=300,
             ),
             cron(retention, name="retention", minute=set(range(0, 60, 5)), second=30, timeout=300),
+            cron(
+                make_partitions,
+                name="make_partitions",
+                minute=10,
+                second=10,
+                run_at_startup=True,
+                timeout=300,
+            ),
             cron(prune_spend, name="prune_spend", hour=0, minute=20, second=0, timeout=300),
         ],
         "keep_result": 0,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select, tuple_
+from sqlalchemy import delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store.db import Database
@@ -41,6 +41,7 @@ __all__ = [
     "check_within",
     "horizon",
     "kept_since",
+    "longest_days",
     "prune_batch",
     "retention_days",
 ]
@@ -65,6 +66,13 @@ async def retention_days(conn: AsyncConnection, merchant_id: str, default: int) 
         await conn.execute(select(_M.c.retention_days).where(_M.c.id == merchant_id))
     ).scalar_one_or_none()
     return own if own is not None else default
+
+
+async def longest_days(db: Database, default: int) -> int:
+    """The longest retention any merchant has: no history younger is past everyone's."""
+    async with db.read() as conn:
+        own = (await conn.execute(select(func.max(_M.c.retention_days)))).scalar_one_or_none()
+    return max(default, own or 0)
 
 
 def _past(days: int, kept_since: datetime) -> ApiError:
@@ -120,9 +128,21 @@ class Pruned:
         )
 
 
-async def prune_batch(db: Database, *, now: datetime, default_days: int, batch: int) -> Pruned:
+async def prune_batch(
+    db: Database,
+    *,
+    now: datetime,
+    default_days: int,
+    batch: int,
+    whole_since: datetime | None = None,
+) -> Pruned:
     """At most ``batch`` deliveries (with their attempts) and ``batch`` events past their
-    merchant's horizon deleted, one short transaction per merchant group; what was deleted."""
+    merchant's horizon deleted, one short transaction per merchant group; what was deleted.
+
+    ``whole_since``: the history from that moment on is dropped whole, a week at a time, once
+    past the longest retention (``store.partitions``, PostgreSQL), so the merchants with the
+    longest retention have only what is older deleted; those with a shorter one have theirs
+    deleted as ever."""
     async with db.read() as conn:
         overrides = (
             await conn.execute(
@@ -131,6 +151,9 @@ async def prune_batch(db: Database, *, now: datetime, default_days: int, batch: 
         ).scalars()
         groups = [(_M.c.retention_days.is_(None), horizon(now, default_days))]
         groups += [(_M.c.retention_days == days, horizon(now, days)) for days in overrides]
+    if whole_since is not None:
+        longest = min(kept for _, kept in groups)
+        groups = [(w, min(k, whole_since) if k == longest else k) for w, k in groups]
     total = Pruned()
     for which, kept_since in groups:
         merchants = select(_M.c.id).where(which).scalar_subquery()

@@ -1,0 +1,138 @@
+"""Retention's cost on PostgreSQL: history rows removed a second by dropping their week's
+partitions (``store.partitions``) beside deleting the same rows in today's bounded batches
+(``worker.retention.prune_history``), in the same run, on the same database.
+
+A week of history is written by the server itself (``INSERT … SELECT generate_series``):
+``AITOPUP_BENCH_RETENTION_ROWS`` events (default 200,000), each with its delivery, an attempt
+and a row of a filter's, so four times as many rows. The week is dropped, and the clock's time
+counted; then another week of the same rows is written and deleted, batch after batch, until
+none is left (each call of ``prune_history`` is one run of the worker's job: 50 batches at
+most). The rows' times are in weeks ahead of now, so the migration's first partition (the
+history before partitioning) holds none of them.
+"""
+
+# The history's SQL is built from integers and ids this module makes, never from input.
+# ruff: noqa: S608
+
+import asyncio
+import os
+import time
+from datetime import datetime, timedelta
+
+from gateway.store.db import Database, open_database
+from gateway.store.migrate import upgrade
+from gateway.store.partitions import SPAN, drop_past, make_ahead, week_of
+from gateway.values.clock import id_floor, utcnow
+from worker.retention import prune_history
+
+from .report import Row, print_rows
+from .servers import DEFAULT_PG, STORES, postgres_available, postgres_database
+
+__all__ = ["measure", "run"]
+
+ROWS = int(os.environ.get("AITOPUP_BENCH_RETENTION_ROWS", "200000"))
+ENDPOINT = "we_" + "b" * 24
+# The tables a week of history has rows in, each ``ROWS`` of them.
+TABLES = 4
+_SETUP = (
+    "INSERT INTO merchants (id, name, low_balance_threshold_cents, created_at) "
+    "VALUES ('mer_bench', 'Bench', 0, now())",
+    "INSERT INTO webhook_endpoints (id, env, merchant_id, url, event_types, enabled, "
+    f"secret_sealed, created_at, updated_at) VALUES ('{ENDPOINT}', 'live', 'mer_bench', "
+    "'http://127.0.0.1:9/hook', '', true, 'sealed', now(), now())",
+)
+
+
+def _week_sql(start: datetime, rows: int) -> list[str]:
+    """A week's history from ``start``: ``rows`` events, deliveries, attempts and filtered rows,
+    their ids made as in the week's first millisecond, then a sequence number."""
+    evt, at = id_floor("evt", start), f"'{start.isoformat()}'::timestamptz"
+    event = f"'{evt}' || lpad(i::text, 15, '0')"
+    delivery = f"'dlv_{evt[4:]}' || lpad(i::text, 15, '0') || '{ENDPOINT}'"
+    series = f"FROM generate_series(1, {rows}) i"
+    return [
+        "INSERT INTO events (id, env, merchant_id, type, payload, created_at) "
+        f"SELECT {event}, 'live', 'mer_bench', 'topup.delivered', repeat('x', 300), {at} {series}",
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, env, merchant_id, event_type, "
+        "status, attempts, trigger, run_start, generation, next_attempt_at, created_at, "
+        f"updated_at) SELECT {delivery}, {event}, '{ENDPOINT}', 'live', 'mer_bench', "
+        f"'topup.delivered', 'succeeded', 1, 'auto', 0, 0, {at}, {at}, {at} {series}",
+        "INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, "
+        "url, request_headers, request_body, response_status) "
+        f"SELECT {delivery}, 1, 'auto', {at}, 3, 'http://127.0.0.1:9/hook', '{{}}', "
+        f"repeat('x', 300), 200 {series}",
+        "INSERT INTO webhook_filtered (endpoint_id, created_at, event_id) "
+        f"SELECT '{ENDPOINT}', {at} + i * interval '1 microsecond', {event} {series}",
+    ]
+
+
+async def _write_week(db: Database, start: datetime, rows: int) -> None:
+    await make_ahead(db, start, weeks=0)
+    async with db.transaction() as conn:
+        for sql in _week_sql(start, rows):
+            await conn.exec_driver_sql(sql)
+    async with db.read() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+
+
+async def _measure(database_url: str, rows: int) -> tuple[float, float]:
+    """Rows removed a second: by a drop, and by the deletes."""
+    db = open_database(database_url)
+    try:
+        async with db.transaction() as conn:
+            for sql in _SETUP:
+                await conn.exec_driver_sql(sql)
+        dropped_week = week_of(utcnow()) + 4 * SPAN
+        # The weeks before it, empty, dropped first: the drop timed is the week's alone.
+        await drop_past(db, dropped_week)
+        await _write_week(db, dropped_week, rows)
+        started = time.perf_counter()
+        dropped = await drop_past(db, dropped_week + SPAN)
+        drop_seconds = time.perf_counter() - started
+        assert dropped.kept is None and dropped.partitions, dropped
+
+        deleted_week = dropped_week + SPAN
+        await _write_week(db, deleted_week, rows)
+        # The week past a day's retention, none of it dropped: deleted as before partitions.
+        now = deleted_week + SPAN + timedelta(days=1)
+        removed, started = 0, time.perf_counter()
+        while True:
+            pruned = await prune_history(db, now=now, default_days=1)
+            removed += pruned.rows
+            if pruned.rows == 0:
+                break
+        delete_seconds = time.perf_counter() - started
+        assert removed == TABLES * rows, (removed, rows)
+    finally:
+        await db.dispose()
+    return TABLES * rows / drop_seconds, removed / delete_seconds
+
+
+def measure(database_url: str) -> list[Row]:
+    upgrade(database_url)
+    by_drop, by_delete = asyncio.run(_measure(database_url, ROWS))
+    return [
+        Row(
+            f"retention postgres, {ROWS * TABLES:,} rows: rows removed/s by a drop",
+            by_drop,
+            "rows/s",
+            "deleted in batches",
+            by_delete,
+            "- (a week dropped whole beside today's deletes)",
+        )
+    ]
+
+
+def run() -> list[Row]:
+    pg_base = os.environ.get("AITOPUP_BENCH_POSTGRES_URL", DEFAULT_PG)
+    if "postgres" not in STORES:
+        return []
+    if not postgres_available(pg_base):
+        print(f"PostgreSQL not reachable at {pg_base}: its rows are skipped")
+        return []
+    with postgres_database(pg_base) as database_url:
+        return measure(database_url)
+
+
+if __name__ == "__main__":
+    print_rows(run())

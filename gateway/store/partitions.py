@@ -1,0 +1,273 @@
+"""Webhook history partitioned by time on PostgreSQL: made ahead, and dropped whole once past
+the longest retention, not deleted row by row. SQLite keeps one table each, as every query
+reads them; nothing outside the store and its migrations knows which layout a store has.
+
+Events, deliveries, their attempts and the rows of events payload filters dropped are the
+history: written once, read for a while, then gone. Each is partitioned by a range of a key
+that says when its row was made, a **week** a partition:
+
+- ``events`` by ``id`` and ``webhook_deliveries`` by ``id``: ids sort by creation time
+  (``clock.new_id``), and a delivery's id starts with its event's (``outbox.delivery_prefix``),
+  so a week's deliveries are its week's events' and a partition's bounds are ``id_floor``\\ s.
+  The key being the id itself, a lookup by id reads the one partition its id falls in, and the
+  primary key stays the id: nothing is added to any key.
+- ``webhook_attempts`` by ``delivery_id``: an attempt goes with its delivery, whenever it ran.
+- ``webhook_filtered`` by ``created_at``, already in its key (dated as its deliveries).
+
+A week, not a day: the statements no key prunes (the lease over due deliveries, a merchant's
+pages) read every partition's index, and 90 days of history is 14 weeks, not 91 days; a drop
+then keeps at most a week beyond the longest retention. Each table has a ``DEFAULT``
+partition, so no write ever fails for want of a partition: ``make_ahead`` moves what landed
+there into the week's own partition when it makes it.
+
+Keys lost to partitioning, and what keeps their integrity instead (migration 0077): a
+delivery's ``(event_id, endpoint_id)`` is unique because its id is made of both (the fan-out is
+its one writer); a delivery's event and an attempt's delivery are no foreign keys any more
+(a partition referenced by one cannot be dropped without a check that reads the other table):
+the fan-out writes a delivery in its event's statement and the worker an attempt for the
+delivery it leased, and ``drop_past`` drops a week's events, deliveries and attempts together,
+never one whose week still holds a pending delivery.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..values.clock import id_floor
+from .engine import Database
+
+__all__ = [
+    "AHEAD",
+    "HISTORY",
+    "SPAN",
+    "Dropped",
+    "History",
+    "attach_sql",
+    "drop_past",
+    "make_ahead",
+    "week_of",
+]
+
+SPAN = timedelta(days=7)
+# Weeks start on a Monday at midnight UTC.
+_MONDAY = datetime(2024, 1, 1, tzinfo=UTC)
+# Weeks made ahead of the current one: the worker that makes them may be down this long.
+AHEAD = 2
+# Partitions a retention run drops at most: what is left waits for the next run.
+MOST_DROPPED = 4
+# A partition made or dropped waits this long for its table's lock, then gives up until the
+# next run: never queued behind a long read, with every write queued behind it.
+LOCK_TIMEOUT = "2s"
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A partitioned table: its partition key, the id prefix whose time that key holds
+    (``None``: the key is a timestamp), and the storage options each partition takes (a
+    partitioned table holds none itself)."""
+
+    table: str
+    key: str
+    prefix: str | None
+    options: str = ""
+
+    def bound(self, moment: datetime) -> str:
+        """The key's least value at ``moment``, as an SQL literal."""
+        if self.prefix is None:
+            return f"'{moment.isoformat()}'"
+        return f"'{id_floor(self.prefix, moment)}'"
+
+    def moment(self, literal: str) -> datetime:
+        """The moment a bound of this key stands for (``bound``'s inverse)."""
+        if self.prefix is None:
+            return datetime.fromisoformat(literal).astimezone(UTC)
+        return datetime.fromtimestamp(int(literal.split("_", 1)[1][:9], 36) / 1000, UTC)
+
+    def partition(self, start: datetime) -> str:
+        return f"{self.table}_p{start:%Y%m%d}"
+
+    @property
+    def default(self) -> str:
+        return f"{self.table}_default"
+
+
+HISTORY = (
+    History("events", "id", "evt"),
+    # Pages left half free for a leased row's new version (migration 0056).
+    History("webhook_deliveries", "id", "dlv", "WITH (fillfactor = 50)"),
+    History("webhook_attempts", "delivery_id", "dlv"),
+    History("webhook_filtered", "created_at", None),
+)
+_DELIVERIES = HISTORY[1]
+
+
+def week_of(moment: datetime) -> datetime:
+    """The start of the week ``moment`` is in."""
+    return _MONDAY + ((moment - _MONDAY) // SPAN) * SPAN
+
+
+def attach_sql(history: History, start: datetime) -> list[str]:
+    """The statements that make ``history``'s partition of the week from ``start``, moving
+    into it first what its ``DEFAULT`` partition caught of that week (none, when made ahead)."""
+    name, low, high = history.partition(start), history.bound(start), history.bound(start + SPAN)
+    return [
+        f"CREATE TABLE {name} (LIKE {history.table} INCLUDING DEFAULTS) {history.options}",
+        # Names and bounds are ours: the tables above, ids' floors and ISO times.
+        f"WITH moved AS (DELETE FROM {history.default} WHERE {history.key} >= {low} "  # noqa: S608
+        f"AND {history.key} < {high} RETURNING *) INSERT INTO {name} SELECT * FROM moved",
+        f"ALTER TABLE {history.table} ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})",
+    ]
+
+
+_PARTITIONS = text(
+    "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+    "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:table AS regclass)"
+)
+_RANGE = re.compile(r"FROM \((?:MINVALUE|'([^']*)')\) TO \('([^']*)'\)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    name: str
+    low: datetime | None  # None: from the least value (the history before partitioning)
+    high: datetime
+
+
+async def _parts(conn: AsyncConnection, history: History) -> list[_Part]:
+    """``history``'s range partitions, oldest first; none on a table not partitioned."""
+    found = []
+    for name, bound in await conn.execute(_PARTITIONS, {"table": history.table}):
+        match = _RANGE.search(bound or "")
+        if match is not None:
+            low = None if match[1] is None else history.moment(match[1])
+            found.append(_Part(name, low, history.moment(match[2])))
+    return sorted(found, key=lambda part: part.high)
+
+
+async def _is_partitioned(conn: AsyncConnection) -> bool:
+    found = await conn.execute(
+        text("SELECT 1 FROM pg_partitioned_table WHERE partrelid = CAST(:table AS regclass)"),
+        {"table": _DELIVERIES.table},
+    )
+    return found.first() is not None
+
+
+async def _strays_since(conn: AsyncConnection, history: History) -> datetime | None:
+    """When the oldest row its ``DEFAULT`` partition caught was made; None if it caught none."""
+    least = (
+        await conn.exec_driver_sql(f"SELECT min({history.key}) FROM {history.default}")  # noqa: S608
+    ).scalar_one()
+    if least is None:
+        return None
+    try:
+        return history.moment(least if isinstance(least, str) else least.isoformat())
+    except (ValueError, OverflowError):  # a key no id of ours has: left where it is
+        return None
+
+
+async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list[str]:
+    """Every history table's partitions from the oldest week its ``DEFAULT`` partition holds
+    rows of (else the current week) to ``weeks`` weeks after the current one, each made once;
+    the partitions made. Nothing on SQLite."""
+    if db.is_sqlite:
+        return []
+    made: list[str] = []
+    for history in HISTORY:
+        async with db.transaction() as conn:
+            if not await _is_partitioned(conn):
+                return made
+            await _serialised(conn)
+            parts = await _parts(conn, history)
+            strays = await _strays_since(conn, history)
+            start = week_of(min(now, strays or now))
+            for step in range(int((week_of(now) - start) / SPAN) + weeks + 1):
+                week = start + step * SPAN
+                if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
+                    continue
+                for statement in attach_sql(history, week):
+                    await conn.exec_driver_sql(statement)
+                made.append(history.partition(week))
+    return made
+
+
+# Makes and drops of partitions wait for one another (two workers' jobs at startup), each
+# transaction's own lock, which a pooler in transaction mode keeps.
+_LOCK_KEY = 0x61697470_70617274  # "aitp" "part"
+
+
+async def _serialised(conn: AsyncConnection) -> None:
+    """The transaction on ``conn`` the only one making or dropping partitions, and one that
+    waits at most ``LOCK_TIMEOUT`` for a table's lock."""
+    await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What ``drop_past`` dropped: the partitions, by name, and when the newest of their
+    weeks ended; ``kept``: a partition past the horizon kept for a delivery still pending;
+    ``whole_since``: the moment from which the history is in weekly partitions, dropped whole
+    (what is older is in the one partition of the history from before them, or there is none);
+    None where the history is not partitioned (SQLite)."""
+
+    partitions: tuple[str, ...] = ()
+    through: datetime | None = None
+    kept: str | None = None
+    whole_since: datetime | None = None
+
+
+_PENDING = "SELECT 1 FROM {} WHERE status = 'pending' LIMIT 1"
+
+
+async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED) -> Dropped:
+    """The history's weeks that ended by ``horizon`` dropped, oldest first, up to ``most``
+    weeks: each week's partitions of every table together, in one transaction, none while its
+    deliveries hold one still pending (which keeps its event too). Nothing on SQLite."""
+    if db.is_sqlite:
+        return Dropped()
+    async with db.read() as conn:
+        if not await _is_partitioned(conn):
+            return Dropped()
+        weeks: dict[datetime, list[str]] = {}
+        for history in HISTORY:
+            for part in await _parts(conn, history):
+                if part.high <= horizon:
+                    weeks.setdefault(part.high, []).append(part.name)
+    dropped: list[str] = []
+    through = None
+    kept = None
+    for high in sorted(weeks)[:most]:
+        names = weeks[high]
+        async with db.transaction() as conn:
+            await _serialised(conn)
+            # Another worker's job may have dropped them while this one waited.
+            names = [n for n in names if await _exists(conn, n)]
+            kept = await _pending_in(conn, names)
+            if kept is not None:
+                break
+            if names:
+                await conn.exec_driver_sql("DROP TABLE " + ", ".join(names))
+        dropped += names
+        through = high
+    async with db.read() as conn:
+        parts = await _parts(conn, _DELIVERIES)
+    before = [part.high for part in parts if part.low is None]
+    whole_since = before[0] if before else min((p.high - SPAN for p in parts), default=horizon)
+    return Dropped(tuple(dropped), through, kept, whole_since)
+
+
+async def _exists(conn: AsyncConnection, name: str) -> bool:
+    found = await conn.execute(text("SELECT to_regclass(:name)"), {"name": name})
+    return found.scalar_one() is not None
+
+
+async def _pending_in(conn: AsyncConnection, names: list[str]) -> str | None:
+    """The partition of deliveries among ``names`` that holds one still pending, if any."""
+    for name in names:
+        is_deliveries = name.startswith(_DELIVERIES.table + "_")
+        if is_deliveries and (await conn.exec_driver_sql(_PENDING.format(name))).first():
+            return name
+    return None

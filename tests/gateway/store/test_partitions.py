@@ -1,0 +1,124 @@
+"""The webhook history's partitions on PostgreSQL (``store.partitions``): made weeks ahead,
+what the ``DEFAULT`` partition caught moved into its week's, a lookup by id read from one
+partition; the weeks past the longest retention dropped whole, not deleted, a merchant with a
+shorter retention pruned row by row, and a week with a delivery still pending kept. Time is the
+``now`` each call is given. On SQLite there is nothing to make or drop."""
+
+import asyncio
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gateway.store.partitions import HISTORY, SPAN, Dropped, drop_past, make_ahead, week_of
+from gateway.values.clock import utcnow
+from gateway.webhooks.retention import Pruned
+from tests.fixtures.history import count_history, insert_endpoint, insert_history, where_is
+from tests.fixtures.migrations import database_at, insert_old_merchant
+from worker.retention import drop_history, prune_history
+
+TABLES = ("events", "webhook_deliveries", "webhook_attempts", "webhook_filtered")
+OLD, SHORT = "we_" + "a" * 24, "we_" + "b" * 24
+_SHORT_MERCHANT = (
+    "INSERT INTO merchants (id, name, low_balance_threshold_cents, created_at, retention_days) "
+    "VALUES ('mer_short', 'Short', 0, :now, 7)"
+)
+
+
+async def test_weeks_are_made_ahead_and_what_the_default_caught_moves_to_its_week(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with database_at("0077", database_url, tmp_path, request) as db:
+        now = utcnow()
+        # The migration made the weeks ahead already.
+        assert await make_ahead(db, now) == []
+        if database_url.startswith("sqlite"):
+            assert await drop_past(db, now) == Dropped()
+            return
+        # The worker was down for weeks: a row of a week never made lands in the default.
+        gap = week_of(now) + 3 * SPAN
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await insert_endpoint(conn, "mer_old", OLD)
+            stray = await insert_history(conn, "mer_old", OLD, gap + timedelta(days=1))
+            assert await where_is(conn, "events", "id", stray.event_id) == "events_default"
+
+        later = now + 5 * SPAN
+        # Two workers' jobs at once (at startup): each week made once, by one of them.
+        first, second = await asyncio.gather(make_ahead(db, later), make_ahead(db, later))
+        made = first + second
+
+        weeks = [gap + step * SPAN for step in range(5)]  # the gap's to two after ``later``'s
+        assert sorted(made) == sorted(h.partition(week) for h in HISTORY for week in weeks)
+        assert await make_ahead(db, later) == []
+        async with db.read() as conn:
+            for table, column, value in (
+                ("events", "id", stray.event_id),
+                ("webhook_deliveries", "id", stray.delivery_id),
+                ("webhook_attempts", "delivery_id", stray.delivery_id),
+                ("webhook_filtered", "event_id", stray.event_id),
+            ):
+                assert await where_is(conn, table, column, value) == f"{table}_p{gap:%Y%m%d}"
+            for history in HISTORY:
+                caught = f"SELECT count(*) FROM {history.default}"  # noqa: S608
+                assert (await conn.execute(text(caught))).scalar_one() == 0
+        # A delivery looked up by its id: one partition read, by its key's index (a table this
+        # small would be scanned whole otherwise).
+        async with db.transaction() as conn:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            explain = text("EXPLAIN SELECT * FROM webhook_deliveries WHERE id = :id")
+            plan = "\n".join((await conn.execute(explain, {"id": stray.delivery_id})).scalars())
+        assert "Index Scan" in plan, plan
+        partition = f"webhook_deliveries_p{gap:%Y%m%d}"
+        read = set(re.findall(r"webhook_deliveries_\w+", plan))
+        assert read and all(name.startswith(partition) for name in read), plan
+
+
+async def test_weeks_past_the_longest_retention_are_dropped_and_a_shorter_one_pruned(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's history is one table each: tests/worker/test_retention.py")
+    async with database_at("0077", database_url, tmp_path, request) as db:
+        first = week_of(utcnow()) + SPAN  # the migration's first week of its own
+        now = first + SPAN + timedelta(days=90, hours=1)
+        recent = now - timedelta(days=10)  # past the short merchant's 7 days, not 90
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await conn.execute(text(_SHORT_MERCHANT), {"now": utcnow()})
+            await insert_endpoint(conn, "mer_old", OLD)
+            await insert_endpoint(conn, "mer_short", SHORT)
+            for merchant, endpoint in (("mer_old", OLD), ("mer_short", SHORT)):
+                await insert_history(conn, merchant, endpoint, first + timedelta(days=1))
+                await insert_history(conn, merchant, endpoint, recent)
+            held = await insert_history(
+                conn, "mer_old", OLD, first + SPAN + timedelta(days=1), status="pending"
+            )
+        await make_ahead(db, now)
+
+        dropped = await drop_history(db, now=now, default_days=90)
+        pruned = await prune_history(db, now=now, default_days=90, whole_since=dropped.whole_since)
+
+        # The history from before partitioning and the first week: dropped whole, every table.
+        weeks = ("before", f"p{first:%Y%m%d}")
+        assert set(dropped.partitions) == {f"{h.table}_{w}" for h in HISTORY for w in weeks}
+        assert dropped.kept is None
+        assert dropped.whole_since == first + SPAN
+        # Deleted row by row: the short merchant's recent week alone.
+        assert pruned == Pruned(delivery_rows=1, attempt_rows=1, event_rows=1, filtered_rows=1)
+        async with db.read() as conn:
+            kept = {"events": 2, "webhook_deliveries": 2, "webhook_attempts": 2}
+            assert await count_history(conn, OLD) == {**kept, "webhook_filtered": 2}
+            assert await count_history(conn, SHORT) == dict.fromkeys(TABLES, 0)
+
+        # A week past retention with a delivery still pending is kept whole, event and all.
+        later = first + 2 * SPAN + timedelta(days=91)
+        dropped = await drop_history(db, now=later, default_days=90)
+        assert dropped.partitions == ()
+        assert dropped.kept == f"webhook_deliveries_p{first + SPAN:%Y%m%d}"
+        async with db.read() as conn:
+            assert await where_is(conn, "events", "id", held.event_id) == (
+                f"events_p{first + SPAN:%Y%m%d}"
+            )
