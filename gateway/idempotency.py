@@ -81,10 +81,14 @@ def parse_key(header: str | None) -> str | None:
     return key
 
 
+# One encoder for every fingerprint: ``json.dumps`` with any option builds a new one each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def fingerprint(operation: str, body: Any) -> str:
     """The request as the operation sees it, whatever door it came through: its name (for
     example ``topup.send``) and its canonical body."""
-    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL.encode([operation, body])
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -45,6 +45,7 @@ its deadline just then) keeps a client waiting for that long, never for the lock
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import time
@@ -84,7 +85,13 @@ def client_address(conn: HTTPConnection) -> str:
     """The client as the limits see it: its IPv4 address, or its IPv6 /64 (one subscriber's
     usual allocation, so rotating addresses inside it gains nothing). Behind a reverse proxy
     this is the address the proxy forwards (``AITOPUP_FORWARDED_ALLOW_IPS``)."""
-    host = conn.client.host if conn.client is not None else ""
+    return _as_limited(conn.client.host if conn.client is not None else "")
+
+
+# Every request is judged by its client's address, and a client sends many: parsing each host
+# once spares ``ipaddress`` its work on every request.
+@functools.lru_cache(maxsize=_MEMORY)
+def _as_limited(host: str) -> str:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

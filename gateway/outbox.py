@@ -97,10 +97,13 @@ def delivery_prefix(event_id: str) -> str:
     return f"dlv_{event_id[4:]}"
 
 
+# One encoder for every body: ``json.dumps`` with any option builds a new one each call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def event_body(event_id: str, type_: str, created: datetime, env: str, data: Any) -> str:
-    return json.dumps(
-        {"id": event_id, "type": type_, "created": rfc3339(created), "env": env, "data": data},
-        separators=(",", ":"),
+    return _COMPACT.encode(
+        {"id": event_id, "type": type_, "created": rfc3339(created), "env": env, "data": data}
     )
 
 

@@ -11,8 +11,8 @@ code proxies log for it), no traceback, and nothing is sent, since no one is lis
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -66,7 +66,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope["headers"]) or uuid.uuid4().hex
+        request_id = _incoming_id(scope["headers"]) or secrets.token_hex(16)
         scope[SCOPE_REQUEST_ID] = request_id
         header = (_HEADER_KEY, request_id.encode())
         root_path = scope.get("root_path", "")
