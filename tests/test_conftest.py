@@ -71,6 +71,18 @@ def test_the_lanes_are_as_even_as_whole_modules_allow() -> None:
     assert lanes_of(reversed(tests)) == lanes  # the same whichever order they were collected
 
 
+def test_the_lanes_are_weighed_by_the_seconds_measured() -> None:
+    # By count "a" and "b" (40 tests each) would go apart, "slow" (10) beside one of them; by
+    # time "slow" (80 s) is a lane alone, as long as the two others together.
+    tests = ["slow"] * 10 + ["a"] * 40 + ["b"] * 40
+    lanes = lanes_of(tests, {"slow": 8.0, "a": 1.0, "b": 1.0})
+    assert lanes["slow"] != lanes["a"] == lanes["b"]
+    # A module no run measured weighs the median of those measured: 2.5 s a test here.
+    measured = {"a": 1.0, "b": 1.0, "c": 4.0, "d": 4.0}
+    lanes = lanes_of(["new"] * 20 + ["a"] * 30 + ["b"] * 30, measured)
+    assert lanes["new"] != lanes["a"] == lanes["b"]
+
+
 # Two processes: one dies in a test once the other is inside its first, which would take a
 # minute; the run stops then, and none of the other's next 199 tests runs.
 _CRASHING = """
