@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures.lanes import POSTGRES_LANES, lanes_of
+from tests.fixtures.lanes import POSTGRES_LANES, lanes_of, measured
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +69,34 @@ def test_the_lanes_are_as_even_as_whole_modules_allow() -> None:
         loads[lanes[module]] += 1
     assert sorted(loads.values()) == [70, 70]
     assert lanes_of(reversed(tests)) == lanes  # the same whichever order they were collected
+
+
+def test_the_lanes_are_weighed_by_the_seconds_measured() -> None:
+    # By count "a" and "b" (40 tests each) would go apart, "slow" (10) beside one of them; by
+    # time "slow" (80 s) is a lane alone, as long as the two others together.
+    tests = ["slow"] * 10 + ["a"] * 40 + ["b"] * 40
+    lanes = lanes_of(tests, {"slow": 8.0, "a": 1.0, "b": 1.0})
+    assert lanes["slow"] != lanes["a"] == lanes["b"]
+    # A module no run measured weighs the median of those measured: 2.5 s a test here.
+    measured = {"a": 1.0, "b": 1.0, "c": 4.0, "d": 4.0}
+    lanes = lanes_of(["new"] * 20 + ["a"] * 30 + ["b"] * 30, measured)
+    assert lanes["new"] != lanes["a"] == lanes["b"]
+
+
+def test_a_runs_junit_report_gives_each_modules_seconds_a_postgres_test(tmp_path: Path) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.worker.test_store" name="test_a[postgres]@postgres-0"'
+        ' time="3.0" />'
+        '<testcase classname="tests.worker.test_store" name="test_b[postgres-5]@postgres-0"'
+        ' time="1.0" />'
+        '<testcase classname="tests.worker.test_store" name="test_a[sqlite]" time="9.0" />'
+        '<testcase classname="tests.gateway.test_x.TestY" name="test_c[postgres]@postgres-1"'
+        ' time="0.44" />'
+        "</testsuite></testsuites>"
+    )
+    assert measured(report) == {"tests/gateway/test_x.py": 0.4, "tests/worker/test_store.py": 2.0}
 
 
 # Two processes: one dies in a test once the other is inside its first, which would take a
