@@ -152,10 +152,12 @@ async def test_the_owner_approves_a_held_send_by_the_link_in_the_staging_mailbox
     async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=key.headers) as api:
         sent = await api.post("/topup/send", json=body)
         assert sent.status_code == 202, sent.text
-    await page.set_viewport_size(PHONE)
     await page.goto("/dashboard/mail")
     await page.locator("[data-mail] a").first.click()
     await expect(page.locator("#mail-text")).to_contain_text("/dashboard/approval?token=apl_")
+    for size in (DESKTOP, PHONE):  # clicked at the phone's width
+        await page.set_viewport_size(size)
+        await expect(page.locator("#mail-link")).to_be_in_viewport()
     await page.locator("#mail-link").click()
     await page.wait_for_url("**/dashboard/approval?token=apl_*")
     await expect(page.locator("#amount")).to_contain_text("9.00")
