@@ -41,6 +41,10 @@ class TreasurySettings(BaseSettings):
     # ``{"eip155:8453": "v1:…"}``. Staging pays with test instruments.
     treasury_stripe_payment_method: str | None = Field(default=None, max_length=255)
     treasury_x402_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    # The most of a rail's float one merchant's payments may have out at once, in percent: the
+    # float is every merchant's, and one merchant's held or unused payments would otherwise
+    # keep all the others' refused. An operator with one merchant sets 100.
+    treasury_merchant_share_percent: int = Field(default=25, ge=1, le=100)
     # The key in clear, as it once was set: refused, so it is never kept so again.
     treasury_x402_key: SecretStr | None = None
     # Where the operator's alerts are mailed (the treasury's float below its level, a

@@ -126,11 +126,13 @@ async def check(db: Database, sealer: Sealer, settings: Settings, now: datetime)
                     "a treasury's balance not read", extra={"env": env, "protocol": payer.name}
                 )
                 balance = None
-                detail.append("the provider's balance: unanswered")
+                # The rail's own figure first: the payments' lines after it may be cut.
+                detail.insert(0, "the provider's balance: unanswered")
             if balance is not None and balance < out.get(rail, 0):
-                detail.append(
+                detail.insert(
+                    0,
                     f"the provider's balance, {balance} cents, is below what is out, "
-                    f"{out.get(rail, 0)} cents"
+                    f"{out.get(rail, 0)} cents",
                 )
             row = {
                 "env": env,

@@ -233,7 +233,15 @@ async def pay(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url
             )
         if not own:  # the treasury pays the seller: out of its float, or nothing at all
-            await treasury.reserve(tx, caller.env, demand.protocol, demand.amount_cents, now)
+            await treasury.reserve(
+                tx,
+                caller.env,
+                demand.protocol,
+                demand.amount_cents,
+                now,
+                merchant_id=caller.merchant_id,
+                share=settings.treasury_merchant_share_percent,
+            )
         payment_id = prepared.payment["txn_id"]
         await challenged.claim(tx, caller, demand, payment_id, now, again=body.buy_again)
         written[payment_id] = prepared

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...protocols.base import WALLET
 from ...store.compose import param, upsert
-from ...store.models import TreasuryEntry, TreasuryFloat, table_of
+from ...store.models import WALLET_HOLDING, SellerPayment, TreasuryEntry, TreasuryFloat, table_of
 from ...store.raw import Raw, Statement
 from ...store.types import UTCDateTime
 from ...values.clock import new_id, rfc3339_or_none
@@ -45,6 +45,7 @@ __all__ = [
     "rails",
     "reserve",
     "set_rail",
+    "share_of",
 ]
 
 
@@ -54,6 +55,7 @@ RELEASED: Final = "released"  # what it did not take, back to the treasury
 
 _F = table_of(TreasuryFloat)
 _E = table_of(TreasuryEntry)
+_P = table_of(SellerPayment)
 _INT = sa.BigInteger()
 _RAIL = (_F.c.env == param("env", sa.String), _F.c.protocol == param("protocol", sa.String))
 
@@ -67,11 +69,32 @@ _RESERVE = Statement.of(
     .returning(_F.c.float_cents, _F.c.low_cents, _F.c.outstanding_cents)
 )
 _BOUNDED = Statement.of(sa.select(_F.c.float_cents).where(*_RAIL))
+# What the merchant has out of the rail's treasury, this payment (written) among it: its
+# payments from the wallet still holding money, read on their partial index.
+_MINE = Statement.of(
+    sa.select(sa.func.coalesce(sa.func.sum(_P.c.amount_cents), 0).label("out")).where(
+        _P.c.merchant_id == param("merchant_id", sa.String),
+        _P.c.env == param("env", sa.String),
+        _P.c.protocol == param("protocol", sa.String),
+        sa.text(WALLET_HOLDING),
+    )
+)
 
 
-async def reserve(tx: Raw, env: str, protocol: str, amount: int, now: datetime) -> None:
-    """``amount`` out of the rail's float, in the payment's transaction; refused
-    (``TREASURY_FLOAT_SHORT``, raised so the transaction is undone) when it cannot cover it."""
+def share_of(float_cents: int, percent: int) -> int:
+    """The most of a float one merchant may have out at once."""
+    return float_cents * percent // 100
+
+
+async def reserve(
+    tx: Raw, env: str, protocol: str, amount: int, now: datetime, *, merchant_id: str, share: int
+) -> None:
+    """``amount`` out of the rail's float, in the payment's transaction (after its debit and its
+    row); refused (``TREASURY_FLOAT_SHORT``, raised so the transaction is undone) when the float
+    cannot cover it, or when the merchant's own payments out would pass ``share`` percent of
+    it: the float is every merchant's, and one merchant's payments held or unused (its wallet
+    given back at their end) would otherwise keep every other's refused at no cost. The
+    merchant's payments are one at a time here: each holds its wallet's row from its debit."""
     params = {"env": env, "protocol": protocol, "amount": amount, "now": now}
     rows = await tx.fetch(_RESERVE, params)
     if not rows:
@@ -79,6 +102,15 @@ async def reserve(tx: Raw, env: str, protocol: str, amount: int, now: datetime) 
             raise ApiError(Code.TREASURY_FLOAT_SHORT, data={"protocol": protocol, "env": env})
         return  # a rail the operator set no float for
     found = rows[0]
+    most = share_of(int(found["float_cents"]), share)
+    mine = await tx.fetch(_MINE, {**params, "merchant_id": merchant_id})
+    if int(mine[0]["out"]) > most:
+        raise ApiError(
+            Code.TREASURY_FLOAT_SHORT,
+            "This merchant's payments out of the operator's treasury are at their share of its "
+            "float: nothing was paid or debited; try again when one ends",
+            data={"protocol": protocol, "env": env, "share_cents": most},
+        )
     left = int(found["float_cents"]) - int(found["outstanding_cents"])
     if left < int(found["low_cents"]) <= left + amount:
         # Marked once, in this transaction; told by the worker (``treasury_alerts``).

@@ -23,7 +23,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
-from tests.fixtures.core import TEST_SECRET, local_client
+from tests.fixtures.core import TEST_SECRET, asgi_client, local_client, running_app
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.paying_gateway import makes
 from tests.fixtures.policies import set_policy, three_gateways
@@ -218,6 +218,36 @@ async def test_payments_racing_for_the_float_across_three_gateway_processes_neve
     assert await merchant_balance(db, merchant) == 10_000 - 250
     state = _mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)
+
+
+async def test_one_merchant_has_out_at_most_its_share_of_the_float(
+    admin_client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    rail: None,
+) -> None:
+    """The float is every merchant's: at a share of 25%, thirty payments of 25 cents racing
+    from one merchant against a float of 1,000 are ten paid, twenty refused 4671 with its
+    share, nothing debited for them; another merchant's payment still goes."""
+    shared = settings.model_copy(update={"treasury_merchant_share_percent": 25})
+    set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 1_000, "low_cents": 0})
+    assert set_.status_code == 200, set_.text
+    greedy = await make_merchant(balance_cents=10_000)
+    other = await make_merchant(balance_cents=10_000)
+    for merchant in (greedy, other):
+        await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    async with running_app(shared) as app, asgi_client(app) as http:
+        replies = await asyncio.gather(*(pay(http, greedy, f"share-{n}") for n in range(30)))
+        codes = Counter(int(reply.json()["code"]) for reply in replies)
+        assert codes == {AUTHORIZED: 10, SHORT: 20}, codes
+        refusal = next(r.json() for r in replies if r.json()["code"] == SHORT)
+        assert refusal["data"]["share_cents"] == 250
+        assert len(await payment_rows(db, greedy.merchant_id)) == 10
+        assert await merchant_balance(db, greedy) == 10_000 - 250
+        theirs = await pay(http, other, "share-other")
+        assert theirs.json()["code"] == AUTHORIZED, theirs.text
 
 
 async def test_reconciliation_reports_what_the_provider_says_the_ledger_has_not_caught_up_with(
