@@ -58,7 +58,8 @@ ENTRIES = {
     # reader's (``values.memos``), and Babel's lists a page joins by (+2); a hold as a seam: the
     # kinds' registry, a send's and a payment's hold, a held send's first try and the list of
     # top-ups the inbox shares with the top-ups page (+5); how each kind of hold closes with its
-    # key, beside the tables (``store.held``, +1).
+    # key, beside the tables (``store.held``, +1); the orders' and the receipts' reads, each in
+    # its wing (+2).
     "gateway.app": (
         (
             "stripe",
@@ -74,7 +75,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1400,
+        1402,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
