@@ -24,6 +24,7 @@ from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey, PaymentFunding
 from .payments import (
+    MAX_DESTINATION,
     PAYMENTS_CLOSING,
     PAYMENTS_HOLDING,
     WALLET_HOLDING,
@@ -82,6 +83,7 @@ __all__ = [
     "HELD_BY_THROTTLE",
     "HELD_STATUSES",
     "MANAGED_LIVE",
+    "MAX_DESTINATION",
     "ORDERED_HEAD",
     "PAYMENTS_CLOSING",
     "PAYMENTS_HOLDING",

@@ -21,6 +21,20 @@ from ...values.statuses import HELD
 from ..held import Closing, closes
 from .base import Base, table_of
 
+__all__ = [
+    "MAX_DESTINATION",
+    "PAYMENTS_CLOSING",
+    "PAYMENTS_HOLDING",
+    "WALLET_HOLDING",
+    "PayeeBinding",
+    "SellerPayment",
+    "SellerPaymentChallenge",
+    "SellerPaymentWork",
+    "TreasuryCheck",
+    "TreasuryEntry",
+    "TreasuryFloat",
+]
+
 # The longest destination (``Payer.destination``): MPP's profile (255) behind its protocol's
 # name; a window's row (``key_spend.bucket``, 300) holds it behind its window's name.
 MAX_DESTINATION = 270

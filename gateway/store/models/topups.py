@@ -21,6 +21,15 @@ from ...values import statuses
 from ..held import Closing, closes
 from .base import Base, table_of
 
+__all__ = [
+    "AWAITING_APPROVAL",
+    "HELD_STATUSES",
+    "SENDS_CLOSING",
+    "ApprovalLink",
+    "RecipientLinkRevocation",
+    "Topup",
+]
+
 HELD_STATUSES = f"status IN {tuple(statuses.HOLDING)}"  # as the migration wrote the index
 AWAITING_APPROVAL = "status = 'pending_approval'"
 
