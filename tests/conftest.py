@@ -61,6 +61,7 @@ pytest_plugins = [
     "tests.fixtures.epay",
     "tests.fixtures.passwords",
     "tests.fixtures.seller_payments",
+    "tests.fixtures.treasury",
     "tests.fixtures.sellers",
 ]
 

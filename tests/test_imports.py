@@ -30,8 +30,9 @@ ENTRIES = {
     "gateway.cli": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "pydantic"), 260),
     # A key's revocation ends what it holds for approval (+1); the levels' re-arming rule and
     # the hourly count it shares with operational events, which a key's thresholds read (+2).
-    # The treasury's settings (+1); the payload filter's rule and its SQL (+2).
-    "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 704),
+    # The treasury's settings (+1); the payload filter's rule and its SQL (+2). How each kind of
+    # hold closes with its key, beside the tables (``store.held``, +1).
+    "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 705),
     "gateway.cli.serving": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "mcp"), 400),
     # Its routes' 402s carry MPP's and x402's offers: their models (about 50 modules) load too.
     # Payments to sellers: their tables, their events and the payee rule are modules (+3); the
@@ -56,7 +57,9 @@ ENTRIES = {
     # operator's mails it writes (+2); the ledger's words the product writes, read in the
     # reader's (``values.memos``), and Babel's lists a page joins by (+2); a hold as a seam: the
     # kinds' registry, a send's and a payment's hold, a held send's first try and the list of
-    # top-ups the inbox shares with the top-ups page (+5).
+    # top-ups the inbox shares with the top-ups page (+5); how each kind of hold closes with its
+    # key, beside the tables (``store.held``, +1); the orders' and the receipts' reads, each in
+    # its wing (+2).
     "gateway.app": (
         (
             "stripe",
@@ -72,7 +75,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1399,
+        1402,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -91,7 +94,7 @@ ENTRIES = {
     # (``values.memos``) and Babel's lists (+2); the expiry, which asks every kind of hold
     # (the registry, a send's and a payment's hold and what they run: +8), no longer the approval
     # links' module, roles and bot (-5); the history's partitions, made and dropped by its
-    # jobs (+1).
+    # jobs (+1); how each kind of hold closes with its key (+1).
     "worker.service": (
         (
             "stripe",
@@ -104,7 +107,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1239,
+        1240,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
@@ -119,10 +122,10 @@ ENTRIES = {
     # (+11); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
     # the level's alert and the operator's mails (+3); the ledger's words the product writes and
     # Babel's lists (+2); a hold as a seam: the kinds' registry, a send's and a payment's hold,
-    # a held send's first try and the list of top-ups (+5).
+    # a held send's first try and the list of top-ups (+5); how each kind of hold closes (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1440,
+        1441,
     ),
 }
 

@@ -163,7 +163,7 @@ async def redeem_code(request: Request) -> Response:
 async def funding_history(request: Request) -> Response:
     caller = require_caller(request, "billing")
     query = read_query(request, HistoryQuery)
-    operation = service.history(services(request).db, caller, query.page, query.status)
+    operation = orders.history(services(request).db, caller, query.page, query.status)
     return await answer(request, operation)
 
 

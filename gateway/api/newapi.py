@@ -195,7 +195,7 @@ async def topups(request: Request) -> Response:
     query = read_query(request, NewApiPageQuery)
     if query.keyword:
         raise ApiError(Code.INVALID_QUERY, "keyword search is not offered here")
-    operation = service.list_orders(
+    operation = orders.list_orders(
         services(request).db,
         caller,
         limit=query.page_size,

@@ -8,7 +8,8 @@ from starlette.responses import Response
 
 from .. import merchant_limits
 from ..auth import Caller, require_caller
-from ..billing import service
+from ..billing import orders
+from ..billing.receipts import reads as receipts
 from ..billing.receipts.pdf import ReceiptFile
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
 from ..billing.settling import reconcile
@@ -35,7 +36,7 @@ def order_id_of(request: Request) -> str:
 async def list_orders(request: Request) -> Response:
     caller = require_caller(request, "billing")
     query = read_query(request, OrdersQuery)
-    operation = service.list_orders(
+    operation = orders.list_orders(
         services(request).db, caller, limit=query.limit, offset=query.offset, status=query.status
     )
     return await answer(request, operation)
@@ -44,7 +45,7 @@ async def list_orders(request: Request) -> Response:
 async def get_order(request: Request) -> Response:
     caller = require_caller(request, "billing")
     order_id = order_id_of(request)
-    return await answer(request, service.get_order(services(request).db, caller, order_id))
+    return await answer(request, orders.get_order(services(request).db, caller, order_id))
 
 
 async def check_order(request: Request) -> Response:
@@ -63,7 +64,7 @@ async def order_receipt(request: Request) -> Response:
     caller = require_caller(request, "billing")
     order_id = order_id_of(request)
     svc = services(request)
-    return await answer(request, service.receipt(svc.db, svc.settings, caller, order_id))
+    return await answer(request, receipts.receipt(svc.db, svc.settings, caller, order_id))
 
 
 async def receipt_pdf_reply(
@@ -83,7 +84,7 @@ async def order_receipt_pdf(request: Request) -> Response:
     order_id = order_id_of(request)
     svc = services(request)
     return await receipt_pdf_reply(
-        request, caller, lambda: service.receipt_pdf(svc.db, svc.settings, caller, order_id)
+        request, caller, lambda: receipts.receipt_pdf(svc.db, svc.settings, caller, order_id)
     )
 
 

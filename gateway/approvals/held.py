@@ -11,7 +11,8 @@ told of it (``told``; ``describe`` adds what every kind shares), how the person 
 it (``review``, with why it was held: ``why``), its approval and its denial (``approve``,
 ``deny``), its end when its window closes (``due``, ``expire``: the one way a held row of the
 kind ends without a decision, whatever closed the window), its cancel by the kill switch
-(``cancel_held``), and what the inbox lists of it (``inbox``)."""
+(``cancel_held``), what the inbox lists of it (``inbox``), and how its rows close when the key
+that asked for them ends (``closing``)."""
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ from ..mail.content import expires_text
 from ..policies.model import Policy
 from ..policies.rules import needs_approval
 from ..store.db import Database
+from ..store.held import Closing
 from ..store.models import ApiKeyRow, table_of
 from ..values import statuses
 from ..values.money import money
@@ -108,6 +110,12 @@ class Hold(ABC):
     page: str
     approved_words: str = "Approved: delivered."
     decided: tuple[str, ...] = (statuses.DELIVERED, statuses.DENIED)
+
+    @property
+    def closing(self) -> Closing:
+        """How its held rows close with the key that asked for them (``merchants.holds``):
+        by default every row still held, nothing else made due."""
+        return Closing(self.table, self.table.c.status == HELD)
 
     @abstractmethod
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from sqlalchemy import Table
 
 from ..payments.sellers.hold import PAYMENTS
+from ..store import held as closed
 from ..topup.hold import SENDS
 from .held import Hold
 
@@ -38,6 +39,7 @@ def register(hold: Hold) -> Hold:
     if hold.name in _HOLDS:
         raise ValueError(f"a kind of hold is already registered as {hold.name!r}")
     _HOLDS[hold.name] = hold
+    closed.closes(hold.closing)  # closed with its key as every other kind (``merchants.holds``)
     return hold
 
 
@@ -45,7 +47,9 @@ def unregister(name: str) -> None:
     """Take a kind added by ``register`` away (the built-in ones stay)."""
     if any(hold.name == name for hold in _BUILT_IN):
         raise ValueError(f"{name!r} is built in")
-    _HOLDS.pop(name, None)
+    hold = _HOLDS.pop(name, None)
+    if hold is not None:
+        closed.drop(hold.table)
 
 
 @contextmanager

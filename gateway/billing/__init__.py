@@ -15,15 +15,15 @@
 - ``auto_top_up/``: the wallet that tops itself up from a saved card, and its runs.
 - ``checkin/``: the daily check-in reward.
 - ``receipts/``: the gap-free receipt numbers, the receipt as a PDF and the billing profile it is
-  made out to.
+  made out to, and a receipt as its page and its PDF read it (``reads``).
 - ``wallet/``: credits and debits outside a channel's checkout (``funding``), redemption codes
   and what a send refused for balance lacks (``shortfall``).
 
 The agents' payments on a 402 (MPP, x402) are not here: each is a module of ``gateway.protocols``,
 whose registry registers its channel with ``channels.registry``.
 
-Shared by them all, here: what a merchant reads (``service``: packs, funding history, ledger)
-and its CSV exports (``exports``), the funding routes' wire models (``schemas``), the pages'
-shell (``pages``, ``templates/``), the staging test clock (``sandbox_clock``) and New API's
-top-up paths in its own words (``newapi``).
+Shared by them all, here: what a merchant reads of its wallet's funding (``service``: packs, the
+ledger) and its CSV exports (``exports``), the funding routes' wire models (``schemas``), the pages'
+shell (``pages``, ``templates/``), the staging test clock (``sandbox_clock``) and New API's top-up
+paths in its own words (``newapi``).
 """

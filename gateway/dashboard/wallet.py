@@ -24,6 +24,7 @@ from ..billing import pages as billing_pages
 from ..billing import service as funding
 from ..billing.channels import registry
 from ..billing.orders import pricing
+from ..billing.receipts import reads as receipts
 from ..billing.schemas import (
     HISTORY_PAGE_SIZE,
     LEDGER_CURSOR,
@@ -167,7 +168,7 @@ async def _wallet_page(
     granted = await perform(svc.waker, grants.list_grants(svc.db, caller, limit=GRANTS_SHOWN))
     wanted = request.query_params.get("status", "")
     shown = wanted if wanted in _STATUSES else None
-    history = await perform(svc.waker, funding.history(svc.db, caller, history_page, shown))
+    history = await perform(svc.waker, orders.history(svc.db, caller, history_page, shown))
     entries_total, history_total = _total(entries), _total(history)
     context: dict[str, Any] = {
         "balance_cents": balance.balance_cents,
@@ -324,13 +325,13 @@ def _order_id(request: Request) -> str:
 
 async def receipt_page(request: Request) -> Response:
     viewer = await require_viewer(request)
-    return await receipt_page_reply(request, viewer, _order_id(request), funding.receipt)
+    return await receipt_page_reply(request, viewer, _order_id(request), receipts.receipt)
 
 
 async def receipt_pdf(request: Request) -> Response:
     """The receipt's PDF, as the API's ``/orders/{id}/receipt.pdf`` draws it."""
     viewer = await require_viewer(request)
-    return await receipt_pdf_reply(request, viewer, _order_id(request), funding.receipt_pdf)
+    return await receipt_pdf_reply(request, viewer, _order_id(request), receipts.receipt_pdf)
 
 
 async def redeem(request: Request) -> Response:

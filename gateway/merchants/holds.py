@@ -30,65 +30,67 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..policies.templates import effective_of
-from ..store.models import (
-    AWAITING_APPROVAL,
-    ApiKeyRow,
-    PolicyTemplate,
-    SellerPayment,
-    SellerPaymentWork,
-    Topup,
-    table_of,
-)
+from ..store.held import Closing, closings
+from ..store.models import ApiKeyRow, PolicyTemplate, table_of
 from ..values.codes import Code
 from ..values.outcome import ApiError
-from ..values.statuses import HELD
 
 __all__ = ["close", "close_expired", "close_overdue", "refuse_if_ended"]
 
-_K, _T, _PT = table_of(ApiKeyRow), table_of(Topup), table_of(PolicyTemplate)
-_P, _W = table_of(SellerPayment), table_of(SellerPaymentWork)
+_K, _PT = table_of(ApiKeyRow), table_of(PolicyTemplate)
+
+
+async def _work_due(
+    conn: AsyncConnection, kind: Closing, held: Any, now: datetime, *, later: bool = False
+) -> None:
+    """The work of the held rows ``held`` selects (their ids) made due at ``now``, for a kind
+    whose own work ends a held row at its window's close (``later``: only work due after)."""
+    if kind.work is None:
+        return
+    work = kind.work.table
+    which = [kind.work.in_(held), *([work.c.next_attempt_at > now] if later else [])]
+    await conn.execute(
+        sa.update(work)
+        .where(*which)
+        .values(status="due", next_attempt_at=now, generation=work.c.generation + 1, updated_at=now)
+    )
 
 
 async def close_overdue(conn: AsyncConnection, now: datetime, longest: timedelta) -> None:
-    """The sweep: the window of every send and payment held since before ``now - longest``
-    (today's approval window, ``AITOPUP_APPROVAL_TTL_SECONDS``) closed at ``now``, each
-    payment's work due now, so a hold written under a longer window, or with one past any
-    bound, is given back rather than held for ever."""
+    """The sweep: the window of every row of every kind held since before ``now - longest``
+    (today's approval window, ``AITOPUP_APPROVAL_TTL_SECONDS``) closed at ``now``, its work due
+    now, so a hold written under a longer window, or with one past any bound, is given back
+    rather than held for ever. A kind whose table does not say when a row was held is left to
+    its window."""
     since = now - longest
-    for table, held_here in ((_T, sa.text(AWAITING_APPROVAL)), (_P, _P.c.status == HELD)):
+    for kind in closings():
+        t, created = kind.table, kind.created
+        if created is None:
+            continue
         await conn.execute(
-            sa.update(table)
-            .where(held_here, table.c.approval_expires_at > now, table.c.created_at <= since)
+            sa.update(t)
+            .where(kind.held, t.c.approval_expires_at > now, created <= since)
             .values(approval_expires_at=now)
         )
-    overdue = sa.select(_P.c.id).where(
-        _P.c.status == HELD, _P.c.approval_expires_at == now, _P.c.created_at <= since
-    )
-    await conn.execute(
-        sa.update(_W)
-        .where(_W.c.payment_id.in_(overdue), _W.c.next_attempt_at > now)
-        .values(status="due", next_attempt_at=now, generation=_W.c.generation + 1, updated_at=now)
-    )
+        overdue = sa.select(t.c.id).where(
+            kind.held, t.c.approval_expires_at == now, created <= since
+        )
+        await _work_due(conn, kind, overdue, now, later=True)
 
 
 async def close(conn: AsyncConnection, keys: Any, now: datetime) -> None:
-    """Close at ``now`` the approval window of every send and payment held for the keys whose
-    ids ``keys`` selects (a subquery), and make each payment's work due now: the worker expires
-    and releases them (``worker.expiry``, ``payments.sellers.holds``)."""
-    # A send's status as its partial index of held windows writes it (bound, it would not
-    # prove the index's predicate); a payment's table is read by its key's index.
-    for table, held_here in ((_T, sa.text(AWAITING_APPROVAL)), (_P, _P.c.status == HELD)):
+    """Close at ``now`` the approval window of every row of every kind held for the keys whose
+    ids ``keys`` selects (a subquery), and make due now the work of a kind whose work ends it:
+    the worker expires and gives them back (``worker.expiry``, each kind's ``Hold.expire``)."""
+    for kind in closings():
+        t = kind.table
         await conn.execute(
-            sa.update(table)
-            .where(held_here, table.c.approval_expires_at > now, table.c.api_key_id.in_(keys))
+            sa.update(t)
+            .where(kind.held, t.c.approval_expires_at > now, t.c.api_key_id.in_(keys))
             .values(approval_expires_at=now)
         )
-    held = sa.select(_P.c.id).where(_P.c.api_key_id.in_(keys), _P.c.status == HELD)
-    await conn.execute(
-        sa.update(_W)
-        .where(_W.c.payment_id.in_(held))
-        .values(status="due", next_attempt_at=now, generation=_W.c.generation + 1, updated_at=now)
-    )
+        held = sa.select(t.c.id).where(t.c.api_key_id.in_(keys), kind.held)
+        await _work_due(conn, kind, held, now)
 
 
 def _keys() -> Any:
@@ -109,10 +111,12 @@ async def close_expired(conn: AsyncConnection, now: datetime) -> int:
     window closed (``close``), so its expiry gives the money back; how many keys. Only the keys
     holding something are read, by the partial indexes of held work."""
     holding = sa.union(
-        sa.select(_T.c.api_key_id).where(
-            sa.text(AWAITING_APPROVAL), _T.c.approval_expires_at > now
-        ),
-        sa.select(_P.c.api_key_id).where(_P.c.status == HELD, _P.c.approval_expires_at > now),
+        *(
+            sa.select(kind.table.c.api_key_id).where(
+                kind.held, kind.table.c.approval_expires_at > now
+            )
+            for kind in closings()
+        )
     )
     found = await conn.execute(
         _keys().where(_K.c.id.in_(holding.scalar_subquery()), _K.c.revoked_at.is_(None))

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..store.models.payments import MAX_DESTINATION
+from ..store.models import MAX_DESTINATION
 from ..values.codes import Code
 from ..values.outcome import ApiError
 

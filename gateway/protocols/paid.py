@@ -26,17 +26,20 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+from keys import Sealer
 
 from .. import idempotency
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..operations import perform
-from ..services import Services
+from ..store.db import Database
 from ..values.clock import utcnow
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
+from ..wakes import Waker
 from . import orders, registry
 from .base import (
     MCP_PAYMENT_REQUIRED,
@@ -52,6 +55,7 @@ from .registry import Presenting
 __all__ = [
     "KEPT",
     "Answered",
+    "Clients",
     "Offer",
     "Payable",
     "Receipt",
@@ -64,6 +68,24 @@ __all__ = [
     "receipt_meta",
     "refused",
 ]
+
+
+class Clients(Protocol):
+    """What the paid retry uses of the app's clients (a door hands its ``Services``): the store,
+    the seal of what it keeps, the settings and the after-commit wakes, nothing else."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def sealer(self) -> Sealer: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def waker(self) -> Waker: ...
+
 
 KEPT = (
     " The payment was taken and credited to the wallet (data.payment), and stays there: "
@@ -118,7 +140,7 @@ def amount_for(settings: Settings, shortfall_cents: int) -> int | None:
 
 
 async def offers_for(
-    svc: Services, caller: Caller, shortfall_cents: int, transport: Transport
+    svc: Clients, caller: Caller, shortfall_cents: int, transport: Transport
 ) -> tuple[Offer, ...]:
     """The offers for a shortfall: those of the protocols whose channel is offered in the
     caller's environment, if the amount can be paid. Built on a refusal's path only."""
@@ -144,9 +166,7 @@ def _shortfall(outcome: Outcome) -> int | None:
     return int(outcome.data.get("shortfall_cents", 0))
 
 
-async def refused(
-    svc: Services, caller: Caller, outcome: Outcome, transport: Transport
-) -> Answered:
+async def refused(svc: Clients, caller: Caller, outcome: Outcome, transport: Transport) -> Answered:
     """An outcome, with its offers where it is a refusal for funds (built here, on the refusal's
     path only)."""
     short = _shortfall(outcome)
@@ -155,7 +175,7 @@ async def refused(
     return Answered(outcome, await offers_for(svc, caller, short, transport))
 
 
-async def _available(svc: Services, caller: Caller) -> int:
+async def _available(svc: Clients, caller: Caller) -> int:
     """The wallet's balance now, as the balance every door shows reads it."""
     async with svc.db.read() as conn:
         wallet = await ledger.balance(conn, caller.env, ledger.merchant_owner(caller.merchant_id))
@@ -175,7 +195,7 @@ def _with_payment(outcome: Outcome, paid: AgentPaid) -> Outcome:
 
 
 async def pay_then(
-    svc: Services,
+    svc: Clients,
     caller: Caller,
     presenting: Presenting,
     idempotency_key: str | None,

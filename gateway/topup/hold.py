@@ -15,7 +15,7 @@ from ..callers import Caller
 from ..mail import caps
 from ..operations import perform
 from ..store.db import Database
-from ..store.models import Topup, table_of
+from ..store.models import SENDS_CLOSING, Topup, table_of
 from ..values.money import money
 from ..values.outcome import Outcome
 from ..values.platforms import name_of
@@ -40,6 +40,7 @@ class SendHold(Hold):
     page = "review"
     approved_words = "Approved: delivered."
     decided = (lifecycle.DELIVERED, lifecycle.DENIED)
+    closing = SENDS_CLOSING
 
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
         text = (

@@ -354,8 +354,8 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "disagree, printed by the operator's command (``aitopup treasury --reconcile``)",
     "gateway.admin.audit.record_refused": "the admin API's audit row of a refused attempt",
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",
-    "gateway.billing.service.receipt_pdf": "a receipt's PDF, a file, not an envelope; what it "
-    "says is the operation ``service.receipt``'s",
+    "gateway.billing.receipts.reads.receipt_pdf": "a receipt's PDF, a file, not an envelope; "
+    "what it says is the operation ``receipts.reads.receipt``'s",
     "gateway.billing.subscriptions.invoices.period_receipt_pdf": "a period's receipt PDF, a "
     "file, not an envelope; what it says is the operation "
     "``subscription_invoices.period_receipt``'s",

@@ -34,10 +34,10 @@ from ..channels import offering
 from ..channels import registry as channels
 from ..channels.registry import PaymentRequest
 from ..schemas import CheckoutData, CheckoutRequest, InvoiceRequest
-from ..service import order_data, orders_select
 from . import pricing, states
 from .coupons import all_held, take_use, usable_coupon
 from .expiry import expire
+from .reads import order_data, orders_select
 from .returns import check_return_urls, done_url, order_return_url
 
 __all__ = ["CHECKOUT", "Keyed", "checkout", "invoice", "order_prices"]

@@ -39,7 +39,7 @@ from ...values.settings import Settings
 from ..channels import offering, registry
 from ..orders import Paid, Settlement, complete_order, fail_order, hold_open, note_provider
 from ..orders.expiry import AGENT_KIND
-from ..service import order_data, orders_select
+from ..orders.reads import order_data, orders_select
 
 __all__ = [
     "Checked",

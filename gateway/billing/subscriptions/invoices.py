@@ -2,13 +2,13 @@
 paid), and each paid period's receipt.
 
 A paid period is a row of ``subscription_invoices`` (written once by
-``subscriptions.credit_period``, which numbers it in the environment's receipt series in the
-same transaction); a failed one is a row of ``subscription_failures``
-(``subscriptions.record_failure``), listed only while its invoice has no paid row. A paid
-period's receipt is the same ``ReceiptData`` an order's is (``service.receipt_fields``), drawn
-by the same page and PDF: an order and a period are two sources of one receipt. A paid period's
-start is not kept: it is the end of the subscription's period paid before it, or, for the
-first, when it was paid (a subscription starts when its first period is paid).
+``subscriptions.credit_period``, which numbers it in the environment's receipt series in the same
+transaction); a failed one is a row of ``subscription_failures``
+(``subscriptions.record_failure``), listed only while its invoice has no paid row. A paid period's
+receipt is the same ``ReceiptData`` an order's is (``receipts.reads.receipt_fields``), drawn by the
+same page and PDF: an order and a period are two sources of one receipt. A paid period's start is
+not kept: it is the end of the subscription's period paid before it, or, for the first, when it was
+paid (a subscription starts when its first period is paid).
 """
 
 import re
@@ -34,8 +34,8 @@ from ...values.outcome import ApiError, OffsetMeta, Outcome
 from ...values.settings import Settings
 from .. import receipts
 from ..receipts.pdf import ReceiptFile
+from ..receipts.reads import receipt_columns, receipt_fields, receipt_file
 from ..schemas import ReceiptData
-from ..service import receipt_columns, receipt_fields, receipt_file
 from .schemas import SubscriptionInvoiceData
 
 __all__ = [

@@ -17,7 +17,7 @@ from ...ledger import service as ledger
 from ...mail.content import expires_text
 from ...operations import perform
 from ...store.db import Database
-from ...store.models import SellerPayment, table_of
+from ...store.models import PAYMENTS_CLOSING, SellerPayment, table_of
 from ...values.money import money
 from ...values.outcome import Outcome
 from . import approvals, authorizing
@@ -42,6 +42,7 @@ class PaymentHold(Hold):
     page = "payment"
     approved_words = "Approved: paid."
     decided = (AUTHORIZED, DENIED)
+    closing = PAYMENTS_CLOSING
 
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
         # The seller's challenge may end long before the hold does (minutes, not a day): an

@@ -24,6 +24,8 @@ from .mail import Mail
 from .merchants import Merchant, SandboxClock, VoucherRedemption
 from .payer_keys import PayerKey, PaymentFunding
 from .payments import (
+    MAX_DESTINATION,
+    PAYMENTS_CLOSING,
     PAYMENTS_HOLDING,
     WALLET_HOLDING,
     PayeeBinding,
@@ -44,7 +46,14 @@ from .subscriptions import (
     SubscriptionInvoice,
 )
 from .telegram import TelegramChat, TelegramLinkCode, TelegramMessage
-from .topups import AWAITING_APPROVAL, HELD_STATUSES, ApprovalLink, RecipientLinkRevocation, Topup
+from .topups import (
+    AWAITING_APPROVAL,
+    HELD_STATUSES,
+    SENDS_CLOSING,
+    ApprovalLink,
+    RecipientLinkRevocation,
+    Topup,
+)
 from .webhooks import (
     BATCHED,
     DELIVERY_FILLFACTOR,
@@ -74,10 +83,13 @@ __all__ = [
     "HELD_BY_THROTTLE",
     "HELD_STATUSES",
     "MANAGED_LIVE",
+    "MAX_DESTINATION",
     "ORDERED_HEAD",
+    "PAYMENTS_CLOSING",
     "PAYMENTS_HOLDING",
     "RELAYED_EVENTS",
     "RELAYED_TYPES",
+    "SENDS_CLOSING",
     "SUBSCRIPTION_HOLDS",
     "WALLET_HOLDING",
     "Adjustment",

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["DashboardSession", "MerchantInvitation", "MerchantUser", "PasswordReset", "User"]
+
 
 class User(Base):
     """A person who signs in to the dashboard. ``email`` is canonical (lower-cased);

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..types import AutoBigInt
 from .base import Base
 
+__all__ = ["Adjustment", "AuditRecord"]
+
 
 class Adjustment(Base):
     """An operator's manual change to a merchant wallet: who, why, how much."""

@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["Charge", "OAuthApp", "OAuthCode", "OAuthToken"]
+
 
 class OAuthApp(Base):
     """A third party's app (an OAuth client). Registered by a merchant (``merchant_id``, its

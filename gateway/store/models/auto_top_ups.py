@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["AUTO_TOP_UP_DUE", "AutoTopUp", "AutoTopUpRun"]
+
 
 class AutoTopUp(Base):
     """A merchant wallet's auto top-up (``billing.auto_top_up``): below ``threshold_cents`` it is

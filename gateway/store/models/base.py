@@ -9,6 +9,8 @@ from sqlalchemy.orm import DeclarativeBase
 
 from ..types import UTCDateTime
 
+__all__ = ["Base", "table_of"]
+
 _NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

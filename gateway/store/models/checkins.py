@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["CheckIn", "CheckInConfig"]
+
 
 class CheckIn(Base):
     """A merchant's daily check-in in one environment: at most one a UTC ``day`` (the staging

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["Fulfilment", "FulfilmentSetting", "UpstreamKey"]
+
 
 class FulfilmentSetting(Base):
     """Which provider fulfils a merchant's top-ups on one platform in one environment; no row

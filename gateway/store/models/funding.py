@@ -19,6 +19,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = [
+    "Coupon",
+    "CouponUse",
+    "FundingOrder",
+    "OrderRefund",
+    "Pack",
+    "PaymentChannel",
+    "PaymentNotice",
+    "RedemptionCode",
+]
+
 
 class Pack(Base):
     """A prepaid pack on sale. ``credits`` are the seed's units (1,000 per dollar of top-ups);

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..types import AutoBigInt
 from .base import Base
 
+__all__ = ["MANAGED_LIVE", "ApiKeyRow", "IdempotencyRecord"]
+
 MANAGED_LIVE = "managed_by IS NOT NULL AND revoked_at IS NULL"
 
 

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..types import AutoBigInt
 from .base import Base
 
+__all__ = ["GRANT_LIVE", "CreditDraw", "CreditGrant", "LedgerEntry", "Wallet"]
+
 
 class Wallet(Base):
     """A merchant's wallet (``owner`` ``m:<merchant id>``) or a recipient's at one merchant

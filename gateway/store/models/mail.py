@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["Mail"]
+
 
 class Mail(Base):
     """An e-mail in the outbox, written in the transaction of the change that causes it.

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["Merchant", "SandboxClock", "VoucherRedemption"]
+
 
 class Merchant(Base):
     __tablename__ = "merchants"

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["PayerKey", "PaymentFunding"]
+
 
 class PayerKey(Base):
     """The merchant's own key for paying sellers in ``protocol`` from its ``env`` wallet: the

@@ -17,7 +17,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base
+from ...values.statuses import HELD
+from ..held import Closing, closes
+from .base import Base, table_of
+
+__all__ = [
+    "MAX_DESTINATION",
+    "PAYMENTS_CLOSING",
+    "PAYMENTS_HOLDING",
+    "WALLET_HOLDING",
+    "PayeeBinding",
+    "SellerPayment",
+    "SellerPaymentChallenge",
+    "SellerPaymentWork",
+    "TreasuryCheck",
+    "TreasuryEntry",
+    "TreasuryFloat",
+]
 
 # The longest destination (``Payer.destination``): MPP's profile (255) behind its protocol's
 # name; a window's row (``key_spend.bucket``, 300) holds it behind its window's name.
@@ -117,6 +133,17 @@ class SellerPaymentWork(Base):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[datetime]
+
+
+# A payment held for approval, closed with its key: read by its key's index, its work made due
+# at the close to expire and release it.
+PAYMENTS_CLOSING = closes(
+    Closing(
+        table_of(SellerPayment),
+        table_of(SellerPayment).c.status == HELD,
+        table_of(SellerPaymentWork).c.payment_id,
+    )
+)
 
 
 class SellerPaymentChallenge(Base):

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..types import AutoBigInt
 from .base import Base
 
+__all__ = ["ALERT_DUE", "Budget", "KeySpend", "PolicyTemplate", "PolicyTemplateChange"]
+
 # A window a send took past its soft line, whose ``key.budget_low`` is not written yet
 # (``policies.spend.alert``). Neither column changes on an ordinary count, so the partial index
 # on it leaves those updates HOT on PostgreSQL.

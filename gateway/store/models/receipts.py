@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["BillingProfile", "Receipt", "ReceiptSeries"]
+
 
 class BillingProfile(Base):
     """A merchant's legal identity for its receipts: one per merchant (a business is one legal

@@ -7,6 +7,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = [
+    "SUBSCRIPTION_HOLDS",
+    "Plan",
+    "Subscription",
+    "SubscriptionFailure",
+    "SubscriptionInvoice",
+]
+
 # A subscription holds its merchant's one place in an environment while it is any of these
 # (as the migration wrote the index).
 SUBSCRIPTION_HOLDS = "status IN ('incomplete', 'active', 'past_due')"

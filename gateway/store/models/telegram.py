@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+__all__ = ["TelegramChat", "TelegramLinkCode", "TelegramMessage"]
+
 
 class TelegramChat(Base):
     """A Telegram chat a member linked to a merchant (``gateway.telegram``): the member

@@ -22,6 +22,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..types import AutoBigInt
 from .base import Base
 
+__all__ = [
+    "BATCHED",
+    "DELIVERY_FILLFACTOR",
+    "HELD_BY_THROTTLE",
+    "ORDERED_HEAD",
+    "RELAYED_EVENTS",
+    "RELAYED_TYPES",
+    "DeliveryAttempt",
+    "Event",
+    "OperationalCount",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookFiltered",
+    "WebhookInbox",
+    "WebhookInboxRequest",
+    "WebhookPoller",
+    "WebhookReplayJob",
+]
+
 # The events Telegram relays (``telegram.alerts``): a chat's next ones are read from these
 # alone, not from every event its merchant wrote since the last. The index keeps its first
 # name, from when it held ``balance.low`` alone (migration 0067 widened it to the windows').

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.approvals import registry
+from gateway.store.held import closings
+from tests.fixtures.payout_hold import PAYOUTS, PayoutHold
+
 ROOT = Path(__file__).resolve().parents[3]
 # A kind's own wing: what imports from here names a kind.
 KINDS = ("gateway.topup", "gateway.payments.sellers")
@@ -54,3 +58,18 @@ def test_what_meets_every_hold_imports_no_kind(place: str) -> None:
 def test_the_registry_is_the_one_place_the_kinds_are_named() -> None:
     found = _kinds_imported(ROOT / "gateway/approvals/registry.py")
     assert sorted(found) == ["gateway.payments.sellers.hold.PAYMENTS", "gateway.topup.hold.SENDS"]
+
+
+def test_what_closes_holds_with_their_key_is_each_registered_kinds_closing() -> None:
+    """A key's end closes every kind's holds (``merchants.holds``) by the closings the registry
+    keeps, one a kind, a made-up one's too while it is registered, and names no kind's table."""
+
+    def tables() -> list[str]:
+        return sorted(closing.table.name for closing in closings())
+
+    assert tables() == sorted(hold.closing.table.name for hold in registry.holds())
+    with registry.registered(PayoutHold()):
+        assert tables() == sorted(hold.closing.table.name for hold in registry.holds())
+        assert PAYOUTS.name in tables()
+    assert PAYOUTS.name not in tables()
+    assert _kinds_imported(ROOT / "gateway/merchants/holds.py") == []

@@ -21,7 +21,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
-from tests.fixtures.held_payments import held, status_of
+from tests.fixtures.held_payments import agent_and_approver, held, status_of
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -40,14 +40,6 @@ REVOKED, EXPIRED = 2319, 2325
 _G, _WA = table_of(CreditGrant), table_of(Wallet)
 _T, _P = table_of(Topup), table_of(SellerPayment)
 SEND = {"platform": "claude", "amount_cents": 500, "recipient_email": "ann@example.com"}
-
-
-async def _agent(make_merchant: MakeMerchant, db: Database) -> tuple[MerchantKey, MerchantKey]:
-    """A paying key whose every send and payment is held, and a key of its merchant's that
-    decides and revokes (every scope)."""
-    agent = await make_merchant(balance_cents=1_000)
-    await set_policy(db, agent.key_id, HOLDING)
-    return agent, await make_merchant(merchant_id=agent.merchant_id)
 
 
 async def _held_send(client: httpx.AsyncClient, agent: MerchantKey) -> str:
@@ -75,7 +67,7 @@ async def test_a_revoked_keys_held_send_and_payment_are_ended_and_given_back(
     settings: Settings,
     tally: TallyPayer,
 ) -> None:
-    agent, owner = await _agent(make_merchant, db)
+    agent, owner = await agent_and_approver(make_merchant, db, HOLDING)
     txn = await _held_send(client, agent)
     payment_id = await held(client, agent, "revoked-1")
     assert await merchant_balance(db, agent) == 1_000 - 500 - 25
@@ -103,7 +95,7 @@ async def test_an_approval_racing_the_revocation_either_stands_or_is_given_back(
     revocation does (refused, then expired and refunded); never both, never neither."""
     outcomes: set[int] = set()
     for _ in range(6):
-        agent, owner = await _agent(make_merchant, db)
+        agent, owner = await agent_and_approver(make_merchant, db, HOLDING)
         txn = await _held_send(client, agent)
         approved, revoked = await asyncio.gather(
             client.post(f"/topup/{txn}/approve", headers=owner.headers),
@@ -140,7 +132,7 @@ async def test_an_expired_keys_held_send_and_payment_are_ended_and_given_back(
     settings: Settings,
     tally: TallyPayer,
 ) -> None:
-    agent, owner = await _agent(make_merchant, db)
+    agent, owner = await agent_and_approver(make_merchant, db, HOLDING)
     ends = utcnow() + timedelta(hours=1)
     await set_policy(db, agent.key_id, {**HOLDING, "expires_at": ends.isoformat()})
     before = await _grants(db, agent.merchant_id)
@@ -179,7 +171,7 @@ async def test_a_hold_older_than_todays_window_is_ended_at_the_bound(
     """A send and a payment held under a longer window than today's (a window in year 2200)
     are closed by the sweep once older than today's window, and given back; a hold within
     today's window is left to its own close."""
-    agent, owner = await _agent(make_merchant, db)
+    agent, owner = await agent_and_approver(make_merchant, db, HOLDING)
     txn = await _held_send(client, agent)
     payment_id = await held(client, agent, "overdue-1")
     fresh = await held(client, agent, "fresh-1")

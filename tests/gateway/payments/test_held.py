@@ -26,14 +26,14 @@ from gateway.webhooks.event_types import validate_body
 from keys import Sealer
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_SECRET
-from tests.fixtures.held_payments import HOLDING, NEW_PAYEES, held, status_of
+from tests.fixtures.held_payments import HOLDING, NEW_PAYEES, agent_and_approver, held, status_of
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
     assert_ledger_balanced,
     merchant_balance,
 )
-from tests.fixtures.policies import set_policy, spend_rows
+from tests.fixtures.policies import spend_rows
 from tests.fixtures.seller_payments import events_of, ledger_kinds, pay, payment_rows, work_of
 from tests.fixtures.tally_payer import TallyPayer, challenge
 
@@ -41,16 +41,6 @@ _P, _W = table_of(SellerPayment), table_of(SellerPaymentWork)
 AUTHORIZED, APPROVED, DENIED, NOT_AWAITING = 1170, 1171, 1172, 4643
 APPROVAL_DENIED, APPROVAL_EXPIRED, CHALLENGE_EXPIRED = 4644, 4645, 4502
 DAILY = [{"amount_cents": 500, "interval": "daily"}]
-
-
-async def _agent(
-    make_merchant: MakeMerchant, db: Database, policy: dict[str, Any] = HOLDING
-) -> tuple[MerchantKey, MerchantKey]:
-    """A merchant's paying key under ``policy``, and another key of its own that decides (every
-    scope, ``approvals`` among them)."""
-    agent = await make_merchant(balance_cents=1_000)
-    await set_policy(db, agent.key_id, policy)
-    return agent, await make_merchant(merchant_id=agent.merchant_id)
 
 
 async def _decide(
@@ -74,7 +64,7 @@ async def _events(db: Database, merchant_id: str) -> list[str]:
 async def test_a_held_payment_is_made_only_once_approved_and_replayed_as_made(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    agent, approver = await _agent(make_merchant, db)
+    agent, approver = await agent_and_approver(make_merchant, db)
     payment_id = await held(client, agent, "h-1")
     assert tally.makes == []
     [row] = await payment_rows(db, agent.merchant_id)
@@ -126,7 +116,7 @@ async def test_a_held_payment_is_made_only_once_approved_and_replayed_as_made(
 async def test_a_denied_payment_is_released_once_and_its_replay_says_so(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    agent, approver = await _agent(make_merchant, db, {**HOLDING, "limits": DAILY})
+    agent, approver = await agent_and_approver(make_merchant, db, {**HOLDING, "limits": DAILY})
     payment_id = await held(client, agent, "d-1")
     assert [spent for spent, _ in (await spend_rows(db, agent.key_id)).values()] == [25]
 
@@ -155,7 +145,7 @@ async def test_a_key_never_decides_its_own_payment(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
     scopes = ["payments:send", "approvals"]
-    agent, _ = await _agent(make_merchant, db, {**HOLDING, "scopes": scopes})
+    agent, _ = await agent_and_approver(make_merchant, db, {**HOLDING, "scopes": scopes})
     payment_id = await held(client, agent, "s-1")
     own = await _decide(client, agent, payment_id, "approve")
     assert (own.status_code, own.json()["code"]) == (403, 2309)
@@ -167,7 +157,7 @@ async def test_a_key_never_decides_its_own_payment(
 async def test_a_payee_the_key_never_paid_is_held_until_it_has_been(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    agent, approver = await _agent(make_merchant, db, NEW_PAYEES)
+    agent, approver = await agent_and_approver(make_merchant, db, NEW_PAYEES)
     first = await held(client, agent, "n-1")
     assert (await _decide(client, approver, first, "approve")).status_code == 200
     # Paid once: where that money went is known from now on, whatever url names it.
@@ -181,7 +171,7 @@ async def test_a_payee_the_key_never_paid_is_held_until_it_has_been(
 async def test_an_approval_after_the_challenge_expired_releases_it(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    agent, approver = await _agent(make_merchant, db)
+    agent, approver = await agent_and_approver(make_merchant, db)
     payment_id = await held(client, agent, "e-1")
     async with db.transaction() as conn:  # the seller's challenge ended while it waited
         past = utcnow() - timedelta(seconds=1)
@@ -205,7 +195,7 @@ async def test_the_approval_mail_says_when_the_sellers_offer_lapses_and_what_app
 ) -> None:
     """The hold lasts a day, the seller's challenge minutes: the mail (and Telegram's line) says
     when the payment itself lapses, and that an approval after it pays nothing."""
-    agent, _ = await _agent(make_merchant, db)
+    agent, _ = await agent_and_approver(make_merchant, db)
     payment_id = await held(client, agent, "m-1")
     async with db.read() as conn:  # this seller's challenge outlasts the hold: nothing to say
         told = await describe(conn, PAYMENTS, payment_id, utcnow())
@@ -228,7 +218,7 @@ async def test_the_approval_mail_says_when_the_sellers_offer_lapses_and_what_app
 async def test_a_freeze_keeps_held_payments_unapproved_and_its_cancel_releases_them_once(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    agent, approver = await _agent(make_merchant, db)
+    agent, approver = await agent_and_approver(make_merchant, db)
     first, second = await held(client, agent, "f-1"), await held(client, agent, "f-2")
     kept = await client.post("/freeze", json={}, headers=approver.headers)
     assert kept.status_code == 200 and kept.json()["data"]["held_cancelled"] == 0
@@ -260,7 +250,7 @@ async def test_the_worker_expires_a_held_payment_once_when_its_window_closes(
     tally: TallyPayer,
 ) -> None:
     clock = Stepped()
-    agent, approver = await _agent(make_merchant, db, {**HOLDING, "limits": DAILY})
+    agent, approver = await agent_and_approver(make_merchant, db, {**HOLDING, "limits": DAILY})
     payment_id = await held(client, agent, "x-1")
     closes = (await work_of(db, payment_id)).next_attempt_at
     sealer = Sealer(TEST_SECRET.encode())
@@ -302,7 +292,7 @@ async def test_a_decision_after_the_window_closed_moves_nothing_the_expiry_does(
     settings: Settings,
     tally: TallyPayer,
 ) -> None:
-    agent, approver = await _agent(make_merchant, db)
+    agent, approver = await agent_and_approver(make_merchant, db)
     payment_id = await held(client, agent, "w-1")
     async with db.transaction() as conn:  # its window closed; the worker has not run yet
         past = utcnow() - timedelta(seconds=1)
@@ -327,7 +317,7 @@ async def test_a_decision_after_the_window_closed_moves_nothing_the_expiry_does(
 async def test_held_cents_counts_only_what_the_wallet_paid(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, tally: TallyPayer
 ) -> None:
-    agent, approver = await _agent(make_merchant, db)
+    agent, approver = await agent_and_approver(make_merchant, db)
     await held(client, agent, "from-wallet")
     assert await _held_cents(client, approver) == (975, 25)
     # The merchant's own instrument pays the next: the wallet is neither debited nor holding.

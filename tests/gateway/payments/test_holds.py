@@ -21,7 +21,6 @@ from gateway.payments.sellers.schemas import PaymentCreate
 from gateway.protocols import registry
 from gateway.protocols.base import Demand, Made, Wallet
 from gateway.store.db import Database
-from gateway.store.queue import lease
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
@@ -31,6 +30,7 @@ from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.seller_payments import (
     SELLER,
     events_of,
+    leased,
     ledger_kinds,
     pay,
     payment_rows,
@@ -42,17 +42,6 @@ from tests.fixtures.workers import StartWorker
 
 SEALER = Sealer(TEST_SECRET.encode())
 DAILY = {"scopes": ["payments:send"], "limits": [{"amount_cents": 500, "interval": "daily"}]}
-
-
-async def _leased(db: Database, payment_id: str, clock: Stepped) -> Any:
-    """The payment's work as the runner leases it, once due on ``clock``."""
-    work = await work_of(db, payment_id)
-    ahead = (work.next_attempt_at - clock.now()).total_seconds()
-    if ahead > 0:
-        clock.advance(ahead + 0.001)
-    found = await db.run(lambda tx: lease(tx, states.QUEUE, clock.now(), 30.0, 1000))
-    [mine] = [row for row in found if row.payment_id == payment_id]
-    return mine
 
 
 async def _try(db: Database, settings: Settings, item: Any, clock: Stepped) -> list[str]:
@@ -82,7 +71,7 @@ async def test_a_credential_used_moves_to_used_and_says_so(
     clock = Stepped()
     merchant, payment_id = await _authorized(client, make_merchant, db)
     # Not used yet: looked at again later, nothing moved.
-    first = await _leased(db, payment_id, clock)
+    first = await leased(db, payment_id, clock)
     assert await _try(db, settings, first, clock) == []
     [row] = await payment_rows(db, merchant.merchant_id)
     assert row.status == "authorized"
@@ -91,7 +80,7 @@ async def test_a_credential_used_moves_to_used_and_says_so(
     assert work.next_attempt_at > clock.now()
 
     tally.uses[f"ref_{payment_id}"] = ("used", 25)
-    await _try(db, settings, await _leased(db, payment_id, clock), clock)
+    await _try(db, settings, await leased(db, payment_id, clock), clock)
     [row] = await payment_rows(db, merchant.merchant_id)
     assert (row.status, row.used_cents) == ("used", 25)
     assert (await work_of(db, payment_id)).status == "done"
@@ -114,7 +103,7 @@ async def test_what_the_seller_did_not_take_is_released(
     clock = Stepped()
     merchant, payment_id = await _authorized(client, make_merchant, db)
     tally.uses[f"ref_{payment_id}"] = ("used", 10)
-    await _try(db, settings, await _leased(db, payment_id, clock), clock)
+    await _try(db, settings, await leased(db, payment_id, clock), clock)
     [row] = await payment_rows(db, merchant.merchant_id)
     assert (row.status, row.used_cents) == ("used", 10)
     assert await merchant_balance(db, merchant) == 990
@@ -139,7 +128,7 @@ async def test_an_unused_credential_is_ended_and_released_once_at_its_expiry(
     merchant, payment_id = await _authorized(client, make_merchant, db)
     [row] = await payment_rows(db, merchant.merchant_id)
     clock.advance((states.release_at(row.expires_at) - clock.now()).total_seconds())
-    item = await _leased(db, payment_id, clock)
+    item = await leased(db, payment_id, clock)
     # Two tries of the one lease race: the lease lets one record, the move moves once.
     await asyncio.gather(_try(db, settings, item, clock), _try(db, settings, item, clock))
     assert tally.revoked.count(f"ref_{payment_id}") >= 1
@@ -225,7 +214,7 @@ async def test_a_payment_left_pending_is_made_again_by_the_worker(
         assert (await work_of(db, row.id)).next_attempt_at >= row.created_at + timedelta(
             seconds=settings.payment_timeout_seconds
         )
-        await _try(db, settings, await _leased(db, row.id, clock), clock)
+        await _try(db, settings, await leased(db, row.id, clock), clock)
         assert tally.makes == [row.id]
         [row] = await payment_rows(db, merchant.merchant_id)
         assert row.status == "authorized"
@@ -247,7 +236,7 @@ async def test_a_payment_left_pending_whose_provider_refuses_is_failed_and_relea
     await _left_pending(db, settings, merchant)
     [row] = await payment_rows(db, merchant.merchant_id)
     with registry.paying(RefusingPayer()):
-        await _try(db, settings, await _leased(db, row.id, clock), clock)
+        await _try(db, settings, await leased(db, row.id, clock), clock)
         again = await pay(client, merchant, "d-1")
     assert (again.status_code, again.json()["code"]) == (502, 4107)
     [row] = await payment_rows(db, merchant.merchant_id)
@@ -267,7 +256,7 @@ async def test_a_payment_left_pending_in_a_frozen_environment_is_released_unmade
     [row] = await payment_rows(db, merchant.merchant_id)
     assert (await client.post("/freeze", json={}, headers=merchant.headers)).status_code == 200
     with registry.paying(TallyPayer()) as added:
-        await _try(db, settings, await _leased(db, row.id, clock), clock)
+        await _try(db, settings, await leased(db, row.id, clock), clock)
         assert cast(TallyPayer, added).makes == []
     [row] = await payment_rows(db, merchant.merchant_id)
     assert (row.status, row.failure_reason[:4]) == ("failed", "2360")
@@ -320,13 +309,13 @@ async def test_a_freeze_ends_authorized_credentials_where_their_provider_can(
         payer = cast(TallyPayer, added)
         clock = Stepped()
         merchant, payment_id = await _authorized(client, make_merchant, db)
-        first = await _leased(db, payment_id, clock)  # a look before: due again later
+        first = await leased(db, payment_id, clock)  # a look before: due again later
         assert await _try(db, settings, first, clock) == []
         assert (await work_of(db, payment_id)).next_attempt_at > clock.now()
         who = Freezer(merchant.merchant_id, merchant.env, "test")
         await freezes.freeze(db, SEALER, who, FreezeRequest(), now=clock.now())
         assert (await work_of(db, payment_id)).next_attempt_at <= clock.now()
-        await _try(db, settings, await _leased(db, payment_id, clock), clock)
+        await _try(db, settings, await leased(db, payment_id, clock), clock)
         assert payer.revoked == [f"ref_{payment_id}"]
         [row] = await payment_rows(db, merchant.merchant_id)
         if ends:
@@ -365,11 +354,11 @@ async def test_a_payment_kept_from_before_the_bounds_is_ended_at_todays_bound(
     [row] = await payment_rows(db, merchant.merchant_id)
     bound = states.release_at(states.held_until(row))
     assert bound < datetime(2100, 1, 1, tzinfo=UTC)
-    item = await _leased(db, payment_id, clock)
+    item = await leased(db, payment_id, clock)
     await _try(db, settings, item, clock)  # before the bound: still held
     assert (await payment_rows(db, merchant.merchant_id))[0].status == "authorized"
     clock.advance((bound - clock.now()).total_seconds())
-    item = await _leased(db, payment_id, clock)
+    item = await leased(db, payment_id, clock)
     await _try(db, settings, item, clock)
     [row] = await payment_rows(db, merchant.merchant_id)
     assert row.status == "released"

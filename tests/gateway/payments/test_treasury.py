@@ -6,19 +6,14 @@ never touching it. Paid in Tally, the tests' own protocol, on a clock the test m
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
 
-from gateway.payments.sellers import holds, reconcile, states
+from gateway.payments.sellers import reconcile
 from gateway.store.db import Database
-from gateway.store.models import TreasuryCheck, TreasuryEntry, TreasuryFloat, table_of
-from gateway.store.queue import lease
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
@@ -27,47 +22,13 @@ from tests.fixtures.core import TEST_SECRET, asgi_client, local_client, running_
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.paying_gateway import makes
 from tests.fixtures.policies import set_policy, three_gateways
-from tests.fixtures.seller_payments import pay, payment_rows, work_of, written
+from tests.fixtures.seller_payments import pay, payment_rows, written
 from tests.fixtures.tally_payer import TallyPayer
+from tests.fixtures.treasury import RAIL, mine, used
 from tests.gateway.test_cli import aitopup
 
 SEALER = Sealer(TEST_SECRET.encode())
 SHORT, AUTHORIZED = 4671, 1170
-RAIL = {"env": "staging", "protocol": "tally"}
-
-
-@pytest.fixture
-async def rail(db: Database, tally: TallyPayer) -> AsyncIterator[None]:
-    """Tally's staging rail with no float and an empty ledger, and every rail with no check told
-    of, and so again after the test: the treasury is the operator's, one for every merchant, and
-    the tests before this one in its database paid sellers from wallets too (a drift they left
-    told would not be told again)."""
-
-    async def emptied() -> None:
-        async with db.transaction() as conn:
-            await conn.execute(delete(table_of(TreasuryFloat)))
-            await conn.execute(delete(table_of(TreasuryEntry)))
-            await conn.execute(delete(table_of(TreasuryCheck)))
-
-    await emptied()
-    yield
-    await emptied()
-
-
-def _mine(listed: list[dict[str, Any]]) -> dict[str, Any]:
-    [found] = [r for r in listed if (r["env"], r["protocol"]) == ("staging", "tally")]
-    return found
-
-
-async def _used(db: Database, settings: Settings, payment_id: str, clock: Stepped) -> None:
-    """The worker looks at the payment's use once it is due."""
-    work = await work_of(db, payment_id)
-    ahead = (work.next_attempt_at - clock.now()).total_seconds()
-    if ahead > 0:
-        clock.advance(ahead + 0.001)
-    found = await db.run(lambda tx: lease(tx, states.QUEUE, clock.now(), 30.0, 1000))
-    [item] = [row for row in found if row.payment_id == payment_id]
-    await holds.attempt(db, SEALER, settings, item, lambda: None, now=clock.now)
 
 
 async def test_the_float_bounds_what_the_treasury_has_out_and_its_ledger_follows_each_payment(
@@ -81,7 +42,7 @@ async def test_the_float_bounds_what_the_treasury_has_out_and_its_ledger_follows
 ) -> None:
     merchant = await make_merchant(balance_cents=1_000)
     await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
-    unbounded = _mine((await admin_client.get("/treasury")).json()["data"])
+    unbounded = mine((await admin_client.get("/treasury")).json()["data"])
     assert (unbounded["float_cents"], unbounded["available_cents"]) == (None, None)
     bad = await admin_client.put("/treasury", json={**RAIL, "float_cents": -1, "low_cents": 0})
     assert bad.status_code == 422, bad.text
@@ -96,7 +57,7 @@ async def test_the_float_bounds_what_the_treasury_has_out_and_its_ledger_follows
     assert (over.status_code, over.json()["code"]) == (503, SHORT), over.text
     assert await written(db, merchant) == before  # nothing debited, counted or written
     assert await merchant_balance(db, merchant) == 950
-    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    state = mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["available_cents"], state["low"]) == (50, 0, True)
     assert state["paid_out_cents"] == 50
 
@@ -104,8 +65,8 @@ async def test_the_float_bounds_what_the_treasury_has_out_and_its_ledger_follows
     clock = Stepped()
     payment_id = first.json()["data"]["id"]
     tally.uses[f"ref_{payment_id}"] = ("used", 10)
-    await _used(db, settings, payment_id, clock)
-    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    await used(db, settings, payment_id, clock)
+    state = mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["used_cents"], state["released_cents"]) == (10, 15)
     assert (state["outstanding_cents"], state["available_cents"]) == (25, 25)
     again = await pay(client, merchant, "t-4")
@@ -122,7 +83,7 @@ async def test_the_float_bounds_what_the_treasury_has_out_and_its_ledger_follows
     assert own.status_code == 201, own.text
     assert own.json()["data"]["funded_by"] == "own"
     assert await merchant_balance(db, merchant) == 990 - 25 - 25  # the own payment: not debited
-    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    state = mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["paid_out_cents"]) == (50, 75)
     assert [row.funded_by for row in await payment_rows(db, merchant.merchant_id)] == [
         "wallet",
@@ -180,7 +141,7 @@ async def test_payments_racing_for_the_float_never_pass_it(
     assert codes == {AUTHORIZED: 10, SHORT: 20}, codes
     assert len(await payment_rows(db, merchant.merchant_id)) == 10
     assert await merchant_balance(db, merchant) == 10_000 - 250
-    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    state = mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)
 
 
@@ -216,7 +177,7 @@ async def test_payments_racing_for_the_float_across_three_gateway_processes_neve
     assert len(rows) == 10
     assert sorted(makes(tmp_path)) == sorted(row.id for row in rows)
     assert await merchant_balance(db, merchant) == 10_000 - 250
-    state = _mine((await admin_client.get("/treasury")).json()["data"])
+    state = mine((await admin_client.get("/treasury")).json()["data"])
     assert (state["outstanding_cents"], state["paid_out_cents"]) == (250, 250)
 
 
@@ -277,6 +238,6 @@ async def test_reconciliation_reports_what_the_provider_says_the_ledger_has_not_
         if d.payment_id == payment_id
     ]
     assert (drift.ledger, drift.provider) == ("authorized 0", "used 20")
-    await _used(db, settings, payment_id, Stepped())  # the worker learns it
+    await used(db, settings, payment_id, Stepped())  # the worker learns it
     after = await reconcile.drifts(db, SEALER, settings, utcnow())
     assert [d for d in after if d.payment_id == payment_id] == []

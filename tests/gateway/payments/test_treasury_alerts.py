@@ -25,13 +25,11 @@ from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
+from tests.fixtures.treasury import RAIL, mine, used
 from tests.fixtures.workers import StartWorker
-from tests.gateway.payments.test_treasury import RAIL, _mine, _used, rail
 from tests.gateway.test_cli import aitopup
 from worker.service import worker_settings
 from worker.treasury import treasury_alerts_job
-
-__all__ = ["rail"]
 
 SEALER = Sealer(TEST_SECRET.encode())
 OPERATORS = "ops@aitopup.example, treasurer@aitopup.example"
@@ -50,7 +48,7 @@ async def _kinds(db: Database, ids: list[str]) -> list[tuple[str, str]]:
 
 
 async def _state(admin_client: httpx.AsyncClient) -> dict[str, Any]:
-    return _mine((await admin_client.get("/treasury")).json()["data"])
+    return mine((await admin_client.get("/treasury")).json()["data"])
 
 
 async def test_a_float_below_its_level_tells_the_operator_once_until_it_climbs_back(
@@ -84,7 +82,7 @@ async def test_a_float_below_its_level_tells_the_operator_once_until_it_climbs_b
     for n, (available, armed) in enumerate(((25, False), (50, False), (75, True))):
         payment_id = paid[n].json()["data"]["id"]
         tally.uses[f"ref_{payment_id}"] = ("used", 25)
-        await _used(db, settings, payment_id, clock)
+        await used(db, settings, payment_id, clock)
         assert await _told(db, told) == []
         state = await _state(admin_client)
         assert state["available_cents"] == available
@@ -190,7 +188,7 @@ async def test_a_fall_below_the_level_the_worker_did_not_see_is_told_all_the_sam
     for reply in paid[:2]:
         payment_id = reply.json()["data"]["id"]
         tally.uses[f"ref_{payment_id}"] = ("used", 25)
-        await _used(db, settings, payment_id, clock)
+        await used(db, settings, payment_id, clock)
     state = await _state(admin_client)
     assert (state["available_cents"], state["low"]) == (75, False)
     assert len(await _told(db, told)) == 1

@@ -27,10 +27,10 @@ from tests.fixtures.payers import refused, send_body, treasury_sealed
 from tests.fixtures.stand_ins import served
 from tests.fixtures.stripe import StripeStandIn
 from tests.fixtures.tally_payer import TallyPayer
+from tests.fixtures.treasury import used
 from tests.gateway.payments.test_funding import TREASURY, _agent, _mpp_paid, _offer, _pay, api
-from tests.gateway.payments.test_treasury import _used, rail
 
-__all__ = ["api", "rail"]
+__all__ = ["api"]
 
 SEALER = Sealer(TEST_SECRET.encode())
 LIVE = {"env": "live", "protocol": "x402"}
@@ -164,7 +164,7 @@ async def test_an_mpp_payment_the_seller_captured_at_stripe_is_a_drift_until_the
     assert [f"{paid['id']}: ledger authorized 0, provider used 800"] == [
         line for s in said for line in s["detail"] if line.startswith(paid["id"])
     ]
-    await _used(db, told, paid["id"], Stepped())  # the worker looks at the payment
+    await used(db, told, paid["id"], Stepped())  # the worker looks at the payment
     await reconcile.check(db, SEALER, told, utcnow())
     async with db.read() as conn:
         detail = (
