@@ -56,7 +56,8 @@ ENTRIES = {
     # operator's mails it writes (+2); the ledger's words the product writes, read in the
     # reader's (``values.memos``), and Babel's lists a page joins by (+2); a hold as a seam: the
     # kinds' registry, a send's and a payment's hold, a held send's first try and the list of
-    # top-ups the inbox shares with the top-ups page (+5).
+    # top-ups the inbox shares with the top-ups page (+5); ``http`` a destination type of the
+    # registry's, the delivery's POST its module (+1).
     "gateway.app": (
         (
             "stripe",
@@ -72,7 +73,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1399,
+        1400,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -118,10 +119,11 @@ ENTRIES = {
     # (+11); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
     # the level's alert and the operator's mails (+3); the ledger's words the product writes and
     # Babel's lists (+2); a hold as a seam: the kinds' registry, a send's and a payment's hold,
-    # a held send's first try and the list of top-ups (+5).
+    # a held send's first try and the list of top-ups (+5); ``http`` a destination type of the
+    # registry's (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1440,
+        1441,
     ),
 }
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Destination, DestinationError, Message
+from .base import Broker, DestinationError, Message
 
 __all__ = ["PUBSUB", "PubSubConfig"]
 
@@ -28,7 +28,7 @@ class PubSubConfig(Model):
     endpoint_url: str | None = Field(default=None, max_length=2048)
 
 
-class PubSub(Destination):
+class PubSub(Broker):
     name = "pubsub"
     config = PubSubConfig
     schemes: ClassVar[dict[str, int]] = {"https": 443, "http": 80}
