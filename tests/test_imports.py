@@ -57,7 +57,8 @@ ENTRIES = {
     # reader's (``values.memos``), and Babel's lists a page joins by (+2); a hold as a seam: the
     # kinds' registry, a send's and a payment's hold, a held send's first try and the list of
     # top-ups the inbox shares with the top-ups page (+5); ``http`` a destination type of the
-    # registry's, the delivery's POST its module (+1).
+    # registry's, the delivery's POST its module (+1); the create form's fields per destination
+    # type, made from each type's model (+1).
     "gateway.app": (
         (
             "stripe",
@@ -73,7 +74,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1400,
+        1401,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
