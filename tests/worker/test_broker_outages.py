@@ -2,8 +2,9 @@
 shared broker, a private exchange and queue), and a NATS server with JetStream of the test's own,
 stopped and started again. Deliveries made meanwhile are retried on the schedule and arrive once
 it is back, none lost, in order on an ordered endpoint; the merchant's other endpoint reads about
-it in ``endpoint.failing`` and ``endpoint.recovered``, in words that name the broker's address
-with its password masked and say what went wrong, never a secret."""
+it in ``endpoint.failing`` and ``endpoint.recovered``, and one down past the window in
+``endpoint.disabled`` and its owners' mail, in words that name the broker's address with its
+password masked and say what went wrong, never a secret."""
 
 import json
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from gateway.store.db import Database
@@ -20,9 +22,11 @@ from gateway.webhooks import event_types
 from tests.fixtures.brokers import NatsServer, cut_proxy
 from tests.fixtures.core import wait_until
 from tests.fixtures.destinations import QUICK, failed_attempts, make_destination, number
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.mail import Inbox, html_of, text_of
+from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
 from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
+from tests.worker.test_operational import failing_for
 
 OPERATIONAL = ["endpoint.failing", "endpoint.disabled", "endpoint.recovered", "delivery.exhausted"]
 RABBITMQ_PORT = 5672
@@ -225,3 +229,84 @@ async def test_a_nats_server_stopped_mid_run_gets_every_event_once_started_in_or
     [failing] = told(receiver, "endpoint.failing")
     said_in_the_merchant_words(failing, made["id"], private_nats.url, [])
     assert not told(receiver, "delivery.exhausted")
+
+
+async def test_a_broker_endpoint_down_past_the_window_is_disabled_in_words_with_no_secret(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    start_worker: StartWorker,
+    receiver: Receiver,
+    smtp_server: Inbox,
+    db: Database,
+) -> None:
+    import aio_pika
+
+    name = f"aitopup-disabled-{uuid.uuid4().hex}"
+    password = "guest"
+    async with cut_proxy(RABBITMQ_PORT) as proxy:
+        connection = await aio_pika.connect(f"amqp://guest:{password}@127.0.0.1:5672/%2F")
+        try:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(
+                name, aio_pika.ExchangeType.DIRECT, auto_delete=True
+            )
+            queue = await channel.declare_queue(exclusive=True)
+            await queue.bind(exchange, routing_key="events")
+            merchant = await make_merchant()
+            owner = await add_member(db, merchant.merchant_id)
+            url = f"amqp://guest:{password}@127.0.0.1:{proxy.port}/%2F"
+            made = await make_destination(
+                hook_client,
+                merchant,
+                "rabbitmq",
+                destination={"url": url, "exchange": name, "routing_key": "events"},
+            )
+            await watching(hook_client, merchant, receiver)
+            await start_worker(
+                **QUICK,
+                webhook_disable_after_seconds=3600,
+                smtp_url=SecretStr(smtp_server.url),
+                mail_retry_schedule="0,0.2",
+            )
+            await emit_test_events(db, merchant.merchant_id, 1)
+
+            async def delivered() -> bool:
+                return await queue.get(fail=False, no_ack=True) is not None
+
+            await wait_until(delivered, within=30)
+
+            await proxy.cut()
+            await emit_test_events(db, merchant.merchant_id, 1)
+            await retried_while_down(db, made["id"], 0)
+            await failing_for(db, made["id"], 3601)  # as if it had been down past the window
+
+            async def disabled() -> bool:
+                return bool(told(receiver, "endpoint.disabled"))
+
+            await wait_until(disabled, within=30)
+
+            async def mailed() -> bool:
+                return any(
+                    m["Subject"].startswith("Webhook endpoint disabled")
+                    for m in smtp_server.received
+                )
+
+            await wait_until(mailed, within=30)
+        finally:
+            await connection.close()
+
+    shown = f"amqp://guest:***@127.0.0.1:{proxy.port}/%2F"
+    [gone] = told(receiver, "endpoint.disabled")
+    assert gone["endpoint_id"] == made["id"] and gone["url"] == shown
+    assert gone["trigger"] == "failing"
+    assert gone["reason"].startswith("failing since")
+    [failing] = told(receiver, "endpoint.failing")
+    said_in_the_merchant_words(failing, made["id"], shown, [f"guest:{password}@"])
+    [mail] = [m for m in smtp_server.received if "disabled" in m["Subject"]]
+    assert mail["To"] == owner
+    # The mail names the broker's address with no credentials at all.
+    bare = f"amqp://127.0.0.1:{proxy.port}/%2F"
+    assert mail["Subject"] == f"Webhook endpoint disabled: {bare} (staging)"
+    for part in (text_of(mail), html_of(mail)):
+        assert f"guest:{password}@" not in part and "whsec_" not in part
+        assert "failing since" in part
