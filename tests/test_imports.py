@@ -59,7 +59,9 @@ ENTRIES = {
     # kinds' registry, a send's and a payment's hold, a held send's first try and the list of
     # top-ups the inbox shares with the top-ups page (+5); how each kind of hold closes with its
     # key, beside the tables (``store.held``, +1); the orders' and the receipts' reads, each in
-    # its wing (+2).
+    # its wing (+2); ``http`` a destination type of the registry's, the delivery's POST its
+    # module (+1); the create form's fields per destination type, made from each type's model
+    # (+1).
     "gateway.app": (
         (
             "stripe",
@@ -75,7 +77,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1402,
+        1404,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -122,10 +124,11 @@ ENTRIES = {
     # (+11); the payload filter's rule and its SQL in the fan-out (+2); the treasury's settings,
     # the level's alert and the operator's mails (+3); the ledger's words the product writes and
     # Babel's lists (+2); a hold as a seam: the kinds' registry, a send's and a payment's hold,
-    # a held send's first try and the list of top-ups (+5); how each kind of hold closes (+1).
+    # a held send's first try and the list of top-ups (+5); how each kind of hold closes (+1);
+    # ``http`` a destination type of the registry's (+1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1441,
+        1442,
     ),
 }
 

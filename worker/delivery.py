@@ -7,7 +7,8 @@ a delivery whose endpoint was disabled or deleted meanwhile, and puts off to its
 a delivery of a throttled endpoint whose turn has not come (``webhooks.throttle``). A worker
 killed mid-attempt leaves a lease that lapses, and the delivery is due again.
 
-The attempt on the wire, and the bounds on what a receiver answers, are ``posting``'s.
+The attempt itself is its destination type's (``gateway.webhooks.destinations``): an HTTP
+POST, and the bounds on what a receiver answers, or a broker's publish.
 """
 
 import logging
@@ -29,18 +30,22 @@ from gateway.store.raw import Raw, Statement
 from gateway.store.types import UTCDateTime
 from gateway.values.settings import Settings
 from gateway.webhooks import batches, throttle
-from gateway.webhooks.destinations.base import Message
-from gateway.webhooks.destinations.registry import HTTP
+from gateway.webhooks.destinations.base import Attempt, Message
+from gateway.webhooks.destinations.http import (
+    RESPONSE_CAP,
+    RETRY_AFTER_STATUSES,
+    post,
+    retry_after_seconds,
+)
+from gateway.webhooks.destinations.registry import DESTINATIONS
 from gateway.webhooks.headers import masked
 from gateway.webhooks.transport import TooLate
 from keys import sign_headers
 
 from . import ordered
 from .deps import Deps
-from .destinations import publish
 from .http import USER_AGENT
 from .kind import Bounds
-from .posting import RESPONSE_CAP, RETRY_AFTER_STATUSES, Attempt, post, retry_after_seconds
 from .store import QUEUE, Claim, Record
 
 __all__ = ["DELIVERIES", "RESPONSE_CAP", "Attempt", "Deliveries", "post", "retry_after_seconds"]
@@ -111,7 +116,7 @@ class _Sent:
 
 
 async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
-    """Sign the claimed attempt's exact bytes and POST them."""
+    """Sign the claimed attempt's exact bytes and send them as its destination type does."""
     delivery_id = claim.delivery_id
     started = now = deps.clock.now()
     keys: list[bytes] = []
@@ -147,17 +152,13 @@ async def _make_attempt(deps: Deps, claim: Claim) -> _Sent:
         **sign_headers(keys, message_id, int(time.time()), body, ed25519=ed25519),
     }
     timer = time.perf_counter()
-    if claim.destination_type == HTTP:
-        attempt = await post(
-            deps.outbound[claim.env].transport,
-            claim.url,
-            body,
-            headers,
-            deps.settings.webhook_timeout_seconds,
-            None if claim.send_by is None else claim.send_by.timestamp(),
-        )
+    kind = DESTINATIONS.get(claim.destination_type)
+    if kind is None:
+        # A type this worker does not know (an older worker beside a newer gateway): retried,
+        # so a worker that knows it delivers it.
+        attempt = Attempt(error=f"destination type {claim.destination_type!r} not known here")
     else:
-        attempt = await publish(deps, claim, Message(message_id, body, headers))
+        attempt = await kind.deliver(deps.via(claim.env), claim, Message(message_id, body, headers))
     seconds = time.perf_counter() - timer
     # The delivery log keeps what was sent, a secret header's value masked.
     return _Sent(claim, masked(headers, secrets), attempt, started, deps.clock.now(), seconds)

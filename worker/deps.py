@@ -14,6 +14,7 @@ from gateway.values.clock import SYSTEM, Clock
 from gateway.values.languages import Catalogues
 from gateway.values.settings import Settings
 from gateway.webhooks import headers
+from gateway.webhooks.destinations.base import Via
 from gateway.webhooks.destinations.clients import Clients
 from gateway.webhooks.destinations.saving import opened
 from keys import Sealer, decode_signing_key, decode_webhook_secret
@@ -50,6 +51,20 @@ class Deps:
     _headers: dict[str, tuple[dict[str, str], frozenset[str]]] = field(default_factory=dict)
     _destinations: dict[str, Any] = field(default_factory=dict)
     _clients: dict[str, Clients] = field(default_factory=dict)
+    _via: dict[str, Via] = field(default_factory=dict)
+
+    def via(self, env: str) -> Via:
+        """An environment's ways out, which every destination type's delivery is handed; made
+        once, as its transport and clients are."""
+        found = self._via.get(env)
+        if found is None:
+            found = self._via[env] = Via(
+                self.outbound[env].transport,
+                self.clients(env),
+                self.destination,
+                self.settings.webhook_timeout_seconds,
+            )
+        return found
 
     def destination(self, endpoint_id: str, name: str, sealed: str) -> Any:
         """A broker endpoint's destination object, opened; cached like ``signing_key``."""

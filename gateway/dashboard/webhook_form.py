@@ -16,8 +16,10 @@ from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError
 from ..webhooks import endpoints, filter_preview
+from ..webhooks.destinations.registry import HTTP
 from ..webhooks.headers import MAX_NAME, MAX_VALUE
 from ..webhooks.schemas import MAX_HEADERS, EndpointCreate, EndpointData, EndpointUpdate
+from . import destination_form
 from .context import Viewer
 from .inputs import FORM, FormErrors, field
 
@@ -37,6 +39,7 @@ __all__ = [
 # The endpoint forms' fields, by the request models' field names (the same here), and what the
 # list of refusals calls them.
 ENDPOINT_FIELDS = {
+    "type": "type",
     "url": "url",
     "description": "description",
     "event_types": "event_types",
@@ -48,6 +51,7 @@ ENDPOINT_FIELDS = {
     "filter": "filter",
 }
 ENDPOINT_LABELS = {
+    "type": marked("Destination"),
     "url": marked("URL"),
     "description": marked("Description"),
     "event_types": marked("Events"),
@@ -94,7 +98,11 @@ def _typed_headers(data: FormData) -> list[dict[str, Any]] | None:
 
 def typed_endpoint(data: FormData) -> dict[str, Any]:
     chosen = [t for t in data.getlist("event_types") if isinstance(t, str)]
+    # Only the create form offers a type: an edit keeps the endpoint's.
+    kind = field(data, "type", 41).strip() or HTTP
     return {
+        "type": kind,
+        "destination": destination_form.typed_destination(data, kind),
         "url": field(data, "url").strip(),
         "description": field(data, "description", 500).strip(),
         "event_types": chosen,
@@ -126,6 +134,7 @@ def shown_again(typed: dict[str, Any]) -> dict[str, Any]:
     rows = [{**h, "value": "" if h["secret"] else h["value"]} for h in typed["headers"] or []]
     return {
         **typed,
+        "destination": destination_form.shown_again(typed["type"], typed["destination"]),
         "headers": rows,
         "throttle_per_second": typed["throttle_per_second"] or "",
         "batch_size": typed["batch_size"] or "",
@@ -150,6 +159,11 @@ async def checked(
         "description": typed["description"] or None,
         "event_types": typed["event_types"] or None if create else typed["event_types"],
     }
+    if create and typed["type"] != HTTP:
+        # Judged, tested and sealed by the operation, as the API's create is.
+        broker = True
+        values["type"] = typed["type"]
+        values["destination"] = typed["destination"]
     if not broker:
         values["url"] = typed["url"]
     if typed["signing"] or create:
@@ -201,7 +215,10 @@ def parsed_filter(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def refused_field(exc: ApiError) -> str:
+def refused_field(exc: ApiError, type_name: str = HTTP) -> str:
+    at = destination_form.refused_input(exc, type_name)
+    if at is not None:
+        return at
     if exc.code in _FILTER_CODES:
         return "filter"
     if exc.code == Code.WEBHOOK_THROTTLE_INVALID:

@@ -45,6 +45,7 @@ from ..webhooks.schemas import (
 from . import reveal, webhook_inbox
 from .context import Viewer, require_viewer
 from .csrf import form
+from .destination_form import destination_forms, destination_labels
 from .inputs import field, problem
 from .paths import path_for
 from .render import page
@@ -170,6 +171,8 @@ async def _home(
         "contracts": _contracts(),
         "create": create
         or {
+            "type": HTTP,
+            "destination": {},
             "url": "",
             "description": "",
             "event_types": [],
@@ -183,7 +186,8 @@ async def _home(
         },
         "signing_schemes": SIGNING_SCHEMES,
         "blank_header_rows": _BLANK_HEADER_ROWS,
-        "endpoint_labels": ENDPOINT_LABELS,
+        "endpoint_labels": {**ENDPOINT_LABELS, **destination_labels()},
+        "destinations": destination_forms(),
         "notice": notice(request),
         "loopback_allowed": endpoints.allows_loopback(svc.settings, viewer.env),
         **await webhook_inbox.section(svc, viewer),
@@ -246,7 +250,7 @@ async def create_endpoint(request: Request) -> Response:
                 endpoints.create_endpoint(svc.db, svc.sealer, svc.settings, viewer.caller, body),
             )
         except ApiError as exc:
-            refused.add(exc, refused_field(exc))
+            refused.add(exc, refused_field(exc, typed["type"]))
         else:
             return await _reveal(request, made.one(EndpointSecretData), rotated=False, status=201)
     response = await _home(

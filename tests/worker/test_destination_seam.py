@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 
 from gateway.store.db import Database
 from gateway.webhooks.destinations import registry
-from gateway.webhooks.destinations.base import Destination, Message
+from gateway.webhooks.destinations.base import Broker, Message
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import emit_test_events
@@ -39,7 +39,7 @@ class Box:
 BOXES: dict[str, Box] = {}
 
 
-class Boxes(Destination):
+class Boxes(Broker):
     name = "box"
     config = BoxConfig
     schemes: ClassVar[dict[str, int]] = {"box": 1}

@@ -19,12 +19,12 @@ from gateway.store.db import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from gateway.webhooks.connections import HeadLimits, HeadTooLarge
+from gateway.webhooks.destinations.http import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
 from worker.http import WebhookTransport, build_clients, head_limits
-from worker.posting import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)

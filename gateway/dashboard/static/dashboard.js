@@ -122,3 +122,15 @@ function refreshPage() {
   var offset = current.getBoundingClientRect().left - bar.getBoundingClientRect().left;
   bar.scrollLeft += offset - (bar.clientWidth - current.offsetWidth) / 2;
 })();
+
+// The endpoint form shows the chosen destination type's fields only; without script every
+// type's are shown, each with its legend, and the server reads the chosen type's alone.
+function showDestination(select) {
+  select.form.querySelectorAll("[data-destination]").forEach(function (part) {
+    part.hidden = part.getAttribute("data-destination") !== select.value;
+  });
+}
+document.querySelectorAll("select[data-destination-type]").forEach(function (select) {
+  showDestination(select);
+  select.addEventListener("change", function () { showDestination(select); });
+});

@@ -1,19 +1,29 @@
-"""What a destination type is: its destination object's model, the broker's address in it, and
-the client it opens and pools, publishes one message on, and closes; which of its errors sending
-again may cure; and the check a destination passes when saved (``probe``)."""
+"""What a destination type is: how one signed delivery reaches the merchant (``deliver``), and
+what the attempt came to (``Attempt``). A broker's type (``Broker``) says the rest: its
+destination object's model, the broker's address in it, and the client it opens and pools,
+publishes one message on, and closes; which of its errors sending again may cure; and the check
+a destination passes when saved (``probe``)."""
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
+import httpx
 from pydantic import BaseModel
 
 __all__ = [
+    "Addressed",
+    "Attempt",
+    "Broker",
     "Destination",
     "DestinationError",
     "Message",
+    "Published",
+    "Via",
     "address_of",
     "at_address",
     "masked_url",
@@ -34,6 +44,72 @@ class Message:
     headers: dict[str, str]
 
 
+@dataclass(slots=True)
+class Attempt:
+    """What one attempt came to, whatever the type: an HTTP receiver's answer, or a broker's
+    acknowledgement or its absence."""
+
+    status: int | None = None
+    headers: dict[str, str] | None = None  # what the attempt row keeps (``http._kept_headers``)
+    body: str | None = None
+    error: str | None = None
+    # Read from every header, not only those kept; of a reply that asks for a wait alone.
+    retry_after: str | None = None
+    # A broker's acknowledgement: there is no status, and ``body`` says what it acknowledged
+    # with.
+    acked: bool = False
+    # Sending again can never succeed: given up at once, not retried on the schedule.
+    final: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        if self.error is not None:
+            return False
+        return self.acked or (self.status is not None and 200 <= self.status < 300)
+
+
+class Addressed(Protocol):
+    """Where one delivery goes, as its leased claim says: the endpoint's URL or its sealed
+    destination object, and a throttled endpoint's deadline for the first byte."""
+
+    @property
+    def endpoint_id(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def destination_sealed(self) -> str | None: ...
+    @property
+    def send_by(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A broker's acknowledgement: what it acknowledged with, and how long it took."""
+
+    ack: str
+    seconds: float
+
+
+class KeptClients(Protocol):
+    """Brokers' clients kept between deliveries (``clients.Clients``)."""
+
+    async def publish(
+        self, kind: "Broker", key: str, config: Any, message: Message, seconds: float
+    ) -> Published: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """An environment's ways out, handed to every destination type's ``deliver``: the checked
+    HTTP transport (``webhooks.transport``), the kept broker clients, a sealed destination
+    object opened (``saving.opened``, cached by the worker), and an attempt's timeout."""
+
+    transport: httpx.AsyncBaseTransport
+    clients: KeptClients
+    opened: Callable[[str, str, str], Any]
+    seconds: float
+
+
 class DestinationError(Exception):
     """A publish that did not end in the broker's acknowledgement. ``final``: sending it again
     can never succeed (the broker refuses the message itself), so the delivery is given up at
@@ -48,12 +124,29 @@ class DestinationError(Exception):
 
 
 class Destination(ABC):
-    """A destination type. ``config`` is its destination object's model, whose ``url`` is the
-    broker's address, judged as a webhook URL's host is; ``secrets`` its fields never shown
-    again (the URL's password always is masked). A client is opened for one destination and
-    kept by the worker for its next deliveries (``clients.Clients``)."""
+    """A destination type: one module and one line of ``registry.DESTINATIONS``. The worker's
+    delivery hands every type the same things, whatever it is: the environment's ways out
+    (``clients.Via``), where the delivery goes, and the signed message."""
 
     name: ClassVar[str]
+
+    @abstractmethod
+    async def deliver(self, via: Via, to: Addressed, message: Message) -> Attempt:
+        """One attempt: ``message`` sent, and what the far side's answer came to. Raises only
+        ``transport.TooLate``, a throttled attempt whose slot passed before it was sent."""
+
+
+# What a broker's message carries of the HTTP request's headers: those that describe the HTTP
+# exchange itself stay out.
+_HTTP_ONLY = frozenset({"user-agent", "accept-encoding"})
+
+
+class Broker(Destination):
+    """A broker's destination type. ``config`` is its destination object's model, whose
+    ``url`` is the broker's address, judged as a webhook URL's host is; ``secrets`` its fields
+    never shown again (the URL's password always is masked). A client is opened for one
+    destination and kept by the worker for its next deliveries (``clients.Clients``)."""
+
     config: ClassVar[type[BaseModel]]
     schemes: ClassVar[dict[str, int]]  # URL scheme → default port
     secrets: ClassVar[frozenset[str]] = frozenset()
@@ -73,7 +166,7 @@ class Destination(ABC):
         """Publish ``message`` and wait for the broker's acknowledgement; what it acknowledged
         with (an id, a sequence number), for the attempt log."""
 
-    async def probe(self, client: Any, config: Any) -> None:  # noqa: B027 (opening may be all)
+    async def probe(self, client: Any, config: Any) -> None:
         """What saving checks past connecting: that the exchange, stream or subject is there
         to take a message, without writing one a consumer would have to skip."""
 
@@ -84,6 +177,26 @@ class Destination(ABC):
     @abstractmethod
     async def close(self, client: Any) -> None:
         """Close a client ``open`` made."""
+
+    async def deliver(self, via: Via, to: Addressed, message: Message) -> Attempt:
+        """Published on the environment's kept client; the attempt keeps no status: ``body``
+        says what the broker acknowledged with, ``error`` why it did not."""
+        sealed = to.destination_sealed
+        if sealed is None:
+            return Attempt(error=f"{self.name} endpoint without its destination")
+        headers = {
+            name.lower(): value
+            for name, value in message.headers.items()
+            if name.lower() not in _HTTP_ONLY
+        }
+        try:
+            config = via.opened(to.endpoint_id, self.name, sealed)
+            published = await via.clients.publish(
+                self, sealed, config, Message(message.id, message.body, headers), via.seconds
+            )
+        except DestinationError as exc:
+            return Attempt(error=str(exc), final=exc.final)
+        return Attempt(acked=True, body=f"acknowledged: {published.ack}"[:500])
 
     def shown(self, config: BaseModel) -> dict[str, Any]:
         """The destination object as reads show it: the URL's password and every secret field
@@ -131,7 +244,7 @@ def at_address(parts: SplitResult, address: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def scrubbed(text: str, kind: Destination, config: BaseModel) -> str:
+def scrubbed(text: str, kind: Broker, config: BaseModel) -> str:
     """``text`` (a client's error) with every secret of the destination masked: each of its
     URLs' passwords, as written or decoded, and each secret field, whichever a client quotes."""
     found: set[str] = set()

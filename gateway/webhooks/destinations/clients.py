@@ -7,13 +7,20 @@ checks and closes a client of its own."""
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..urls import UrlRefused, resolve_checked
-from .base import Destination, DestinationError, Message, address_of, at_address, scrubbed
+from .base import (
+    Broker,
+    DestinationError,
+    Message,
+    Published,
+    address_of,
+    at_address,
+    scrubbed,
+)
 
-__all__ = ["Clients", "Published", "probe"]
+__all__ = ["Clients", "probe"]
 
 # Schemes whose connection is TLS: the certificate is verified against the host's name, so the
 # client connects by name, after every address the name resolves to was checked.
@@ -25,13 +32,7 @@ MAX_CLIENTS = 1_000
 IDLE_SECONDS = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
-    ack: str
-    seconds: float
-
-
-async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> Any:
+async def _opened(kind: Broker, config: Any, *, allow_loopback: bool, seconds: float) -> Any:
     """A client of ``config``'s broker, connected only to a checked address."""
     address = kind.address(config)
     try:
@@ -60,15 +61,15 @@ async def _opened(kind: Destination, config: Any, *, allow_loopback: bool, secon
         raise DestinationError(f"connect failed: {_said(exc, kind, config)}") from None
 
 
-def _said(exc: BaseException, kind: Destination, config: Any) -> str:
+def _said(exc: BaseException, kind: Broker, config: Any) -> str:
     """What the client said went wrong, on one line, never a secret of the destination."""
     said = (str(exc) or type(exc).__name__).replace("\n", " ")
     return scrubbed(said, kind, config)
 
 
-async def probe(kind: Destination, config: Any, *, allow_loopback: bool, seconds: float) -> None:
+async def probe(kind: Broker, config: Any, *, allow_loopback: bool, seconds: float) -> None:
     """The check when a destination is saved: connected, and its exchange, stream or subject
-    there to take a message (``Destination.probe``); ``DestinationError`` saying why not."""
+    there to take a message (``Broker.probe``); ``DestinationError`` saying why not."""
     client = await _opened(kind, config, allow_loopback=allow_loopback, seconds=seconds)
     try:
         async with asyncio.timeout(seconds):
@@ -91,7 +92,7 @@ class Clients:
     def __init__(self, *, allow_loopback: bool, idle_seconds: float = IDLE_SECONDS) -> None:
         self._allow_loopback = allow_loopback
         self._idle_seconds = idle_seconds
-        self._kept: dict[tuple[str, str], tuple[Destination, Any]] = {}
+        self._kept: dict[tuple[str, str], tuple[Broker, Any]] = {}
         self._used: dict[tuple[str, str], float] = {}
         self._opening: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -99,7 +100,7 @@ class Clients:
         return len(self._kept)
 
     async def publish(
-        self, kind: Destination, key: str, config: Any, message: Message, seconds: float
+        self, kind: Broker, key: str, config: Any, message: Message, seconds: float
     ) -> Published:
         """``message`` published on the destination's kept client (opened first if none is),
         within ``seconds``; ``DestinationError`` if it was not acknowledged."""
@@ -128,7 +129,7 @@ class Clients:
         return Published(ack, time.perf_counter() - started)
 
     async def _client(
-        self, kind: Destination, slot: tuple[str, str], config: Any, seconds: float
+        self, kind: Broker, slot: tuple[str, str], config: Any, seconds: float
     ) -> Any:
         now = time.monotonic()
         kept = self._kept.get(slot)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Destination, DestinationError, Message
+from .base import Broker, DestinationError, Message
 from .sqs import aws_client
 
 __all__ = ["EVENTBRIDGE", "EventBridgeConfig"]
@@ -27,7 +27,7 @@ class EventBridgeConfig(Model):
     endpoint_url: str | None = Field(default=None, max_length=2048)
 
 
-class EventBridge(Destination):
+class EventBridge(Broker):
     name = "eventbridge"
     config = EventBridgeConfig
     schemes: ClassVar[dict[str, int]] = {"https": 443, "http": 80}

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Destination, DestinationError, Message
+from .base import Broker, DestinationError, Message
 
 __all__ = ["NATS", "NatsConfig"]
 
@@ -24,7 +24,7 @@ class NatsConfig(Model):
     )
 
 
-class Nats(Destination):
+class Nats(Broker):
     name = "nats"
     config = NatsConfig
     schemes: ClassVar[dict[str, int]] = {"nats": 4222, "tls": 4222}

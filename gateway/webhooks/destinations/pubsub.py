@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from ...values import outside_json
 from ...values.model import Model
-from .base import Destination, DestinationError, Message
+from .base import Broker, DestinationError, Message
 
 __all__ = ["GOOGLE_TOKEN_URI", "PUBSUB", "PubSubConfig", "key_file"]
 
@@ -71,7 +71,7 @@ class PubSubConfig(Model):
         return value
 
 
-class PubSub(Destination):
+class PubSub(Broker):
     name = "pubsub"
     config = PubSubConfig
     schemes: ClassVar[dict[str, int]] = {"https": 443, "http": 80}

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Destination, Message
+from .base import Broker, Message
 
 __all__ = ["RABBITMQ", "RabbitMqConfig"]
 
@@ -24,7 +24,7 @@ class RabbitMqConfig(Model):
     routing_key: str = Field(default="", max_length=255)
 
 
-class RabbitMq(Destination):
+class RabbitMq(Broker):
     name = "rabbitmq"
     config = RabbitMqConfig
     schemes: ClassVar[dict[str, int]] = {"amqp": 5672, "amqps": 5671}

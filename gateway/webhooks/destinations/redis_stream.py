@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Destination, DestinationError, Message
+from .base import Broker, DestinationError, Message
 
 __all__ = ["REDIS_STREAM", "RedisStreamConfig"]
 
@@ -28,7 +28,7 @@ class RedisStreamConfig(Model):
     )
 
 
-class RedisStream(Destination):
+class RedisStream(Broker):
     name = "redis_stream"
     config = RedisStreamConfig
     schemes: ClassVar[dict[str, int]] = {"redis": 6379, "rediss": 6379}

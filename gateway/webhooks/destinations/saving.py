@@ -16,7 +16,7 @@ from ...values.outcome import ApiError
 from ..urls import UrlRefused, resolve_checked
 from .base import DestinationError, address_of, masked_url
 from .clients import probe
-from .registry import HTTP, destination, type_names
+from .registry import HTTP, broker, type_names
 
 __all__ = [
     "PROBE_SECONDS",
@@ -38,7 +38,7 @@ def context(endpoint_id: str) -> str:
 
 
 def _config(name: str, body: dict[str, Any] | None) -> BaseModel:
-    kind = destination(name)
+    kind = broker(name)
     if kind is None:
         raise ApiError(
             Code.WEBHOOK_DESTINATION_TYPE_UNKNOWN,
@@ -82,7 +82,7 @@ async def judged(
     """The endpoint's columns for a destination of type ``name`` (not ``http``): judged, tested
     and sealed, or refused with the error envelope's code."""
     config = _config(name, body)
-    kind = destination(name)
+    kind = broker(name)
     assert kind is not None  # _config refused any other
     try:
         await probe(kind, config, allow_loopback=allow_loopback, seconds=PROBE_SECONDS)
@@ -103,7 +103,7 @@ async def judged(
 
 
 def columns_of(sealer: Sealer, endpoint_id: str, name: str, config: BaseModel) -> dict[str, Any]:
-    kind = destination(name)
+    kind = broker(name)
     assert kind is not None
     shown_ = kind.shown(config)
     return {
@@ -127,7 +127,7 @@ async def recheck(name: str, column: str | None, *, allow_loopback: bool) -> Non
     """Before a test or a replay makes work: the broker's host, as saved, still resolves only to
     addresses allowed (a name may have turned private since). Read from the destination as
     shown, whose masking leaves the host and port as they are."""
-    kind = destination(name)
+    kind = broker(name)
     if kind is None or column is None:
         return  # a type no longer known: the worker says so on the attempt
     try:
@@ -154,7 +154,7 @@ def shown(column: str | None) -> dict[str, Any] | None:
 
 def opened(sealer: Sealer, endpoint_id: str, name: str, sealed: str) -> BaseModel:
     """A sealed destination as its type's model, for the worker's publish."""
-    kind = destination(name)
+    kind = broker(name)
     if kind is None:
         raise DestinationError(f"destination type {name!r} is not known to this worker")
     raw = sealer.open(sealed, context=context(endpoint_id))

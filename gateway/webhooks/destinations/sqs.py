@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Destination, Message
+from .base import Broker, Message
 
 __all__ = ["SQS", "SqsConfig", "aws_client"]
 
@@ -46,7 +46,7 @@ async def aws_client(service: str, config: Any, url: str) -> Any:
     return await made.__aenter__()
 
 
-class Sqs(Destination):
+class Sqs(Broker):
     name = "sqs"
     config = SqsConfig
     schemes: ClassVar[dict[str, int]] = {"https": 443, "http": 80}

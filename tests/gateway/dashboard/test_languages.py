@@ -136,6 +136,12 @@ ALLOWED = frozenset(
         "OAuth",
         # The switcher names each language in its own words.
         "English",
+        # The destination types, by the names an endpoint's type is written in the API.
+        "rabbitmq",
+        "nats",
+        "sqs",
+        "eventbridge",
+        "pubsub",
         # The seeded packs' and plan's names: names an operator gives them, shown as given.
         "Starter",
         "Pro",

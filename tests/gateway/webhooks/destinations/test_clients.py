@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from gateway.webhooks.destinations.base import Destination, Message
+from gateway.webhooks.destinations.base import Broker, Message
 from gateway.webhooks.destinations.clients import Clients
 
 
@@ -15,7 +15,7 @@ class Config(BaseModel):
     url: str
 
 
-class Counting(Destination):
+class Counting(Broker):
     name = "counting"
     config = Config
     schemes: ClassVar[dict[str, int]] = {"counting": 1}

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ConfigDict
 
 from gateway.values.model import Model
-from gateway.webhooks.destinations.base import Destination, DestinationError, Message
+from gateway.webhooks.destinations.base import Broker, DestinationError, Message
 from gateway.webhooks.destinations.clients import Clients, probe
 from gateway.webhooks.destinations.saving import context, opened
 from keys import Sealer
@@ -24,7 +24,7 @@ class _Config(Model):
     secret_access_key: str
 
 
-class _Quoting(Destination):
+class _Quoting(Broker):
     """A client that quotes everything it was given when it fails."""
 
     name = "quoting"

@@ -1,27 +1,29 @@
-"""One attempt on the wire: the signed body POSTed to the endpoint, never following a
+"""The ``http`` destination type, every endpoint's with a ``url``: one attempt on the wire, the
+signed body POSTed to the endpoint through the environment's checked transport, never following a
 redirect, within its deadline, and what the receiver answered, bounded on the way in (its head
 by ``connections.HeadLimits``, its body read to ``RESPONSE_CAP``) and again in what the attempt
 row keeps of it (``Attempt``)."""
 
 import email.utils
 import functools
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from gateway.webhooks.bodies import read_capped
-from gateway.webhooks.connections import HeadTooLarge
-from gateway.webhooks.transport import SEND_BY
+from ..bodies import read_capped
+from ..connections import HeadTooLarge
+from ..transport import SEND_BY
+from .base import Addressed, Attempt, Destination, Message, Via
 
 __all__ = [
+    "HTTP_TYPE",
     "RESPONSE_CAP",
     "RETRY_AFTER_STATUSES",
     "STORED_HEADERS",
     "STORED_NAME",
     "STORED_VALUE",
-    "Attempt",
+    "Http",
     "post",
     "retry_after_seconds",
 ]
@@ -36,29 +38,6 @@ RETRY_AFTER_CAP = 3600.0
 # The replies whose ``Retry-After`` is honoured: too many requests, unavailable.
 RETRY_AFTER_STATUSES = (429, 503)
 CONNECT_TIMEOUT = 5.0
-
-
-@dataclass(slots=True)
-class Attempt:
-    """What happened on the wire."""
-
-    status: int | None = None
-    headers: dict[str, str] | None = None  # what the attempt row keeps (``_kept_headers``)
-    body: str | None = None
-    error: str | None = None
-    # Read from every header, not only those kept; of a reply that asks for a wait alone.
-    retry_after: str | None = None
-    # A broker's acknowledgement (``gateway.webhooks.destinations``): there is no status, and
-    # ``body`` says what it acknowledged with.
-    acked: bool = False
-    # Sending again can never succeed: given up at once, not retried on the schedule.
-    final: bool = False
-
-    @property
-    def succeeded(self) -> bool:
-        if self.error is not None:
-            return False
-        return self.acked or (self.status is not None and 200 <= self.status < 300)
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -185,3 +164,23 @@ async def post(
         else:
             result.error = f"HTTP {result.status}"
     return result
+
+
+class Http(Destination):
+    """A webhook: the message's body POSTed with its headers to the endpoint's URL."""
+
+    name = "http"
+
+    async def deliver(self, via: Via, to: Addressed, message: Message) -> Attempt:
+        send_by = to.send_by
+        return await post(
+            via.transport,
+            to.url,
+            message.body,
+            message.headers,
+            via.seconds,
+            None if send_by is None else send_by.timestamp(),
+        )
+
+
+HTTP_TYPE = Http()

@@ -1,0 +1,63 @@
+"""The endpoint form per destination type in a real browser: choosing a type shows its fields
+alone; a field the type's rule refuses is said beside it, with the type still chosen; a Redis
+stream endpoint made on the page gets a test event a consumer verifies with its secret."""
+
+import uuid
+
+from playwright.async_api import Page
+from redis.asyncio import Redis
+from standardwebhooks.webhooks import Webhook
+
+from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.core import wait_until
+from tests.fixtures.redis import RedisServer
+from tests.fixtures.workers import RunningWorker
+
+
+async def test_a_destination_type_chosen_shows_its_fields_and_its_endpoint_receives(
+    page: Page, signed_up: Merchant, worker: RunningWorker, private_redis: RedisServer
+) -> None:
+    await page.goto("/dashboard/webhooks")
+    assert await page.locator("#url").is_visible()
+    assert not await page.locator("#dest-rabbitmq-exchange").is_visible()
+
+    await page.locator("#type").select_option("nats")
+    assert not await page.locator("#url").is_visible()
+    assert await page.locator("#dest-nats-subject").is_visible()
+    assert not await page.locator("#dest-rabbitmq-exchange").is_visible()
+    await page.locator("#dest-nats-url").fill("nats://127.0.0.1:4222")
+    await page.get_by_role("button", name="Add endpoint").click()
+    # Refused by the type's rule (a subject is needed), beside its field, the type kept.
+    said = page.locator("#dest-nats-subject-error")
+    await said.wait_for()
+    assert (await said.inner_text()).strip()
+    assert await page.locator("#type").input_value() == "nats"
+    assert await page.locator("#dest-nats-subject").is_visible()
+    await shoot(page, "webhooks-destination-refused")
+
+    stream = f"browser-{uuid.uuid4().hex}"
+    await page.locator("#type").select_option("redis_stream")
+    await page.locator("#dest-redis_stream-url").fill(f"{private_redis.url}/0")
+    await page.locator("#dest-redis_stream-stream").fill(stream)
+    await page.get_by_role("button", name="Add endpoint").click()
+    secret = (await page.locator("#secret").inner_text()).strip()
+    assert secret.startswith("whsec_")
+    await page.get_by_role("link", name="Done").click()
+    await page.wait_for_url("**/dashboard/webhooks/endpoints/we_*")
+    assert stream in await page.locator("#destination").inner_text()
+
+    await page.locator("#send-test").click()
+    redis = Redis.from_url(private_redis.url)
+    try:
+
+        async def arrived() -> bool:
+            return bool(await redis.xlen(stream))
+
+        await wait_until(arrived, within=15, interval=0.1)
+        [(_, fields)] = await redis.xrange(stream)
+    finally:
+        await redis.aclose()
+    text = {key.decode(): value.decode() for key, value in fields.items()}
+    body = text.pop("body")
+    payload = Webhook(secret).verify(body, text)
+    assert payload["type"] == "webhook.test"
