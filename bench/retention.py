@@ -99,7 +99,7 @@ async def _write_week(db: Database, start: datetime, rows: int) -> None:
 
 async def _measure(database_url: str, rows: int) -> tuple[float, float]:
     """Rows removed a second: by a drop, and by the deletes."""
-    db = open_database(database_url)
+    db = open_database(database_url, command_timeout=600)
     try:
         async with db.transaction() as conn:
             for sql in DEFAULT.setup():
