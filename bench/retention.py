@@ -9,6 +9,13 @@ counted; then another week of the same rows is written and deleted, batch after 
 none is left (each call of ``prune_history`` is one run of the worker's job: 50 batches at
 most). The rows' times are in weeks ahead of now, so the migration's first partition (the
 history before partitioning) holds none of them.
+
+Then a compressed run of the worker's retention (``_compressed``): ``AITOPUP_BENCH_RETENTION_WEEKS``
+weeks (8) of days, each a day's history of two merchants (``AITOPUP_BENCH_RETENTION_DAY_ROWS``
+events each, 2,000), one on the default retention (``KEPT_DAYS``), one on a shorter one, and the
+jobs run at each day's time: partitions made and dropped several times, only the shorter
+retention's rows deleted, and the history's rows at each week's end, flat once the first weeks
+are dropped.
 """
 
 # The history's SQL is built from integers and ids this module makes, never from input.
@@ -37,6 +44,8 @@ TABLES = 4
 # The compressed run: weeks of days, each a day's history of two merchants, the default's
 # retention and the shorter one's of the second merchant.
 WEEKS = int(os.environ.get("AITOPUP_BENCH_RETENTION_WEEKS", "8"))
+# Each merchant's events a compressed day (each with its delivery, attempt and filtered row).
+DAY_ROWS = int(os.environ.get("AITOPUP_BENCH_RETENTION_DAY_ROWS", "2000"))
 KEPT_DAYS, SHORT_DAYS = 14, 7
 
 
@@ -188,7 +197,7 @@ async def _compressed(database_url: str, rows_a_day: int) -> _Compressed:
 def measure(database_url: str) -> list[Row]:
     upgrade(database_url)
     by_drop, by_delete = asyncio.run(_measure(database_url, ROWS))
-    run = asyncio.run(_compressed(database_url, max(1, ROWS // 7 // 2)))
+    run = asyncio.run(_compressed(database_url, DAY_ROWS))
     # The history after the first weeks past retention, beside it at the end: flat.
     settled, last = run.weekly[KEPT_DAYS // 7 + 1], run.weekly[-1]
     label = f"retention postgres, {WEEKS} compressed weeks"

@@ -18,6 +18,7 @@ def test_a_drop_is_a_figure_beside_the_deletes_and_the_history_stays_flat(
         postgres_server,
         AITOPUP_BENCH_RETENTION_ROWS="3000",
         AITOPUP_BENCH_RETENTION_WEEKS="5",
+        AITOPUP_BENCH_RETENTION_DAY_ROWS="200",
     )
     assert "Traceback" not in report
     figures_of(
