@@ -228,7 +228,8 @@ _PENDING = "SELECT 1 FROM {} WHERE status = 'pending' LIMIT 1"
 async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED) -> Dropped:
     """The history's weeks that ended by ``horizon`` dropped, oldest first, up to ``most``
     weeks: each week's partitions of every table together, in one transaction, none while its
-    deliveries hold one still pending (which keeps its event too). Nothing on SQLite."""
+    deliveries hold one still pending (which keeps its event too; the weeks after it go on).
+    Nothing on SQLite."""
     if db.is_sqlite:
         return Dropped()
     async with db.read() as conn:
@@ -248,9 +249,10 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
             await _serialised(conn)
             # Another worker's job may have dropped them while this one waited.
             names = [n for n in names if await _exists(conn, n)]
-            kept = await _pending_in(conn, names)
-            if kept is not None:
-                break
+            pending = await _pending_in(conn, names)
+            if pending is not None:
+                kept = kept or pending
+                continue
             if names:
                 await conn.exec_driver_sql("DROP TABLE " + ", ".join(names))
         dropped += names
