@@ -56,6 +56,9 @@ SPAN = timedelta(days=7)
 _MONDAY = datetime(2024, 1, 1, tzinfo=UTC)
 # Weeks made ahead of the current one: the worker that makes them may be down this long.
 AHEAD = 2
+# Weeks back the job makes for rows the ``DEFAULT`` partition caught: older ones (or keys no id
+# of ours has) stay in it, rather than a partition made for every week since 1970.
+BEHIND = 8
 # Partitions a retention run drops at most: what is left waits for the next run.
 MOST_DROPPED = 4
 # A partition made or dropped waits this long for its table's lock, then gives up until the
@@ -170,8 +173,8 @@ async def _strays_since(conn: AsyncConnection, history: History) -> datetime | N
 
 async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list[str]:
     """Every history table's partitions from the oldest week its ``DEFAULT`` partition holds
-    rows of (else the current week) to ``weeks`` weeks after the current one, each made once;
-    the partitions made. Nothing on SQLite."""
+    rows of (else the current week; ``BEHIND`` weeks back at most) to ``weeks`` weeks after
+    the current one, each made once; the partitions made. Nothing on SQLite."""
     if db.is_sqlite:
         return []
     made: list[str] = []
@@ -182,7 +185,7 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
             await _serialised(conn)
             parts = await _parts(conn, history)
             strays = await _strays_since(conn, history)
-            start = week_of(min(now, strays or now))
+            start = week_of(min(now, max(strays or now, now - BEHIND * SPAN)))
             for step in range(int((week_of(now) - start) / SPAN) + weeks + 1):
                 week = start + step * SPAN
                 if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
@@ -225,7 +228,8 @@ _PENDING = "SELECT 1 FROM {} WHERE status = 'pending' LIMIT 1"
 async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED) -> Dropped:
     """The history's weeks that ended by ``horizon`` dropped, oldest first, up to ``most``
     weeks: each week's partitions of every table together, in one transaction, none while its
-    deliveries hold one still pending (which keeps its event too). Nothing on SQLite."""
+    deliveries hold one still pending (which keeps its event too; the weeks after it go on).
+    Nothing on SQLite."""
     if db.is_sqlite:
         return Dropped()
     async with db.read() as conn:
@@ -245,9 +249,10 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
             await _serialised(conn)
             # Another worker's job may have dropped them while this one waited.
             names = [n for n in names if await _exists(conn, n)]
-            kept = await _pending_in(conn, names)
-            if kept is not None:
-                break
+            pending = await _pending_in(conn, names)
+            if pending is not None:
+                kept = kept or pending
+                continue
             if names:
                 await conn.exec_driver_sql("DROP TABLE " + ", ".join(names))
         dropped += names

@@ -93,11 +93,9 @@ _BETWEEN = [
     "fk_webhook_attempts_delivery_id_webhook_deliveries "
     "FOREIGN KEY (delivery_id) REFERENCES webhook_deliveries (id)",
 ]
-# Dropped from the tables as they were: between history tables, or a key without the partition
-# key (which the parent's own key replaces).
+# Dropped from the tables as they were: a key without the partition key (which the parent's own
+# key replaces).
 _DROPPED = {
-    "fk_webhook_deliveries_event_id_events",
-    "fk_webhook_attempts_delivery_id_webhook_deliveries",
     "uq_webhook_deliveries_event_id",
     "pk_webhook_attempts",
 }
@@ -106,8 +104,7 @@ _SEQUENCE = "ALTER SEQUENCE webhook_attempts_id_seq OWNED BY {}.id"
 
 def _names_apart(table: str) -> None:
     """``table``'s constraints and indexes renamed ``…_before``, so its partitioned successor
-    takes their names; those between history tables, or keyed without the partition key, are
-    dropped."""
+    takes their names; a key without the partition key is dropped."""
     bind = op.get_bind()
     constraints = bind.execute(
         text(
@@ -135,6 +132,14 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     first = week_of(datetime.now(UTC)) + SPAN
+    # First, as rows move between partitions below.
+    op.execute(
+        "ALTER TABLE webhook_deliveries DROP CONSTRAINT fk_webhook_deliveries_event_id_events"
+    )
+    op.execute(
+        "ALTER TABLE webhook_attempts "
+        "DROP CONSTRAINT fk_webhook_attempts_delivery_id_webhook_deliveries"
+    )
     for history in HISTORY:
         table, before = history.table, f"{history.table}_before"
         op.execute(f"ALTER TABLE {table} RENAME TO {before}")
@@ -153,11 +158,16 @@ def upgrade() -> None:
             op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {fk}")
         if table == "webhook_attempts":
             op.execute(_SEQUENCE.format(table))
-        op.execute(
-            f"ALTER TABLE {table} ATTACH PARTITION {before} "
-            f"FOR VALUES FROM (MINVALUE) TO ({history.bound(first)})"
-        )
         op.execute(f"CREATE TABLE {history.default} PARTITION OF {table} DEFAULT {history.options}")
+        # A key past the bound (an id not made by ``new_id``, a time ahead) goes to the default.
+        bound = history.bound(first)
+        op.execute(
+            f"WITH moved AS (DELETE FROM {before} WHERE {history.key} >= {bound} RETURNING *) "  # noqa: S608
+            f"INSERT INTO {history.default} SELECT * FROM moved"
+        )
+        op.execute(
+            f"ALTER TABLE {table} ATTACH PARTITION {before} FOR VALUES FROM (MINVALUE) TO ({bound})"
+        )
         for week in range(AHEAD):
             for statement in attach_sql(history, first + week * SPAN):
                 op.execute(statement)

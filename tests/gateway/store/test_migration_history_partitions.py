@@ -21,6 +21,10 @@ from tests.fixtures.migrations import (
 
 TABLES = {"events", "webhook_deliveries", "webhook_attempts", "webhook_filtered"}
 ENDPOINT = "we_" + "a" * 24
+_ODD_EVENT = (
+    "INSERT INTO events (id, env, merchant_id, type, payload, created_at) "
+    "VALUES ('evt_old', 'live', 'mer_old', 'topup.delivered', '{}', :now)"
+)
 _PARTITIONED = "SELECT count(*) FROM pg_partitioned_table"
 
 
@@ -36,7 +40,9 @@ async def test_0077_partitions_the_history_in_place_and_goes_back(
                 await insert_history(conn, "mer_old", ENDPOINT, utcnow() - timedelta(days=d))
                 for d in (0, 3, 40)
             ]
-        rows = {table: 3 for table in TABLES}
+            # An id no ``new_id`` made sorts past every bound: it goes to the default partition.
+            await conn.execute(text(_ODD_EVENT), {"now": utcnow()})
+        rows = {table: 3 for table in TABLES} | {"events": 4}
 
         await upgrade_async(url_of(db), "0077")
         async with db.read() as conn:
@@ -46,6 +52,7 @@ async def test_0077_partitions_the_history_in_place_and_goes_back(
                 for each in written:
                     found = await where_is(conn, "webhook_deliveries", "id", each.delivery_id)
                     assert found == "webhook_deliveries_before"
+                assert await where_is(conn, "events", "id", "evt_old") == "events_default"
             else:
                 assert await conn.run_sync(differences, TABLES) == []
 
@@ -62,3 +69,5 @@ async def test_0077_partitions_the_history_in_place_and_goes_back(
             # Written after: into the partitions, the week's own or the one of before.
             await insert_history(conn, "mer_old", ENDPOINT, utcnow())
             assert (await count_history(conn, ENDPOINT))["webhook_attempts"] == 4
+            if postgres:
+                assert await where_is(conn, "events", "id", "evt_old") == "events_default"

@@ -122,3 +122,10 @@ async def test_weeks_past_the_longest_retention_are_dropped_and_a_shorter_one_pr
             assert await where_is(conn, "events", "id", held.event_id) == (
                 f"events_p{first + SPAN:%Y%m%d}"
             )
+
+        # The weeks after it go on: the recent week, past retention in turn, is dropped.
+        dropped = await drop_history(db, now=recent + timedelta(days=7 + 91), default_days=90)
+        assert dropped.kept == f"webhook_deliveries_p{first + SPAN:%Y%m%d}"
+        assert f"events_p{week_of(recent):%Y%m%d}" in dropped.partitions
+        async with db.read() as conn:
+            assert await count_history(conn, OLD) == dict.fromkeys(TABLES, 1)  # the one held
