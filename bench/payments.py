@@ -28,6 +28,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import update
@@ -70,6 +71,7 @@ __all__ = [
     "PAYING_ENV",
     "Paying",
     "challenge_bodies",
+    "challenge_body",
     "measure",
     "prepare",
     "run",
@@ -88,8 +90,6 @@ PAYING_ENV = {
     "AITOPUP_MPP_CHALLENGE_TTL_SECONDS": "3600",
     "AITOPUP_SELLER_PAYMENTS_PER_MINUTE": str(BENCH_LIMIT),
 }
-# Distinct challenges a closed loop pays in turn, each under an Idempotency-Key of its own.
-POOL = 2_000
 # Payments each loop measures at least, past its window if need be: more than the default limit
 # lets a merchant pay in a minute, so a run (the tiniest too) whose gateway were held to it shows
 # the limit's refusals among its failures.
@@ -150,16 +150,19 @@ async def prepare(database_url: str) -> Paying:
 def challenge_bodies(settings: Settings, seller_id: str, count: int) -> list[bytes]:
     """``count`` bodies of ``POST /payments``, each paying a challenge of its own that the
     gateway of ``settings`` issued to ``seller_id`` in staging for ``AMOUNT``."""
-    url = f"{PUBLIC_BASE_URL}/api/public/v1/topup/send"
     now = utcnow()
-    found = []
-    for _ in range(count):
-        made = challenges.challenge(
-            settings, merchant_id=seller_id, env="staging", amount_cents=AMOUNT, now=now
-        )
-        text = made.to_www_authenticate(made.realm)
-        found.append(json.dumps({"url": url, "challenge": text}).encode())
-    return found
+    return [challenge_body(settings, seller_id, now) for _ in range(count)]
+
+
+def challenge_body(settings: Settings, seller_id: str, now: datetime) -> bytes:
+    """The body of ``POST /payments`` paying a new challenge, issued at ``now``: a challenge is
+    paid once (a second payment of it is refused ``4649``), so every request needs its own."""
+    url = f"{PUBLIC_BASE_URL}/api/public/v1/topup/send"
+    made = challenges.challenge(
+        settings, merchant_id=seller_id, env="staging", amount_cents=AMOUNT, now=now
+    )
+    text = made.to_www_authenticate(made.realm)
+    return json.dumps({"url": url, "challenge": text}).encode()
 
 
 def _settings() -> Settings:
@@ -187,12 +190,15 @@ class Payments:
     every_sent: tuple[Result, ...] = ()
 
 
-def _pay(url: str, bodies: list[bytes], key: str) -> Result:
+def _pay(url: str, seller_id: str, key: str) -> Result:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     nonce = os.urandom(6).hex()
+    settings, now = _settings(), utcnow()
 
     def make(n: int) -> tuple[bytes, dict[str, str]]:
-        return bodies[n % len(bodies)], {**headers, "Idempotency-Key": f"{nonce}-{n}"}
+        # A challenge of its own, made as the request goes: a loop's length is its window's.
+        body = challenge_body(settings, seller_id, now)
+        return body, {**headers, "Idempotency-Key": f"{nonce}-{n}"}
 
     return asyncio.run(
         closed_loop_of(
@@ -212,11 +218,11 @@ def measure(database_url: str, redis_url: str) -> Payments:
     upgrade(database_url)
     send_key = asyncio.run(_prepare(database_url, endpoint=True))
     paying = asyncio.run(prepare(database_url))
-    bodies = challenge_bodies(_settings(), paying.seller_id, POOL)
     send_headers = {"Authorization": f"Bearer {send_key}", "Content-Type": "application/json"}
     env = _gateway_env(database_url, redis_url, PAYING_ENV)
     with uvicorn_server("gateway.app:app_from_env", env, factory=True) as base:
         send_url = f"{base}/api/public/v1/topup/send"
+        pay_url = f"{base}/api/public/v1/payments"
         rounds = []
         for _ in range(ROUNDS):
             sent, send_cpu = _cpu_ms_a_request(
@@ -233,7 +239,7 @@ def measure(database_url: str, redis_url: str) -> Payments:
                 ),
             )
             paid, pay_cpu = _cpu_ms_a_request(
-                base.pid, lambda: _pay(f"{base}/api/public/v1/payments", bodies, paying.key)
+                base.pid, lambda: _pay(pay_url, paying.seller_id, paying.key)
             )
             rounds.append(Payments(paid, sent, pay_cpu, send_cpu))
     median = sorted(rounds, key=lambda taken: taken.paid.throughput / taken.sent.throughput)[
