@@ -70,9 +70,7 @@ REPLAY = "replay"
 REFUND = "refund"
 AUTO_TOP_UP = "auto_top_up"
 TELEGRAM = "telegram"
-PAYMENT = (
-    "payment"  # an agent's payment to a seller (``payments.sellers.holds``): its id is its work's
-)
+PAYMENT = "payment"  # an agent's payment to a seller (``sellers.holds``): its id is its work's
 MAIL_PREFIX = "mail_"
 TELEGRAM_PREFIX = "tgm_"
 _KIND_BY_PREFIX = {

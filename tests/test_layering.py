@@ -104,6 +104,14 @@ LAYERS = (
             "gateway.wakes",
             "gateway.services",
             "gateway.mail",
+            # The payment protocols' interface (``base``: a receiver, a payer, the shape of a
+            # payer's key), the payer keys' table and seal, which a protocol's payer reads
+            # when it makes a credential, and the judgement of whether a sealed key opens, which
+            # it asks before a debit: below the protocols, whose registry the rest of the payer
+            # keys' wing asks.
+            "gateway.protocols.base",
+            "gateway.sellers.payer_keys.stored",
+            "gateway.sellers.payer_keys.judged",
             # The payment protocols agents speak (a receiver each and their registry) and the
             # paid retry every payable request shares: below the send and the doors, above the
             # channels whose orders they credit.
@@ -113,7 +121,7 @@ LAYERS = (
             "gateway.approvals",
             # An agent's wallet paying sellers' 402s: a payment (``gateway.payments``) whose
             # credential a protocol's paying half makes.
-            "gateway.payments.sellers",
+            "gateway.sellers",
             "gateway.topup",
             # The kinds of hold, a line each, and a link's decision by its kind's own: above
             # every kind (a send's, a payment's).

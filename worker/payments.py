@@ -1,5 +1,5 @@
 """Agents' payments to sellers as a kind of the runner's (``PAYMENTS``): a payment's work is
-leased once due and tried (``payments.sellers.holds``): a ``pending`` one past its request's
+leased once due and tried (``sellers.holds``): a ``pending`` one past its request's
 deadline made again or failed and released; an ``authorized`` one's use looked at, and at its
 expiry released; one held for approval expired and released when its window closes.
 """
@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway import outbox
-from gateway.payments.sellers import holds
-from gateway.payments.sellers.states import QUEUE
+from gateway.sellers import holds
+from gateway.sellers.states import QUEUE
 
 from .deps import Deps
 from .kind import SelfRecorded

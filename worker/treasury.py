@@ -1,4 +1,4 @@
-"""The operator's treasury, looked after on a schedule (``gateway.payments.sellers``): each
+"""The operator's treasury, looked after on a schedule (``gateway.sellers``): each
 rail's float below its level told to the operator once (``treasury_alerts``, every minute), and
 every rail reconciled against its provider on the reconciliation's schedule (``reconcile.check``,
 ``AITOPUP_RECONCILE_INTERVAL_SECONDS``), its result kept for the admin API and a mismatch told
@@ -6,7 +6,7 @@ once. Each is an ARQ cron job, so of several workers one runs it."""
 
 from typing import Any
 
-from gateway.payments.sellers import reconcile, treasury_alerts
+from gateway.sellers import reconcile, treasury_alerts
 from gateway.values.clock import utcnow
 
 from .deps import Deps

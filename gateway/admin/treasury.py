@@ -8,8 +8,8 @@ import json
 import sqlalchemy as sa
 from pydantic import Field
 
-from ..payments.sellers import treasury
 from ..protocols import registry
+from ..sellers import treasury
 from ..store.db import Database
 from ..store.models import TreasuryCheck, table_of
 from ..values.clock import rfc3339, utcnow

@@ -1,4 +1,4 @@
-"""Routes of the merchant's own list of destinations bound to origins (``payments.sellers.
+"""Routes of the merchant's own list of destinations bound to origins (``sellers.
 bindings``): an origin in a key's ``allowed_payees`` admits only the destinations bound to it,
 so a url an agent names never chooses where the money goes. Binding is a person's act: the
 ``approvals`` scope (which approving a held payment also binds with), never ``payments:send``."""
@@ -8,8 +8,8 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..payments.sellers import bindings
-from ..payments.sellers.schemas import BINDING_ID, BindingCreate, BindingData
+from ..sellers import bindings
+from ..sellers.schemas import BINDING_ID, BindingCreate, BindingData
 from ..services import services
 from ..topup.schemas import ListQuery
 from ..values.codes import Code

@@ -1,5 +1,5 @@
 """Routes of a merchant's payer keys, the keys its wallet signs sellers' payments with where a
-protocol's payer signs (``protocols.payer_keys``): set one (imported, or made by the gateway),
+protocol's payer signs (``sellers.payer_keys``): set one (imported, or made by the gateway),
 list them, remove one. Each is the merchant's own act: a key of its own with ``billing``
 (``PAYER_KEY_FOR_MERCHANT_ONLY`` for an app's token or the key an app manages); the wallet of
 the key's environment. The secret is never shown; the address is."""
@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..protocols.payer_keys import service as payer_keys
-from ..protocols.payer_keys.schemas import MAX_PROTOCOL, PayerKeyData, PayerKeySet
+from ..sellers.payer_keys import service as payer_keys
+from ..sellers.payer_keys.schemas import MAX_PROTOCOL, PayerKeyData, PayerKeySet
 from ..services import services
 from ..values.clock import utcnow
 from ..values.codes import Code

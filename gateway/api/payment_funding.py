@@ -1,4 +1,4 @@
-"""Routes of who pays a merchant's payments to sellers, per rail (``payments.sellers.funding``):
+"""Routes of who pays a merchant's payments to sellers, per rail (``sellers.funding``):
 read each rail's choice, or choose one (``wallet``: the operator's treasury pays and the wallet
 is debited; ``own``: the merchant's own instrument pays, the wallet not debited). The merchant's
 own act: a key of its own with ``billing:card``, as for its saved card."""
@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..payments.sellers import funding
+from ..sellers import funding
 from ..services import services
 from ..values.clock import utcnow
 from ..values.codes import Code

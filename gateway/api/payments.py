@@ -1,5 +1,5 @@
 """Routes of an agent's payments to sellers: ``POST /payments`` turns a seller's 402 challenge
-into a credential under the key's policy (``payments.sellers``, MCP's ``pay_challenge`` the
+into a credential under the key's policy (``sellers``, MCP's ``pay_challenge`` the
 same operation), ``GET /payments`` and ``GET /payments/{id}`` read them, never their
 credential: it is shown once, in the reply that made it and that reply's idempotent replays.
 These need the ``payments:send`` scope. A payment a rule of the key's policy held is approved or
@@ -14,9 +14,10 @@ from starlette.responses import Response
 from .. import idempotency, merchant_limits
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
-from ..payments.sellers import doors, fetch
-from ..payments.sellers import service as sellers
-from ..payments.sellers.schemas import (
+from ..policies.model import Scope
+from ..sellers import doors, fetch
+from ..sellers import service as sellers
+from ..sellers.schemas import (
     PAY_ID,
     FetchCreate,
     FetchData,
@@ -24,7 +25,6 @@ from ..payments.sellers.schemas import (
     PaymentData,
     PaymentMade,
 )
-from ..policies.model import Scope
 from ..services import services
 from ..topup.schemas import ListQuery
 from ..values.codes import Code

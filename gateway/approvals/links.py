@@ -2,7 +2,7 @@
 seller, any kind of hold: ``held``), mailed to its approvers and posted to their linked Telegram
 chats as buttons (``telegram.bot``).
 
-When a row is held (a send, ``topup.hold``; a payment, ``payments.sellers.hold``), each
+When a row is held (a send, ``topup.hold``; a payment, ``sellers.hold``), each
 member of its merchant whose role may decide top-ups there (``accounts.roles``: ``topups``)
 gets a mail with a link of their own (``offer``), up to ``MAX_APPROVERS``, within the
 merchant's hourly cap on approval mails (``mail.caps``: past it, or when it cannot be counted,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Table
 
-from ..payments.sellers.hold import PAYMENTS
+from ..sellers.hold import PAYMENTS
 from ..store import held as closed
 from ..topup.hold import SENDS
 from .held import Hold

@@ -13,9 +13,9 @@ from keys import Sealer
 from ..admin import treasury
 from ..admin.audit import Call
 from ..operator import command_store
-from ..payments.sellers import reconcile
-from ..payments.sellers.treasury import RailSet
 from ..protocols import registry
+from ..sellers import reconcile
+from ..sellers.treasury import RailSet
 from ..values.clock import utcnow
 from ..values.settings import Settings, load_settings
 from ..values.treasury_settings import network_name, payer_key_context

@@ -1,6 +1,6 @@
 """The Payments page's bound destinations card: the destinations a person bound to an origin,
 which an origin in a key's ``allowed_payees`` admits, and the forms to bind one and unbind it,
-through the operations the API's ``/payments/bindings`` calls (``payments.sellers.bindings``),
+through the operations the API's ``/payments/bindings`` calls (``sellers.bindings``),
 so the page adds no rule of its own. Whoever may approve a held payment (the ``topups`` action,
 the ``approvals`` scope's) may bind; the others read.
 
@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from ..operations import perform
-from ..payments.sellers import bindings
-from ..payments.sellers.schemas import BINDING_ID, BindingCreate, BindingData
+from ..sellers import bindings
+from ..sellers.schemas import BINDING_ID, BindingCreate, BindingData
 from ..services import services
 from ..values.codes import Code
 from ..values.languages import marked

@@ -3,8 +3,8 @@
 one payment's page; and beside the list, what each seller was paid in the current windows and
 what each key may still pay it under its ``per_payee_limit``.
 
-Each is the API's read (``payments.sellers.service.list_page``, ``get``, and
-``payments.sellers.paid.paid_to_payees``) through ``operations.perform``: no credential is ever
+Each is the API's read (``sellers.service.list_page``, ``get``, and
+``sellers.paid.paid_to_payees``) through ``operations.perform``: no credential is ever
 read here, as none of those reads carries one. A payment in a state no move leaves (``used``,
 ``released``, ``failed``) was last changed by the move into it: its ``updated_at`` is when it
 was used or released. The page is live: the overview's stream says when the environment's
@@ -17,12 +17,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..approvals import links
 from ..operations import perform
-from ..payments.sellers import paid
-from ..payments.sellers import service as sellers
-from ..payments.sellers.hold import PAYMENTS
-from ..payments.sellers.schemas import PAY_ID, PaymentData
-from ..payments.sellers.states import HELD, TRANSITIONS
 from ..policies.payees import origin_of
+from ..sellers import paid
+from ..sellers import service as sellers
+from ..sellers.hold import PAYMENTS
+from ..sellers.schemas import PAY_ID, PaymentData
+from ..sellers.states import HELD, TRANSITIONS
 from ..services import services
 from ..values.languages import marked
 from . import payment_bindings

@@ -1,6 +1,6 @@
 """Top-ups: the list with filters, one top-up (its voucher, so never cached), cancelling a pending
 one, and the approvals inbox (sends held above a key's approval line, and payments to sellers a
-key's policy held, approved or denied; a payment by ``payments.sellers.doors``). Each change is the
+key's policy held, approved or denied; a payment by ``sellers.doors``). Each change is the
 API's own operation (``topup.service.cancel``, ``topup.approvals.approve``/``deny``), and a top-up's
 page reads ``topup.approvals.review`` (the top-up as the API shows it, with its hold and decision),
 through ``operations.perform``, which wakes the workers for its rows once it has committed; the
@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..approvals import links, registry
 from ..operations import perform
-from ..payments.sellers import doors as payment_doors
-from ..payments.sellers.schemas import PAY_ID
+from ..sellers import doors as payment_doors
+from ..sellers.schemas import PAY_ID
 from ..services import services
 from ..topup import approvals, doors, listed
 from ..topup import service as topup

@@ -1,7 +1,7 @@
 """The Wallet page's payer keys card: for each protocol whose payer signs with a key of the
 merchant's (x402's EIP-3009 authorizations), the address the wallet pays sellers from, and the
 forms to make a key, import one or remove it, through the operations the API's
-``/payments/payer-keys`` calls (``protocols.payer_keys``), so the page adds no rule of its own.
+``/payments/payer-keys`` calls (``sellers.payer_keys``), so the page adds no rule of its own.
 
 Each form posts, acts and sends the browser back to the wallet (post, redirect, get), the
 redirect's query naming which fixed sentence to show; the private key is never shown, not
@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from ..operations import perform
-from ..protocols.payer_keys import service as payer_keys
-from ..protocols.payer_keys.schemas import MAX_PROTOCOL, PayerKeyData, PayerKeySet
+from ..sellers.payer_keys import service as payer_keys
+from ..sellers.payer_keys.schemas import MAX_PROTOCOL, PayerKeyData, PayerKeySet
 from ..services import services
 from ..values.clock import utcnow
 from ..values.codes import Code

@@ -15,10 +15,10 @@ operator, or a key of the merchant's own free of every limit), judged in the unf
 transaction.
 
 Payments to sellers already authorized are ended at their provider where it can end them, and
-released (``payments.sellers.holds``); a credential that cannot be ended before its expiry (an
+released (``sellers.holds``); a credential that cannot be ended before its expiry (an
 x402 authorization) stays held until then, as a seller may still take it. Sends and payments to
 sellers held for approval are kept held (no decision approves one while
-frozen: ``topup.approvals``, ``payments.sellers.approvals``) or cancelled, each refunded once, as
+frozen: ``topup.approvals``, ``sellers.approvals``) or cancelled, each refunded once, as
 the person chooses. Each change of the flag writes an
 operational event (``environment.frozen``, ``environment.unfrozen``) and a mail to each owner,
 in its transaction; a call that changes nothing (frozen twice) writes neither. Neither counts in
@@ -46,7 +46,7 @@ from ..approvals import registry
 from ..budgets import service as budgets
 from ..ledger import service as ledger
 from ..mail import alerts, rows
-from ..payments.sellers import authorizing as authorized_payments
+from ..sellers import authorizing as authorized_payments
 from ..store.db import Database
 from ..store.models import Topup, Wallet, table_of
 from ..store.raw import raw

@@ -24,19 +24,19 @@ from ..freezes import service as freezes
 from ..freezes.schemas import FreezeData, FreezeRequest
 from ..merchants import keys
 from ..operations import perform
-from ..payments.sellers import doors as payment_doors
-from ..payments.sellers import fetch
-from ..payments.sellers.schemas import (
+from ..policies.model import Scope
+from ..policies.usage import KeyUsage
+from ..protocols.paid import Answered
+from ..protocols.registry import Presenting
+from ..sellers import doors as payment_doors
+from ..sellers import fetch
+from ..sellers.schemas import (
     FetchCreate,
     FetchData,
     PaymentCreate,
     PaymentData,
     PaymentMade,
 )
-from ..policies.model import Scope
-from ..policies.usage import KeyUsage
-from ..protocols.paid import Answered
-from ..protocols.registry import Presenting
 from ..services import Services
 from ..topup import doors, paying, service, vouchers
 from ..topup.schemas import (

@@ -75,7 +75,7 @@ SCOPES: tuple[Scope, ...] = (
     "fulfilment",
     "keys:manage",  # an app's token: one key of its own, within its consent (``apps.managed``)
     "billing:card",  # charge the merchant's saved card: the merchant's own key alone
-    # Pay a seller's 402 from the wallet (``payments.sellers``): never a default, never ticked
+    # Pay a seller's 402 from the wallet (``sellers``): never a default, never ticked
     # for an app, never given to an app nobody vouches for (``apps.grants``).
     "payments:send",
 )

@@ -5,7 +5,7 @@ destination (x402's ``payTo``); an origin only by what a person bound to it.
 
 The url an agent states is a label, never a payee by itself: an origin in ``allowed_payees``
 admits a destination only where a person bound that destination to that origin (approving a
-payment to it, or the merchant's own list: ``payments.sellers.bindings``), or where the gateway
+payment to it, or the merchant's own list: ``sellers.bindings``), or where the gateway
 reached the origin itself and met the seller's challenge there (``Payee.proven``: the origin
 is then proven by TLS, not stated). Anything else the origin names is held for a person
 (``admits``, ``judge``).

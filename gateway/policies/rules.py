@@ -190,7 +190,7 @@ class Judged:
     """A payment the policy lets through, and how: the windows it counts in, whether it is held
     above the approval line, whether it is held unless the store knows its recipient, and (a
     payment to a seller ``allowed_payees`` admits by its origin alone) whether it is held unless
-    a person bound its destination to that origin (``payments.sellers.bindings``)."""
+    a person bound its destination to that origin (``sellers.bindings``)."""
 
     counted: list[Counted]
     held: bool

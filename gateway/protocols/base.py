@@ -330,7 +330,7 @@ class Demand:
     header: str  # the request header the seller's retry reads the credential from
     expires_at: datetime  # when the challenge stops being payable
     kept: Any = None  # the parsed challenge, for ``make`` and ``used``
-    # What makes it the same challenge, paid once by a merchant (``payments.sellers
+    # What makes it the same challenge, paid once by a merchant (``sellers
     # .challenged``): MPP's id, x402's offer; None where a challenge has no identity.
     once: str | None = None
     again: bool = False  # whether a request may buy it again while its first payment stands
@@ -372,7 +372,7 @@ class Wallet:
 
 @dataclass(frozen=True, slots=True)
 class PayerKey:
-    """A merchant's own key to pay sellers in a protocol (``protocols.payer_keys``): its secret
+    """A merchant's own key to pay sellers in a protocol (``sellers.payer_keys``): its secret
     as text, sealed at rest, opened only to make a credential, never shown or logged; and the
     address it pays from, public (what the merchant funds)."""
 
@@ -405,7 +405,7 @@ class Payer(ABC):
 
     A payer whose credential the merchant signs with a key of its own (x402's EIP-3009
     authorization) is ``keyed``: ``own_key`` reads one the merchant imports, or makes one, and
-    the merchant keeps it sealed (``protocols.payer_keys``), where ``make`` reads it."""
+    the merchant keeps it sealed (``sellers.payer_keys``), where ``make`` reads it."""
 
     name: ClassVar[str]
     # Whether the merchant may keep a key of its own for this protocol (``own_key``).
@@ -471,7 +471,7 @@ class Payer(ABC):
         self, db: Database, sealer: Any, settings: Settings, env: str
     ) -> int | None:
         """What the provider says the operator's instrument for this rail in ``env`` holds, in
-        cents (the treasury's reconciliation, ``payments.sellers.reconcile``); ``None`` where
+        cents (the treasury's reconciliation, ``sellers.reconcile``); ``None`` where
         the provider tells no balance of it (a card not issued by the provider), or no
         instrument is set."""
         return None

@@ -1,4 +1,4 @@
-"""The settings of the operator's treasury (``payments.sellers.treasury``) and of who is told
+"""The settings of the operator's treasury (``sellers.treasury``) and of who is told
 about it: its Stripe payment method for live MPP tokens, its x402 payer key per network, kept
 sealed (``keys.Sealer``, as every secret the gateway keeps is), and the operator's addresses its
 alerts are mailed to. A part of ``Settings``, read from the same ``AITOPUP_*`` variables."""

@@ -1,4 +1,4 @@
-"""The events of an agent's payments to sellers (``payments.sellers.states``): their payloads and
+"""The events of an agent's payments to sellers (``sellers.states``): their payloads and
 their entries of the table of event types (``event_types.EVENTS``, which lists them in its
 order). Each is sent to the paying merchant."""
 

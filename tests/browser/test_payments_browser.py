@@ -12,8 +12,8 @@ from playwright.async_api import Page, expect
 from sqlalchemy import update
 
 from gateway.accounts import users
-from gateway.payments.sellers import states
-from gateway.payments.sellers.authorizing import read
+from gateway.sellers import states
+from gateway.sellers.authorizing import read
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values import languages

@@ -18,10 +18,10 @@ from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.billing.settling import notices
 from gateway.billing.wallet import redemption
 from gateway.operations import perform
-from gateway.payments.sellers import approvals as held_payments
-from gateway.payments.sellers import doors as payment_doors
-from gateway.payments.sellers import fetch as paying_fetch
-from gateway.payments.sellers.hold import PAYMENTS
+from gateway.sellers import approvals as held_payments
+from gateway.sellers import doors as payment_doors
+from gateway.sellers import fetch as paying_fetch
+from gateway.sellers.hold import PAYMENTS
 from gateway.services import Services
 from gateway.topup import approvals, doors, inline
 from gateway.topup import service as topup
@@ -44,7 +44,7 @@ DOORS = [
     "gateway/cli",
     "gateway/topup/doors.py",
     "gateway/topup/inline.py",
-    "gateway/payments/sellers/doors.py",
+    "gateway/sellers/doors.py",
     "gateway/approvals/doors.py",
     "gateway/oauth",
 ]
@@ -248,7 +248,7 @@ STORE_FREE_DOORS = [
     "gateway/cli",
     "gateway/topup/doors.py",
     "gateway/topup/inline.py",
-    "gateway/payments/sellers/doors.py",
+    "gateway/sellers/doors.py",
     "gateway/approvals/doors.py",
 ]
 _STORE_DOORS = {"read", "transaction", "run"}
@@ -286,7 +286,7 @@ _RUNNERS = {"answer", "perform"}
 # through ``doors.send`` or ``perform``, and adds the payment's offers or receipt to its answer.
 _PAYING_DOORS = ("paying.", "charge_payments.")
 # The paying fetch (REST and MCP): the seller asked by the gateway, its 402 paid by the one
-# payment every door makes (``payments.sellers.doors.pay``, which performs it).
+# payment every door makes (``sellers.doors.pay``, which performs it).
 _FETCHING_DOORS = ("fetch.",)
 # Answer an Outcome, and run the operation through ``perform`` themselves.
 _RUNNING = {
@@ -350,7 +350,7 @@ ANSWERS_OTHERWISE: dict[str, str] = {
     "gateway.protocols.paid.pay_then": _PAID,
     "gateway.protocols.paid.refused": _PAID,
     "gateway.admin.audit.record_after": "the admin API's audit row of an answer already given",
-    "gateway.payments.sellers.reconcile.drifts": "where the treasury's providers and its ledger "
+    "gateway.sellers.reconcile.drifts": "where the treasury's providers and its ledger "
     "disagree, printed by the operator's command (``aitopup treasury --reconcile``)",
     "gateway.admin.audit.record_refused": "the admin API's audit row of a refused attempt",
     "gateway.billing.exports.csv_export": "a CSV file streamed page by page, not an envelope",

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from ...admin import treasury
 from ...admin.audit import Call
-from ...payments.sellers.treasury import RailSet
+from ...sellers.treasury import RailSet
 from ...services import services
 from ...values.parsing import read_json
 from ..answer import answer

@@ -52,7 +52,7 @@ async def authorization_used(
 
 async def balance_of(settings: Settings, env: str, *, asset: str, holder: str) -> int:
     """``asset``'s ERC-20 ``balanceOf(holder)``: what ``holder`` has, in the asset's smallest
-    units (the treasury's reconciliation, ``payments.sellers.reconcile``)."""
+    units (the treasury's reconciliation, ``sellers.reconcile``)."""
     if _ADDRESS.fullmatch(holder) is None:
         raise ValueError("an address, in hex")
     return await _word(settings, env, asset, BALANCE_OF + holder[2:].lower().rjust(64, "0"))

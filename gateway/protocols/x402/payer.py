@@ -19,7 +19,7 @@ id (an HMAC under a key of the gateway's secret), so making the credential again
 key makes the same one (ECDSA signatures are deterministic, RFC 6979), and any two ever made
 for one payment by one key share their nonce: the chain executes at most one. (Two made with
 different keys, the merchant's changed between two tries, would not share it; only the one its
-payment recorded is ever shown, ``payments.sellers``.)
+payment recorded is ever shown, ``sellers``.)
 
 The payer's key, by who pays (``Wallet.funded_by``): for a wallet that pays (``wallet``, the
 default: the wallet was debited), the operator's treasury key for the offer's network
@@ -27,7 +27,7 @@ default: the wallet was debited), the operator's treasury key for the offer's ne
 operator funds; where the merchant
 chose its own instrument (``own``), the merchant's own for the wallet's environment, imported
 or made at ``POST /payments/payer-keys`` (``own_key``) and kept sealed
-(``protocols.payer_keys``), opened when a credential is made and nowhere else; the merchant
+(``sellers.payer_keys``), opened when a credential is made and nowhere else; the merchant
 funds its address with the asset on chain. Without one, staging signs with a test key derived
 from the gateway's secret and the merchant's id (an HMAC-SHA256, the same key every time for
 one merchant), a test network's key that never holds real funds: staging pays this gateway's
@@ -65,6 +65,7 @@ from x402.http import (
 )
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
+from ...sellers.payer_keys import judged, stored
 from ...store.db import Database
 from ...values import outside_json
 from ...values.codes import Code
@@ -83,7 +84,6 @@ from ..base import (
     Use,
     Wallet,
 )
-from ..payer_keys import judged, stored
 from . import chain, offers, treasury_key
 from .channel import X402
 

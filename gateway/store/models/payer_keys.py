@@ -1,6 +1,6 @@
 """The keys a merchant's wallet pays sellers with, one a protocol and environment
-(``gateway.protocols.payer_keys``), and who pays each protocol's sellers
-(``gateway.payments.sellers.funding``)."""
+(``gateway.sellers.payer_keys``), and who pays each protocol's sellers
+(``gateway.sellers.funding``)."""
 
 from datetime import datetime
 

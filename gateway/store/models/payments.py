@@ -1,5 +1,5 @@
-"""An agent's wallet paying a seller's 402 (``gateway.payments.sellers``): the payment, and its
-work for the worker (``gateway.payments.sellers.holds``)."""
+"""An agent's wallet paying a seller's 402 (``gateway.sellers``): the payment, and its
+work for the worker (``gateway.sellers.holds``)."""
 
 from datetime import datetime
 
@@ -148,7 +148,7 @@ PAYMENTS_CLOSING = closes(
 
 class SellerPaymentChallenge(Base):
     """A seller's challenge a merchant paid, once per environment: ``challenge_key`` is what
-    makes it the same challenge (``payments.sellers.challenged``: an MPP challenge's id, an
+    makes it the same challenge (``sellers.challenged``: an MPP challenge's id, an
     x402 offer's whole requirement), ``payment_id`` the payment that paid it, ``expires_at`` when
     it stops being payable. A payment's write claims its challenge in the debit's transaction;
     a second payment of it is refused while the claim stands (unexpired, and its payment not
@@ -167,7 +167,7 @@ class PayeeBinding(Base):
     """A destination a person bound to an origin in a merchant's environment: an origin in a
     key's ``allowed_payees`` admits a payment to it (``policies.payees``). Written when a
     person approves a payment held for it (``bound_by`` names the approver) and by the
-    merchant's own list (``payments.sellers.bindings``), never by an agent's payment."""
+    merchant's own list (``sellers.bindings``), never by an agent's payment."""
 
     __tablename__ = "payee_bindings"
     __table_args__ = (UniqueConstraint("merchant_id", "env", "origin", "destination"),)
@@ -196,7 +196,7 @@ class TreasuryFloat(Base):
     low_cents: Mapped[int] = mapped_column(BigInteger)
     outstanding_cents: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
-    # The level's alert (``payments.sellers.treasury_alerts``): when a reservation first left
+    # The level's alert (``sellers.treasury_alerts``): when a reservation first left
     # less than ``low_cents`` available, and when the operator was told of it; both cleared once
     # the available is back above the level by its margin, so a float hovering at its level
     # tells once, not once a payment.
@@ -206,7 +206,7 @@ class TreasuryFloat(Base):
 
 class TreasuryCheck(Base):
     """The last reconciliation of one rail in ``env`` against its provider
-    (``payments.sellers.reconcile``, the worker's ``treasury_reconcile``): when, how many
+    (``sellers.reconcile``, the worker's ``treasury_reconcile``): when, how many
     payments out it asked about, how many disagree (``drifts``, the first of them in
     ``detail``), and the provider's balance of the treasury's instrument where the provider
     tells one (x402: the chain's balance of the payer's address, in cents; else null).

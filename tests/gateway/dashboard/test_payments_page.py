@@ -16,8 +16,8 @@ from gateway.accounts import users
 from gateway.callers import authenticate
 from gateway.dashboard import figures
 from gateway.dashboard import payments as page
-from gateway.payments.sellers import states
-from gateway.payments.sellers.authorizing import read
+from gateway.sellers import states
+from gateway.sellers.authorizing import read
 from gateway.store.db import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import utcnow

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.apps import charging
 from gateway.billing.checkin import daily
-from gateway.payments.sellers import states
+from gateway.sellers import states
 from gateway.store.compose import Plan
 from gateway.topup import lifecycle
 

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import select, update
 
 from gateway.merchants import holds as key_holds
-from gateway.payments.sellers import holds, states
+from gateway.sellers import holds, states
 from gateway.store.db import Database
 from gateway.store.models import CreditGrant, SellerPayment, Topup, Wallet, table_of
 from gateway.store.queue import lease
