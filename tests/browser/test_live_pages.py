@@ -46,7 +46,7 @@ async def test_a_test_events_result_appears_in_place(
 ) -> None:
     await page.goto("/dashboard/webhooks")
     # Nothing listens on port 1: each attempt fails at once, and the schedule runs out.
-    await page.get_by_label("URL").fill("http://127.0.0.1:1/hook")
+    await page.get_by_role("textbox", name="URL").fill("http://127.0.0.1:1/hook")
     await page.get_by_role("button", name="Add endpoint").click()
     await page.get_by_role("link", name="Done").click()  # the secret shown once, then its page
     await page.get_by_role("button", name="Send a test event").click()

@@ -44,7 +44,7 @@ async def test_auto_top_up_is_set_up_and_removed_from_the_wallet(
     await levels.get_by_label("Levels, in dollars (up to 5, separated by commas)").fill("5, 50, 20")
     await levels.get_by_role("button", name="Save alert levels").click()
     await page.wait_for_url("**/dashboard/wallet?levels=saved#alerts")
-    await expect(page.locator("#levels-now")).to_have_text("$50.00, $20.00, $5.00")
+    await expect(page.locator("#levels-now")).to_have_text("$50.00, $20.00, and $5.00")
     await assert_accessible(page, "wallet-auto-top-up", widths=(DESKTOP, PHONE))
 
     await card.get_by_role("button", name="Remove auto top-up").click()

@@ -65,12 +65,13 @@ async def test_buying_a_pack_and_redeeming_a_code_from_the_wallet_page(
     ledger = await page.locator("#ledger").inner_text()
     assert "redemption" in ledger and "checkout" in ledger
     await shoot(page, "wallet-history")
-    # Each credit is a grant: the code's promotional, the pack's and the starting balance bought.
+    # Each credit is a grant: the code's promotional, the pack's bought and staging's starting
+    # balance, named so.
     grants = await page.locator("#grants tbody tr").all_inner_texts()
     assert len(grants) == 3, grants
     assert "promotional" in grants[0] and "$15.00 of $15.00" in grants[0] and "never" in grants[0]
     assert "bought" in grants[1] and "$25.00 of $25.00" in grants[1]
-    assert "bought" in grants[2] and "$1,000.00 of $1,000.00" in grants[2]
+    assert "staging starting balance" in grants[2] and "$1,000.00 of $1,000.00" in grants[2]
     await assert_accessible(page, "wallet-grants", widths=(DESKTOP, PHONE))
 
 
