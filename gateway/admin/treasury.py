@@ -41,7 +41,8 @@ class RailState(treasury.Rail):
     instrument: bool = Field(
         description="Whether the operator's instrument for the rail is set (live MPP: "
         "AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD; live x402: AITOPUP_TREASURY_X402_KEYS for "
-        "AITOPUP_X402_NETWORK; staging pays with test instruments)."
+        "AITOPUP_X402_NETWORK, opening under AITOPUP_SECRET_KEY into a key that signs; staging "
+        "pays with test instruments)."
     )
 
 

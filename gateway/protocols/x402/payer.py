@@ -65,6 +65,8 @@ from x402.http import (
 )
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
+from keys import Sealer
+
 from ...sellers.payer_keys import judged, stored
 from ...store.db import Database
 from ...values import outside_json
@@ -327,7 +329,15 @@ class X402Payer(Payer):
         )
 
     def treasury_set(self, settings: Settings) -> bool:
-        return settings.x402_network in settings.treasury_x402_keys
+        """Whether the treasury's key for ``AITOPUP_X402_NETWORK`` is set and opens under the
+        gateway's secret into a key that signs: judged as ``ready`` judges it, once a process."""
+        network = settings.x402_network
+        sealed = settings.treasury_x402_keys.get(network)
+        if sealed is None:
+            return False
+        sealer = Sealer(settings.secret_key.get_secret_value().encode())
+        context = payer_key_context(network)
+        return judged.unusable(sealer, sealed.get_secret_value(), context, _signs) is None
 
     async def treasury_cents(
         self, db: Database, sealer: Any, settings: Settings, env: str

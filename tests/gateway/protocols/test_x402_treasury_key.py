@@ -97,6 +97,8 @@ async def test_a_network_without_its_key_or_with_anothers_pays_nothing(
         await _signer(wrong, db, make_merchant)
     assert refused.value.code == Code.PAYMENT_METHOD_UNSUPPORTED
     assert "does not open" in refused.value.message
+    # The operator's read of the rail says so too: set, but no instrument that pays.
+    assert not PAYER.treasury_set(wrong)
 
 
 def test_the_settings_refuse_a_key_in_clear_or_unsealed() -> None:
