@@ -5,7 +5,6 @@ client to the broker's acknowledgement. The check when an endpoint is saved (``p
 checks and closes a client of its own."""
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -81,8 +80,21 @@ async def probe(kind: Broker, config: Any, *, allow_loopback: bool, seconds: flo
     except Exception as exc:
         raise DestinationError(f"refused: {_said(exc, kind, config)}") from None
     finally:
-        with contextlib.suppress(Exception):  # it was only opened to check
-            await kind.close(client)
+        await _closed(kind, client)  # it was only opened to check
+
+
+async def _closed(kind: Broker, client: Any) -> None:
+    """``client`` closed, whatever its close raises: a client that failed may fail to close
+    too, and one whose connection the broker ended may fail it with a cancellation of its own
+    (aiormq's); only a cancel of this task goes on."""
+    try:
+        await kind.close(client)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # noqa: S110 -- what is closed is forgotten either way
+        pass
 
 
 class Clients:
@@ -162,8 +174,7 @@ class Clients:
             return
         del self._kept[slot]
         self._used.pop(slot, None)
-        with contextlib.suppress(Exception):  # a client that failed may fail to close too
-            await kept[0].close(client)
+        await _closed(kept[0], client)
 
     async def _close_idle(self, now: float) -> None:
         idle = [
