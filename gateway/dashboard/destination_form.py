@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from ..values.codes import Code
 from ..values.languages import marked
 from ..values.outcome import ApiError
-from ..webhooks.destinations.base import Broker
+from ..webhooks.destinations.base import Broker, masked_url
 from ..webhooks.destinations.registry import DESTINATIONS, HTTP
 from .inputs import field
 
@@ -132,14 +132,18 @@ def typed_destination(data: FormData, type_name: str) -> dict[str, Any] | None:
 
 def shown_again(type_name: str, destination: dict[str, Any] | None) -> dict[str, Any]:
     """The destination's inputs as typed, by input key, to show with a refusal: a secret's
-    value never is."""
+    value never is, nor a URL that carries a password (typed anew, as a secret is)."""
     kind = DESTINATIONS.get(type_name)
     if not isinstance(kind, Broker) or destination is None:
         return {}
     return {
-        input_key(type_name, name): "" if name in kind.secrets else str(value)
+        input_key(type_name, name): "" if _secret(kind, name, value) else str(value)
         for name, value in destination.items()
     }
+
+
+def _secret(kind: Broker, name: str, value: Any) -> bool:
+    return name in kind.secrets or (isinstance(value, str) and masked_url(value) != value)
 
 
 def refused_input(exc: ApiError, type_name: str) -> str | None:

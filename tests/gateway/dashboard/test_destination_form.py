@@ -1,7 +1,7 @@
 """The endpoint create form per destination type (``dashboard.destination_form``): each broker
 type's fields, made from its model; what is typed judged by the rule the API's create uses, a
-refusal shown beside its field with the secrets typed never shown again; a saved destination
-sealed, as the API's is."""
+refusal shown beside its field with the secrets typed (a URL's password too) never shown again;
+a saved destination sealed, as the API's is."""
 
 import re
 import uuid
@@ -100,11 +100,17 @@ async def test_a_refusal_is_shown_beside_its_field_and_a_secret_typed_is_not_sho
 
     missing = await account.post(
         "/webhooks/endpoints",
-        {"type": "nats", "dest-nats-url": "nats://127.0.0.1:4222", "dest-nats-subject": ""},
+        {
+            "type": "nats",
+            "dest-nats-url": "nats://someone:typed-password@127.0.0.1:4222",
+            "dest-nats-subject": "",
+        },
         page=HOME,
     )
     assert missing.status_code == 422, missing.text
     assert 'id="dest-nats-subject-error"' in missing.text
+    # A URL carrying a password is a secret too: typed anew, never shown again.
+    assert "typed-password" not in missing.text
 
     unknown = await account.post("/webhooks/endpoints", {"type": "carrier-pigeon"}, page=HOME)
     assert unknown.status_code == 422, unknown.text
