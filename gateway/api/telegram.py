@@ -115,14 +115,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
         except ApiError as refused:
             if refused.code == Code.ENVIRONMENT_FROZEN:
                 verdict = "frozen"
-            elif refused.code not in (
-                Code.APPROVAL_LINK_INVALID,
-                Code.APPROVAL_TOKEN_WRONG_DOOR,
-                Code.TOPUP_NOT_AWAITING_APPROVAL,
-                Code.PAYMENT_NOT_AWAITING_APPROVAL,
-                Code.HELD_KEY_REVOKED,
-                Code.HELD_KEY_EXPIRED,
-            ):
+            elif refused.code not in {Code.APPROVAL_TOKEN_WRONG_DOOR, *registry.gone()}:
                 raise
         else:
             verdict, status = ("approved" if approve else "denied"), done.status

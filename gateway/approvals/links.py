@@ -32,7 +32,7 @@ with the decision by any door.
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -229,18 +229,12 @@ async def offer(
     return Outcome(Code.SUCCESS, len(people), deliveries=work)
 
 
-def told(outcome: Outcome, asked: Outcome) -> Outcome:
-    """``outcome``, the reply that held a row, saying how many people ``asked`` (``offer``'s
-    answer) asked to decide it, where its data has room for it (``approvers_asked``): a hold
-    that asked nobody says so where it is made, not only in an empty mailbox."""
-    data, count = outcome.data, asked.data
-    if not isinstance(count, int):
-        return outcome
-    if isinstance(data, dict):  # a reply kept as its dump (a send's)
-        return replace(outcome, data={**data, "approvers_asked": count})
-    if "approvers_asked" in getattr(type(data), "model_fields", {}):
-        return replace(outcome, data=data.model_copy(update={"approvers_asked": count}))
-    return outcome
+def told(hold: Hold, outcome: Outcome, asked: Outcome) -> Outcome:
+    """``outcome``, the reply that held a row of ``hold``, saying how many people ``asked``
+    (``offer``'s answer) asked to decide it, as its kind's reply says it (``Hold.asked``): a
+    hold that asked nobody says so where it is made, not only in an empty mailbox."""
+    count = asked.data
+    return hold.asked(outcome, count) if isinstance(count, int) else outcome
 
 
 async def asked(db: Database, hold: Hold, held_id: str) -> Outcome:

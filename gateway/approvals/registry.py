@@ -16,9 +16,11 @@ from sqlalchemy import Table
 from ..sellers.hold import PAYMENTS
 from ..store import held as closed
 from ..topup.hold import SENDS
+from ..values.codes import Code
 from .held import Hold
 
 __all__ = [
+    "gone",
     "held_tables",
     "holding",
     "holds",
@@ -70,6 +72,14 @@ def holds() -> list[Hold]:
 def held_tables() -> list[Table]:
     """Every kind's table of held rows, in the registry's order (the navigation's count)."""
     return [hold.table for hold in _HOLDS.values()]
+
+
+def gone() -> frozenset[Code]:
+    """The codes of a link's decision that found nothing left to decide: the link spent or
+    unknown, its hold's key revoked or expired, or the row no longer held (each kind's
+    ``not_held``: decided meanwhile by another door, or ended)."""
+    ended = (Code.APPROVAL_LINK_INVALID, Code.HELD_KEY_REVOKED, Code.HELD_KEY_EXPIRED)
+    return frozenset((*ended, *(hold.not_held for hold in _HOLDS.values())))
 
 
 def named(name: str) -> Hold | None:

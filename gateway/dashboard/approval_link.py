@@ -44,13 +44,7 @@ def _refused(request: Request, refused: ApiError) -> Response:
         context = {"review": None, "refused": _REFUSED[refused.code], "code": int(refused.code)}
         status = CATALOGUE[refused.code].http_status
         return page(request, _TEMPLATE, context, status=status, no_store=True)
-    if refused.code in (
-        Code.APPROVAL_LINK_INVALID,
-        Code.TOPUP_NOT_AWAITING_APPROVAL,
-        Code.PAYMENT_NOT_AWAITING_APPROVAL,
-        Code.HELD_KEY_REVOKED,
-        Code.HELD_KEY_EXPIRED,
-    ):
+    if refused.code in registry.gone():
         # spent, or decided meanwhile by another door, or expired, or its key revoked or expired
         return _gone(request)
     raise refused

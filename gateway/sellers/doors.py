@@ -50,7 +50,7 @@ async def pay(
     )
     outcome = await perform(svc.waker, operation)
     if outcome.status == HELD and not outcome.replayed and outcome.transaction_id is not None:
-        outcome = links.told(outcome, await _offer(svc, outcome.transaction_id))
+        outcome = links.told(PAYMENTS, outcome, await _offer(svc, outcome.transaction_id))
     return outcome
 
 
