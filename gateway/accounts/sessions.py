@@ -82,7 +82,7 @@ class SessionInfo:
 
 def held_for_approval(merchant_id: Any, env: Any, held: Sequence[Table]) -> Any:
     """How many of a merchant's rows in ``env`` wait for approval in the tables of every kind
-    of hold (``held``, ``approvals.registry``): the navigation's count, as a scalar expression
+    of hold (``held``, ``holds.registry``): the navigation's count, as a scalar expression
     (of columns or values), read with the session and by the live stream. Each kind's index of
     its held rows answers it."""
     counts = [

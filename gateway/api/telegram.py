@@ -6,7 +6,7 @@ Telegram user (``AITOPUP_TELEGRAM_UPDATES_PER_CHAT_PER_MINUTE``): only then does
 (``telegram.bot``). Nothing is counted before the secret: a post without it costs one comparison and
 counts in no bucket, so neither forgers nor strangers' chats, all posted from Telegram's few
 addresses, use up a genuine approver's updates. A button's press decides a held send or payment
-through the dashboard's own decision (``approvals.doors.decide``) as the approver the button was
+through the dashboard's own decision (``holds.doors.decide``) as the approver the button was
 posted to, and only for the Telegram user linked to them (``approvals.links.ready``); the button's
 token is spent by that decision alone. Every answer of the bot is a row the worker sends: the update
 is acknowledged with an empty envelope at once."""
@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..approvals import doors, registry
 from ..approvals.held import Hold
+from ..holds import doors, registry
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable

@@ -1,6 +1,6 @@
 """What a key's policy may hold for a person to decide: a kind of hold is one ``Hold`` (a send,
 ``topup.hold``; a payment to a seller, ``sellers.hold``) and one line of the registry
-(``approvals.registry``), as a payment protocol or a channel is. Every held row waits in its
+(``holds.registry``), as a payment protocol or a channel is. Every held row waits in its
 kind's own table as ``pending_approval`` with its ``approval_expires_at``; everything that
 meets holds whatever their kind (the one-time links by mail and Telegram, ``links``; a link's
 decision, ``doors``; the dashboard's inbox and the link's page; the kill switch; the expiry)

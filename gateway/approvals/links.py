@@ -21,7 +21,7 @@ A link opens a confirmation page (``opened``: a GET decides nothing, so a mail s
 link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
 at its door, its approver still allowed) and hands the decision the step that spends it
 (``Ready.spend``), run inside the decision's own transaction (its kind of hold's ``approve``
-or ``deny``, through ``approvals.doors``). So a link is spent only by the decision it
+or ``deny``, through ``holds.doors``). So a link is spent only by the decision it
 makes: one refused (the environment frozen, decided or expired meanwhile) leaves it as it was,
 and a frozen environment's link decides once unfrozen. The spend is one conditional UPDATE that
 marks it used while it is unused, unexpired, what it decides still held and its approver still a
@@ -349,7 +349,7 @@ async def _checked(
 
 async def opened(db: Database, sealer: Sealer, token: str, holds: Sequence[Hold]) -> Outcome:
     """What a live mailed link decides (a row of one of ``holds``) and who it decides as
-    (``Opened``), for its page to show (``approvals.doors.review``); ``APPROVAL_LINK_INVALID``
+    (``Opened``), for its page to show (``holds.doors.review``); ``APPROVAL_LINK_INVALID``
     for a link unknown, used or expired, or whose hold has ended, ``APPROVAL_TOKEN_WRONG_DOOR``
     for a button's. Changes nothing."""
     if not _well_formed(token):

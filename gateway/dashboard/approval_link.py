@@ -3,7 +3,7 @@ signing in (``approvals.links``). The GET is a confirmation page and decides not
 scanner, a link preview); the form on it posts the decision, the token in the body. Both are counted
 per client address as every one-time link's are (``accounts.throttle.link_limits``): a forged, spent
 or expired link counts, a live one gives its count back. The decision is the dashboard's own
-(``approvals.doors.decide``: its kind of hold's own), made as the link's approver, and spends
+(``holds.doors.decide``: its kind of hold's own), made as the link's approver, and spends
 the link only if it decides: an approval refused while the environment is frozen leaves the link as
 it was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
 press of its approver's linked Telegram user)."""
@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import doors, links, registry
+from ..approvals import links
+from ..holds import doors, registry
 from ..services import services
 from ..values.codes import CATALOGUE, Code
 from ..values.outcome import ApiError

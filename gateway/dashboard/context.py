@@ -21,8 +21,8 @@ from starlette.requests import HTTPConnection
 
 from ..accounts import roles, sessions
 from ..accounts.roles import dashboard_policy, user_marker
-from ..approvals import registry
 from ..callers import Caller
+from ..holds import registry
 from ..operations import perform
 from ..services import services
 from ..values.codes import Code

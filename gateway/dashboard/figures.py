@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import false, func, select, true
 
 from ..accounts import sessions
-from ..approvals import registry
 from ..callers import Caller
+from ..holds import registry
 from ..store.db import Database
 from ..store.models import (
     ApiKeyRow,

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import links, registry
+from ..approvals import links
+from ..holds import registry
 from ..operations import perform
 from ..sellers import doors as payment_doors
 from ..sellers.schemas import PAY_ID

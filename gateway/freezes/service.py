@@ -42,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from .. import outbox
-from ..approvals import registry
 from ..budgets import service as budgets
+from ..holds import registry
 from ..ledger import service as ledger
 from ..mail import alerts, rows
 from ..sellers import authorizing as authorized_payments

@@ -13,10 +13,10 @@ from typing import Any
 from redis.asyncio import Redis as AsyncRedis
 
 from gateway.admin import merchants
-from gateway.approvals import doors as approval_doors
 from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.billing.settling import notices
 from gateway.billing.wallet import redemption
+from gateway.holds import doors as approval_doors
 from gateway.operations import perform
 from gateway.sellers import approvals as held_payments
 from gateway.sellers import doors as payment_doors
@@ -45,7 +45,7 @@ DOORS = [
     "gateway/topup/doors.py",
     "gateway/topup/inline.py",
     "gateway/sellers/doors.py",
-    "gateway/approvals/doors.py",
+    "gateway/holds/doors.py",
     "gateway/oauth",
 ]
 _ENQUEUE = {"publish", "enqueue_job"}
@@ -249,7 +249,7 @@ STORE_FREE_DOORS = [
     "gateway/topup/doors.py",
     "gateway/topup/inline.py",
     "gateway/sellers/doors.py",
-    "gateway/approvals/doors.py",
+    "gateway/holds/doors.py",
 ]
 _STORE_DOORS = {"read", "transaction", "run"}
 # ``path:function`` → why that door opens the store itself.

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from gateway.accounts import passwords, resets, sessions, users
-from gateway.approvals import registry
+from gateway.holds import registry
 from gateway.store.db import Database
 from gateway.values.codes import Code
 from gateway.values.outcome import ApiError

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
-from gateway.approvals import links, registry
+from gateway.approvals import links
+from gateway.holds import registry
 from gateway.operations import perform
 from gateway.services import open_services
 from gateway.store.db import Database

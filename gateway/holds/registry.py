@@ -1,5 +1,5 @@
-"""The kinds of hold (``held.Hold``): a kind is one module and one line in ``_BUILT_IN`` below,
-and nothing that meets holds names one. The one-time links' decision and page
+"""The kinds of hold (``approvals.held.Hold``): a kind is one module and one line in
+``_BUILT_IN`` below, and nothing that meets holds names one. The one-time links' decision and page
 (``doors``), a Telegram button's press, the dashboard's inbox and its navigation's count, the
 kill switch (``freezes``) and the expiry (``worker.expiry``) each ask every hold here, in this
 order.
@@ -13,11 +13,11 @@ from contextlib import contextmanager
 
 from sqlalchemy import Table
 
+from ..approvals.held import Hold
 from ..sellers.hold import PAYMENTS
 from ..store import held as closed
 from ..topup.hold import SENDS
 from ..values.codes import Code
-from .held import Hold
 
 __all__ = [
     "gone",
