@@ -18,7 +18,7 @@ from sqlalchemy import Table, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import levels_of
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     DashboardSession,
     Merchant,
@@ -30,7 +30,7 @@ from ..store.models import (
 from ..store.rows import CoreRow
 from ..values import statuses
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 
 __all__ = [

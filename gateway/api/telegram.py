@@ -25,9 +25,9 @@ from ..ops.routing import ApiRoute, RouteDoc
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
-from ..values.outcome import Outcome
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError, Outcome
 from ..values.outside_json import loads
 from ..values.parsing import read_capped
 

@@ -31,11 +31,11 @@ from ..callers import Caller
 from ..mail.content import expires_text
 from ..policies.model import Policy
 from ..policies.rules import needs_approval
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.held import Closing
 from ..store.models import ApiKeyRow, table_of
 from ..values import statuses
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.money import money
 from ..values.outcome import Outcome
 

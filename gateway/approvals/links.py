@@ -41,16 +41,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..accounts import roles
+from ..accounts import role_names, roles
 from ..callers import Caller
 from ..mail import caps
 from ..mail import rows as mail
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApprovalLink, Merchant, MerchantUser, User, Wallet, table_of
 from ..telegram import bot
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .held import HELD, Hold, Spend, describe, held_now
@@ -93,7 +93,7 @@ def token_digest(sealer: Sealer, token: str) -> str:
 
 
 def _roles_deciding(env: str) -> list[str]:
-    return [role for role in roles.ROLES if roles.allows(role, "topups", env)]
+    return [role for role in role_names.ROLES if roles.allows(role, "topups", env)]
 
 
 @dataclass(frozen=True, slots=True)

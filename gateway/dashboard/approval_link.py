@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 from ..approvals import links
 from ..holds import doors, registry
 from ..services import services
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError
 from .accounts import link_tries
 from .context import visit

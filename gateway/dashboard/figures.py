@@ -12,7 +12,7 @@ from sqlalchemy import false, func, select, true
 from ..accounts import sessions
 from ..callers import Caller
 from ..holds import registry
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     ApiKeyRow,
     SellerPayment,

@@ -17,7 +17,7 @@ from ..approvals.held import Hold
 from ..sellers.hold import PAYMENTS
 from ..store import held as closed
 from ..topup.hold import SENDS
-from ..values.codes import Code
+from ..values.code_names import Code
 
 __all__ = [
     "gone",

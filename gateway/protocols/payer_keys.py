@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..store import compose
-from ..store.db import Database
+from ..store import expressions
+from ..store.engine import Database
 from ..store.models import PayerKey as Row
 from ..store.models import table_of
 from .base import PayerKey
@@ -47,7 +47,7 @@ async def added(
     sealed = sealer.seal(key.secret, context=_context(merchant_id, env, protocol))
     row = {"merchant_id": merchant_id, "env": env, "protocol": protocol}
     values = {**row, "address": key.address, "key_sealed": sealed, "created_at": now}
-    insert = compose.upsert(_K).values(values).on_conflict_do_nothing(index_elements=list(row))
+    insert = expressions.upsert(_K).values(values).on_conflict_do_nothing(index_elements=list(row))
     return (await conn.execute(insert.returning(*_K.c))).first()
 
 

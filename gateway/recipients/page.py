@@ -18,7 +18,7 @@ from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
 from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provider
 from ..merchants.names import display_name
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
 from ..topup import vouchers
 from ..upstreams.allowances import Allowance, Allowances

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from keys import Sealer
 
 from ..redis_client import ANSWER_WITHIN, Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..upstreams import config
 from ..upstreams.clients import UpstreamError
 from ..upstreams.outbound import Upstreams

@@ -12,7 +12,7 @@ from ..approvals.held import Spend
 from ..callers import Caller
 from ..operations import perform
 from ..services import Services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from . import service
 from .hold import PAYMENTS

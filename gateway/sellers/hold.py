@@ -17,9 +17,9 @@ from ..callers import Caller
 from ..ledger import service as ledger
 from ..mail.content import expires_text
 from ..operations import perform
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import PAYMENTS_CLOSING, SellerPayment, table_of
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.money import money
 from ..values.outcome import Outcome
 from . import approvals, authorizing

@@ -14,7 +14,7 @@ from ..mail import caps
 from ..operations import perform
 from ..ops import metrics
 from ..services import Services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from . import inline, service
 from .hold import SENDS

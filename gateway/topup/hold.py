@@ -15,13 +15,14 @@ from ..budgets.service import held_draws
 from ..callers import Caller
 from ..mail import caps
 from ..operations import perform
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import SENDS_CLOSING, Topup, table_of
-from ..values.codes import Code
+from ..values import statuses
+from ..values.code_names import Code
 from ..values.money import money
 from ..values.outcome import Outcome
 from ..values.platforms import name_of
-from . import approvals, inline, lifecycle, listed
+from . import approvals, inline, listed
 from .schemas import TXN_ID
 from .service import HELD
 
@@ -41,7 +42,7 @@ class SendHold(Hold):
     noun = "send"
     page = "review"
     approved_words = "Approved: delivered."
-    decided = (lifecycle.DELIVERED, lifecycle.DENIED)
+    decided = (statuses.DELIVERED, statuses.DENIED)
     closing = SENDS_CLOSING
     not_held = Code.TOPUP_NOT_AWAITING_APPROVAL
 

@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from keys import Sealer
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import UpstreamKey, table_of
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings

@@ -23,10 +23,10 @@ from gateway.sellers import doors as payment_doors
 from gateway.sellers import fetch as paying_fetch
 from gateway.sellers.hold import PAYMENTS
 from gateway.services import Services
-from gateway.topup import approvals, doors, inline
+from gateway.topup import approvals, cancelling, doors, inline
 from gateway.topup import service as topup
 from gateway.topup.hold import SENDS
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import Outcome
 from gateway.wakes import Waker
 from gateway.webhooks import deliveries, endpoints, replays
@@ -57,7 +57,7 @@ _IN_A_TRANSACTION = {"conn", "tx"}
 # Every operation a door calls that makes work for the worker.
 ENTRY_POINTS: list[Callable[..., Any]] = [
     topup.send,
-    topup.cancel,
+    cancelling.cancel,
     approvals.approve,
     approvals.deny,
     held_payments.approve,

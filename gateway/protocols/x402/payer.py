@@ -67,9 +67,9 @@ from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
 from keys import Sealer
 
-from ...store.db import Database
+from ...store.engine import Database
 from ...values import outside_json
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.loading import loaded
 from ...values.outcome import ApiError
 from ...values.settings import Settings

@@ -21,9 +21,9 @@ from ...policies.model import Scope
 from ...protocols import payer_keys as stored
 from ...protocols import registry
 from ...protocols.base import Payer
-from ...store.db import Database
+from ...store.engine import Database
 from ...values.clock import rfc3339
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from .schemas import PayerKeyData, PayerKeySet
 

@@ -10,7 +10,7 @@ import httpx
 
 from keys import Sealer
 
-from ...store.db import Database
+from ...store.engine import Database
 from ...values.settings import Settings
 from ..upstream import Upstream
 

@@ -28,7 +28,7 @@ from gateway.protocols.base import Made
 from gateway.protocols.base import PayerKey as Key
 from gateway.protocols.x402.payer import X402Payer, payer_address
 from gateway.standins.x402 import X402FacilitatorStandIn
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import PayerKey, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
