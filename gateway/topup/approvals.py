@@ -40,7 +40,6 @@ from ..store.models import AWAITING_APPROVAL, Topup, table_of
 from ..store.rows import CoreRow
 from ..upstreams import config as upstream_config
 from ..upstreams import work
-from ..upstreams.providers.newapi import NEWAPI
 from ..values import statuses
 from ..values.clock import utcnow
 from ..values.code_names import Code
@@ -85,7 +84,7 @@ class Review:
     decision: decisions.Decision | None  # None: never held for approval
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
     budgets: tuple[str, ...] = ()  # the names of the budgets it draws on, as the inbox shows them
-    quota: int | None = None  # through New API: its quota, shown beside the cents
+    quota: int | None = None  # through an upstream whose codes hold quota: shown beside the cents
 
 
 async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -96,11 +95,12 @@ async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         decided = await decisions.decision(conn, caller, txn_id)
         upstream = await work.fulfilment_of(conn, txn_id)
         quota = None
-        if upstream is not None and upstream["provider"] == NEWAPI:
+        if upstream is not None:  # its quota, where its upstream's codes hold quota
             where = await upstream_config.redemption(
-                conn, caller.merchant_id, caller.env, found.platform, NEWAPI
+                conn, caller.merchant_id, caller.env, found.platform, upstream["provider"]
             )
-            quota = quota_of(found.amount_cents, where.quota_per_usd)
+            if where.quota_per_usd is not None:
+                quota = quota_of(found.amount_cents, where.quota_per_usd)
     drawn = await held_draws(db, caller.merchant_id, caller.env, [txn_id])
     return Outcome(
         Code.SUCCESS,

@@ -167,6 +167,11 @@ class Allowances:
             clock=clock,
         )
 
+    @staticmethod
+    def reads(provider: str) -> bool:
+        """Whether the keys ``provider`` makes for recipients are ones read here."""
+        return provider == OPENROUTER
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
