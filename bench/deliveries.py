@@ -32,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import outbox
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import new_id, utcnow
 from keys import Sealer, decode_webhook_secret, sign_headers

@@ -31,7 +31,8 @@ import aiohttp
 from sqlalchemy import func, select, update
 
 from gateway import outbox
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import new_id, utcnow
 from keys import sign_headers

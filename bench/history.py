@@ -46,7 +46,8 @@ from gateway.ledger import service as ledger
 from gateway.merchants import service as merchants
 from gateway.outbox import emit, wake_for
 from gateway.store import partitions
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
 from keys import Sealer

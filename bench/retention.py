@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.store.partitions import SPAN, drop_past, make_ahead, week_of
 from gateway.values.clock import id_floor, utcnow

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import asyncpg
 
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from keys import Sealer
 from tests.fixtures.pgbouncer import pgbouncer_binary, running_pgbouncer

@@ -43,7 +43,8 @@ from standardwebhooks import Webhook
 
 from gateway.merchants import service as merchants
 from gateway.redis_server import PortHold
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, table_of
 from gateway.values.clock import utcnow

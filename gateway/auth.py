@@ -32,21 +32,21 @@ from keys import POLLER_KEY_PREFIX, InvalidApiKey, parse_api_key
 from .callers import Caller, authenticate, require_scope
 from .freezes.service import FREEZE_PATH
 from .lockout import client_address
-from .mail.links import base_url
 from .policies.model import SCOPES, Scope
 from .ratelimit import Decision, Limit, LimiterUnavailable, unavailable
 from .services import Services, services
 from .values.clock import utcnow
-from .values.codes import CATALOGUE, Code
+from .values.code_names import Code
+from .values.codes import CATALOGUE
 from .values.envelope import SCOPE_CODE, error_response
 from .values.outcome import ApiError
+from .values.public_base import base_url
 from .values.resources import API_PATH, PROTECTED_RESOURCE_PATH, Resource
 from .values.settings import Settings
 from .webhooks.urls import INBOX_PATH, POLLERS_PATH
 
 __all__ = [
     "ApiKeyBackend",
-    "Caller",
     "ScopeChallenge",
     "auth_error",
     "authenticate_key",

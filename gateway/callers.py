@@ -35,10 +35,10 @@ from keys import (
 from .policies.model import UNRESTRICTED, Policy, Scope
 from .policies.rules import Consent
 from .policies.templates import effective_of, under_consent
-from .store.db import Database
+from .store.engine import Database
 from .store.raw import Raw, Statement
 from .values.clock import rfc3339, utcnow
-from .values.codes import Code
+from .values.code_names import Code
 from .values.outcome import ApiError
 from .values.resources import Resource
 

@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from .lockout import client_address
 from .ratelimit import UNAVAILABLE_RETRY_AFTER, Decision, LimiterUnavailable, hit, unavailable
 from .services import Services
-from .values.codes import Code
+from .values.code_names import Code
 from .values.outcome import ApiError
 from .values.settings import Settings
 

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 from keys import Sealer, SealError
 
 from .store.raw import Conn, Statement, raw
-from .values.codes import CATALOGUE, Code
+from .values.code_names import Code
+from .values.codes import CATALOGUE
 from .values.outcome import ApiError, Outcome
 
 __all__ = [

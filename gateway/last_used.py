@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import String, or_, update
 
-from .store.compose import param
-from .store.db import Database
+from .store.engine import Database
+from .store.expressions import param
 from .store.models import ApiKeyRow, table_of
 from .store.raw import Raw, Statement
 from .store.types import UTCDateTime

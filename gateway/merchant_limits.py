@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .ratelimit import Decision, LimiterUnavailable, hit
 from .services import Services
-from .values.codes import Code
+from .values.code_names import Code
 from .values.outcome import ApiError
 from .values.settings import Settings
 

@@ -15,7 +15,8 @@ from .merchants import directory
 from .merchants import keys as merchant_keys
 from .merchants import service as merchants
 from .policies.model import UNRESTRICTED, Policy
-from .store.db import Database, open_database
+from .store.db import open_database
+from .store.engine import Database
 from .values.clock import utcnow
 from .values.settings import Settings
 

@@ -28,7 +28,8 @@ from sqlalchemy import (
 )
 
 from .redis_client import ANSWER_WITHIN, Redis
-from .store.compose import Plan, Refs, Step, const, from_rows, param
+from .store.compose import Plan, Refs, Step
+from .store.expressions import const, from_rows, param
 from .store.filters import dropped, has_filter, passes
 from .store.models import Event, WebhookDelivery, WebhookEndpoint, WebhookFiltered, table_of
 from .store.raw import Conn, Construct, raw

@@ -31,7 +31,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, RedisError
 
 from .redis_client import ANSWER_WITHIN, Redis
-from .values.codes import Code
+from .values.code_names import Code
 from .values.outcome import ApiError
 
 __all__ = [

@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .apps.pending import CONSENT_PATH
-from .billing.orders import sandbox_page
+from .billing.channels.providers import sandbox
 
 __all__ = [
     "DIRECTIVES",
@@ -57,7 +57,7 @@ DIRECTIVES_BY_PREFIX: dict[str, dict[str, str]] = {
     # the merchant's own success and cancel pages, and browsers hold form-action to the
     # redirect's target as well: any web origin, as Stripe's hosted page sends the payer
     # anywhere too.
-    sandbox_page.PATH: {"form-action": "'self' https: http:"},
+    sandbox.PATH: {"form-action": "'self' https: http:"},
     # The OAuth consent page: Allow and Deny post here and are redirected to the app's
     # registered redirect URI (https, or http on loopback), which form-action must allow too.
     CONSENT_PATH: {"form-action": "'self' https: http:"},

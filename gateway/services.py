@@ -17,7 +17,8 @@ from .last_used import LastUsed
 from .lockout import Lockout
 from .ratelimit import Leases
 from .redis_client import Redis, open_redis
-from .store.db import Database, open_database
+from .store.db import open_database
+from .store.engine import Database
 from .upstreams.allowances import Allowances, open_allowances
 from .upstreams.outbound import Upstreams, open_upstreams
 from .values.languages import Catalogues

@@ -26,7 +26,8 @@ import pytest
 from starlette.types import ASGIApp
 
 from gateway.redis_server import PortHold
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
 from tests.fixtures.core import (

@@ -18,7 +18,8 @@ import uvicorn
 import yaml
 
 from gateway.store.migrate import upgrade
-from gateway.values.codes import CATALOGUE, Code
+from gateway.values.code_names import Code
+from gateway.values.codes import CATALOGUE
 from gateway.values.settings import Settings
 from tests.fixtures.core import free_port, local_client, make_settings, wait_until
 from tests.fixtures.serving import serve

@@ -61,7 +61,8 @@ ENTRIES = {
     # key, beside the tables (``store.held``, +1); the orders' and the receipts' reads, each in
     # its wing (+2); ``http`` a destination type of the registry's, the delivery's POST its
     # module (+1); the create form's fields per destination type, made from each type's model
-    # (+1).
+    # (+1); the kinds' registry and a link's door a package of their own, above every kind
+    # (``gateway.holds``, +1).
     "gateway.app": (
         (
             "stripe",
@@ -77,7 +78,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1404,
+        1405,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);

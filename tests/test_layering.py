@@ -110,8 +110,8 @@ LAYERS = (
             # it asks before a debit: below the protocols, whose registry the rest of the payer
             # keys' wing asks.
             "gateway.protocols.base",
-            "gateway.sellers.payer_keys.stored",
-            "gateway.sellers.payer_keys.judged",
+            "gateway.protocols.payer_keys",
+            "gateway.protocols.judged",
             # The payment protocols agents speak (a receiver each and their registry) and the
             # paid retry every payable request shares: below the send and the doors, above the
             # channels whose orders they credit.
@@ -125,8 +125,7 @@ LAYERS = (
             "gateway.topup",
             # The kinds of hold, a line each, and a link's decision by its kind's own: above
             # every kind (a send's, a payment's).
-            "gateway.approvals.registry",
-            "gateway.approvals.doors",
+            "gateway.holds",
             "gateway.recipients",
             "gateway.admin",
             "gateway.upstreams",

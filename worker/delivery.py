@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 
 from gateway import outbox
 from gateway.ops.metrics import DeliveryOutcome, observe_delivery_attempt
-from gateway.store.compose import materialized, one_of, param
+from gateway.store.delivery_queue import QUEUE
+from gateway.store.expressions import materialized, one_of, param
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.store.queue import Tried, next_try
 from gateway.store.raw import Raw, Statement
@@ -32,9 +33,7 @@ from gateway.values.settings import Settings
 from gateway.webhooks import batches, throttle
 from gateway.webhooks.destinations.base import Attempt, Message
 from gateway.webhooks.destinations.http import (
-    RESPONSE_CAP,
     RETRY_AFTER_STATUSES,
-    post,
     retry_after_seconds,
 )
 from gateway.webhooks.destinations.registry import DESTINATIONS
@@ -46,9 +45,9 @@ from . import ordered
 from .deps import Deps
 from .http import USER_AGENT
 from .kind import Bounds
-from .store import QUEUE, Claim, Record
+from .store import Claim, Record
 
-__all__ = ["DELIVERIES", "RESPONSE_CAP", "Attempt", "Deliveries", "post", "retry_after_seconds"]
+__all__ = ["DELIVERIES", "Deliveries"]
 
 log = logging.getLogger("aitopup.delivery")
 

@@ -13,9 +13,9 @@ between sweeps too.
 from datetime import timedelta
 from typing import Any
 
-from gateway.approvals import registry
 from gateway.billing.orders import expire_due
 from gateway.billing.wallet import grants
+from gateway.holds import registry
 from gateway.merchants import holds
 from gateway.policies import thresholds
 from gateway.values.clock import utcnow

@@ -11,7 +11,7 @@ from gateway.values.settings import Settings
 from gateway.webhooks.connections import HeadLimits
 from gateway.webhooks.transport import WebhookTransport
 
-__all__ = ["USER_AGENT", "Outbound", "WebhookTransport", "build_clients", "head_limits"]
+__all__ = ["USER_AGENT", "Outbound", "build_clients", "head_limits"]
 
 USER_AGENT = "aiTopUp-Webhooks/1"
 

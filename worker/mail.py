@@ -18,10 +18,10 @@ from gateway import outbox
 from gateway.local_gateway import recall_url
 from gateway.mail import rows
 from gateway.mail.content import compose
-from gateway.mail.links import base_url
 from gateway.store.models import Mail, table_of
 from gateway.store.queue import Queue
 from gateway.values.clock import utcnow
+from gateway.values.public_base import base_url
 from gateway.values.settings import Settings
 
 from . import smtp

@@ -46,8 +46,8 @@ from sqlalchemy import (
     update,
 )
 
-from gateway.store.compose import materialized, param
 from gateway.store.delivery_queue import QUEUE
+from gateway.store.expressions import materialized, param
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.store.queue import Tried, leased_rows
 from gateway.store.raw import Raw, Statement

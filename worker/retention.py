@@ -20,7 +20,7 @@ from gateway import idempotency
 from gateway.ledger import giveback
 from gateway.policies import spend
 from gateway.store import partitions
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.partitions import Dropped
 from gateway.values.clock import utcnow
 from gateway.webhooks import inbox

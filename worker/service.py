@@ -34,7 +34,8 @@ from gateway.ops import collector
 from gateway.ops.logs import configure_logging
 from gateway.ops.metrics import prepare_multiprocess_dir, start_metrics_server
 from gateway.redis_client import redis_settings
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.upstreams.outbound import open_upstreams
 from gateway.values.clock import SYSTEM
 from gateway.values.settings import Settings, load_settings

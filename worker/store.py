@@ -27,9 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from gateway.mail import alerts
-from gateway.store.compose import Plan, Refs, Step, json_text
-from gateway.store.db import Database
+from gateway.store.compose import Plan, Refs, Step
 from gateway.store.delivery_queue import QUEUE
+from gateway.store.engine import Database
+from gateway.store.expressions import json_text
 from gateway.store.joined import Joined
 from gateway.store.models import (
     DeliveryAttempt,
@@ -46,7 +47,7 @@ from keys import Sealer
 
 from . import ordered
 
-__all__ = ["POSTGRES_SETTINGS", "QUEUE", "Claim", "Record", "Records", "records", "role_lacks"]
+__all__ = ["POSTGRES_SETTINGS", "Claim", "Record", "Records", "records", "role_lacks"]
 
 # The worker's PostgreSQL sessions (``Database.read``/``transaction``/``run``). Every statement
 # here reads or writes a batch of rows by key, and must go on doing so whatever the planner

@@ -5,8 +5,8 @@ one rule (``passwords.problem``), and the refusal that names the field (``Accoun
 from pydantic_core import PydanticCustomError
 
 from ..values.addresses import normalize
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from .passwords import problem
 

@@ -11,9 +11,9 @@ Each link carries a random token (32 bytes) whose SHA-256 alone is stored; it wo
 
 from pydantic import ConfigDict, Field
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..values.clock import rfc3339_or_none
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import Outcome
 from . import users

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..merchants import holds
 from ..merchants.keys import revoke_consents
 from ..policies.model import load
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Merchant, MerchantInvitation, MerchantUser, User, table_of
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
-from .roles import OWNER, gives, parse_role
+from .role_names import OWNER
+from .roles import gives, parse_role
 
 __all__ = [
     "Member",

@@ -25,10 +25,10 @@ from ..mail import rows as mail
 from ..mail.content import expires_text
 from ..mail.requests import Asked, mail_link
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import PasswordReset, User, table_of
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions

@@ -21,15 +21,12 @@ to one that could not.
 from typing import Final, Literal, get_args
 
 from ..policies.model import SCOPES, UNRESTRICTED, Policy, Scope
-from .role_names import OWNER, ROLES, Role
+from .role_names import ROLES, Role
 
 __all__ = [
     "ACTIONS",
-    "OWNER",
-    "ROLES",
     "RULES",
     "Action",
-    "Role",
     "allows",
     "dashboard_policy",
     "describe",

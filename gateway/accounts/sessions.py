@@ -18,7 +18,7 @@ from sqlalchemy import Table, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import levels_of
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     DashboardSession,
     Merchant,
@@ -30,7 +30,7 @@ from ..store.models import (
 from ..store.rows import CoreRow
 from ..values import statuses
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 
 __all__ = [
@@ -82,7 +82,7 @@ class SessionInfo:
 
 def held_for_approval(merchant_id: Any, env: Any, held: Sequence[Table]) -> Any:
     """How many of a merchant's rows in ``env`` wait for approval in the tables of every kind
-    of hold (``held``, ``approvals.registry``): the navigation's count, as a scalar expression
+    of hold (``held``, ``holds.registry``): the navigation's count, as a scalar expression
     (of columns or values), read with the session and by the live stream. Each kind's index of
     its held rows answers it."""
     counts = [

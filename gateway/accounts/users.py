@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..merchants import service as merchants
 from ..merchants.names import check_name
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     Merchant,
     MerchantInvitation,
@@ -28,8 +28,9 @@ from ..store.models import (
     table_of,
 )
 from ..values.clock import new_id, utcnow
-from ..values.codes import Code
-from ..values.languages import DEFAULT, known, marked
+from ..values.code_names import Code
+from ..values.languages import DEFAULT, known
+from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import sessions
@@ -39,12 +40,10 @@ from .roles import parse_role
 
 __all__ = [
     "INVITE_TTL",
-    "AccountError",
     "Invitation",
     "PendingInvitation",
     "UserInfo",
     "accept_invitation",
-    "canonical_email",
     "change_password",
     "check_password",
     "invitation",

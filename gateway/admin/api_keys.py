@@ -8,15 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..merchants import keys
 from ..merchants import service as merchants
+from ..merchants.schemas import KeyUpdate
 from ..policies.model import UNRESTRICTED
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, table_of
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .audit import Call, record
-from .schemas import KeyCreate, KeyUpdate
+from .schemas import KeyCreate
 
 __all__ = ["create_key", "list_keys", "revoke_key", "update_key"]
 

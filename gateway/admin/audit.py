@@ -16,9 +16,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import AuditRecord, table_of
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError
 from ..values.settings import Settings
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..billing.orders import coupon_uses
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     Coupon,
     Pack,
@@ -16,7 +16,7 @@ from ..store.models import (
 )
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .audit import Call, record
 from .schemas import (

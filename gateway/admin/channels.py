@@ -12,12 +12,12 @@ from ..billing.channels import offering
 from ..billing.channels import registry as channels
 from ..billing.channels.registry import SANDBOX, Credentials, Provider
 from ..billing.channels.schemas import ChannelAdminData, ChannelEnvData, ChannelSet
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import PaymentChannel, table_of
 from ..store.rows import CoreRow
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .audit import Call, record

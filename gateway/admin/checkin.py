@@ -5,11 +5,11 @@ from datetime import datetime
 
 from ..billing.checkin.daily import ENVS, Bounds, bounds_of
 from ..billing.checkin.schemas import CheckInConfigData, CheckInConfigs, CheckInConfigUpdate
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import CheckInConfig, table_of
 from ..values.clock import rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from .audit import Call, record
 

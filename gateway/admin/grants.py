@@ -3,10 +3,10 @@ audit row in the same transaction (``billing.wallet.grants`` holds the rules).""
 
 from ..billing.wallet import grants
 from ..billing.wallet.grants import GrantCreate
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, table_of
 from ..values.clock import new_id, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .audit import Call, record
 

@@ -12,7 +12,7 @@ from ..ledger import grants
 from ..ledger import service as ledger
 from ..merchants import preferences
 from ..merchants import service as merchants
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     Adjustment,
     Merchant,
@@ -21,7 +21,7 @@ from ..store.models import (
 )
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, OffsetMeta, Outcome
 from ..values.settings import Settings
 from .audit import Call, record

@@ -13,10 +13,10 @@ from ..billing.channels.providers import stripe_plans
 from ..billing.subscriptions.plans import PLANS as _PL
 from ..billing.subscriptions.plans import admin_plan
 from ..billing.subscriptions.schemas import PlanCreate, PlanUpdate
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.rows import CoreRow
 from ..values.clock import new_id, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .audit import Call, record

@@ -9,14 +9,14 @@ from sqlalchemy import func, insert, select, update
 
 from keys import hash_code, mint_redemption_code
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     RedemptionCode,
     table_of,
 )
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, OffsetMeta, Outcome
 from ..values.settings import Settings
 from .audit import Call, record

@@ -60,11 +60,11 @@ from ..billing.settling.reconcile import order_ref
 from ..billing.wallet.funding import credit_merchant, debit_merchant
 from ..ledger import service as ledger
 from ..protocols.orders import AGENT, refused_refund
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import FundingOrder, OrderRefund, table_of
 from ..store.queue import Queue, next_try, settle
 from ..values.clock import new_id, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .audit import Call, record

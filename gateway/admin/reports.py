@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     AuditRecord,
     LedgerEntry,
@@ -12,7 +12,7 @@ from ..store.models import (
     table_of,
 )
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import OffsetMeta, Outcome
 from .schemas import (
     AuditItem,

@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..billing.schemas import PackData
 from ..merchants.names import NAME_MAX, check_name
-from ..merchants.schemas import KeyCreated, KeyData, KeyUpdate, Name, WirePolicy, named
+from ..merchants.schemas import KeyCreated, KeyData, Name, WirePolicy, named
 from ..values.model import Model
 from ..values.timestamps import Instant
 
@@ -26,7 +26,6 @@ __all__ = [
     "CouponData",
     "CouponUpdate",
     "KeyCreate",
-    "KeyUpdate",
     "MerchantCreate",
     "MerchantData",
     "MerchantQuery",

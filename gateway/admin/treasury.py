@@ -10,10 +10,10 @@ from pydantic import Field
 
 from ..protocols import registry
 from ..sellers import treasury
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import TreasuryCheck, table_of
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from ..values.settings import Settings
 from .audit import Call, record

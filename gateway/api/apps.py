@@ -39,8 +39,8 @@ from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..protocols import registry as protocols
 from ..protocols.base import REFUSALS
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_json
 from . import charge_payments
 from .answer import answer

@@ -14,7 +14,7 @@ from ..callers import Caller, require_card
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.parsing import read_json
 from .answer import answer
 

@@ -31,14 +31,15 @@ from ..billing.schemas import (
 )
 from ..billing.settling import reconcile
 from ..billing.wallet import grants, redemption
-from ..mail.links import public_base
 from ..operations import perform
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError
 from ..values.parsing import check_cursor, read_json, read_query
+from ..values.public_base import public_base
 from .answer import answer
 from .payment_channels import stripe_webhook
 

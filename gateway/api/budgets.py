@@ -17,8 +17,8 @@ from ..budgets.schemas import BudgetCreate, BudgetData, BudgetUpdate
 from ..callers import require_scope
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_json
 from .answer import answer
 

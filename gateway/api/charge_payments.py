@@ -16,7 +16,7 @@ from ..policies import rules
 from ..protocols import paid
 from ..protocols.registry import Presenting
 from ..services import Services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 
 __all__ = ["charge"]

@@ -12,7 +12,7 @@ from ..billing.sandbox_clock import ClockAdvance, ClockData
 from ..billing.subscriptions import renewals as subscription_channels
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.parsing import read_json
 from .answer import answer
 

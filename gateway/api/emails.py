@@ -5,14 +5,14 @@ from starlette.responses import Response
 
 from ..auth import require_caller
 from ..mail import mailbox
-from ..mail.links import public_base
 from ..mail.schemas import MAIL_ID, EmailData
 from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..topup.schemas import ListQuery
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import check_cursor, read_query
+from ..values.public_base import public_base
 from .answer import answer
 
 __all__ = ["routes"]

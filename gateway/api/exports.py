@@ -10,9 +10,9 @@ from ..auth import require_caller
 from ..billing import exports
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
 from ..values.model import Model
+from ..values.outcome import ApiError
 from ..values.parsing import read_query
 
 __all__ = ["ExportQuery", "routes"]

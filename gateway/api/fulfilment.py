@@ -12,7 +12,7 @@ from ..upstreams import config
 from ..upstreams import providers as upstream_providers
 from ..upstreams.providers import FulfilmentBody
 from ..upstreams.schemas import FulfilmentData, FulfilmentTestData
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.parsing import read_json
 from .answer import answer
 

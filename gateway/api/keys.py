@@ -16,8 +16,8 @@ from ..merchants.schemas import KeyCreate, KeyCreated, KeyData, KeysQuery, KeyUp
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..policies.usage import KeyUsage
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from ..ops.routing import ApiRoute, RouteDoc
 from ..values.catalogue import CodeEntry, code_entries
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.envelope import Envelope
 
 __all__ = ["routes"]

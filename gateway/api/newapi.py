@@ -43,7 +43,8 @@ from ..lockout import client_address
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID
 from ..values.outcome import ApiError
 from ..values.parsing import read_json, read_query

@@ -17,9 +17,10 @@ from ..ops import changelog_page, explorer, guide, metrics
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
 from ..values import languages
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
+from ..values.code_names import Code
+from ..values.envelope import Envelope
 from ..values.model import Model
+from ..values.outcome import ApiError
 
 __all__ = ["HealthData", "ReadyData", "root_routes", "spec_routes"]
 

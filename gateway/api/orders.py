@@ -7,16 +7,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import merchant_limits
-from ..auth import Caller, require_caller
+from ..auth import require_caller
 from ..billing import orders
 from ..billing.receipts import reads as receipts
 from ..billing.receipts.pdf import ReceiptFile
 from ..billing.schemas import OrderData, OrdersQuery, ReceiptData
 from ..billing.settling import reconcile
+from ..callers import Caller
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_query
 from .answer import answer
 

@@ -12,8 +12,8 @@ from ..sellers import bindings
 from ..sellers.schemas import BINDING_ID, BindingCreate, BindingData
 from ..services import services
 from ..topup.schemas import ListQuery
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 

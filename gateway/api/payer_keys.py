@@ -13,8 +13,8 @@ from ..sellers.payer_keys import service as payer_keys
 from ..sellers.payer_keys.schemas import MAX_PROTOCOL, PayerKeyData, PayerKeySet
 from ..services import services
 from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_json
 from .answer import answer
 

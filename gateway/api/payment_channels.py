@@ -23,9 +23,9 @@ from ..client_limits import PAYMENT_NOTICES
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
-from ..values.outcome import Outcome
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError, Outcome
 from ..values.parsing import read_capped
 
 __all__ = ["routes", "stripe_webhook"]

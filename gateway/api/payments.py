@@ -27,9 +27,9 @@ from ..sellers.schemas import (
 )
 from ..services import services
 from ..topup.schemas import ListQuery
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
-from ..values.outcome import Outcome
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError, Outcome
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 

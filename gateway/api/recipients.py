@@ -11,8 +11,8 @@ from ..ops.routing import CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..recipients import revocations, service
 from ..recipients.schemas import LinksRevokedData, RecipientData, RecipientsQuery
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_query
 from .answer import answer
 

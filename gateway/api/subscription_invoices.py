@@ -10,8 +10,8 @@ from ..billing.subscriptions import invoices as subscription_invoices
 from ..billing.subscriptions.schemas import SubscriptionInvoiceData, SubscriptionInvoicesQuery
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_query
 from .answer import answer
 from .orders import receipt_pdf_reply

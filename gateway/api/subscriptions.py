@@ -32,8 +32,9 @@ from ..operations import perform
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
 from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError
 from ..values.parsing import read_json
 from ..values.text import NUL
 from .answer import answer

@@ -6,7 +6,7 @@ Telegram user (``AITOPUP_TELEGRAM_UPDATES_PER_CHAT_PER_MINUTE``): only then does
 (``telegram.bot``). Nothing is counted before the secret: a post without it costs one comparison and
 counts in no bucket, so neither forgers nor strangers' chats, all posted from Telegram's few
 addresses, use up a genuine approver's updates. A button's press decides a held send or payment
-through the dashboard's own decision (``approvals.doors.decide``) as the approver the button was
+through the dashboard's own decision (``holds.doors.decide``) as the approver the button was
 posted to, and only for the Telegram user linked to them (``approvals.links.ready``); the button's
 token is spent by that decision alone. Every answer of the bot is a row the worker sends: the update
 is acknowledged with an empty envelope at once."""
@@ -18,16 +18,16 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..approvals import doors, registry
 from ..approvals.held import Hold
+from ..holds import doors, registry
 from ..operations import perform
 from ..ops.routing import ApiRoute, RouteDoc
 from ..ratelimit import Limit, LimiterUnavailable, hit_all, unavailable
 from ..services import services
 from ..telegram import bot
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
-from ..values.outcome import Outcome
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError, Outcome
 from ..values.outside_json import loads
 from ..values.parsing import read_capped
 
@@ -115,14 +115,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
         except ApiError as refused:
             if refused.code == Code.ENVIRONMENT_FROZEN:
                 verdict = "frozen"
-            elif refused.code not in (
-                Code.APPROVAL_LINK_INVALID,
-                Code.APPROVAL_TOKEN_WRONG_DOOR,
-                Code.TOPUP_NOT_AWAITING_APPROVAL,
-                Code.PAYMENT_NOT_AWAITING_APPROVAL,
-                Code.HELD_KEY_REVOKED,
-                Code.HELD_KEY_EXPIRED,
-            ):
+            elif refused.code not in {Code.APPROVAL_TOKEN_WRONG_DOOR, *registry.gone()}:
                 raise
         else:
             verdict, status = ("approved" if approve else "denied"), done.status

@@ -12,7 +12,7 @@ from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, Rout
 from ..protocols import registry
 from ..protocols.base import REFUSALS
 from ..services import services
-from ..topup import doors, paying, service, vouchers
+from ..topup import cancelling, doors, paying, reads, service, vouchers
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
@@ -24,9 +24,9 @@ from ..topup.schemas import (
     SendRequest,
     TopupData,
 )
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
-from ..values.outcome import Outcome
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError, Outcome
 from ..values.parsing import check_cursor, read_json, read_query
 from .answer import answer
 from .paid import paid_reply
@@ -67,7 +67,7 @@ def _txn_id(request: Request) -> str:
 async def get_topup(request: Request) -> Response:
     caller = require_caller(request, "topup:read")
     svc = services(request)
-    return await answer(request, service.get(svc.db, svc.sealer, caller, _txn_id(request)))
+    return await answer(request, reads.get(svc.db, svc.sealer, caller, _txn_id(request)))
 
 
 async def list_topups(request: Request) -> Response:
@@ -75,16 +75,16 @@ async def list_topups(request: Request) -> Response:
     svc = services(request)
     query = read_query(request, ListQuery)
     check_cursor(query.cursor, TXN_ID)
-    operation = service.list_page(
-        svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
-    )
+    operation = reads.list_page(svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor)
     return await answer(request, operation)
 
 
 async def cancel_topup(request: Request) -> Response:
     caller = require_caller(request, "topup:send")
     svc = services(request)
-    outcome = await perform(svc.waker, service.cancel(svc.db, svc.sealer, caller, _txn_id(request)))
+    outcome = await perform(
+        svc.waker, cancelling.cancel(svc.db, svc.sealer, caller, _txn_id(request))
+    )
     return _render(outcome)
 
 
@@ -97,7 +97,7 @@ async def redeem_voucher(request: Request) -> Response:
 
 async def get_balance(request: Request) -> Response:
     caller = require_caller(request, "topup:read")
-    return await answer(request, service.balance(services(request).db, caller))
+    return await answer(request, reads.balance(services(request).db, caller))
 
 
 def _decision(decide: doors.Decide) -> Callable[[Request], Awaitable[Response]]:

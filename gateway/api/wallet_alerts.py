@@ -9,7 +9,7 @@ from ..billing.wallet import alerts
 from ..callers import Caller, require_scope
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.parsing import read_json
 from .answer import answer
 

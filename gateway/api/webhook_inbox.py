@@ -9,7 +9,7 @@ from ..auth import require_caller
 from ..operations import perform
 from ..ops.routing import KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.parsing import read_capped, read_query
 from ..webhooks import inbox
 from .answer import answer

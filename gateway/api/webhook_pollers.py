@@ -10,8 +10,8 @@ from .. import client_limits
 from ..auth import KeyUser, presented_key, require_caller
 from ..ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError
+from ..values.code_names import Code
+from ..values.outcome import ApiError
 from ..values.parsing import read_json, read_query
 from ..webhooks import pollers
 from ..webhooks.schemas import PolledEvent, PollerCreate, PollerData, PollerKeyData, PollerRead

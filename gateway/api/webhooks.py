@@ -9,8 +9,9 @@ from .. import merchant_limits
 from ..auth import require_caller
 from ..ops.routing import BODY_ERRORS, CURSOR_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ..services import services
-from ..values.codes import Code
-from ..values.envelope import ApiError, Envelope
+from ..values.code_names import Code
+from ..values.envelope import Envelope
+from ..values.outcome import ApiError
 from ..values.parsing import check_cursor, read_json, read_query
 from ..webhooks import deliveries, endpoints, event_docs, replays, stats
 from ..webhooks.schemas import (

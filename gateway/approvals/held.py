@@ -1,13 +1,14 @@
 """What a key's policy may hold for a person to decide: a kind of hold is one ``Hold`` (a send,
 ``topup.hold``; a payment to a seller, ``sellers.hold``) and one line of the registry
-(``approvals.registry``), as a payment protocol or a channel is. Every held row waits in its
+(``holds.registry``), as a payment protocol or a channel is. Every held row waits in its
 kind's own table as ``pending_approval`` with its ``approval_expires_at``; everything that
 meets holds whatever their kind (the one-time links by mail and Telegram, ``links``; a link's
 decision, ``doors``; the dashboard's inbox and the link's page; the kill switch; the expiry)
 asks the registry's holds and never names one.
 
 A hold says: what is held (``table``, and the shape of its ids, ``ids``), how its approvers are
-told of it (``told``; ``describe`` adds what every kind shares), how the person deciding reads
+told of it (``told``; ``describe`` adds what every kind shares), how its reply says who was
+asked (``asked``), how the person deciding reads
 it (``review``, with why it was held: ``why``), its approval and its denial (``approve``,
 ``deny``), its end when its window closes (``due``, ``expire``: the one way a held row of the
 kind ends without a decision, whatever closed the window), its cancel by the kill switch
@@ -30,10 +31,11 @@ from ..callers import Caller
 from ..mail.content import expires_text
 from ..policies.model import Policy
 from ..policies.rules import needs_approval
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.held import Closing
 from ..store.models import ApiKeyRow, table_of
 from ..values import statuses
+from ..values.code_names import Code
 from ..values.money import money
 from ..values.outcome import Outcome
 
@@ -100,8 +102,9 @@ class Hold(ABC):
     (``approval_links.held_kind``); ``table`` has at least ``id``, ``merchant_id``, ``env``,
     ``api_key_id``, ``amount_cents``, ``status`` and ``approval_expires_at``; ``ids`` matches
     its ids alone; ``page`` names what the link's page shows of it; ``approved_words`` is what
-    a Telegram button's press says once it approved one, and ``decided`` the statuses a
-    decision ordinarily leaves it in (the press names any other)."""
+    a Telegram button's press says once it approved one, ``decided`` the statuses a
+    decision ordinarily leaves it in (the press names any other), and ``not_held`` the code
+    its decision refuses with once the row is no longer held (decided or ended meanwhile)."""
 
     name: str
     table: Table
@@ -110,6 +113,13 @@ class Hold(ABC):
     page: str
     approved_words: str = "Approved: delivered."
     decided: tuple[str, ...] = (statuses.DELIVERED, statuses.DENIED)
+    not_held: Code = Code.APPROVAL_LINK_INVALID
+
+    def asked(self, outcome: Outcome, count: int) -> Outcome:
+        """``outcome``, the reply that held a row of the kind, saying that ``count`` people
+        were asked to decide it (``approvers_asked``), where its reply has room for it (by
+        default it has none: the reply is said as it was)."""
+        return outcome
 
     @property
     def closing(self) -> Closing:

@@ -21,7 +21,7 @@ A link opens a confirmation page (``opened``: a GET decides nothing, so a mail s
 link preview that fetches it changes nothing) and decides on a POST: ``ready`` checks it (live,
 at its door, its approver still allowed) and hands the decision the step that spends it
 (``Ready.spend``), run inside the decision's own transaction (its kind of hold's ``approve``
-or ``deny``, through ``approvals.doors``). So a link is spent only by the decision it
+or ``deny``, through ``holds.doors``). So a link is spent only by the decision it
 makes: one refused (the environment frozen, decided or expired meanwhile) leaves it as it was,
 and a frozen environment's link decides once unfrozen. The spend is one conditional UPDATE that
 marks it used while it is unused, unexpired, what it decides still held and its approver still a
@@ -32,7 +32,7 @@ with the decision by any door.
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,16 +41,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..accounts import roles
+from ..accounts import role_names, roles
 from ..callers import Caller
 from ..mail import caps
 from ..mail import rows as mail
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApprovalLink, Merchant, MerchantUser, User, Wallet, table_of
 from ..telegram import bot
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .held import HELD, Hold, Spend, describe, held_now
@@ -93,7 +93,7 @@ def token_digest(sealer: Sealer, token: str) -> str:
 
 
 def _roles_deciding(env: str) -> list[str]:
-    return [role for role in roles.ROLES if roles.allows(role, "topups", env)]
+    return [role for role in role_names.ROLES if roles.allows(role, "topups", env)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,18 +229,12 @@ async def offer(
     return Outcome(Code.SUCCESS, len(people), deliveries=work)
 
 
-def told(outcome: Outcome, asked: Outcome) -> Outcome:
-    """``outcome``, the reply that held a row, saying how many people ``asked`` (``offer``'s
-    answer) asked to decide it, where its data has room for it (``approvers_asked``): a hold
-    that asked nobody says so where it is made, not only in an empty mailbox."""
-    data, count = outcome.data, asked.data
-    if not isinstance(count, int):
-        return outcome
-    if isinstance(data, dict):  # a reply kept as its dump (a send's)
-        return replace(outcome, data={**data, "approvers_asked": count})
-    if "approvers_asked" in getattr(type(data), "model_fields", {}):
-        return replace(outcome, data=data.model_copy(update={"approvers_asked": count}))
-    return outcome
+def told(hold: Hold, outcome: Outcome, asked: Outcome) -> Outcome:
+    """``outcome``, the reply that held a row of ``hold``, saying how many people ``asked``
+    (``offer``'s answer) asked to decide it, as its kind's reply says it (``Hold.asked``): a
+    hold that asked nobody says so where it is made, not only in an empty mailbox."""
+    count = asked.data
+    return hold.asked(outcome, count) if isinstance(count, int) else outcome
 
 
 async def asked(db: Database, hold: Hold, held_id: str) -> Outcome:
@@ -355,7 +349,7 @@ async def _checked(
 
 async def opened(db: Database, sealer: Sealer, token: str, holds: Sequence[Hold]) -> Outcome:
     """What a live mailed link decides (a row of one of ``holds``) and who it decides as
-    (``Opened``), for its page to show (``approvals.doors.review``); ``APPROVAL_LINK_INVALID``
+    (``Opened``), for its page to show (``holds.doors.review``); ``APPROVAL_LINK_INVALID``
     for a link unknown, used or expired, or whose hold has ended, ``APPROVAL_TOKEN_WRONG_DOOR``
     for a button's. Changes nothing."""
     if not _well_formed(token):

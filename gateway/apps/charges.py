@@ -33,12 +33,12 @@ from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..payments import once
 from ..policies import rules
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Charge, table_of
 from ..store.raw import Raw
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from ..values.text import Line

@@ -26,12 +26,13 @@ from ..ledger import service as ledger
 from ..payments import plan
 from ..payments.plan import DEBIT
 from ..policies import rules, spend
-from ..store.compose import Plan, Refs, Step, const, from_rows, param
+from ..store.compose import Plan, Refs, Step
+from ..store.expressions import const, from_rows, param
 from ..store.models import Charge, OAuthApp, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
 from ..values.clock import new_id
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = [

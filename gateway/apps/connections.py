@@ -22,11 +22,11 @@ from ..merchants import template_store
 from ..merchants.keys import revoke_consents
 from ..policies.model import CONSENT_ONLY, Policy, load
 from ..policies.usage import usage
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthApp, User, table_of
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from . import managed
 from .grants import PERSON_CHOSEN, VOUCHED_FOR_ONLY, check_giver

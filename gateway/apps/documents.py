@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 import sqlalchemy as sa
 
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import OAuthApp, table_of
 from ..values import outside_json
 from ..values.settings import Settings

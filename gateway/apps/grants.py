@@ -35,11 +35,11 @@ from ..merchants import keys as key_service
 from ..merchants import preferences
 from ..merchants.keys import revoke_consents
 from ..policies.model import KEY_ONLY, Limit, Policy, Scope, load
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Merchant, MerchantUser, OAuthCode, OAuthToken, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .registry import App
 from .schemas import APP_SCOPES

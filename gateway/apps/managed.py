@@ -39,11 +39,11 @@ from ..merchants import keys as key_service
 from ..merchants import service, template_store
 from ..merchants.schemas import KeyCreated, KeyData
 from ..policies.model import Policy, Scope, load
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, table_of
 from ..store.rows import CoreRow
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 
 __all__ = ["MANAGE", "end_if_beyond", "mint_key", "read_key", "rotate_key"]

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 
 from keys import Sealer, SealError
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import hash_credential, mint_credential
 
 from ..merchants.keys import revoke_consents
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthApp, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .schemas import AppCreate, AppCreated, AppData, AppSecret, AppUpdate
 

@@ -25,10 +25,10 @@ from sqlalchemy import ColumnElement, Select, func, select
 
 from ..callers import Caller
 from ..ledger import service as ledger
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import FundingOrder, LedgerEntry, Topup, table_of
 from ..values.clock import rfc3339, rfc3339_or_none
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
 

@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, StrictInt
 
 from ..upstreams.schemas import DEFAULT_QUOTA_PER_USD
 from ..values import money
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError
 from ..values.settings import Settings

@@ -18,7 +18,8 @@ from starlette.requests import Request
 
 from ..values import languages
 from ..values.clock import when
-from ..values.languages import Catalogues, Reading, marked
+from ..values.languages import Catalogues, Reading
+from ..values.marking import marked
 
 __all__ = [
     "LANGUAGE_PARAM",

@@ -27,11 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import SandboxClock, table_of
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 

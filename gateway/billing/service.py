@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from ..callers import Caller
 from ..ledger import service as ledger
-from ..mail.links import public_base
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import LedgerEntry, Pack, table_of
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import LedgerMeta, Outcome
+from ..values.public_base import public_base
 from ..values.settings import Settings
 from .channels import offering
 from .channels.registry import SANDBOX

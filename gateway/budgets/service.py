@@ -26,12 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..policies import rules, spend
 from ..policies.model import BudgetLimits, Policy, load
 from ..policies.usage import read
-from ..store.compose import one_of, param
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import one_of, param
 from ..store.models import ApiKeyRow, Budget, KeySpend, Merchant, PolicyTemplate, Topup, table_of
 from ..store.raw import Statement, raw
 from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .schemas import BudgetCreate, BudgetData, BudgetUpdate, Drawer
 

@@ -29,7 +29,7 @@ async def _invite(
 
 
 def invite_user(args: argparse.Namespace) -> int:
-    from ..accounts.users import AccountError
+    from ..accounts.fields import AccountError
 
     settings = load_settings()
     base = args.base_url or settings.public_base_url or recall_url() or "http://127.0.0.1:8000"

@@ -12,15 +12,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..accounts import sessions, throttle, users
+from ..accounts import fields, sessions, throttle, users
 from ..accounts.passwords import HashesBusy
 from ..lockout import client_address
 from ..operations import perform
 from ..ratelimit import LimiterUnavailable
 from ..services import services
 from ..values import languages
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from .accounts import unavailable
 from .context import COOKIE, Viewer, require_viewer, visit
@@ -85,7 +85,7 @@ async def change_password(request: Request) -> Response:
         return error_page(
             request, 503, marked("The server is busy. Try again in a moment."), {"Retry-After": "1"}
         )
-    except users.AccountError as refused:
+    except fields.AccountError as refused:
         await svc.lockout.succeeded(svc.redis, limits)  # the current password was not tried
         return _account_page(request, viewer, {"new_password": refused.sentence}, 422)
     except ApiError as refused:

@@ -21,14 +21,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..accounts import sessions, throttle, users
+from ..accounts.fields import AccountError, canonical_email
 from ..accounts.passwords import HashesBusy, HashSlots
 from ..lockout import client_address
 from ..operations import perform
 from ..ratelimit import Decision, Limit, LimiterUnavailable, hit
 from ..services import services
-from ..store.db import Database
-from ..values.codes import Code
-from ..values.languages import marked
+from ..store.engine import Database
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
 from .context import COOKIE, link_address, local_path, require_viewer, visit
 from .csrf import form
@@ -106,8 +107,8 @@ async def sign_in(request: Request) -> Response:
     password = _text(data.get("password"))
     to = local_path(_text(data.get("next")), path_for("overview"))
     try:
-        key = users.canonical_email(email)
-    except users.AccountError:
+        key = canonical_email(email)
+    except AccountError:
         key = email.lower()
     limits = throttle.limits(svc.settings, key, client_address(request))
     try:
@@ -227,7 +228,7 @@ async def sign_up(request: Request) -> Response:
             await perform(svc.waker, made)
     except HashesBusy:
         return busy(request)
-    except users.AccountError as refused:
+    except AccountError as refused:
         return _sign_up_page(request, fields, {refused.field: refused.sentence}, 422)
     # The same answer whether the address was new (an account made) or had an account
     # (nothing made): signing in is the next step either way.
@@ -327,7 +328,7 @@ async def spend_password_link(
     except HashesBusy:
         await svc.lockout.succeeded(svc.redis, limits)  # a live link, not a failure
         return busy(request)
-    except users.AccountError as refused:
+    except AccountError as refused:
         await svc.lockout.succeeded(svc.redis, limits)  # the link was not tried
         return page(
             request,

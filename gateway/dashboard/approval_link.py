@@ -3,7 +3,7 @@ signing in (``approvals.links``). The GET is a confirmation page and decides not
 scanner, a link preview); the form on it posts the decision, the token in the body. Both are counted
 per client address as every one-time link's are (``accounts.throttle.link_limits``): a forged, spent
 or expired link counts, a live one gives its count back. The decision is the dashboard's own
-(``approvals.doors.decide``: its kind of hold's own), made as the link's approver, and spends
+(``holds.doors.decide``: its kind of hold's own), made as the link's approver, and spends
 the link only if it decides: an approval refused while the environment is frozen leaves the link as
 it was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
 press of its approver's linked Telegram user)."""
@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import doors, links, registry
+from ..approvals import links
+from ..holds import doors, registry
 from ..services import services
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError
 from .accounts import link_tries
 from .context import visit
@@ -44,13 +46,7 @@ def _refused(request: Request, refused: ApiError) -> Response:
         context = {"review": None, "refused": _REFUSED[refused.code], "code": int(refused.code)}
         status = CATALOGUE[refused.code].http_status
         return page(request, _TEMPLATE, context, status=status, no_store=True)
-    if refused.code in (
-        Code.APPROVAL_LINK_INVALID,
-        Code.TOPUP_NOT_AWAITING_APPROVAL,
-        Code.PAYMENT_NOT_AWAITING_APPROVAL,
-        Code.HELD_KEY_REVOKED,
-        Code.HELD_KEY_EXPIRED,
-    ):
+    if refused.code in registry.gone():
         # spent, or decided meanwhile by another door, or expired, or its key revoked or expired
         return _gone(request)
     raise refused

@@ -18,7 +18,7 @@ from ..budgets.schemas import BudgetCreate, BudgetData, BudgetUpdate
 from ..operations import perform
 from ..policies.model import CALENDAR, BudgetLimits, Interval, Limit
 from ..services import services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form

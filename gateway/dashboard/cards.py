@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form

@@ -30,7 +30,6 @@ from keys import Env
 from ..accounts import members
 from ..apps import grants, registry
 from ..apps.pending import CODE_PAGE_PATH, CONSENT_PATH, Asked, answer_url, issuer, pending_request
-from ..mail.links import public_base
 from ..merchant_limits import count_consent
 from ..merchants import preferences
 from ..operations import perform
@@ -38,6 +37,7 @@ from ..policies.model import CALENDAR, Policy
 from ..services import services
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
+from ..values.public_base import public_base
 from . import policy_form
 from .context import require_viewer
 from .csrf import form

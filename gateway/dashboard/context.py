@@ -21,11 +21,11 @@ from starlette.requests import HTTPConnection
 
 from ..accounts import roles, sessions
 from ..accounts.roles import dashboard_policy, user_marker
-from ..approvals import registry
 from ..callers import Caller
+from ..holds import registry
 from ..operations import perform
 from ..services import services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .paths import PREFIX, path_for
 from .permissions import action_of
@@ -36,12 +36,10 @@ __all__ = [
     "Viewer",
     "Visit",
     "current_viewer",
-    "dashboard_policy",
     "known_visit",
     "local_path",
     "require_viewer",
     "sign_in_url",
-    "user_marker",
     "visit",
 ]
 

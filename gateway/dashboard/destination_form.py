@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from ..webhooks.destinations.base import Broker, masked_url
 from ..webhooks.destinations.registry import DESTINATIONS, HTTP

@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..mail.links import public_base
 from ..merchants import keys
 from ..merchants.schemas import KeyData
 from ..operations import perform
 from ..ops.mcp_clients import configs, gateway_folder
 from ..services import services
+from ..values.public_base import public_base
 from .context import require_viewer
 from .render import page
 

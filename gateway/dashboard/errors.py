@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..values.codes import CATALOGUE
-from ..values.languages import marked
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from .context import SignInRequired, sign_in_url
 from .csrf import CsrfRefused, FormRefused

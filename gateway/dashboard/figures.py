@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import false, func, select, true
 
 from ..accounts import sessions
-from ..approvals import registry
 from ..callers import Caller
-from ..store.db import Database
+from ..holds import registry
+from ..store.engine import Database
 from ..store.models import (
     ApiKeyRow,
     SellerPayment,

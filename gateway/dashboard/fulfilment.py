@@ -27,8 +27,8 @@ from ..upstreams import config, providers
 from ..upstreams.clients import OUTCOMES, VOUCHER, sentence
 from ..upstreams.providers import FormField
 from ..upstreams.schemas import FulfilmentData, FulfilmentTestData
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from .context import Viewer, require_viewer

@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..merchants.golive import checklist
 from ..services import services
-from ..values.languages import marked
+from ..values.marking import marked
 from .context import require_viewer
 from .render import page
 

@@ -37,8 +37,8 @@ from ..accounts import sessions
 from ..callers import Caller
 from ..operations import perform
 from ..services import Services
-from ..store.db import Database
-from ..values.codes import Code
+from ..store.engine import Database
+from ..values.code_names import Code
 from ..values.languages import ENGLISH, Reading
 from ..values.outcome import ApiError
 from . import figures, overview

@@ -16,8 +16,9 @@ from pydantic_core import ErrorDetails
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from ..values.codes import CATALOGUE, Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
+from ..values.marking import marked
 from ..values.outcome import ApiError
 
 __all__ = [

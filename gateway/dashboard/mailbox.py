@@ -19,12 +19,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..mail import mailbox
-from ..mail.links import public_base
 from ..mail.mailbox import MailState
 from ..mail.schemas import EmailData
 from ..merchants import preferences
 from ..operations import perform
 from ..services import services
+from ..values.public_base import public_base
 from .context import require_viewer
 from .csrf import form
 from .paths import path_for

@@ -12,13 +12,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..accounts import invitations, users
+from ..accounts import fields, invitations
 from ..accounts import members as member_service
-from ..accounts.roles import ROLES, RULES
-from ..mail.links import public_base
+from ..accounts.role_names import ROLES
+from ..accounts.roles import RULES
 from ..operations import perform
 from ..services import services
 from ..values.outcome import ApiError
+from ..values.public_base import public_base
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import field, problem
@@ -89,7 +90,7 @@ async def invite(request: Request) -> Response:
     )
     try:
         made = (await perform(svc.waker, inviting)).one(invitations.InviteData)
-    except users.AccountError as refused:
+    except fields.AccountError as refused:
         errors = {refused.field: refused.sentence}
         return await _page(request, viewer, values=values, errors=errors, status=422)
     link = made.set_password_url or made.accept_url

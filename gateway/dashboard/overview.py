@@ -13,8 +13,7 @@ from ..accounts import users
 from ..callers import Caller
 from ..operations import perform
 from ..services import Services, services
-from ..topup import listed
-from ..topup import service as topup
+from ..topup import listed, reads
 from ..topup.schemas import BalanceData
 from ..values.languages import Reading
 from . import figures
@@ -37,7 +36,7 @@ async def load(svc: Services, caller: Caller) -> dict[str, Any]:
     db = svc.db
     recent, _ = await listed.topups(db, caller, limit=RECENT)
     # As GET /balance answers it.
-    balance = (await perform(svc.waker, topup.balance(db, caller))).one(BalanceData)
+    balance = (await perform(svc.waker, reads.balance(db, caller))).one(BalanceData)
     return {
         "balance_cents": balance.balance_cents,
         "held_cents": balance.held_cents,

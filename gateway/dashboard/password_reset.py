@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..accounts import resets, users
+from ..accounts import fields, resets
 from ..lockout import client_address
 from ..operations import perform
 from ..services import services
@@ -38,8 +38,8 @@ async def forgot(request: Request) -> Response:
     svc = services(request)
     given = _text(data.get("email"), 300)
     try:
-        email = users.canonical_email(given)
-    except users.AccountError as refused:
+        email = fields.canonical_email(given)
+    except fields.AccountError as refused:
         return page(
             request,
             "accounts/forgot_password.html",

@@ -18,8 +18,8 @@ from ..operations import perform
 from ..sellers import bindings
 from ..sellers.schemas import BINDING_ID, BindingCreate, BindingData
 from ..services import services
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from .cards import Card
 from .context import Viewer
 from .inputs import field

@@ -24,7 +24,7 @@ from ..sellers.hold import PAYMENTS
 from ..sellers.schemas import PAY_ID, PaymentData
 from ..sellers.states import HELD, TRANSITIONS
 from ..services import services
-from ..values.languages import marked
+from ..values.marking import marked
 from . import payment_bindings
 from .context import require_viewer
 from .policy_form import INTERVAL_WORDS

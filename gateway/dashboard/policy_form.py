@@ -21,7 +21,7 @@ from ..policies.model import (
     Limit,
     Policy,
 )
-from ..values.languages import marked
+from ..values.marking import marked
 from ..values.platforms import PLATFORMS
 from .inputs import listed
 

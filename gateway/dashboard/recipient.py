@@ -28,13 +28,14 @@ from ..recipients import page as recipient_page
 from ..recipients import revocations
 from ..recipients.redeemed import CodeStates
 from ..services import services
-from ..store.db import Database
+from ..store.engine import Database
 from ..upstreams.allowances import Allowances
 from ..values.addresses import normalize
 from ..values.clock import utcnow
 from ..values.codes import CATALOGUE
 from ..values.envelope import error_response
-from ..values.languages import DEFAULT, Catalogues, choose, marked
+from ..values.languages import DEFAULT, Catalogues, choose
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from .context import visit
 from .csrf import form

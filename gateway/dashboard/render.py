@@ -22,8 +22,8 @@ from ..billing.channels import registry
 from ..services import services
 from ..values import languages
 from ..values.clock import utcnow, when
-from ..values.languages import marked
-from ..values.money import money, quota_of
+from ..values.marking import marked
+from ..values.money import quota_of
 from ..webhooks.urls import masked
 from .context import COOKIE, Visit, current_viewer, known_visit
 from .paths import PREFIX, path_for
@@ -34,14 +34,12 @@ __all__ = [
     "SECTIONS",
     "TEMPLATES",
     "WORDS",
-    "money",
     "nav",
     "page",
     "picked",
     "reading",
     "region",
     "set_session_cookie",
-    "when",
 ]
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -29,9 +29,9 @@ from ..operations import perform
 from ..services import services
 from ..topup import doors
 from ..topup.schemas import SendRequest
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.envelope import Envelope, error_response
-from ..values.languages import marked
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from . import policy_form

@@ -21,8 +21,8 @@ from ..merchants import preferences, voucher_redemption
 from ..operations import perform
 from ..services import services
 from ..values import languages
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from .context import Viewer, require_viewer
 from .csrf import form

@@ -13,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import links, registry
+from ..approvals import links
+from ..holds import registry
 from ..operations import perform
 from ..sellers import doors as payment_doors
 from ..sellers.schemas import PAY_ID
 from ..services import services
-from ..topup import approvals, doors, listed
-from ..topup import service as topup
+from ..topup import approvals, cancelling, doors, listed
 from ..topup.hold import SENDS
 from ..values import statuses
 from ..values.platforms import PLATFORMS
@@ -120,7 +120,7 @@ async def cancel_topup(request: Request) -> Response:
     await form(request)
     svc = services(request)
     found = txn_id(request)
-    await perform(svc.waker, topup.cancel(svc.db, svc.sealer, viewer.caller, found))
+    await perform(svc.waker, cancelling.cancel(svc.db, svc.sealer, viewer.caller, found))
     return RedirectResponse(path_for("show_topup", txn_id=found), status_code=303)
 
 

@@ -46,15 +46,14 @@ from ..billing.subscriptions.schemas import (
 )
 from ..billing.wallet import grants, redemption
 from ..billing.wallet.grants import GrantData
-from ..mail.links import public_base
 from ..operations import perform
 from ..services import services
-from ..topup import service as topups
-from ..topup import vouchers
+from ..topup import reads, vouchers
 from ..topup.schemas import BalanceData, RedeemedData
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
+from ..values.public_base import public_base
 from .context import Viewer, require_viewer
 from .csrf import form
 from .inputs import FORM, FormErrors, dollars_to_cents, field, page_number
@@ -159,7 +158,7 @@ async def _wallet_page(
     info = await perform(svc.waker, funding.topup_info(svc.db, svc.settings, caller))
     channels = info.one(TopupInfo).channels
     offered = (await perform(svc.waker, plans.public_plans(svc.db, caller))).many(PlanData)
-    balance = (await perform(svc.waker, topups.balance(svc.db, caller))).one(BalanceData)
+    balance = (await perform(svc.waker, reads.balance(svc.db, caller))).one(BalanceData)
     subscribed = await perform(svc.waker, subscriptions.get_subscription(svc.db, caller))
     listed = funding.transactions(
         svc.db, caller, limit=LEDGER_PAGE_SIZE, cursor=int(ledger_after) if ledger_after else None

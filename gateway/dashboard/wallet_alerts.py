@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Route
 from ..billing.wallet import alerts
 from ..operations import perform
 from ..services import services
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from .cards import Card
 from .context import Viewer
 from .inputs import dollars_to_cents, field, listed

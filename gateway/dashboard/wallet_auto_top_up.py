@@ -21,8 +21,8 @@ from ..billing.channels.providers.sandbox import TEST_CARDS
 from ..operations import perform
 from ..services import services
 from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from .cards import Card
 from .context import Viewer

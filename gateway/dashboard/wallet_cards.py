@@ -33,9 +33,9 @@ from ..billing.subscriptions.schemas import SubscriptionInvoiceData
 from ..callers import Caller
 from ..operations import perform
 from ..services import services
-from ..store.db import Database
-from ..values.codes import Code
-from ..values.languages import marked
+from ..store.engine import Database
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .cards import Card

@@ -19,8 +19,8 @@ from ..sellers.payer_keys import service as payer_keys
 from ..sellers.payer_keys.schemas import MAX_PROTOCOL, PayerKeyData, PayerKeySet
 from ..services import services
 from ..values.clock import utcnow
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from .cards import Card
 from .context import Viewer
 from .inputs import field

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from ..operations import perform
 from ..services import services
 from ..values import outside_json, payload_filters
-from ..values.codes import Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from ..webhooks import endpoints, filter_preview
 from ..webhooks.destinations.registry import HTTP

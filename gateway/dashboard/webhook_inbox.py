@@ -6,7 +6,7 @@ from typing import Any
 
 from ..operations import perform
 from ..services import Services
-from ..values.languages import marked
+from ..values.marking import marked
 from ..webhooks import inbox
 from .context import Viewer
 

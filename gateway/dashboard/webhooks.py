@@ -24,8 +24,9 @@ from starlette.routing import BaseRoute, Route
 from .. import merchant_limits
 from ..operations import perform
 from ..services import Services, services
-from ..values.codes import CATALOGUE, Code
-from ..values.languages import marked
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
+from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
 from ..webhooks import deliveries, endpoints, event_docs, replays, stats
 from ..webhooks.destinations.registry import HTTP
@@ -61,7 +62,6 @@ from .webhook_form import (
 )
 
 __all__ = [
-    "ENDPOINT_LABELS",
     "ROTATION_OVERLAPS",
     "has_more",
     "listed_endpoints",

@@ -36,7 +36,7 @@ from ..accounts import roles
 from ..policies.model import KEY_SCOPES, Policy
 from ..policies.templates import effective_of
 from ..store.models import ApiKeyRow, PolicyTemplate, table_of
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = ["OPERATOR", "Hand", "key", "lift", "member"]

@@ -42,16 +42,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from .. import outbox
-from ..approvals import registry
 from ..budgets import service as budgets
+from ..holds import registry
 from ..ledger import service as ledger
 from ..mail import alerts, rows
 from ..sellers import authorizing as authorized_payments
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Topup, Wallet, table_of
 from ..store.raw import raw
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.resources import API_PATH
 from . import hands

@@ -28,7 +28,8 @@ from sqlalchemy import BigInteger, ColumnElement, String, Table, case, func, sel
 
 from .. import outbox
 from ..policies import levels
-from ..store.compose import Plan, Refs, Step, param, steps
+from ..store.compose import Plan, Refs, Step, steps
+from ..store.expressions import param
 from ..store.models import Wallet, table_of
 from ..store.raw import Conn, Statement, raw
 from ..store.types import UTCDateTime

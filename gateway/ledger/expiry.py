@@ -10,7 +10,7 @@ from typing import Any, Final
 from sqlalchemy import BigInteger, String, or_, select, update
 
 from .. import outbox
-from ..store.compose import param
+from ..store.expressions import param
 from ..store.models import CreditGrant, table_of
 from ..store.raw import Conn, Statement, raw
 from ..store.types import UTCDateTime

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, String, case, delete, func, insert, or_, select, text, update
 
-from ..store.compose import param
+from ..store.expressions import param
 from ..store.models import (
     HELD_STATUSES,
     PAYMENTS_HOLDING,

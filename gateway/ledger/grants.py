@@ -49,8 +49,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import insert as insert_into
 
-from ..store.compose import Refs, Step, const, from_rows, param
-from ..store.expressions import upsert
+from ..store.compose import Refs, Step
+from ..store.expressions import const, from_rows, param, upsert
 from ..store.models import CreditDraw, CreditGrant, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, String, Table, and_, literal
 
-from ..store.compose import Refs, Step, const, from_rows, param, upsert
+from ..store.compose import Refs, Step
+from ..store.expressions import const, from_rows, param, upsert
 from ..store.models import AutoTopUpRun, table_of
 from ..store.types import UTCDateTime
 

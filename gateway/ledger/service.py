@@ -39,7 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.compose import Refs, from_rows, param, upsert
+from ..store.compose import Refs
+from ..store.expressions import from_rows, param, upsert
 from ..store.models import LedgerEntry, Wallet, table_of
 from ..store.raw import Conn, Construct, Statement, raw
 from ..store.types import UTCDateTime

@@ -23,17 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 from keys import Sealer, SealError
 
-from ..values.public_base import DEFAULT_BASE_URL, base_url, public_base
-
 __all__ = [
-    "DEFAULT_BASE_URL",
     "MAX_TOKEN_LENGTH",
     "RecipientLink",
     "approval_url",
-    "base_url",
     "freeze_url",
     "open_recipient_token",
-    "public_base",
     "recipient_token",
     "recipient_url",
     "reset_url",

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Mail, Topup, table_of
 from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.languages import Catalogues
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from .content import compose

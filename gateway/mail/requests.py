@@ -17,9 +17,9 @@ from keys import Sealer
 
 from ..ratelimit import Limit, LimiterUnavailable, hit_all
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from . import rows as mail
 

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from ..outbox import MAIL_PREFIX
-from ..store.compose import Refs, Step, const, from_rows, param
+from ..store.compose import Refs, Step
+from ..store.expressions import const, from_rows, param
 from ..store.models import Mail, Merchant, table_of
 from ..store.raw import Construct
 from ..store.types import UTCDateTime
@@ -38,7 +39,6 @@ __all__ = [
     "FAILED",
     "HELD",
     "KINDS",
-    "MAIL_PREFIX",
     "PASSWORD_RESET",
     "QUEUED",
     "RECIPIENT_LINK",

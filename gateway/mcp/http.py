@@ -64,7 +64,8 @@ from ..auth import (
 from ..callers import Caller
 from ..lockout import client_address
 from ..services import Services, services
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID, error_response
 from ..values.loading import loaded
 from ..values.outcome import ApiError

@@ -29,7 +29,7 @@ from ..ops.outage import failure_outcome, logged
 from ..protocols import paid, registry
 from ..services import Services
 from ..values.catalogue import code_entries
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .tools import TOOLS, by_name
 

@@ -20,7 +20,7 @@ from ..auth import authenticate_key
 from ..callers import Caller
 from ..ops import collector
 from ..services import Services, open_services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
 from .server import build_server

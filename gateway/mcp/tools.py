@@ -38,7 +38,7 @@ from ..sellers.schemas import (
     PaymentMade,
 )
 from ..services import Services
-from ..topup import doors, paying, service, vouchers
+from ..topup import cancelling, doors, paying, reads, vouchers
 from ..topup.schemas import (
     TXN_ID,
     BalanceData,
@@ -49,10 +49,10 @@ from ..topup.schemas import (
     SendRequest,
     TopupData,
 )
-from ..values.codes import Code
-from ..values.envelope import CursorMeta, validation_details
+from ..values.code_names import Code
+from ..values.envelope import validation_details
 from ..values.model import Model
-from ..values.outcome import ApiError, EnvelopeBody, Outcome
+from ..values.outcome import ApiError, CursorMeta, EnvelopeBody, Outcome
 from ..values.parsing import check_cursor
 
 __all__ = ["TOOLS", "ToolSpec", "by_name", "send_topup_paying"]
@@ -180,21 +180,19 @@ async def send_topup_paying(
 
 async def get_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     txn_id = _txn_id(arguments)
-    return await perform(svc.waker, service.get(svc.db, svc.sealer, caller, txn_id))
+    return await perform(svc.waker, reads.get(svc.db, svc.sealer, caller, txn_id))
 
 
 async def list_topups(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     query = _parse(ListQuery, arguments)
     check_cursor(query.cursor, TXN_ID)
-    operation = service.list_page(
-        svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor
-    )
+    operation = reads.list_page(svc.db, svc.sealer, caller, limit=query.limit, cursor=query.cursor)
     return await perform(svc.waker, operation)
 
 
 async def cancel_topup(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     txn_id = _txn_id(arguments)
-    return await perform(svc.waker, service.cancel(svc.db, svc.sealer, caller, txn_id))
+    return await perform(svc.waker, cancelling.cancel(svc.db, svc.sealer, caller, txn_id))
 
 
 async def redeem_voucher(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
@@ -205,7 +203,7 @@ async def redeem_voucher(svc: Services, caller: Caller, arguments: dict[str, Any
 
 async def get_balance(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:
     _parse(NoArguments, arguments)
-    return await perform(svc.waker, service.balance(svc.db, caller))
+    return await perform(svc.waker, reads.balance(svc.db, caller))
 
 
 async def get_key_limits(svc: Services, caller: Caller, arguments: dict[str, Any]) -> Outcome:

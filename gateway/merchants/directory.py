@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..policies.model import Policy
-from ..store.db import Database
+from ..store.engine import Database
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from . import keys, service
 from .schemas import KeyData

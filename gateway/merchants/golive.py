@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..ledger import service as ledger
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     ApiKeyRow,
     FulfilmentSetting,

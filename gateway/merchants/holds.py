@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..policies.templates import effective_of
 from ..store.held import Closing, closings
 from ..store.models import ApiKeyRow, PolicyTemplate, table_of
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = ["close", "close_expired", "close_overdue", "refuse_if_ended"]

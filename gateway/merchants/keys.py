@@ -29,11 +29,11 @@ from ..callers import Caller
 from ..policies.model import CONSENT_ONLY, KEY_ONLY, SCOPES, Policy, Scope, load
 from ..policies.usage import usage
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Merchant, OAuthToken, table_of
 from ..store.paging import newest_first, split
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.envelope import validation_details
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from . import holds, service, template_store

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..budgets import service as budgets
 from ..policies.model import Policy, load
 from ..policies.templates import changes, effective
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     ApiKeyRow,
     Merchant,
@@ -30,7 +30,7 @@ from ..store.models import (
 )
 from ..store.paging import newest_first, split
 from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from .keys import Actor, check_change, check_grantable, merged
 from .template_schemas import (

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import levels_of
 from ..ledger import service as ledger
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, Wallet, table_of
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.languages import known
 from ..values.model import Model
 from ..values.outcome import ApiError, Outcome

@@ -11,7 +11,7 @@ from keys import ENVS, ApiKey, Env, hash_api_key, mint_api_key
 from ..ledger import grants
 from ..ledger import service as ledger
 from ..policies.model import Policy, load
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Merchant, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id

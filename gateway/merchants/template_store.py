@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..policies.model import Policy, load
 from ..policies.templates import effective
 from ..store.models import PolicyTemplate, table_of
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = ["bounded", "columns", "template_policy"]

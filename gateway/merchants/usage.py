@@ -13,7 +13,7 @@ from ..policies.model import Policy, load
 from ..policies.templates import effective
 from ..policies.usage import usage
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import PolicyTemplate, table_of
 from ..values.clock import utcnow
 from .schemas import KeyActivity, KeyData

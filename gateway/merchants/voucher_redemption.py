@@ -12,11 +12,11 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import VoucherRedemption, table_of
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings

@@ -30,9 +30,9 @@ from starlette.requests import Request
 from ..apps import documents, grants, registry
 from ..apps.pending import CONSENT_PATH, seal_pending
 from ..apps.schemas import APP_SCOPES, redirect_uri
-from ..mail.links import public_base
 from ..services import Services
 from ..values.clock import utcnow
+from ..values.public_base import public_base
 from ..values.resources import API_PATH, known_resources, normalized
 from ..values.text import one_line
 

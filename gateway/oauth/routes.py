@@ -31,13 +31,13 @@ from starlette.types import Message
 from ..apps.pending import CONSENT_PATH, answer_url, issuer
 from ..apps.schemas import APP_SCOPES, MINIMAL_SCOPES
 from ..client_limits import OAUTH, OAUTH_REGISTRATIONS, ClientLimit, Refused
-from ..mail.links import public_base
 from ..ops.url_text import OAUTH_NUL_REFUSAL
 from ..services import services
 from ..values.loading import loaded
 from ..values.outcome import ApiError
 from ..values.outside_json import loads
 from ..values.parsing import read_capped
+from ..values.public_base import public_base
 from ..values.resources import API_PATH, MCP_PATH, PROTECTED_RESOURCE_PATH
 from ..values.text import holds_nul, query_holds_nul
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from ..values.codes import CATALOGUE
-from .mcp_clients import CLIENTS, STDIO_DIR
+from .mcp_clients import CLIENTS
 
-__all__ = ["STDIO_DIR", "llms_txt"]
+__all__ = ["llms_txt"]
 
 SEND = ("/api/public/v1/topup/send", "post")
 STATUS = ("/api/public/v1/topup/{txn_id}", "get")

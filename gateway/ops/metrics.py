@@ -31,12 +31,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, literal, select
 
-from ..store.db import Database
 from ..store.delivery_queue import QUEUE
+from ..store.engine import Database
 from ..store.models import WebhookDelivery, table_of
 from ..store.types import UTCDateTime
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 
 __all__ = [
     "CONTENT_TYPE",

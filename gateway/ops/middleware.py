@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.envelope import SCOPE_CODE, SCOPE_REQUEST_ID
 from . import metrics
 

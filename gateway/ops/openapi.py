@@ -16,9 +16,10 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute, Mount
 
-from ..values.codes import CATALOGUE, Code
-from ..values.envelope import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.marking import marked
+from ..values.outcome import CursorMeta, LedgerMeta, OffsetMeta, PageMeta
 from .routing import KEY_ERRORS, ApiRoute, HeaderDoc, RouteDoc
 from .webhook_docs import WebhookDoc
 

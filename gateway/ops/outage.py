@@ -15,7 +15,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.unreachable import is_unreachable, timed_out
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.envelope import Envelope, refusal_of
 from ..values.outcome import Outcome
 

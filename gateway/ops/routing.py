@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.parsing import FORMS_TAKEN
 
 __all__ = [

@@ -12,7 +12,7 @@ its own shape.
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.envelope import Envelope
 from ..values.text import NUL, query_holds_nul
 

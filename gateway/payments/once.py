@@ -24,9 +24,9 @@ from ..billing.wallet.shortfall import shortfall_data
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..policies import rules, spend, thresholds
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.raw import CheckViolated, Raw
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 
 __all__ = ["Apply", "Keyed", "Paid", "pay", "short"]

@@ -22,19 +22,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..store.models import MAX_DESTINATION
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
-__all__ = [
-    "MAX_DESTINATION",
-    "MAX_PAYEE",
-    "Admitted",
-    "Payee",
-    "admits",
-    "canonical",
-    "judge",
-    "origin_of",
-]
+__all__ = ["MAX_PAYEE", "Admitted", "Payee", "admits", "canonical", "judge", "origin_of"]
 
 MAX_PAYEE = MAX_DESTINATION  # characters of one entry of ``allowed_payees``: one destination
 _EVM_IN = re.compile(r"(?<![0-9a-zA-Z])0x[0-9a-fA-F]{40}(?![0-9a-zA-Z])")

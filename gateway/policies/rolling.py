@@ -35,7 +35,8 @@ from sqlalchemy import (
     union_all,
 )
 
-from ..store.compose import Step, const, param, upsert
+from ..store.compose import Step
+from ..store.expressions import const, param, upsert
 from ..store.models import KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime

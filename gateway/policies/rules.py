@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from . import payees
 from .model import BudgetLimits, Interval, Limit, Policy
@@ -28,7 +28,6 @@ __all__ = [
     "Drawn",
     "Held",
     "Judged",
-    "Payee",
     "Payment",
     "budget_calendar",
     "charge",

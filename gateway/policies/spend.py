@@ -39,8 +39,9 @@ from sqlalchemy import (
     update,
 )
 
-from ..store.compose import Refs, Step, const, from_rows, one_of, param, upsert
-from ..store.db import Database
+from ..store.compose import Refs, Step
+from ..store.engine import Database
+from ..store.expressions import const, from_rows, one_of, param, upsert
 from ..store.models import ALERT_DUE, KeySpend, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime

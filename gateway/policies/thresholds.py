@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import BigInteger, String, select, text, update
 
 from .. import outbox
-from ..store.compose import one_of, param
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import one_of, param
 from ..store.models import ALERT_DUE, ApiKeyRow, Budget, KeySpend, PolicyTemplate, table_of
 from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import Field
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.raw import Raw
 from ..values.clock import rfc3339, utcnow
 from ..values.model import Model

@@ -61,8 +61,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from ..billing.channels.registry import Charged, Context, Provider
-from ..store.db import Database
-from ..values.codes import Code
+from ..store.engine import Database
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import FundingOrder, table_of
 
 __all__ = ["Claim", "claim_of"]

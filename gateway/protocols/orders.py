@@ -42,25 +42,16 @@ from ..billing.orders import pricing
 from ..billing.orders import states as order_states
 from ..billing.orders.expiry import AGENT_KIND
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import FundingOrder, Wallet, table_of
 from ..values.clock import new_id
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import registry
-from .base import AgentPaid, Presented, Take, digest
+from .base import AgentPaid, Presented, Take
 
-__all__ = [
-    "AGENT",
-    "AgentPaid",
-    "Presented",
-    "Take",
-    "digest",
-    "offered",
-    "pay",
-    "refused_refund",
-]
+__all__ = ["AGENT", "offered", "pay", "refused_refund"]
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,10 @@ from .. import idempotency
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..operations import perform
-from ..store.db import Database
+from ..store.engine import Database
 from ..values.clock import utcnow
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from ..wakes import Waker

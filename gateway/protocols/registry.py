@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..billing.channels import registry as providers
-from ..store.db import Database
+from ..store.engine import Database
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .base import CHALLENGE_MAX_BYTES, Companion, Demand, Door, Payer, Receiver

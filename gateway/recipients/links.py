@@ -19,9 +19,9 @@ from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..mail.requests import Asked, mail_link
 from ..redis_client import Redis
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Wallet, table_of
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings

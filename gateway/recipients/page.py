@@ -18,13 +18,12 @@ from ..mail.links import RecipientLink
 from ..mail.render import redeem_html
 from ..mail.vouchers import redeemable, redeemable_provider, topups_with_provider
 from ..merchants.names import display_name
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, Topup, Wallet, table_of
 from ..topup import vouchers
+from ..upstreams import providers
 from ..upstreams.allowances import Allowance, Allowances
 from ..upstreams.keys import recipient_keys
-from ..upstreams.providers.newapi import NEWAPI
-from ..upstreams.providers.openrouter import OPENROUTER
 from ..upstreams.schemas import UpstreamKeyData
 from ..values.clock import utcnow
 from ..values.languages import DEFAULT, ENGLISH, Catalogues, choose, money_in
@@ -103,9 +102,10 @@ async def fingerprint(db: Database, link: RecipientLink) -> tuple[Any, ...]:
 async def _record_spent(
     db: Database, sealer: Sealer, link: RecipientLink, states: CodeStates | None
 ) -> dict[str, str]:
-    """Each New API code's state by top-up (``spent``, ``unused``, …), a code newly seen used
-    recorded as redeemed (``vouchers.spent_upstream``: off the recipient's balance as a voucher's
-    redemption takes it). A code recorded before is ``spent`` with nothing asked."""
+    """Each code's state by top-up (``spent``, ``unused``, …), where its upstream reads its
+    codes (``providers.ReadsCodes``), a code newly seen used recorded as redeemed
+    (``vouchers.spent_upstream``: off the recipient's balance as a voucher's redemption takes
+    it). A code recorded before is ``spent`` with nothing asked."""
     if states is None:
         return {}
     async with db.read() as conn:
@@ -118,7 +118,8 @@ async def _record_spent(
     asked = []
     for row in rows:
         given = redeemable(sealer, row)
-        if given.provider != NEWAPI or given.code is None or not row.fulfil_reference:
+        reads = isinstance(providers.get(given.provider), providers.ReadsCodes)
+        if not reads or given.code is None or not row.fulfil_reference:
             continue
         if row.redeemed_at is not None:
             known[row.id] = SPENT
@@ -132,11 +133,12 @@ async def _record_spent(
 
 
 def _quota(row: Any, provider: str, where: dict[tuple[str, str], dict[str, Any]]) -> int | None:
-    """The New API quota a top-up through New API gave, at the rate the merchant sets."""
-    if provider != NEWAPI:
-        return None
-    rate = where.get((row.platform, provider), {}).get("quota_per_usd")
-    return quota_of(row.amount_cents, rate)
+    """The quota a top-up gave, through an upstream whose codes hold quota, at the rate the
+    merchant sets (``Provider.quota_rate``)."""
+    found = providers.get(provider)
+    saved = where.get((row.platform, provider), {}).get("quota_per_usd")
+    rate = None if found is None else found.quota_rate(saved)
+    return None if rate is None else quota_of(row.amount_cents, rate)
 
 
 async def view(
@@ -218,8 +220,8 @@ async def view(
         balances[name_of(platform)] = int(cents)
     keys = await recipient_keys(db, sealer, link.merchant_id, link.env, link.email)
     spending: dict[str, Allowance] = {}
-    if allowances is not None and any(k.provider == OPENROUTER for k in keys):
-        sent_by = [r.platform for r, given in given_by_row if given.provider == OPENROUTER]
+    if allowances is not None and any(allowances.reads(k.provider) for k in keys):
+        sent_by = [r.platform for r, given in given_by_row if allowances.reads(given.provider)]
         spending = await allowances.of(
             db, sealer, link.merchant_id, link.env, link.email, sent_by, utcnow()
         )

@@ -1,5 +1,6 @@
-"""Whether a recipient's New API code was redeemed, for their page: the search the gateway
-already makes of its upstream (``NewApi.code_state``), bounded. Each answer is kept in Redis a
+"""Whether a recipient's code was redeemed upstream, for their page: the search the gateway
+already makes of an upstream that reads its codes (``providers.ReadsCodes``: New API's
+``code_state``), bounded. Each answer is kept in Redis a
 short while (a spent code longer: it stays spent), a page asks the upstream at most once per
 code and for at most ``MAX_ASKED`` codes, and a failing upstream makes the answer ``unknown``:
 never a broken page.
@@ -20,12 +21,10 @@ from redis.exceptions import RedisError
 from keys import Sealer
 
 from ..redis_client import ANSWER_WITHIN, Redis
-from ..store.db import Database
-from ..upstreams import config
+from ..store.engine import Database
+from ..upstreams import config, providers
 from ..upstreams.clients import UpstreamError
 from ..upstreams.outbound import Upstreams
-from ..upstreams.providers import newapi
-from ..upstreams.providers.newapi import NEWAPI, NewApi
 
 __all__ = ["CACHE_SECONDS", "MAX_ASKED", "SPENT", "UNKNOWN", "UNUSED", "Asked", "CodeStates"]
 
@@ -95,21 +94,22 @@ class CodeStates:
             return {a.topup_id: UNKNOWN for a in asked}
         states = {a.topup_id: s for a, s in zip(asked, cached, strict=True) if s is not None}
         missing = [a for a in asked if a.topup_id not in states]
-        by_platform: dict[str, NewApi | None] = {}
+        by_platform: dict[str, providers.CodeStates | None] = {}
         async with db.read() as conn:
             for platform in {a.platform for a in missing[:MAX_ASKED]}:
                 upstream = await config.load(conn, self.sealer, merchant_id, env, platform)
+                found = None if upstream is None else providers.get(upstream.provider)
                 made = None
-                if upstream is not None and upstream.provider == NEWAPI:
-                    made = newapi.client(upstream, self.upstreams.for_env(env))
+                if upstream is not None and isinstance(found, providers.ReadsCodes):
+                    made = found.code_states(upstream, self.upstreams.for_env(env))
                 by_platform[platform] = made
 
         async def ask(one: Asked) -> str:
-            newapi = by_platform.get(one.platform)
-            if newapi is None:
+            reading = by_platform.get(one.platform)
+            if reading is None:
                 return UNKNOWN
             try:
-                state = await newapi.code_state(one.reference, one.code)
+                state = await reading.code_state(one.reference, one.code)
             except UpstreamError as exc:
                 log.info("code state of %s: %s (%s)", one.topup_id, exc.outcome, exc.detail)
                 state = None

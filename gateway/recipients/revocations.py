@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
 from ..mail.links import RecipientLink
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import RecipientLinkRevocation, Topup, table_of
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .schemas import LinksRevokedData
 

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..callers import Caller
 from ..ledger import service as ledger
 from ..mail import rows as mail
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Mail, Topup, Wallet, table_of
 from ..values.addresses import normalize
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.platforms import PLATFORMS
 from .schemas import EmailState, RecipientData

@@ -43,11 +43,12 @@ from ..policies.model import Policy
 from ..policies.payees import admits
 from ..policies.templates import effective_of
 from ..protocols import registry
-from ..protocols.base import Wallet
-from ..store.db import Database
+from ..protocols.base import OWN, Wallet
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, PolicyTemplate, SellerPayment, table_of
 from ..values.clock import utcnow
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.marking import marked
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
@@ -61,7 +62,6 @@ from .states import (
     DENIED,
     EXPIRED,
     HELD,
-    OWN,
     PENDING,
     RELEASED,
     move,

@@ -36,16 +36,18 @@ from ..ledger import service as ledger
 from ..payments import plan
 from ..payments.plan import DEBIT
 from ..policies import rules, spend
-from ..protocols.base import Demand, Made
-from ..store.compose import Plan, Refs, Step, const, from_rows, param
+from ..protocols.base import OWN, WALLET, Demand, Made
+from ..store.compose import Plan, Refs, Step
+from ..store.expressions import const, from_rows, param
 from ..store.models import SellerPayment, SellerPaymentWork, table_of
 from ..store.raw import Construct, Raw, Statement
 from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339
-from ..values.codes import CATALOGUE, Code
+from ..values.code_names import Code
+from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError, Outcome
 from .schemas import PaymentData, PaymentMade
-from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, OWN, QUEUE, WALLET, first, move
+from .states import AUTHORIZED, DEBIT_KIND, FAILED, HELD, QUEUE, first, move
 
 __all__ = [
     "OWN_MADE",

@@ -16,14 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller, require_scope
-from ..store.compose import param
-from ..store.db import Database
-from ..store.expressions import upsert
+from ..store.engine import Database
+from ..store.expressions import param, upsert
 from ..store.models import PayeeBinding, table_of
 from ..store.paging import newest_first, split
 from ..store.raw import Raw, Statement
 from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from .schemas import BindingCreate, BindingData
 

@@ -23,12 +23,11 @@ import sqlalchemy as sa
 
 from ..callers import Caller
 from ..protocols.base import Demand
-from ..store.compose import param
-from ..store.expressions import upsert
+from ..store.expressions import param, upsert
 from ..store.models import SellerPayment, SellerPaymentChallenge, table_of
 from ..store.raw import Raw, Statement
 from ..store.types import UTCDateTime
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from .states import DENIED, EXPIRED, FAILED
 

@@ -12,7 +12,7 @@ from ..approvals.held import Spend
 from ..callers import Caller
 from ..operations import perform
 from ..services import Services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from . import service
 from .hold import PAYMENTS
@@ -50,7 +50,7 @@ async def pay(
     )
     outcome = await perform(svc.waker, operation)
     if outcome.status == HELD and not outcome.replayed and outcome.transaction_id is not None:
-        outcome = links.told(outcome, await _offer(svc, outcome.transaction_id))
+        outcome = links.told(PAYMENTS, outcome, await _offer(svc, outcome.transaction_id))
     return outcome
 
 

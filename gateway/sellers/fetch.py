@@ -31,7 +31,7 @@ from ..callers import Caller
 from ..protocols import registry
 from ..services import Services
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..webhooks.bodies import read_capped
 from ..webhooks.transport import SHARE

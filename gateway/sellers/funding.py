@@ -21,26 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller, require_card
 from ..protocols import registry
-from ..store import compose
-from ..store.db import Database
+from ..protocols.base import OWN, WALLET
+from ..store import expressions
+from ..store.engine import Database
 from ..store.models import PaymentFunding, table_of
 from ..store.raw import Raw, Statement
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
-from .states import OWN, WALLET
 
-__all__ = [
-    "FUNDED_BY",
-    "OWN",
-    "WALLET",
-    "FundingData",
-    "FundingSet",
-    "choose",
-    "funded_by",
-    "listed",
-]
+__all__ = ["FUNDED_BY", "FundingData", "FundingSet", "choose", "funded_by", "listed"]
 
 FUNDED_BY = (WALLET, OWN)
 
@@ -71,9 +62,9 @@ class FundingData(Model):
 
 _READ = Statement.of(
     select(_F.c.funded_by).where(
-        _F.c.merchant_id == compose.param("merchant_id", String),
-        _F.c.env == compose.param("env", String),
-        _F.c.protocol == compose.param("protocol", String),
+        _F.c.merchant_id == expressions.param("merchant_id", String),
+        _F.c.env == expressions.param("env", String),
+        _F.c.protocol == expressions.param("protocol", String),
     )
 )
 
@@ -123,7 +114,7 @@ async def choose(db: Database, caller: Caller, body: FundingSet, now: datetime) 
         raise ApiError(Code.VALIDATION_FAILED, f"protocol: {why}", data={"errors": [error]})
     key = {"merchant_id": caller.merchant_id, "env": caller.env, "protocol": protocol}
     values = {**key, "funded_by": body.funded_by, "updated_at": now}
-    upsert = compose.upsert(_F).values(values)
+    upsert = expressions.upsert(_F).values(values)
     upsert = upsert.on_conflict_do_update(
         index_elements=list(key), set_={"funded_by": body.funded_by, "updated_at": now}
     )

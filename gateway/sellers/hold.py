@@ -3,6 +3,7 @@ its rows are the payments ``pending_approval``, its decisions moves of the payme
 (``approvals``). Its own work falls due when its window closes and ends it there
 (``holds``), by the same ``approvals.expire`` as ``expire`` here."""
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,13 @@ from ..callers import Caller
 from ..ledger import service as ledger
 from ..mail.content import expires_text
 from ..operations import perform
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import PAYMENTS_CLOSING, SellerPayment, table_of
+from ..values.code_names import Code
 from ..values.money import money
 from ..values.outcome import Outcome
 from . import approvals, authorizing
-from .schemas import PAY_ID
+from .schemas import PAY_ID, PaymentData
 from .states import AUTHORIZED, DENIED, HELD
 
 if TYPE_CHECKING:  # a door hands the clients; the worker ending holds loads none of them
@@ -43,6 +45,13 @@ class PaymentHold(Hold):
     approved_words = "Approved: paid."
     decided = (AUTHORIZED, DENIED)
     closing = PAYMENTS_CLOSING
+    not_held = Code.PAYMENT_NOT_AWAITING_APPROVAL
+
+    def asked(self, outcome: Outcome, count: int) -> Outcome:
+        # A payment's reply is its model (``schemas.PaymentData``), which has room for it.
+        if not isinstance(outcome.data, PaymentData):
+            return outcome
+        return replace(outcome, data=outcome.data.model_copy(update={"approvers_asked": count}))
 
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
         # The seller's challenge may end long before the hold does (minutes, not a day): an

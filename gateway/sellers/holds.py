@@ -42,10 +42,10 @@ from keys import Sealer
 
 from ..protocols import registry
 from ..protocols.base import Demand, Made, Payer, Use, Wallet
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import SellerPayment, table_of
 from ..store.models import Wallet as WalletRow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from ..values.settings import Settings
 from . import authorizing

@@ -25,13 +25,14 @@ from pydantic import Field
 from ..callers import Caller
 from ..policies import rules
 from ..policies.model import Interval
+from ..policies.payees import Payee
 from ..policies.templates import effective_of
 from ..policies.usage import WindowUsage, read
 from ..policies.windows import Window, window
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, PolicyTemplate, SellerPayment, table_of
 from ..values.clock import id_floor, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import Outcome
 from .service import scoped, visible
@@ -185,7 +186,7 @@ async def _limits(
         if policy.per_payee_limit is None:
             continue
         destination = str(row.destination)
-        payment = rules.seller(rules.Payee("", destination), 1)
+        payment = rules.seller(Payee("", destination), 1)
         for each in rules.counted_windows(policy, payment.recipient, now, destination):
             if each.source == "per_payee":
                 by_key.setdefault(str(row.id), []).append((destination, each))

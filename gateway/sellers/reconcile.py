@@ -23,8 +23,8 @@ from keys import Sealer
 
 from ..protocols import registry
 from ..protocols.base import WALLET, Wallet
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import SellerPayment, TreasuryCheck, TreasuryFloat, table_of
 from ..values.settings import Settings
 from . import treasury_alerts

@@ -50,30 +50,21 @@ from ..budgets.service import drawn
 from ..callers import Caller
 from ..ledger import refills
 from ..payments import once
-from ..policies import rules, spend, thresholds
-from ..policies.payees import MAX_DESTINATION, origin_of
+from ..policies import payees, rules, spend, thresholds
+from ..policies.payees import origin_of
 from ..protocols import registry
-from ..protocols.base import Demand, Payer, Wallet
-from ..store.db import Database
-from ..store.models import SellerPayment, table_of
+from ..protocols.base import OWN, Demand, Payer, Wallet
+from ..store.engine import Database
+from ..store.models import MAX_DESTINATION, SellerPayment, table_of
 from ..store.paging import newest_first, split
 from ..store.raw import Raw
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.settings import Settings
 from . import authorizing, bindings, challenged, funding, treasury
 from .schemas import PaymentCreate
-from .states import (
-    FAILED,
-    HELD,
-    OWN,
-    PENDING,
-    held_until,
-    make_seconds,
-    pending_until,
-    schedule,
-)
+from .states import FAILED, HELD, PENDING, held_until, make_seconds, pending_until, schedule
 
 __all__ = [
     "OPERATION",
@@ -194,7 +185,7 @@ async def pay(
         if kept is None:
             raise
         return kept
-    payee = rules.Payee(origin, destination, tuple(demand.payee_names), proven=proven)
+    payee = payees.Payee(origin, destination, tuple(demand.payee_names), proven=proven)
     payment = rules.seller(payee, demand.amount_cents)
     budgets = await drawn(db, caller.merchant_id, caller.env, caller.policy.budgets)
     judged = rules.judge(caller.policy, payment, now, budgets, caller.consent)

@@ -44,12 +44,13 @@ from .. import outbox
 from ..ledger import alerts, giveback
 from ..ledger import service as ledger
 from ..policies import spend
-from ..protocols.base import LONGEST_CHALLENGE_SECONDS, OWN, WALLET
-from ..store.compose import Plan, Refs, Step, const, param, steps
+from ..protocols.base import LONGEST_CHALLENGE_SECONDS, OWN
+from ..store.compose import Plan, Refs, Step, steps
+from ..store.expressions import const, param
 from ..store.models import SellerPayment, SellerPaymentWork, table_of
 from ..store.queue import Queue
 from ..store.raw import Construct, raw
-from ..store.states import NEW, NoSuchMove, States
+from ..store.states import NEW, States
 from ..store.types import UTCDateTime
 from ..values.clock import rfc3339
 from ..values.settings import Settings
@@ -62,8 +63,6 @@ __all__ = [
     "EXPIRED",
     "FAILED",
     "HELD",
-    "NEW",
-    "OWN",
     "PENDING",
     "QUEUE",
     "RELEASED",
@@ -71,8 +70,6 @@ __all__ = [
     "STATES",
     "TRANSITIONS",
     "USED",
-    "WALLET",
-    "NoSuchMove",
     "Transition",
     "event_data",
     "first",

@@ -25,12 +25,12 @@ from pydantic import ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..protocols.base import WALLET
-from ..store.compose import param, upsert
+from ..store.expressions import param, upsert
 from ..store.models import WALLET_HOLDING, SellerPayment, TreasuryEntry, TreasuryFloat, table_of
 from ..store.raw import Raw, Statement
 from ..store.types import UTCDateTime
 from ..values.clock import new_id, rfc3339_or_none
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError
 from . import treasury_alerts

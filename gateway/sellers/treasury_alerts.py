@@ -21,8 +21,8 @@ from keys import Sealer
 
 from ..mail import rows
 from ..mail.operators import mail_operators
-from ..store.compose import param
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import param
 from ..store.models import TreasuryFloat, table_of
 from ..store.raw import Raw, Statement
 from ..store.types import UTCDateTime

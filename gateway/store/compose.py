@@ -53,25 +53,10 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import TypeEngine
 
-from .expressions import const, from_rows, json_text, materialized, one_of, param, upsert
+from .expressions import one_of, param
 from .raw import Construct, Raw, Statement
 
-__all__ = [
-    "NO_REFS",
-    "Applied",
-    "Plan",
-    "PlanError",
-    "Refs",
-    "Step",
-    "const",
-    "from_rows",
-    "json_text",
-    "materialized",
-    "one_of",
-    "param",
-    "steps",
-    "upsert",
-]
+__all__ = ["NO_REFS", "Applied", "Plan", "PlanError", "Refs", "Step", "steps"]
 
 
 class PlanError(Exception):

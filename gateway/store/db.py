@@ -12,16 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..values.settings import STORE_COMMAND_TIMEOUT_SECONDS, STORE_POOL_TIMEOUT_SECONDS
 from .engine import Database
 from .postgres import PostgresDatabase, create_postgres_engine
-from .sqlite import SQLiteDatabase, create_sqlite_engine, private_sqlite_file
+from .sqlite import SQLiteDatabase, create_sqlite_engine
 
-__all__ = [
-    "Database",
-    "PostgresDatabase",
-    "SQLiteDatabase",
-    "create_engine",
-    "open_database",
-    "private_sqlite_file",
-]
+__all__ = ["create_engine", "open_database"]
 
 
 def _is_sqlite(url: str) -> bool:

@@ -1,6 +1,6 @@
 """How each kind of hold's rows close with the key that asked for them (``merchants.holds``):
 one ``Closing`` a kind, written beside its table (``models.topups``, ``models.payments``) and
-added for a kind registered at run time by the hold registry (``approvals.registry``), so
+added for a kind registered at run time by the hold registry (``holds.registry``), so
 what closes holds when a key ends asks this list and names no kind's table."""
 
 from dataclasses import dataclass

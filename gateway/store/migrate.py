@@ -8,8 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .db import private_sqlite_file
-from .sqlite import sqlite_file_opens
+from .sqlite import private_sqlite_file, sqlite_file_opens
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -50,8 +50,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .compose import materialized, param
 from .engine import Database
+from .expressions import materialized, param
 from .raw import Raw, Statement
 from .types import UTCDateTime
 

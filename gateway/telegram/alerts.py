@@ -31,7 +31,7 @@ from ..policies.thresholds import (
     KEY_RECOVERED,
     KEY_THRESHOLD,
 )
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     RELAYED_EVENTS,
     RELAYED_TYPES,
@@ -44,7 +44,8 @@ from ..store.models import (
     table_of,
 )
 from ..values.clock import utcnow
-from ..values.languages import Catalogues, Reading, choose, marked, money_in
+from ..values.languages import Catalogues, Reading, choose, money_in
+from ..values.marking import marked
 from . import calls
 
 __all__ = ["BATCH", "WORDS", "Told", "relay", "words"]

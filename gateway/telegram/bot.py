@@ -38,10 +38,10 @@ from keys import Sealer
 from .. import outbox
 from ..ledger import service as ledger
 from ..merchants.names import PRODUCT_NAME
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, MerchantUser, TelegramChat, TelegramLinkCode, table_of
 from ..values.clock import new_id, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.money import money
 from ..values.outcome import Outcome

@@ -35,19 +35,20 @@ from ..ledger import service as ledger
 from ..mail import caps
 from ..merchants import holds
 from ..merchants import service as merchants
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import AWAITING_APPROVAL, Topup, table_of
 from ..store.rows import CoreRow
 from ..upstreams import config as upstream_config
 from ..upstreams import work
-from ..upstreams.providers.newapi import NEWAPI
+from ..values import statuses
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.money import quota_of
 from ..values.outcome import ApiError, Outcome
 from . import decisions, lifecycle
+from .reads import read_one, topup_data
 from .schemas import TopupData
-from .service import FAILED_REASON, HELD, magic_outcome, read_one, topup_data
+from .service import FAILED_REASON, HELD, magic_outcome
 
 __all__ = ["Review", "approve", "cancel_held", "deny", "due", "expire", "review"]
 
@@ -83,7 +84,7 @@ class Review:
     decision: decisions.Decision | None  # None: never held for approval
     fulfilment: dict[str, str] | None = None  # an upstream's: provider and our reference
     budgets: tuple[str, ...] = ()  # the names of the budgets it draws on, as the inbox shows them
-    quota: int | None = None  # through New API: its quota, shown beside the cents
+    quota: int | None = None  # through an upstream whose codes hold quota: shown beside the cents
 
 
 async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> Outcome:
@@ -94,11 +95,12 @@ async def review(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         decided = await decisions.decision(conn, caller, txn_id)
         upstream = await work.fulfilment_of(conn, txn_id)
         quota = None
-        if upstream is not None and upstream["provider"] == NEWAPI:
+        if upstream is not None:  # its quota, where its upstream's codes hold quota
             where = await upstream_config.redemption(
-                conn, caller.merchant_id, caller.env, found.platform, NEWAPI
+                conn, caller.merchant_id, caller.env, found.platform, upstream["provider"]
             )
-            quota = quota_of(found.amount_cents, where.quota_per_usd)
+            if where.quota_per_usd is not None:
+                quota = quota_of(found.amount_cents, where.quota_per_usd)
     drawn = await held_draws(db, caller.merchant_id, caller.env, [txn_id])
     return Outcome(
         Code.SUCCESS,
@@ -136,7 +138,7 @@ async def _decide(
         # decision takes the wallet's lock first, as a freeze does, before the top-up's: a
         # denial's refund would otherwise lock them the other way round and deadlock an approval.
         frozen = await ledger.frozen(conn, caller.wallet_id)
-        if target != lifecycle.DENIED and frozen:
+        if target != statuses.DENIED and frozen:
             raise ApiError(Code.ENVIRONMENT_FROZEN, transaction_id=txn_id, status=row.status)
         if spend is not None:
             await spend(conn, now)
@@ -144,16 +146,16 @@ async def _decide(
         if target is None:
             target = magic_outcome(row.env, row.recipient_email)
             provider = None
-            if target == lifecycle.DELIVERED and caller.upstreams is not False:
+            if target == statuses.DELIVERED and caller.upstreams is not False:
                 provider = await work.provider_in(conn, row.merchant_id, row.env, row.platform)
             if provider is not None:
                 target = lifecycle.FULFILLING
                 margin = inline_seconds + work.LEASE_MARGIN_SECONDS
                 how["fulfil"] = (provider, now + timedelta(seconds=margin))
-        if target == lifecycle.FAILED:
+        if target == statuses.FAILED:
             how["failure_reason"] = FAILED_REASON
         gate = None
-        if target == lifecycle.DELIVERED:
+        if target == statuses.DELIVERED:
             voucher = mint_voucher_code(row.env)
             how["voucher_sealed"] = sealer.seal(voucher, context=row.id)
             how["voucher_hash"] = sealer.lookup(voucher)
@@ -215,7 +217,7 @@ async def deny(
 ) -> Outcome:
     """Refuse a held send: refunded to the wallet and the key's windows. ``spend``: the
     one-time link it is made with (``approvals.links``)."""
-    return await _decide(db, sealer, caller, txn_id, now or utcnow(), lifecycle.DENIED, spend=spend)
+    return await _decide(db, sealer, caller, txn_id, now or utcnow(), statuses.DENIED, spend=spend)
 
 
 async def due(db: Database, now: datetime, *, limit: int = 500) -> list[str]:
@@ -243,7 +245,7 @@ async def expire(db: Database, txn_id: str, now: datetime) -> list[str] | None:
         assert wallet is not None
         await ledger.frozen(conn, wallet.wallet_id)  # the wallet's lock first, as a decision's
         asked = lifecycle.ChangeRequest(
-            row, lifecycle.EXPIRED, wallet_id=wallet.wallet_id, now=now, decided_by="expiry"
+            row, statuses.EXPIRED, wallet_id=wallet.wallet_id, now=now, decided_by="expiry"
         )
         moved = await lifecycle.move(conn, asked)
     return None if moved is None else moved[1]
@@ -263,7 +265,7 @@ async def cancel_held(
     cancelled, work = 0, []
     for row in held.all():
         asked = lifecycle.ChangeRequest(
-            row, lifecycle.DENIED, wallet_id=wallet.wallet_id, now=now, decided_by=decisions.FROZEN
+            row, statuses.DENIED, wallet_id=wallet.wallet_id, now=now, decided_by=decisions.FROZEN
         )
         moved = await lifecycle.move(conn, asked)
         if moved is not None:

@@ -5,11 +5,12 @@ from sqlalchemy import select
 from keys import Sealer
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Topup, table_of
 from ..upstreams import work
+from ..values import statuses
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from . import lifecycle
 from .reads import mine, topup_data
@@ -30,9 +31,9 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         moved = None
         # A top-up its upstream is fulfilling is not the merchant's to cancel: the upstream may
         # have issued its code already. It ends delivered, or failed and refunded.
-        if row.status == lifecycle.PENDING and not await work.fulfilling(conn, txn_id):
+        if row.status == statuses.PENDING and not await work.fulfilling(conn, txn_id):
             asked = lifecycle.ChangeRequest(
-                row, lifecycle.CANCELLED, wallet_id=caller.wallet_id, now=now
+                row, statuses.CANCELLED, wallet_id=caller.wallet_id, now=now
             )
             moved = await lifecycle.move(conn, asked)
         if moved is None:
@@ -44,6 +45,6 @@ async def cancel(db: Database, sealer: Sealer, caller: Caller, txn_id: str) -> O
         Code.TOPUP_CANCELLED,
         data,
         transaction_id=txn_id,
-        status=lifecycle.CANCELLED,
+        status=statuses.CANCELLED,
         deliveries=deliveries,
     )

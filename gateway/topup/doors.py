@@ -14,7 +14,7 @@ from ..mail import caps
 from ..operations import perform
 from ..ops import metrics
 from ..services import Services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from . import inline, service
 from .hold import SENDS
@@ -53,7 +53,7 @@ async def send(
     )
     await caps.settle(svc.redis, gate, outcome)
     if outcome.status == HELD and not outcome.replayed and outcome.transaction_id is not None:
-        outcome = links.told(outcome, await _offer(svc, outcome.transaction_id))
+        outcome = links.told(SENDS, outcome, await _offer(svc, outcome.transaction_id))
     if inline.fulfilling(outcome) and svc.upstreams is not None:
         outcome = await inline.first_try(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)

@@ -29,15 +29,17 @@ from keys import Sealer
 from ..ledger import service as ledger
 from ..mail import caps
 from ..merchants import service as merchants
-from ..store.compose import param
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import param
 from ..store.models import Fulfilment, Topup, table_of
 from ..store.raw import Raw, Statement
 from ..upstreams import config, providers, work
 from ..upstreams import keys as upstream_keys
 from ..upstreams.clients import PROVIDER_UNSET, UpstreamError
+from ..upstreams.upstream import Upstream
+from ..values import statuses
 from ..values.clock import utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from ..values.settings import Settings
 from . import lifecycle
@@ -147,14 +149,14 @@ def _row(tx: Raw, found: dict[str, Any]) -> SimpleNamespace:
 
 async def _read(
     tx: Raw, sealer: Sealer, topup_id: str
-) -> tuple[SimpleNamespace, SimpleNamespace, config.Upstream | None] | None:
+) -> tuple[SimpleNamespace, SimpleNamespace, Upstream | None] | None:
     """The top-up, its work and its upstream, if the work is still due: by key, on the
     driver (on SQLite the reader, which never waits for the writer)."""
     found = await tx.fetchrow(_TOPUP, {"topup_id": topup_id})
     job = await tx.fetchrow(_WORK, {"topup_id": topup_id})
     if found is None or job is None:
         return None
-    if job["status"] != work.DUE or found["status"] != lifecycle.PENDING:
+    if job["status"] != work.DUE or found["status"] != statuses.PENDING:
         return None
     row = _row(tx, found)
     upstream = await config.load(tx, sealer, row.merchant_id, row.env, row.platform)
@@ -166,7 +168,7 @@ async def _call(
     sealer: Sealer,
     settings: Settings,
     http_for: HttpFor,
-    upstream: config.Upstream | None,
+    upstream: Upstream | None,
     row: Any,
     job: Any,
     number: int,
@@ -186,7 +188,7 @@ def _try(
     sealer: Sealer,
     settings: Settings,
     http_for: HttpFor,
-    upstream: config.Upstream,
+    upstream: Upstream,
     row: Any,
     job: Any,
     number: int,
@@ -202,7 +204,7 @@ async def _undo(
     sealer: Sealer,
     settings: Settings,
     http_for: HttpFor,
-    upstream: config.Upstream | None,
+    upstream: Upstream | None,
     row: Any,
     job: Any,
     number: int,
@@ -247,7 +249,7 @@ async def _deliver(
     async def record(tx: Raw) -> Outcome | None:
         asked = lifecycle.ChangeRequest(
             row,
-            lifecycle.DELIVERED,
+            statuses.DELIVERED,
             wallet_id=await _wallet_id(tx, row),
             now=at,
             voucher_sealed=sealed,
@@ -274,7 +276,7 @@ async def _deliver(
             Code.TOPUP_DELIVERED,
             data,
             transaction_id=row.id,
-            status=lifecycle.DELIVERED,
+            status=statuses.DELIVERED,
             deliveries=changed.work,
         )
         if settle is not None:
@@ -293,7 +295,7 @@ async def _fail(
     async def record(tx: Raw) -> Outcome | None:
         asked = lifecycle.ChangeRequest(
             row,
-            lifecycle.FAILED,
+            statuses.FAILED,
             wallet_id=await _wallet_id(tx, row),
             now=at,
             failure_reason=why,
@@ -315,7 +317,7 @@ async def _fail(
             Code.TOPUP_FAILED,
             data,
             transaction_id=row.id,
-            status=lifecycle.FAILED,
+            status=statuses.FAILED,
             message=f"Top-up failed upstream; funds refunded: {reason}"[:300],
             deliveries=changed.work,
         )

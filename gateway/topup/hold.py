@@ -2,6 +2,7 @@
 top-ups ``pending_approval``, its decisions the lifecycle's changes (``approvals``), its
 approval's delivery through an upstream given the same first try as a send's (``inline``)."""
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,14 @@ from ..budgets.service import held_draws
 from ..callers import Caller
 from ..mail import caps
 from ..operations import perform
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import SENDS_CLOSING, Topup, table_of
+from ..values import statuses
+from ..values.code_names import Code
 from ..values.money import money
 from ..values.outcome import Outcome
 from ..values.platforms import name_of
-from . import approvals, inline, lifecycle, listed
+from . import approvals, inline, listed
 from .schemas import TXN_ID
 from .service import HELD
 
@@ -39,8 +42,15 @@ class SendHold(Hold):
     noun = "send"
     page = "review"
     approved_words = "Approved: delivered."
-    decided = (lifecycle.DELIVERED, lifecycle.DENIED)
+    decided = (statuses.DELIVERED, statuses.DENIED)
     closing = SENDS_CLOSING
+    not_held = Code.TOPUP_NOT_AWAITING_APPROVAL
+
+    def asked(self, outcome: Outcome, count: int) -> Outcome:
+        # A send's reply is kept as its dump (a dict), which takes the count beside the rest.
+        if not isinstance(outcome.data, dict):
+            return outcome
+        return replace(outcome, data={**outcome.data, "approvers_asked": count})
 
     def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
         text = (

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from ..callers import Caller
 from ..mail import caps
 from ..operations import performed
+from ..values import statuses
 from ..values.outcome import Outcome
 from . import fulfilling as attempting
-from . import lifecycle
 
 if TYPE_CHECKING:  # a door hands the clients; the worker ending holds loads none of them
     from ..services import Services
@@ -22,7 +22,7 @@ def fulfilling(outcome: Outcome) -> bool:
     """Whether ``outcome`` handed a send to its upstream, for its first try now."""
     return (
         not outcome.replayed
-        and outcome.status == lifecycle.PENDING
+        and outcome.status == statuses.PENDING
         and isinstance(outcome.data, dict)
         and "fulfilment" in outcome.data
     )

@@ -32,24 +32,18 @@ from ..ledger import service as ledger
 from ..mail import caps
 from ..mail import rows as mail
 from ..policies import rules, spend
-from ..store.compose import Applied, Plan, Refs, Step, const, materialized, param, steps
+from ..store.compose import Applied, Plan, Refs, Step, steps
+from ..store.expressions import const, materialized, param
 from ..store.models import Topup, table_of
 from ..store.raw import Conn, Construct, raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.statuses import CANCELLED, DELIVERED, DENIED, EXPIRED, FAILED, HELD, PENDING
 
 __all__ = [
-    "CANCELLED",
-    "DELIVERED",
-    "DENIED",
-    "EXPIRED",
-    "FAILED",
     "FULFILLING",
-    "HELD",
     "NEW",
-    "PENDING",
     "STATES",
     "TRANSITIONS",
     "ChangeRequest",

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import ApiKeyRow, Topup, table_of
 from ..store.paging import newest_first, split
 

@@ -15,7 +15,7 @@ from ..protocols import paid
 from ..protocols.base import Transport
 from ..protocols.registry import Presenting
 from ..services import Services
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 from . import doors, service
 from .schemas import SendRequest

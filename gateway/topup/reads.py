@@ -14,13 +14,13 @@ from keys import Sealer
 from ..billing import subscriptions
 from ..callers import Caller
 from ..ledger import service as ledger
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import HELD_STATUSES, WALLET_HOLDING, SellerPayment, Topup, table_of
 from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..upstreams import work
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from .schemas import BalanceData, TopupData
 

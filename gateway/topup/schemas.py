@@ -9,16 +9,14 @@ from ..billing.subscriptions.schemas import SubscriptionData
 from ..values.addresses import RecipientEmail
 from ..values.model import Model
 from ..values.money import as_decimal
-from ..values.platforms import PLATFORMS, Platform
+from ..values.platforms import Platform
 from ..values.statuses import TopupStatus
 
 __all__ = [
-    "PLATFORMS",
     "TXN_ID",
     "BalanceData",
     "FundRequest",
     "ListQuery",
-    "Platform",
     "RedeemVoucherRequest",
     "RedeemedData",
     "SendData",

@@ -36,18 +36,19 @@ from ..mail import rows as mail
 from ..payments import once
 from ..payments.plan import DEBIT, payment_steps
 from ..policies import rules, spend, thresholds
-from ..store.compose import Plan, Refs, Step, const, from_rows, param
-from ..store.db import Database
+from ..store.compose import Plan, Refs, Step
+from ..store.engine import Database
+from ..store.expressions import const, from_rows, param
 from ..store.models import Topup, table_of
 from ..store.raw import Construct, Raw
 from ..store.types import UTCDateTime
 from ..upstreams import work
+from ..values import statuses
 from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from . import lifecycle, sending
-from .cancelling import cancel
-from .reads import balance, get, list_page, read_balance, read_one, topup_data
+from .reads import read_balance
 from .schemas import SendData, SendRequest
 
 __all__ = [
@@ -55,17 +56,11 @@ __all__ = [
     "FAILED_REASON",
     "HELD",
     "SEND",
-    "balance",
-    "cancel",
-    "get",
     "judge",
-    "list_page",
     "magic_outcome",
-    "read_one",
     "request_hash",
     "sandbox_fund",
     "send",
-    "topup_data",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,7 +69,7 @@ _T = table_of(Topup)
 
 SEND = "topup.send"  # the operation's name, which idempotency keys are scoped to
 DEFAULT_APPROVAL_TTL_SECONDS = 24 * 3600
-HELD = lifecycle.HELD  # the status of a send held for approval
+HELD = statuses.HELD  # the status of a send held for approval
 
 
 def _email(body: SendRequest) -> str:
@@ -107,13 +102,13 @@ def request_hash(body: SendRequest) -> str:
 def magic_outcome(env: str, email: str) -> str:
     """Staging's magic recipients: ``…+fail@…`` fails and refunds, ``…+pending@…`` waits."""
     if env != "staging":
-        return lifecycle.DELIVERED
+        return statuses.DELIVERED
     local = email.partition("@")[0]
     if local.endswith("+fail"):
-        return lifecycle.FAILED
+        return statuses.FAILED
     if local.endswith("+pending"):
-        return lifecycle.PENDING
-    return lifecycle.DELIVERED
+        return statuses.PENDING
+    return statuses.DELIVERED
 
 
 def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
@@ -237,7 +232,7 @@ def send_params(
     email = _email(body)
     txn_id = new_id("txn")
     outcome = "held" if held else magic_outcome(env, email)
-    if provider is not None and outcome == lifecycle.DELIVERED:
+    if provider is not None and outcome == statuses.DELIVERED:
         outcome = lifecycle.FULFILLING
     sent = _sent(outcome)
     if sent.refund:
@@ -245,7 +240,7 @@ def send_params(
     elif sent.deliver and caller.policy.approval_for_new_recipients:
         counted = [*counted, rules.paid_window(email)]
     voucher = mint_voucher_code(env) if sent.deliver else None
-    reason = FAILED_REASON if sent.target == lifecycle.FAILED else None
+    reason = FAILED_REASON if sent.target == statuses.FAILED else None
     expires = now + timedelta(seconds=approval_ttl_seconds) if sent.target == HELD else None
     announcing = None
     if sent.event is not None:
@@ -336,7 +331,7 @@ async def _apply(
     applied = await _send_plan(outcome, windows).run(tx, params)
     if applied is None:
         return await once.short(tx, params["wallet_id"], body.amount_cents, public_base_url)
-    recipient = applied.one("recipient") if outcome == lifecycle.DELIVERED else None
+    recipient = applied.one("recipient") if outcome == statuses.DELIVERED else None
     data = SendData(
         voucher_code=voucher,
         platform=body.platform,
@@ -350,7 +345,7 @@ async def _apply(
         written = applied.one("mail")
         data["mail"] = "off" if written is None else str(written["status"])
     deliveries = applied.ids("low_deliveries", refills.STEP)
-    if outcome not in (lifecycle.PENDING, lifecycle.FULFILLING):
+    if outcome not in (statuses.PENDING, lifecycle.FULFILLING):
         deliveries = applied.ids("event_deliveries") + deliveries
     if recipient is not None and params["mail_status"] == mail.QUEUED:
         deliveries += applied.ids("mail")  # the voucher mail: outbox work like a delivery

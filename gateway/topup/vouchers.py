@@ -33,14 +33,16 @@ from keys import Sealer, canonical_voucher
 from .. import outbox
 from ..callers import Caller
 from ..ledger import service as ledger
-from ..store.compose import Plan, Refs, Step, const, param, steps
-from ..store.db import Database
+from ..store.compose import Plan, Refs, Step, steps
+from ..store.engine import Database
+from ..store.expressions import const, param
 from ..store.models import Topup, table_of
 from ..store.raw import Construct, raw
 from ..store.rows import CoreRow
 from ..store.types import UTCDateTime
+from ..values import statuses
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from . import lifecycle
 from .schemas import RedeemedData
@@ -64,7 +66,7 @@ def _claim(refs: Refs) -> Construct:
             _T.c.id == param("txn_id", String),
             _T.c.merchant_id == param("merchant_id", String),
             _T.c.env == param("env", String),
-            _T.c.status == const(lifecycle.DELIVERED),
+            _T.c.status == const(statuses.DELIVERED),
             _T.c.redeemed_at.is_(None),
         )
         .values(redeemed_at=now, updated_at=now)
@@ -146,7 +148,7 @@ def _refusal(row: CoreRow, code: str) -> ApiError | None:
     if row.redeemed_at is not None:
         data = _data(row, code, row.redeemed_at).model_dump()
         return ApiError(Code.VOUCHER_ALREADY_REDEEMED, data=data, transaction_id=row.id)
-    if row.status != lifecycle.DELIVERED:
+    if row.status != statuses.DELIVERED:
         data = {"transaction_id": row.id, "status": row.status}
         return ApiError(Code.VOUCHER_NOT_REDEEMABLE, data=data, transaction_id=row.id)
     return None

@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from keys import Sealer
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import UpstreamKey, table_of
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
@@ -166,6 +166,11 @@ class Allowances:
             each_a_minute=READS_PER_ORIGIN_PER_MINUTE,
             clock=clock,
         )
+
+    @staticmethod
+    def reads(provider: str) -> bool:
+        """Whether the keys ``provider`` makes for recipients are ones read here."""
+        return provider == OPENROUTER
 
     async def aclose(self) -> None:
         await self._http.aclose()

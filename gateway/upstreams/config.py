@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..store import compose
-from ..store.compose import param
-from ..store.db import Database
+from ..store import expressions
+from ..store.engine import Database
+from ..store.expressions import param
 from ..store.models import FulfilmentSetting, table_of
 from ..store.raw import Conn, Statement, raw
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
@@ -36,16 +36,7 @@ from .clients import VOUCHER, UpstreamError
 from .schemas import FulfilmentData, FulfilmentTestData, Redeem, VoucherSet
 from .upstream import Upstream
 
-__all__ = [
-    "Redemption",
-    "Upstream",
-    "list_settings",
-    "load",
-    "redemption",
-    "refusal",
-    "save",
-    "test",
-]
+__all__ = ["Redemption", "list_settings", "load", "redemption", "refusal", "save", "test"]
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +168,7 @@ async def save(
     row = {"merchant_id": merchant_id, "env": env, "platform": platform, "created_at": now}
     async with db.transaction() as conn:
         await conn.execute(
-            compose.upsert(_F)
+            expressions.upsert(_F)
             .values({**row, **values})
             .on_conflict_do_update(index_elements=["merchant_id", "env", "platform"], set_=values)
         )

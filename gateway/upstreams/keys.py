@@ -18,8 +18,8 @@ from sqlalchemy import BigInteger, String, and_, func, or_, select, update
 
 from keys import Sealer
 
-from ..store.compose import param, upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import param, upsert
 from ..store.models import Fulfilment, Topup, UpstreamKey, table_of
 from ..store.raw import Conn, Raw, Statement, raw
 from ..store.types import UTCDateTime

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import String, insert, literal_column, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.compose import Refs, const, from_rows, param
-from ..store.db import Database
+from ..store.compose import Refs
+from ..store.engine import Database
+from ..store.expressions import const, from_rows, param
 from ..store.models import Fulfilment, FulfilmentSetting, table_of
 from ..store.queue import Queue, next_try, settle
 from ..store.raw import Conn, Construct, Raw, Statement, raw

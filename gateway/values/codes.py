@@ -12,7 +12,7 @@ from .code_infos_wallet import WALLET
 from .code_infos_webhooks import WEBHOOKS
 from .code_names import Code, CodeInfo
 
-__all__ = ["CATALOGUE", "Code", "CodeInfo"]
+__all__ = ["CATALOGUE"]
 
 # One catalogue, its entries kept by band beside it: a code is in exactly one band, its first
 # digit's.

@@ -9,28 +9,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from .clock import rfc3339, utcnow
-from .codes import CATALOGUE, Code
+from .code_names import Code
+from .codes import CATALOGUE
 from .outcome import (
     ApiError,
-    CursorMeta,
     EnvelopeBody,
-    LedgerMeta,
-    OffsetMeta,
     Outcome,
-    PageMeta,
 )
 
 __all__ = [
     "HANDLERS",
     "SCOPE_CODE",
     "SCOPE_REQUEST_ID",
-    "ApiError",
-    "CursorMeta",
     "Envelope",
-    "EnvelopeBody",
-    "LedgerMeta",
-    "OffsetMeta",
-    "PageMeta",
     "error_response",
     "refusal_of",
     "validation_details",

@@ -30,7 +30,6 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from . import memos
-from .marking import marked
 from .platforms import name_of
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "html_lang",
     "install",
     "known",
-    "marked",
     "moment_in",
     "money_in",
 ]

@@ -17,7 +17,8 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 
 from .clock import rfc3339, utcnow
-from .codes import CATALOGUE, Code
+from .code_names import Code
+from .codes import CATALOGUE
 from .model import Model
 
 __all__ = [

@@ -20,15 +20,15 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from .codes import Code
-from .envelope import ApiError, validation_details
+from .code_names import Code
+from .envelope import validation_details
+from .outcome import ApiError
 from .outside_json import MAX_DEPTH, too_deep
 from .text import holds_nul, query_holds_nul
 
 __all__ = [
     "FORM",
     "FORMS_TAKEN",
-    "MAX_DEPTH",
     "MAX_FORM_FIELDS",
     "check_cursor",
     "decode_form",

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .codes import Code
+from .code_names import Code
 from .outcome import ApiError
 
 __all__ = [

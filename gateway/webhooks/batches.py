@@ -11,7 +11,7 @@ retries and a receiver dedupes a batch as it dedupes an event.
 import hashlib
 from typing import Any
 
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = ["MAX_BATCH_SIZE", "MIN_BATCH_SIZE", "batch_id", "check_batch", "check_batch_size"]

@@ -12,13 +12,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..store.db import Database
 from ..store.delivery_queue import QUEUE
+from ..store.engine import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
 from ..store.paging import newest_first, split
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.settings import Settings
 from . import retention

@@ -18,14 +18,14 @@ from keys import Sealer, new_signing_key, new_webhook_secret, public_key_of
 
 from .. import outbox
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, table_of
 from ..store.paging import newest_first, split
 from ..store.raw import Conn, Statement, raw
 from ..store.rows import CoreRow
 from ..values import payload_filters
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, CursorMeta, Outcome
 from ..values.public_base import public_base
 from ..values.settings import Settings

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Event, table_of
 from ..values import payload_filters
 from ..values.clock import rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import Outcome
 
 __all__ = ["PREVIEW_EVENTS", "Tried", "preview"]

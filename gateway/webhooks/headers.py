@@ -18,7 +18,7 @@ from typing import Any
 
 from keys import Sealer
 
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 from .schemas import MAX_HEADERS, CustomHeader, CustomHeaderData
 

@@ -29,12 +29,12 @@ from sqlalchemy import delete, select
 from keys import BadSignature, Sealer
 
 from ..callers import Caller
-from ..store.compose import upsert
-from ..store.db import Database
+from ..store.engine import Database
+from ..store.expressions import upsert
 from ..store.models import WebhookEndpoint, WebhookInbox, WebhookInboxRequest, table_of
 from ..store.rows import CoreRow
 from ..values.clock import id_floor, new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.model import Model
 from ..values.outcome import ApiError, Outcome
 from ..values.public_base import public_base

@@ -31,11 +31,11 @@ from keys import (
 )
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Event, Merchant, WebhookPoller, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .schemas import (

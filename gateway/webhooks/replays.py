@@ -25,11 +25,11 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import Merchant, WebhookDelivery, WebhookEndpoint, WebhookReplayJob, table_of
 from ..store.rows import CoreRow
 from ..values.clock import new_id, rfc3339, rfc3339_or_none, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from . import retention

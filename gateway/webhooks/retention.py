@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import (
     DeliveryAttempt,
     Event,
@@ -33,7 +33,7 @@ from ..store.models import (
     table_of,
 )
 from ..values.clock import id_floor, rfc3339
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = [

@@ -15,10 +15,10 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..callers import Caller
-from ..store.db import Database
+from ..store.engine import Database
 from ..store.models import DeliveryAttempt, WebhookDelivery, WebhookFiltered, table_of
 from ..values.clock import rfc3339, utcnow
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 from .endpoints import endpoint_row
 from .schemas import EndpointStatsData, LatencyData

@@ -43,12 +43,12 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, String, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.compose import one_of, param
 from ..store.delivery_queue import QUEUE
+from ..store.expressions import one_of, param
 from ..store.models import WebhookDelivery, table_of
 from ..store.raw import Raw, Statement
 from ..store.types import UTCDateTime
-from ..values.codes import Code
+from ..values.code_names import Code
 from ..values.outcome import ApiError
 
 __all__ = [

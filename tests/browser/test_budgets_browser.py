@@ -7,7 +7,7 @@ axe violation at 1280 and 390 px, and no sideways scroll on a phone."""
 from playwright.async_api import Page, expect
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant
 from tests.fixtures.core import local_client

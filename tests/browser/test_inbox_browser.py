@@ -8,7 +8,7 @@ from axe_playwright_python.async_playwright import Axe  # type: ignore[import-un
 from playwright.async_api import Page
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.browser import Merchant, shoot
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Topup, table_of
 from gateway.values import languages
 from tests.fixtures.accessibility import assert_accessible

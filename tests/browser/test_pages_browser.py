@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from gateway.accounts import users
 from gateway.security_headers import MAIL_SANDBOX
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams import work
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant
 from tests.fixtures.core import local_client

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from gateway.accounts import users
 from gateway.sellers import states
 from gateway.sellers.authorizing import read
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values import languages
 from gateway.values.clock import utcnow

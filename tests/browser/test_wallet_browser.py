@@ -15,7 +15,7 @@ from gateway.admin.audit import Call
 from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing.channels import registry as providers
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures import channels, creem, epay, myfatoorah
 from tests.fixtures.accessibility import assert_accessible

@@ -4,7 +4,7 @@ that same page, and "Cancel the checkout", after which a plan can be subscribed 
 
 from playwright.async_api import Page, expect
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.billing import make_staging_plan

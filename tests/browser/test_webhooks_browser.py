@@ -11,7 +11,7 @@ from playwright.async_api import Page
 from standardwebhooks.webhooks import Webhook
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.browser import Merchant, shoot
 from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant

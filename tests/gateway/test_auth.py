@@ -2,7 +2,7 @@ import httpx
 import pytest
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.policies import set_policy

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, CheckInConfig, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant

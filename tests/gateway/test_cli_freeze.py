@@ -5,7 +5,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import events_of

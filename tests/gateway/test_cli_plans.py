@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway import cli
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, Plan, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.stripe import StripeStandIn

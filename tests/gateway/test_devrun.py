@@ -42,7 +42,7 @@ from gateway.operator import command_store, create_key, create_merchant
 from gateway.protocols.base import Companion
 from gateway.redis_server import RedisServer, free_port
 from gateway.redis_server import answers as redis_server_answers
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.store.models import AuditRecord
 from gateway.values.settings import Settings

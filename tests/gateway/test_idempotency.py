@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import (

@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import select, update
 
 from gateway.last_used import LastUsed
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant

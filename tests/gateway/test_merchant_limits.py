@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client, make_settings, running_app

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from gateway.merchants import names
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Merchant, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.dashboard import PASSWORD, csrf_of, dashboard_client, sign_up_on

@@ -13,20 +13,20 @@ from typing import Any
 from redis.asyncio import Redis as AsyncRedis
 
 from gateway.admin import merchants
-from gateway.approvals import doors as approval_doors
 from gateway.billing.orders import sandbox as sandbox_orders
 from gateway.billing.settling import notices
 from gateway.billing.wallet import redemption
+from gateway.holds import doors as approval_doors
 from gateway.operations import perform
 from gateway.sellers import approvals as held_payments
 from gateway.sellers import doors as payment_doors
 from gateway.sellers import fetch as paying_fetch
 from gateway.sellers.hold import PAYMENTS
 from gateway.services import Services
-from gateway.topup import approvals, doors, inline
+from gateway.topup import approvals, cancelling, doors, inline
 from gateway.topup import service as topup
 from gateway.topup.hold import SENDS
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import Outcome
 from gateway.wakes import Waker
 from gateway.webhooks import deliveries, endpoints, replays
@@ -45,7 +45,7 @@ DOORS = [
     "gateway/topup/doors.py",
     "gateway/topup/inline.py",
     "gateway/sellers/doors.py",
-    "gateway/approvals/doors.py",
+    "gateway/holds/doors.py",
     "gateway/oauth",
 ]
 _ENQUEUE = {"publish", "enqueue_job"}
@@ -57,7 +57,7 @@ _IN_A_TRANSACTION = {"conn", "tx"}
 # Every operation a door calls that makes work for the worker.
 ENTRY_POINTS: list[Callable[..., Any]] = [
     topup.send,
-    topup.cancel,
+    cancelling.cancel,
     approvals.approve,
     approvals.deny,
     held_payments.approve,
@@ -249,7 +249,7 @@ STORE_FREE_DOORS = [
     "gateway/topup/doors.py",
     "gateway/topup/inline.py",
     "gateway/sellers/doors.py",
-    "gateway/approvals/doors.py",
+    "gateway/holds/doors.py",
 ]
 _STORE_DOORS = {"read", "transaction", "run"}
 # ``path:function`` → why that door opens the store itself.

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import utcnow
 from tests.fixtures.dashboard import dashboard_client, sign_up_on

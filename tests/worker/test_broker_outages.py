@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.webhooks import event_types
 from tests.fixtures.brokers import NatsServer, cut_proxy
 from tests.fixtures.core import wait_until

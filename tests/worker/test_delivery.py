@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from standardwebhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.webhooks.destinations import registry
 from gateway.webhooks.destinations.base import Broker, Message
 from tests.fixtures.core import wait_until

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from tests.fixtures.core import wait_until
 from tests.fixtures.destinations import QUICK, failed_attempts, make_destination, number

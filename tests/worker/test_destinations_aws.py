@@ -10,7 +10,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import wait_until
 from tests.fixtures.destinations import QUICK, failed_attempts, number
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from gateway.standins.pubsub import PubSubStandIn
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import wait_until
 from tests.fixtures.destinations import QUICK, failed_attempts, number
 from tests.fixtures.merchants import MakeMerchant

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.clock import Stepped

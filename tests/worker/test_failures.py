@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.values.clock import utcnow
 from gateway.webhooks.urls import NAME_REFUSED

@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Topup, UpstreamKey
 from gateway.upstreams import work
 from gateway.values.settings import Settings

@@ -6,7 +6,7 @@ PostgreSQL."""
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Topup, UpstreamKey
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import assert_ledger_balanced

@@ -8,9 +8,10 @@ import pytest
 
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
+from gateway.webhooks.destinations.http import RESPONSE_CAP, post, retry_after_seconds
+from gateway.webhooks.transport import WebhookTransport
 from tests.fixtures.webhooks import Receiver, Reply
-from worker.delivery import RESPONSE_CAP, post, retry_after_seconds
-from worker.http import WebhookTransport, build_clients
+from worker.http import build_clients
 
 
 def _loose() -> WebhookTransport:

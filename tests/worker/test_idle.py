@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from gateway import outbox
 from gateway.store import queue
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.clock import Stepped

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, Merchant, table_of
 from gateway.store.queue import lease
 from gateway.values.clock import utcnow

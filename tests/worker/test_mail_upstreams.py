@@ -10,7 +10,7 @@ import pytest
 
 from gateway.mail.links import RecipientLink
 from gateway.recipients import page
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams import config
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow

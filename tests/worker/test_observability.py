@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.app import create_app
 from gateway.ops.logs import JsonFormatter
 from gateway.ops.metrics import scrape
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from keys import decode_webhook_secret
 from tests.fixtures.core import wait_until

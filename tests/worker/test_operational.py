@@ -12,7 +12,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import (
     Event,
     Mail,

@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from gateway.webhooks import event_types

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, Topup
 from tests.fixtures.core import wait_until
 from tests.fixtures.mail import Inbox

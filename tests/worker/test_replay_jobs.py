@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, WebhookReplayJob, table_of
 from gateway.values.clock import rfc3339, utcnow
 from gateway.webhooks import replays

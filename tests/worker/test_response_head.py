@@ -15,16 +15,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from gateway.webhooks.connections import HeadLimits, HeadTooLarge
 from gateway.webhooks.destinations.http import STORED_HEADERS, STORED_NAME, STORED_VALUE, post
+from gateway.webhooks.transport import WebhookTransport
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
-from worker.http import WebhookTransport, build_clients, head_limits
+from worker.http import build_clients, head_limits
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import (
     DeliveryAttempt,
     Event,

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from gateway.billing.wallet import funding
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CreditDraw, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant

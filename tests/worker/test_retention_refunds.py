@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CreditDraw, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.grants import grant, grants_listed

@@ -3,7 +3,7 @@ on the worker's clock; a PATCH moves an endpoint between them and a bad name cha
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
 from tests.fixtures.merchants import MakeMerchant

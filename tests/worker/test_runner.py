@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.queue import Queue
 from gateway.store.types import UTCDateTime
 from gateway.values.clock import utcnow

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from gateway.webhooks.shares import Shares

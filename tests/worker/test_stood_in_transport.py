@@ -9,7 +9,7 @@ staging may save one there (``hook_settings``); nothing listens at it.
 import httpx
 from standardwebhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant

@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.delivery_queue import QUEUE
+from gateway.store.engine import Database
 from gateway.store.queue import Tried, lease
 from gateway.store.raw import Raw, Statement
 from gateway.values.clock import utcnow
@@ -19,7 +21,7 @@ from tests.fixtures.query_plans import plans_of, without_statistics
 from tests.fixtures.webhooks import emit_test_events, make_endpoint
 from worker import ordered
 from worker.delivery import _TARGETS, DELIVERIES
-from worker.store import POSTGRES_SETTINGS, QUEUE, RECORD, Claim, Record, _record_row
+from worker.store import POSTGRES_SETTINGS, RECORD, Claim, Record, _record_row
 
 _NOW = utcnow()
 _CLAIM = Claim(

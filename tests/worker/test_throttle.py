@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from gateway import outbox
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.store.queue import lease
 from gateway.store.raw import Raw

@@ -18,7 +18,7 @@ from ...admin.schemas import (
 from ...billing.channels.schemas import ChannelAdminData, ChannelSet
 from ...billing.subscriptions.schemas import PlanAdminData, PlanCreate, PlansQuery, PlanUpdate
 from ...services import services
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.parsing import read_json, read_query
 from ..answer import answer
 from .door import STRIPE, path_id, route

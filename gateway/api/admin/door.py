@@ -17,8 +17,9 @@ from ...ops.routing import BODY_ERRORS, ApiRoute, RouteDoc
 from ...ratelimit import Decision, Limit, LimiterUnavailable, unavailable
 from ...services import Services, services
 from ...values.clock import utcnow
-from ...values.codes import Code
-from ...values.envelope import ApiError, Envelope
+from ...values.code_names import Code
+from ...values.envelope import Envelope
+from ...values.outcome import ApiError
 
 __all__ = ["NO_MERCHANT", "STRIPE", "Handler", "path_id", "route"]
 

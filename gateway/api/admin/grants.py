@@ -7,7 +7,7 @@ from ...admin import grants
 from ...admin.audit import Call
 from ...billing.wallet.grants import GrantCreate, GrantData
 from ...services import services
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.parsing import read_json
 from ..answer import answer
 from .door import NO_MERCHANT, path_id, route

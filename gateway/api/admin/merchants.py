@@ -14,23 +14,23 @@ from ...admin.schemas import (
     ApiKeyCreated,
     ApiKeyData,
     KeyCreate,
-    KeyUpdate,
     MerchantCreate,
     MerchantData,
     MerchantQuery,
     MerchantRetention,
     MerchantUpdate,
 )
-from ...mail.links import public_base
+from ...merchants.schemas import KeyUpdate
 from ...operations import perform
 from ...services import services
 from ...upstreams import config as upstream_config
 from ...upstreams import providers as upstream_providers
 from ...upstreams.providers import FulfilmentBody
 from ...upstreams.schemas import FulfilmentData, FulfilmentTestData
-from ...values.codes import Code
-from ...values.envelope import ApiError
+from ...values.code_names import Code
+from ...values.outcome import ApiError
 from ...values.parsing import read_json, read_query
+from ...values.public_base import public_base
 from ..answer import answer
 from .door import NO_MERCHANT, path_id, route
 

@@ -11,7 +11,7 @@ from ...billing.schemas import OffsetQuery, OrderData, RefundData, RefundRequest
 from ...billing.settling import reconcile
 from ...operations import perform
 from ...services import services
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.envelope import Envelope
 from ...values.parsing import read_json, read_query
 from ..answer import answer

@@ -41,14 +41,14 @@ from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...callers import Caller, require_card
-from ...mail.links import public_base
-from ...store.compose import upsert
-from ...store.db import Database
+from ...store.engine import Database
+from ...store.expressions import upsert
 from ...store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
 from ...store.queue import Queue
 from ...values.clock import new_id, rfc3339, utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
+from ...values.public_base import public_base
 from ...values.settings import Settings
 from .. import sandbox_clock
 from ..channels import offering

@@ -27,12 +27,12 @@ from keys import Sealer
 from ... import outbox
 from ...mail import alerts
 from ...mail import rows as mail_rows
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import AutoTopUp, AutoTopUpRun, FundingOrder, Wallet, table_of
 from ...store.queue import give_back, next_try, settle
 from ...store.raw import raw
 from ...values.clock import new_id, rfc3339
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from .. import orders, sandbox_clock

@@ -26,12 +26,12 @@ from sqlalchemy import select
 
 from keys import Sealer, SealError
 
-from ...mail.links import public_base
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import PaymentChannel, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
+from ...values.public_base import public_base
 from ...values.settings import Settings
 from ...values.tls import verifying
 from . import registry as channels

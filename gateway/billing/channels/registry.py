@@ -17,11 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .providers import base
-from .providers.base import *  # noqa: F403  # the interface, whole: ``base.__all__``
+from .providers import base, calls, credentials, errors, messages
+from .providers.base import *  # noqa: F403  # the interface, whole: each piece's ``__all__``
 from .providers.base import Provider
+from .providers.calls import *  # noqa: F403
+from .providers.credentials import *  # noqa: F403
 from .providers.creem import CREEM, CreemCredentials, CreemProvider
 from .providers.epay import EpayProvider
+from .providers.errors import *  # noqa: F403
+from .providers.messages import *  # noqa: F403
 from .providers.myfatoorah import MYFATOORAH, MyFatoorahCredentials, MyFatoorahProvider
 from .providers.sandbox import SANDBOX, SandboxProvider
 from .providers.stripe_checkout import STRIPE, StripeCredentials, StripeProvider
@@ -43,7 +47,8 @@ __all__ = [
     "registered",
     "unregister",
 ]
-__all__ += base.__all__
+__all__ += [*base.__all__, *calls.__all__, *credentials.__all__, *errors.__all__]
+__all__ += messages.__all__
 
 # One line per provider.
 _BUILT_IN: tuple[Provider[Any], ...] = (

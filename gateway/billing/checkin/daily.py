@@ -28,14 +28,15 @@ from ... import outbox
 from ...callers import Caller
 from ...ledger import alerts, grants
 from ...ledger import service as ledger
-from ...store.compose import Plan, Refs, Step, const, param, steps, upsert
-from ...store.db import Database
+from ...store.compose import Plan, Refs, Step, steps
+from ...store.engine import Database
+from ...store.expressions import const, param, upsert
 from ...store.models import CheckIn as CheckInRow
 from ...store.models import CheckInConfig, table_of
 from ...store.raw import Construct, raw
 from ...store.types import UTCDateTime
 from ...values.clock import new_id, rfc3339, utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ..sandbox_clock import now_for
 from .schemas import CheckInData, CheckInRefusal, CheckInToday

@@ -24,10 +24,10 @@ from keys import Sealer
 
 from ... import idempotency
 from ...callers import Caller
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Coupon, FundingOrder, Merchant, MerchantUser, Pack, User, table_of
 from ...values.clock import new_id, rfc3339, utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..channels import offering

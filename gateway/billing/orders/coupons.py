@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...store.compose import upsert
-from ...store.db import Database
+from ...store.engine import Database
+from ...store.expressions import upsert
 from ...store.models import Coupon, CouponUse, FundingOrder, table_of
 from ...values.clock import utcnow
 from . import pricing, states

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...store.compose import materialized
-from ...store.db import Database
+from ...store.engine import Database
+from ...store.expressions import materialized
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
 from ...values.marking import marked

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ...values import memos
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 

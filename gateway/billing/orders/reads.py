@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 
 from ...callers import Caller
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Coupon, FundingOrder, table_of
 from ...values.clock import rfc3339, rfc3339_or_none
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, OffsetMeta, Outcome, PageMeta
 from ..schemas import HISTORY_PAGE_SIZE, HistoryItem, OrderData
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ...mail.links import public_base
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import FundingOrder, table_of
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
+from ...values.public_base import public_base
 from ...values.settings import Settings
 from ...webhooks.endpoints import allows_loopback
 from ...webhooks.urls import UrlRefused, check_return_url, origin_of

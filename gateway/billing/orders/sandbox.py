@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..channels.providers.sandbox import sandbox_token

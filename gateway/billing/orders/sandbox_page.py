@@ -8,13 +8,13 @@ format (``pages.moment``), in the payer's language."""
 from datetime import datetime
 from typing import Any
 
-from ...values.languages import ENGLISH, Reading, marked, money_in
+from ...values.languages import ENGLISH, Reading, money_in
+from ...values.marking import marked
 from .. import pages
 from ..channels import registry
 from ..channels.providers.sandbox import PATH, SANDBOX
-from ..pages import STYLESHEET
 
-__all__ = ["PATH", "STYLESHEET", "render_done", "render_page"]
+__all__ = ["render_done", "render_page"]
 
 _PACK = marked("%(pack)s pack")
 _CHANNEL_CHECKOUT = marked("%(channel)s checkout: %(what)s")

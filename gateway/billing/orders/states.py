@@ -16,20 +16,18 @@ from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...store.models import FundingOrder, table_of
-from ...store.states import NEW, NoSuchMove, States
+from ...store.states import NEW, States
 
 __all__ = [
     "COMPLETED",
     "EXPIRED",
     "FAILED",
     "GIVE_BACK",
-    "NEW",
     "PAID",
     "PENDING",
     "STATES",
     "TAKE",
     "TRANSITIONS",
-    "NoSuchMove",
     "Transition",
     "first",
     "move",

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, String, insert, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...store.compose import Plan, Refs, Step, from_rows, param, upsert
+from ...store.compose import Plan, Refs, Step
+from ...store.expressions import from_rows, param, upsert
 from ...store.models import BillingProfile, Receipt, ReceiptSeries, table_of
 from ...store.raw import raw
 from ...store.types import UTCDateTime

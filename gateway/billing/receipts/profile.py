@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...callers import Caller
-from ...store.compose import upsert
-from ...store.db import Database
+from ...store.engine import Database
+from ...store.expressions import upsert
 from ...store.models import BillingProfile, table_of
 from ...values.clock import rfc3339_or_none, utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from . import PROFILE_COLUMNS
 from .schemas import BillingProfileData, BillingProfileReply, BillingProfileRequest

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from ...callers import Caller
-from ...mail.links import public_base
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import FundingOrder, Merchant, Receipt, table_of
 from ...values.clock import rfc3339
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
+from ...values.public_base import public_base
 from ...values.settings import Settings
 from .. import receipts
 from ..orders.reads import mine, orders_select

@@ -33,11 +33,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...store.compose import upsert
-from ...store.db import Database
+from ...store.engine import Database
+from ...store.expressions import upsert
 from ...store.models import FundingOrder, PaymentNotice, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings

@@ -30,10 +30,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, OffsetMeta, Outcome
 from ...values.settings import Settings
 from ..channels import offering, registry

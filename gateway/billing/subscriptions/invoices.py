@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, exists, func, literal_column, select, union_all
 
 from ...callers import Caller
-from ...mail.links import public_base
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import (
     Merchant,
     Plan,
@@ -29,8 +28,9 @@ from ...store.models import (
     table_of,
 )
 from ...values.clock import rfc3339, rfc3339_or_none
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, OffsetMeta, Outcome
+from ...values.public_base import public_base
 from ...values.settings import Settings
 from .. import receipts
 from ..receipts.pdf import ReceiptFile

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ... import outbox
 from ...ledger import grants
-from ...store.compose import upsert
+from ...store.expressions import upsert
 from ...store.models import Plan, Subscription, SubscriptionFailure, SubscriptionInvoice, table_of
 from ...store.types import UTCDateTime
 from ...values import memos

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...callers import Caller
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Plan, table_of
 from ...values.clock import rfc3339
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from .schemas import PlanAdminData, PlanData
 

@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import select
 
 from ...callers import Caller
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Subscription, table_of
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..channels import offering

@@ -46,10 +46,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...callers import Caller
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Plan, SandboxClock, Subscription, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from .. import sandbox_clock

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Plan, Subscription, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..channels.providers.sandbox import (

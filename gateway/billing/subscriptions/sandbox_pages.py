@@ -6,7 +6,8 @@ to the gateway with the link's token."""
 
 from typing import Any
 
-from ...values.languages import ENGLISH, Reading, marked, money_in
+from ...values.languages import ENGLISH, Reading, money_in
+from ...values.marking import marked
 from .. import pages
 
 __all__ = ["render_checkout", "render_portal"]

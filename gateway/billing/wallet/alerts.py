@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 from ...callers import Caller, levels_of
 from ...ledger.alerts import MAX_LEVELS
 from ...merchants.preferences import MAX_THRESHOLD_CENTS
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import Wallet, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.model import Model
 from ...values.outcome import Outcome
 

@@ -15,7 +15,8 @@ from ... import outbox
 from ...ledger import alerts, giveback, grants
 from ...ledger import service as ledger
 from ...merchants import preferences
-from ...store.compose import Plan, Step, param, steps
+from ...store.compose import Plan, Step, steps
+from ...store.expressions import param
 from ...store.raw import raw
 
 __all__ = ["Moved", "credit_merchant", "debit_merchant"]

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ...callers import Caller
 from ...ledger import expiry, grants
 from ...ledger import service as ledger
-from ...store.compose import param
-from ...store.db import Database
+from ...store.engine import Database
+from ...store.expressions import param
 from ...store.models import CreditGrant, LedgerEntry, SandboxClock, Wallet, table_of
 from ...store.types import UTCDateTime
 from ...values.clock import rfc3339, rfc3339_or_none
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.model import Model
 from ...values.outcome import ApiError, OffsetMeta, Outcome
 from ...values.timestamps import Instant

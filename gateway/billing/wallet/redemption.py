@@ -9,10 +9,10 @@ from keys import hash_code
 
 from ...callers import Caller
 from ...ledger import grants
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import FundingOrder, RedemptionCode, table_of
 from ...values.clock import new_id, utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from ..orders import states as order_states

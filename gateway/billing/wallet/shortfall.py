@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from ...mail.links import base_url
 from ...store.models import Pack, Wallet, table_of
 from ...store.raw import Raw, Statement
+from ...values.public_base import base_url
 from ..service import TOPUP_INFO_PATH, WALLET_PATH
 
 __all__ = ["CHECKOUT_PATH", "RETRY", "shortfall_data"]

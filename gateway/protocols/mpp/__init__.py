@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...billing.channels.registry import Charged, Context, Provider
-from ...store.db import Database
-from ...values.codes import Code
+from ...store.engine import Database
+from ...values.code_names import Code
 from ...values.outcome import Outcome
 from ...values.settings import Settings
 from ..base import AgentPaid, Ask, Door, Payer, Presented, Receiver, Verified, digest

@@ -54,7 +54,8 @@ from mpp.errors import (
 from ...billing.channels.providers.stripe_checkout import STRIPE
 from ...values import outside_json
 from ...values.clock import rfc3339
-from ...values.codes import CATALOGUE, Code
+from ...values.code_names import Code
+from ...values.codes import CATALOGUE
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 

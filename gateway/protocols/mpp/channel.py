@@ -28,19 +28,12 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from ...billing.channels.providers import stripe_orders as payments
-from ...billing.channels.providers.base import (
-    Charged,
-    Context,
-    Credentials,
-    Kind,
-    Looked,
-    OrderRef,
-    Provider,
-    ProviderError,
-    Refunded,
-)
+from ...billing.channels.providers.base import Context, Provider
+from ...billing.channels.providers.credentials import Credentials
+from ...billing.channels.providers.errors import ProviderError
+from ...billing.channels.providers.messages import Charged, Kind, Looked, OrderRef, Refunded
 from ...billing.channels.providers.stripe_checkout import StripeCredentials, stripe_settings
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.marking import marked
 from ...values.outcome import ApiError
 from ...values.settings import Settings

@@ -20,7 +20,7 @@ from mpp import Challenge, Receipt
 from mpp.extensions.mcp.constants import META_CREDENTIAL
 from mpp.extensions.mcp.types import MCPChallenge, MCPCredential, MCPReceipt
 
-from ...values.codes import Code
+from ...values.code_names import Code
 from . import challenges
 
 __all__ = ["METHODS", "UNREADABLE", "credential_of", "offer_data", "receipt_meta"]

@@ -52,9 +52,9 @@ from ...billing.channels import offering
 from ...billing.channels import registry as channels
 from ...billing.channels.providers.stripe_checkout import StripeCredentials, stripe_settings
 from ...billing.channels.registry import STRIPE
-from ...store.db import Database
+from ...store.engine import Database
 from ...values import outside_json
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from ..base import (

@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from ...ops.routing import BODY_ERRORS, KEY_ERRORS, ApiRoute, RouteDoc
 from ...services import services
-from ...values.codes import Code
-from ...values.envelope import ApiError
+from ...values.code_names import Code
 from ...values.model import Model
+from ...values.outcome import ApiError
 from ...values.parsing import read_json
 from ..base import Door
 from . import sandbox_spt

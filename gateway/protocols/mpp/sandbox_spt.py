@@ -12,7 +12,7 @@ import hmac
 import re
 import secrets
 
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import Outcome
 from ...values.settings import Settings
 

@@ -29,10 +29,10 @@ from sqlalchemy import select
 from ...billing.channels import offering as channels
 from ...billing.channels import registry as providers
 from ...billing.settling import reconcile
-from ...store.db import Database
+from ...store.engine import Database
 from ...store.models import FundingOrder, table_of
 from ...values.clock import utcnow
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
 from ...values.settings import Settings
 from .channel import MPP, MppProvider, Taken

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ...billing.channels.providers.stripe_api import as_int, as_str, exchange, field
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 

@@ -19,9 +19,9 @@ from x402.schemas.responses import SettleResponse
 
 from ...billing.channels.registry import Charged, Context, Provider
 from ...billing.orders.expiry import AGENT_KIND
-from ...mail.links import public_base
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
+from ...values.public_base import public_base
 from ...values.settings import Settings
 from ..base import AgentPaid, Ask, Companion, Payer, Presented, Receiver, Verified, digest
 from . import offers

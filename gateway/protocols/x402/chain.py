@@ -16,7 +16,7 @@ import re
 from ...billing.channels import offering
 from ...billing.channels.providers.calls import request_json
 from ...billing.channels.registry import NoCredentials, ProviderError
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 

@@ -35,17 +35,11 @@ from typing import Any, ClassVar
 from x402.schemas import PaymentPayload, PaymentRequirements
 from x402.schemas.responses import SettleResponse
 
-from ...billing.channels.providers.base import (
-    Charged,
-    Context,
-    Kind,
-    Looked,
-    NoCredentials,
-    OrderRef,
-    Provider,
-    ProviderError,
-    request_json,
-)
+from ...billing.channels.providers.base import Context, Provider
+from ...billing.channels.providers.calls import request_json
+from ...billing.channels.providers.credentials import NoCredentials
+from ...billing.channels.providers.errors import ProviderError
+from ...billing.channels.providers.messages import Charged, Kind, Looked, OrderRef
 from ...values.settings import Settings
 from . import offers as x402_offers
 

@@ -34,7 +34,7 @@ from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, R
 from x402.schemas.responses import SettleResponse
 
 from ...values.clock import rfc3339
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 

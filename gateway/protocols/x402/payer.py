@@ -67,14 +67,15 @@ from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
 from keys import Sealer
 
-from ...sellers.payer_keys import judged, stored
-from ...store.db import Database
+from ...store.engine import Database
 from ...values import outside_json
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.loading import loaded
 from ...values.outcome import ApiError
 from ...values.settings import Settings
 from ...values.treasury_settings import payer_key_context
+from .. import judged
+from .. import payer_keys as stored
 from ..base import (
     CHALLENGE_MAX_BYTES,
     LONGEST_CHALLENGE_SECONDS,
@@ -357,7 +358,7 @@ class X402Payer(Payer):
         """A live payment refused as ``make`` would refuse it for want of a signing key (the
         treasury's for the offer's network, or the merchant's own) that opens into an EVM
         account's key, before the debit (judged once a process for each sealed value,
-        ``payer_keys.judged``); staging always has one."""
+        ``protocols.judged``); staging always has one."""
         if wallet.env == STAGING:
             return
         if wallet.funded_by != OWN:

@@ -18,13 +18,13 @@ from keys import Sealer
 
 from ...callers import Caller, require_scope
 from ...policies.model import Scope
+from ...protocols import payer_keys as stored
 from ...protocols import registry
 from ...protocols.base import Payer
-from ...store.db import Database
+from ...store.engine import Database
 from ...values.clock import rfc3339
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError, Outcome
-from . import stored
 from .schemas import PayerKeyData, PayerKeySet
 
 __all__ = ["SCOPE", "keyed_protocols", "listed", "remove", "set_key"]

@@ -23,17 +23,19 @@ from pydantic import Field, RootModel
 from ..clients import PROVIDER_UNSET, VOUCHER, UpstreamError
 from ..schemas import Redeem, VoucherSet
 from ..upstream import Upstream
-from .base import FormField, FormLink, Made, Saved, Try
+from .base import CodeStates, FormField, FormLink, Made, ReadsCodes, Saved, Try
 from .newapi import NewApiProvider
 from .openrouter import OpenRouterProvider
 
 __all__ = [
     "PROVIDERS",
+    "CodeStates",
     "FormField",
     "FormLink",
     "FulfilmentBody",
     "Made",
     "Provider",
+    "ReadsCodes",
     "Saved",
     "Try",
     "all_providers",

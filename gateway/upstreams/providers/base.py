@@ -4,17 +4,17 @@ model, what of them is saved, and its fields on the dashboard's form."""
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
 from keys import Sealer
 
-from ...store.db import Database
+from ...store.engine import Database
 from ...values.settings import Settings
 from ..upstream import Upstream
 
-__all__ = ["FormField", "FormLink", "Made", "Saved", "Try"]
+__all__ = ["CodeStates", "FormField", "FormLink", "Made", "ReadsCodes", "Saved", "Try"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +87,21 @@ class FormLink:
     path: str = ""
     tail: str = ""
     after: str | None = None
+
+
+class CodeStates(Protocol):
+    """One upstream's reads of the codes it made: a code's state (``spent``, ``unused``,
+    ``disabled``; ``None``: unknown there) by our reference and the code."""
+
+    async def code_state(self, name: str, code: str) -> str | None: ...
+
+
+@runtime_checkable
+class ReadsCodes(Protocol):
+    """A provider whose credit is a code the recipient redeems upstream, and whose state it
+    can read (``recipients.redeemed``: the recipient's page marks a code spent there). One that
+    offers no such read is asked nothing."""
+
+    def code_states(self, upstream: Upstream, http: httpx.AsyncClient) -> CodeStates:
+        """The reads of ``upstream``'s codes, on ``http``."""
+        ...

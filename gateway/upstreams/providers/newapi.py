@@ -239,6 +239,9 @@ class NewApiProvider:
         """New API's own top-up page on the instance."""
         return base_url.rstrip("/") + TOPUP_PAGE if base_url else None
 
+    def code_states(self, upstream: Upstream, http: httpx.AsyncClient) -> NewApi:
+        return client(upstream, http)
+
     def quota_rate(self, saved: int | None) -> int | None:
         return saved or DEFAULT_QUOTA_PER_USD
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from keys import Sealer
 
-from ...values.codes import Code
+from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ..urls import UrlRefused, resolve_checked
 from .base import DestinationError, address_of, masked_url

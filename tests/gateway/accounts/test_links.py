@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import delete, insert, select
 
 from gateway.accounts import resets, users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, PasswordReset, User, table_of
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant

@@ -5,10 +5,10 @@ import uuid
 
 import pytest
 
-from gateway.accounts import passwords, resets, sessions, users
-from gateway.approvals import registry
-from gateway.store.db import Database
-from gateway.values.codes import Code
+from gateway.accounts import fields, passwords, resets, sessions, users
+from gateway.holds import registry
+from gateway.store.engine import Database
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.dashboard import reset_token
@@ -72,7 +72,7 @@ async def test_a_change_of_password_refuses_a_wrong_one_and_ends_the_other_sessi
         await users.change_password(db, here.user_id, "wrong", new, keeping=here.id_hash)
     assert refused.value.code == Code.PASSWORD_INCORRECT
     assert await _loaded(db, other) is not None, "a refused change ends nothing"
-    with pytest.raises(users.AccountError) as short:
+    with pytest.raises(fields.AccountError) as short:
         await users.change_password(db, here.user_id, PASSWORD, "short", keeping=here.id_hash)
     assert short.value.field == "password"
     changed = await users.change_password(db, here.user_id, PASSWORD, new, keeping=here.id_hash)
@@ -105,14 +105,14 @@ async def test_links_and_invitations_that_do_not_exist_are_refused_with_their_co
 
 
 async def test_a_form_refusal_is_a_validation_failure_naming_its_field(db: Database) -> None:
-    with pytest.raises(users.AccountError) as bad:
+    with pytest.raises(fields.AccountError) as bad:
         await users.invite(db, merchant_id="mer_nope", email="not an address")
     assert bad.value.code == Code.VALIDATION_FAILED
     assert bad.value.field == "email"
     assert bad.value.data == {
         "errors": [{"loc": ["email"], "type": "value_error", "msg": bad.value.sentence}]
     }
-    with pytest.raises(users.AccountError) as gone:
+    with pytest.raises(fields.AccountError) as gone:
         await users.invite(db, merchant_id="mer_nope", email="a@example.com")
     assert (gone.value.code, gone.value.field, gone.value.data) == (
         Code.MERCHANT_NOT_FOUND,
@@ -150,7 +150,7 @@ async def test_a_common_password_is_refused_wherever_a_password_is_chosen(
         resets.reset_password(db, reset, common),
         users.change_password(db, user.id, PASSWORD, common),
     ):
-        with pytest.raises(users.AccountError) as refused:
+        with pytest.raises(fields.AccountError) as refused:
             await choosing
         assert refused.value.field == "password"
         assert "commonest" in refused.value.sentence
@@ -194,7 +194,7 @@ async def test_a_repetitive_or_blank_password_is_refused_wherever_a_password_is_
         resets.reset_password(db, reset, weak),
         users.change_password(db, user.id, PASSWORD, weak),
     ):
-        with pytest.raises(users.AccountError) as refused:
+        with pytest.raises(fields.AccountError) as refused:
             await choosing
         assert refused.value.field == "password"
         assert WEAK[weak] in refused.value.sentence

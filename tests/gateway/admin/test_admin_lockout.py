@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from gateway.lockout import IN_FLIGHT_SECONDS
 from gateway.redis_server import RedisServer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN

@@ -4,7 +4,7 @@ import pytest
 from starlette.requests import Request
 
 from gateway.admin import audit
-from gateway.values.envelope import ApiError
+from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import ADMIN_TOKEN
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.webhooks import Receiver, events_of

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from gateway.billing.channels import registry
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, table_of
 from tests.fixtures.acme_pay import API_KEY, WEBHOOK_SECRET, AcmePay, AcmeStandIn
 

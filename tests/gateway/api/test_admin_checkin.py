@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.billing.checkin.daily import DEFAULTS
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CheckIn, CheckInConfig, table_of
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.merchants import merchant_balance as balance_of

@@ -11,7 +11,7 @@ from starlette.routing import Mount
 from gateway.api import PREFIX
 from gateway.app import create_app
 from gateway.ops.routing import ApiRoute
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.rows import row_counts

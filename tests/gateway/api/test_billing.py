@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import RedemptionCode, table_of
 from gateway.values.clock import utcnow
 from keys import hash_code

@@ -14,7 +14,7 @@ import pytest
 import respx
 from sqlalchemy import update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client

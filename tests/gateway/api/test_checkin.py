@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from gateway.billing.checkin.daily import DEFAULTS
 from gateway.billing.sandbox_clock import MAX_ADVANCE_SECONDS, MAX_OFFSET_SECONDS
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CheckIn, LedgerEntry, SandboxClock, table_of
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced

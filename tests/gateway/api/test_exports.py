@@ -16,10 +16,10 @@ from gateway.callers import Caller
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.policies.model import UNRESTRICTED
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, LedgerEntry, Wallet, table_of
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client

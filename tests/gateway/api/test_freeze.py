@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, Topup, Wallet, table_of
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import (

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.billing import stripe_headers
 from tests.fixtures.core import asgi_client, running_app

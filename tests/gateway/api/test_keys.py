@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.policies.model import UNRESTRICTED, Policy
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.settings import Settings
 from keys import hash_api_key, parse_api_key

@@ -8,7 +8,7 @@ import uuid
 
 from starlette.types import ASGIApp
 
-from gateway.mail.links import DEFAULT_BASE_URL
+from gateway.values.public_base import DEFAULT_BASE_URL
 from tests.fixtures.billing import ADMIN_TOKEN
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on

@@ -26,9 +26,9 @@ from starlette.types import ASGIApp
 from gateway.billing import newapi
 from gateway.billing.channels.schemas import ChannelInfo
 from gateway.billing.schemas import TopupInfo
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import PaymentChannel, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import PUBLIC_BASE

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 
 

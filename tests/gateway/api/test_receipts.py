@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.billing import orders
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, ReceiptSeries, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

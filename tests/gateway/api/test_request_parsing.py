@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "parse@example.com"}

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.app import create_app
 from gateway.ops.routing import ApiRoute
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant, add_member
 from tests.fixtures.openapi import reply_of

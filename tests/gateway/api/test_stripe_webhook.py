@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from gateway.billing import orders as billing_orders
 from gateway.billing.channels.registry import STRIPE
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, PaymentNotice, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures import channels

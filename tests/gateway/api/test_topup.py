@@ -4,7 +4,7 @@ import re
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Event
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 from tests.fixtures.webhooks import events_of as payloads_of

@@ -2,7 +2,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import id_floor, utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, insert, select, update
 from gateway import outbox
 from gateway.app import create_app
 from gateway.ops import openapi
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, WebhookReplayJob, table_of
 from gateway.values.clock import id_floor, rfc3339, utcnow
 from gateway.values.settings import Settings

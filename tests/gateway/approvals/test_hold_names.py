@@ -1,5 +1,5 @@
 """What meets holds whatever their kind imports no kind's module: it asks the registry
-(``approvals.registry``), whose ``_BUILT_IN`` is the one place the kinds are named. A made-up
+(``holds.registry``), whose ``_BUILT_IN`` is the one place the kinds are named. A made-up
 kind (``test_third_hold.py``) goes through all of them with no change to any."""
 
 import ast
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.approvals import registry
+from gateway.holds import registry
 from gateway.store.held import closings
 from tests.fixtures.payout_hold import PAYOUTS, PayoutHold
 
@@ -22,7 +22,7 @@ EXCEPTIONS = {
 KIND_FREE = [
     "gateway/approvals/held.py",
     "gateway/approvals/links.py",
-    "gateway/approvals/doors.py",
+    "gateway/holds/doors.py",
     "gateway/dashboard/approval_link.py",
     "gateway/api/telegram.py",
     "gateway/freezes/service.py",
@@ -52,11 +52,11 @@ def test_what_meets_every_hold_imports_no_kind(place: str) -> None:
         assert found, f"{place} no longer imports a kind: drop it from EXCEPTIONS"
         assert not [n for n in found if n.rpartition(".")[2] in ("approvals", "hold", "doors")]
         return
-    assert not found, f"{place} names a kind of hold: {found}; ask approvals.registry"
+    assert not found, f"{place} names a kind of hold: {found}; ask holds.registry"
 
 
 def test_the_registry_is_the_one_place_the_kinds_are_named() -> None:
-    found = _kinds_imported(ROOT / "gateway/approvals/registry.py")
+    found = _kinds_imported(ROOT / "gateway/holds/registry.py")
     assert sorted(found) == ["gateway.sellers.hold.PAYMENTS", "gateway.topup.hold.SENDS"]
 
 

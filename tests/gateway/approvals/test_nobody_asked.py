@@ -10,7 +10,7 @@ from sqlalchemy import update
 from starlette.types import ASGIApp
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, table_of
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
-from gateway.approvals import links, registry
+from gateway.approvals import links
+from gateway.holds import registry
 from gateway.operations import perform
 from gateway.services import open_services
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, MerchantUser, User, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

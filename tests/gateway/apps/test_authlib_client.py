@@ -11,7 +11,7 @@ import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets

@@ -15,7 +15,7 @@ from gateway.apps import grants
 from gateway.apps.registry import App
 from gateway.merchants import keys as key_service
 from gateway.policies.model import Policy, Scope
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.outcome import ApiError
 from tests.fixtures.core import TEST_PEPPER

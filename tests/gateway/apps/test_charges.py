@@ -11,7 +11,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from gateway.policies import levels
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import (

@@ -20,7 +20,7 @@ from gateway.ledger import service as ledger
 from gateway.payments import plan
 from gateway.policies import rules, spend
 from gateway.policies.model import load
-from gateway.store import compose
+from gateway.store import expressions
 from gateway.store.compose import Plan, PlanError
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -122,7 +122,7 @@ def test_a_charge_step_binding_a_name_no_one_supplies_fails_when_its_plan_is_bui
     calendar window and per recipient) is refused at once, before any charge."""
 
     def misspelt(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
-        return compose.param(f"{name}_misspelt", type_)
+        return expressions.param(f"{name}_misspelt", type_)
 
     monkeypatch.setattr(module, "param", misspelt)
     with pytest.raises(PlanError, match=r"_misspelt'.*\]: not supplied"):

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from gateway.apps import grants
 from gateway.apps.registry import App
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
-from gateway.mail.links import DEFAULT_BASE_URL
-from gateway.store.db import Database
+from gateway.store.engine import Database
+from gateway.values.public_base import DEFAULT_BASE_URL
 from gateway.values.resources import API_PATH
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client

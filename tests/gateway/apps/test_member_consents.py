@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
-from gateway.mail.links import DEFAULT_BASE_URL
-from gateway.store.db import Database
+from gateway.store.engine import Database
+from gateway.values.public_base import DEFAULT_BASE_URL
 from tests.fixtures.core import asgi_client, make_settings, running_app
 from tests.fixtures.dashboard import Account, csrf_of, dashboard_client, join_as, sign_up_on
 from tests.fixtures.limiters import limits

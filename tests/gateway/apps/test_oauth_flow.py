@@ -14,8 +14,8 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from gateway.apps.pending import CODE_PAGE_PATH
-from gateway.mail.links import DEFAULT_BASE_URL
-from gateway.store.db import Database
+from gateway.store.engine import Database
+from gateway.values.public_base import DEFAULT_BASE_URL
 from tests.fixtures.dashboard import Account, dashboard_client, join_as, sign_up_on
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.oauth import REDIRECT, Flow, register_app

@@ -7,7 +7,7 @@ from mpp import Challenge, Receipt
 from mpp.methods.stripe.client import OnChallengeParameters, StripeMethod
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, set_balance
 from tests.gateway.apps.test_charges import FEE, _paying
 

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 from gateway.apps import grants
 from gateway.apps.registry import App
 from gateway.policies.model import DEFAULT_SCOPES, Scope
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import OAuthApp, table_of
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

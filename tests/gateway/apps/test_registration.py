@@ -6,7 +6,7 @@ import uuid
 import httpx
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import running_app
 from tests.fixtures.rows import row_counts

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from mpp import Challenge, Credential
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.billing import insert_orders, order_row, refunded
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.stripe import StripeStandIn

@@ -9,7 +9,7 @@ from gateway.billing import service
 from gateway.billing.schemas import LedgerItem
 from gateway.callers import Caller
 from gateway.policies.model import UNRESTRICTED
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.plans import captured, plan
 

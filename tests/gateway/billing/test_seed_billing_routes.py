@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from gateway.app import create_app
 from gateway.ops.openapi import build
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, Subscription, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.merchants import MakeMerchant

@@ -17,7 +17,7 @@ import httpx
 
 from gateway.budgets import service
 from gateway.budgets.schemas import BudgetCreate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import (

@@ -3,7 +3,7 @@ gives back to both, on both stores; a charge by an app draws on its consent's bu
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import spend_rows
 

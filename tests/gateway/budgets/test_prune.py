@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import insert
 
 from gateway.policies import spend
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import KeySpend, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.policies import spend_rows

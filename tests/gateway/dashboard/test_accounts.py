@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from gateway.accounts import sessions, throttle, users
 from gateway.accounts.passwords import is_argon2id
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DashboardSession, Merchant, User, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app, wait_until

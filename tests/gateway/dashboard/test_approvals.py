@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, MerchantUser, Topup, User, table_of
 from keys import parse_api_key
 from tests.fixtures.core import asgi_client

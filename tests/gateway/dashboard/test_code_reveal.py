@@ -19,7 +19,7 @@ from gateway.callers import authenticate
 from gateway.mail.vouchers import MASKED
 from gateway.merchants import service as merchants
 from gateway.policies.model import KEY_SCOPES, SCOPES, UNRESTRICTED, Policy
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, User, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.core import TEST_PEPPER

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from gateway.dashboard.render import when
+from gateway.values.clock import when
 
 NOW = datetime(2026, 11, 23, 23, 30, 40, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, table_of
 from tests.fixtures.dashboard import SignUp, join_as, user_id_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

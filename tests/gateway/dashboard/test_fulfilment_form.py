@@ -11,7 +11,7 @@ import pytest
 from starlette.types import ASGIApp
 
 from gateway.merchant_limits import MerchantLimit
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.upstreams import (

@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 from starlette.types import ASGIApp
 
 from gateway.merchants.golive import CHECKS, public_address
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FulfilmentSetting, MerchantUser, User, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -7,7 +7,7 @@ from starlette.types import ASGIApp
 
 from gateway.accounts import users
 from gateway.policies.model import SCOPES
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, MerchantUser, User, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.dashboard import (

@@ -6,7 +6,7 @@ import re
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, Topup, table_of
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp

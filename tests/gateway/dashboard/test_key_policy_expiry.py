@@ -4,7 +4,7 @@
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from tests.fixtures.dashboard import SignUp
 

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from gateway.billing.orders import DONE_PATH
 from gateway.demo import DEMO_PLANS
 from gateway.merchants import preferences
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Merchant, Pack, Plan, table_of
 from gateway.values import languages
 from gateway.values.settings import Settings

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from gateway.dashboard import figures, live
 from gateway.dashboard.context import COOKIE
 from gateway.mail.links import RecipientLink, recipient_token
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DashboardSession, Merchant, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Merchant, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client, make_settings

@@ -6,7 +6,7 @@ import httpx
 
 from gateway.dashboard.mailbox import HTML_PREFIX
 from gateway.security_headers import MAIL_SANDBOX, frame_options_for, policy_for
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.dashboard import SignUp
 from tests.fixtures.merchants import MakeMerchant
 from tests.gateway.dashboard.test_mail_pages import SEND, key_of

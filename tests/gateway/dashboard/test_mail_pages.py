@@ -3,7 +3,7 @@
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Merchant, table_of
 from tests.fixtures.dashboard import Account, SignUp
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

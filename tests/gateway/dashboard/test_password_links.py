@@ -10,7 +10,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import running_app, wait_until
 from tests.fixtures.dashboard import (

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, table_of
 from tests.fixtures.core import wait_until
 from tests.fixtures.dashboard import SignUp, csrf_of, dashboard_client, sign_in_on

@@ -18,7 +18,7 @@ from gateway.dashboard import figures
 from gateway.dashboard import payments as page
 from gateway.sellers import states
 from gateway.sellers.authorizing import read
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.core import TEST_PEPPER

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from gateway.policies.model import load
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, PolicyTemplate, PolicyTemplateChange, table_of
 from tests.fixtures.dashboard import Account, SignUp
 

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, User, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Column, func, select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, WebhookEndpoint, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import running_app

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from tests.fixtures.dashboard import SignUp
 

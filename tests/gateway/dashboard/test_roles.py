@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.accounts import members, users
-from gateway.accounts.roles import ROLES, RULES, allows
+from gateway.accounts import fields, members, users
+from gateway.accounts.role_names import ROLES
+from gateway.accounts.roles import RULES, allows
 from gateway.dashboard import permissions, routes
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, FulfilmentSetting, MerchantUser, User, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures.dashboard import Account, SignUp, form_path, join_as
 
@@ -212,7 +213,7 @@ async def test_roles_refused_in_the_service_too(db: Database) -> None:
     with pytest.raises(ApiError) as bad:
         await members.change_role(db, "mer_nope", "usr_nope", "root")
     assert bad.value.code == Code.ROLE_INVALID
-    with pytest.raises(users.AccountError):
+    with pytest.raises(fields.AccountError):
         await users.invite(db, merchant_id="mer_nope", email="a@example.com", role="root")
 
 

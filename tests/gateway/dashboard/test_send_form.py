@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Topup, table_of
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, csrf_of, join_as

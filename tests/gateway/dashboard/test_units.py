@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, User, table_of
 from gateway.values.money import NEWAPI_QUOTA_PER_USD, quota_of
 from tests.fixtures.dashboard import dashboard_client, sign_up_on

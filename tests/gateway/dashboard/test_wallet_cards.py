@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway.billing.sandbox_clock import MAX_OFFSET_SECONDS
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Merchant, SandboxClock, table_of
 from tests.fixtures.dashboard import SignUp
 

@@ -16,7 +16,7 @@ from gateway.admin.redemption_codes import create_codes
 from gateway.admin.schemas import CodeBatchData, CodeBatchRequest
 from gateway.billing.wallet.funding import credit_merchant
 from gateway.ledger import grants
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Env

@@ -9,7 +9,7 @@ from eth_account import Account as EvmAccount
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Merchant, PayerKey, table_of
 from tests.fixtures.dashboard import Account, SignUp, join_as
 

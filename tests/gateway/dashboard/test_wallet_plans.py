@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.dashboard import SignUp

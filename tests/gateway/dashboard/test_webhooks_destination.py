@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookEndpoint, table_of
 from tests.fixtures.dashboard import SignUp
 from tests.fixtures.webhooks import Receiver

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.webhooks import event_payloads, event_types
 from tests.fixtures.core import wait_until
 from tests.fixtures.dashboard import Account, SignUp

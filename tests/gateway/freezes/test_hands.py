@@ -15,9 +15,9 @@ from gateway.budgets.schemas import BudgetCreate, BudgetData
 from gateway.freezes import hands
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeData, FreezeRequest
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, PolicyTemplate, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer

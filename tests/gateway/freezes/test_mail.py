@@ -7,7 +7,7 @@ from gateway.freezes import hands
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeData, FreezeRequest
 from gateway.mail.content import compose
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

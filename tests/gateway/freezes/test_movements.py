@@ -24,11 +24,11 @@ from gateway.callers import authenticate
 from gateway.freezes import hands
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeRequest
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Charge, table_of
 from gateway.topup import service as topups
 from gateway.topup.schemas import SendRequest
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Topup, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client

@@ -15,7 +15,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

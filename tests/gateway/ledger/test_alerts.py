@@ -10,7 +10,7 @@ import httpx
 
 from gateway.billing.wallet import funding
 from gateway.policies import levels
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.webhooks import events_of

@@ -5,7 +5,7 @@ from collections import Counter
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 

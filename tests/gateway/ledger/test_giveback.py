@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from gateway.billing.wallet import grants as wallet_grants
 from gateway.protocols import registry
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CreditGrant, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.grants import grant, grants_listed

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.ledger import service as ledger
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Wallet, table_of
 from tests.fixtures.grants import grant, grants_listed
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced

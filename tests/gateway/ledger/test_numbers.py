@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway.callers import authenticate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer

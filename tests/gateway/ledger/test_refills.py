@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AutoTopUpRun, Wallet, table_of
 from gateway.store.raw import Raw, Statement
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

@@ -13,6 +13,7 @@ from gateway.apps import charging
 from gateway.billing.checkin import daily
 from gateway.sellers import states
 from gateway.store.compose import Plan
+from gateway.store.states import NEW
 from gateway.topup import lifecycle
 
 _GRANT = "INSERT INTO credit_grants"
@@ -23,7 +24,7 @@ def _plans() -> Iterator[tuple[str, Plan]]:
         if source != lifecycle.NEW:
             yield f"top-up {source} to {target}", lifecycle.plan(source, target)
     for (source, target), move in states.TRANSITIONS.items():
-        if source == states.NEW:
+        if source == NEW:
             continue
         for released in {move.release, move.release or target == states.USED}:
             yield f"payment {source} to {target}", states.plan(source, target, released)

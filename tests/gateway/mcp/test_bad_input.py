@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 

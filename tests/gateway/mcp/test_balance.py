@@ -5,7 +5,7 @@ included."""
 import re
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import PASSWORD, sign_in_on
 from tests.fixtures.mcp import envelope_of, mcp_http

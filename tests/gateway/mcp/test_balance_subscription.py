@@ -2,7 +2,7 @@
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.core import local_client

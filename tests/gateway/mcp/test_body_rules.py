@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.mcp import counts, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance

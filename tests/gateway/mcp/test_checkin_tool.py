@@ -4,7 +4,7 @@ once a day by the staging clock; scope billing; no arguments."""
 from gateway.billing.checkin.daily import DEFAULTS
 from gateway.billing.checkin.schemas import CheckInData
 from gateway.mcp.tools import by_name
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.merchants import service as merchants
 from gateway.policies.model import UNRESTRICTED, Policy
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, live_server

@@ -5,7 +5,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from gateway.freezes.schemas import FreezeData
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.mcp.tools import SendTopupArguments
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.topup.schemas import ListQuery, SendData, TopupData
 from tests.fixtures.core import local_client
 from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.core import local_client

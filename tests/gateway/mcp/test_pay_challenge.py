@@ -8,7 +8,7 @@ import httpx
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.mcp.tools import by_name
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.held_payments import HOLDING
 from tests.fixtures.mcp import envelope_of, mcp_http
 from tests.fixtures.merchants import MakeMerchant, merchant_balance

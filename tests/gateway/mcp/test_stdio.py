@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.mcp.tools import SendTopupArguments
 from gateway.merchants import service as merchants
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.mcp import counts, envelope_of, mcp_stdio, send_args

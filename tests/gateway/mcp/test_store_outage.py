@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.store import sqlite as store_sqlite
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import live_server, local_client, make_settings
 from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant

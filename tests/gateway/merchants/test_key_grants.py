@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 
 from gateway.policies.model import Policy, load
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from tests.fixtures.merchants import MakeMerchant
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from gateway.merchants import holds as key_holds
 from gateway.sellers import holds, states
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CreditGrant, SellerPayment, Topup, Wallet, table_of
 from gateway.store.queue import lease
 from gateway.topup import approvals

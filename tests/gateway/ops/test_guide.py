@@ -15,7 +15,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from gateway.mcp.tools import SendTopupArguments
-from gateway.ops.guide import STDIO_DIR
+from gateway.ops.mcp_clients import STDIO_DIR
 from gateway.values.settings import Settings
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, local_client
 from tests.fixtures.merchants import MakeMerchant

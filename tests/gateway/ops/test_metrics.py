@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
 from gateway.ops.metrics import observe_delivery_attempt, prepare_multiprocess_dir
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from gateway.values.clock import new_id, utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

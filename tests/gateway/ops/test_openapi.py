@@ -12,7 +12,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from gateway.app import create_app
 from gateway.ops import guide, openapi
 from gateway.ops.routing import ApiRoute
-from gateway.values.codes import CATALOGUE, Code
+from gateway.values.code_names import Code
+from gateway.values.codes import CATALOGUE
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.openapi import reply_of

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets

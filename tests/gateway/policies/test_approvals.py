@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import LedgerEntry, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.policies import rules
 from gateway.policies.model import BudgetLimits, Policy
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.policies.windows import frees_at
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import rfc3339, utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client

@@ -16,8 +16,8 @@ from gateway.policies import payees
 from gateway.policies.model import Policy
 from gateway.policies.payees import MAX_PAYEE, admits, canonical, origin_of
 from gateway.policies.templates import effective
-from gateway.store.db import Database
-from gateway.values.codes import Code
+from gateway.store.engine import Database
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.redis_server import RedisServer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, local_client, make_settings, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant

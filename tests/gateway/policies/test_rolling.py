@@ -10,7 +10,7 @@ import pytest
 
 from gateway.callers import authenticate
 from gateway.policies import spend
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.topup import cancelling, service
 from gateway.topup.schemas import SendRequest
 from keys import Sealer

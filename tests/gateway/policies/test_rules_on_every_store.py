@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gateway.callers import authenticate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.topup import approvals, service
 from gateway.topup.schemas import SendRequest
 from gateway.values.outcome import ApiError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from gateway.callers import Caller, authenticate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import clocked_send, spend_rows

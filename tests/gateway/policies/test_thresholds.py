@@ -6,7 +6,7 @@ import asyncio
 import httpx
 
 from gateway.policies import levels, thresholds
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway.callers import authenticate
 from gateway.policies import spend, thresholds
 from gateway.policies.windows import window
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Event, KeySpend, table_of
 from gateway.topup import service
 from gateway.topup.schemas import SendRequest

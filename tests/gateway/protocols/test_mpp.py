@@ -21,7 +21,7 @@ from mpp.methods.stripe.client import OnChallengeParameters
 from sqlalchemy import func, select
 
 from gateway.protocols.mpp import challenges as machine_payments
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

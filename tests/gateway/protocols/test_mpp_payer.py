@@ -17,9 +17,9 @@ from gateway.protocols import registry
 from gateway.protocols.base import CHALLENGE_MAX_BYTES, Demand
 from gateway.protocols.mpp import challenges
 from gateway.protocols.mpp.payer import MppPayer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import rfc3339, utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client

@@ -26,14 +26,15 @@ from gateway.billing.settling import reconcile
 from gateway.callers import authenticate
 from gateway.freezes import service as freezes
 from gateway.freezes.schemas import FreezeRequest
+from gateway.protocols import base
 from gateway.protocols import orders as agent_payments
 from gateway.protocols.mpp import challenges as machine_payments
 from gateway.protocols.mpp import strays as agent_strays
 from gateway.protocols.mpp.mcp import credential_of
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer
@@ -412,7 +413,7 @@ async def test_a_frozen_environment_takes_no_agent_payment(
     sealer = Sealer(settings.secret_key.get_secret_value().encode())
     who = freezes.Freezer(merchant.merchant_id, "live", "test")
     await freezes.freeze(db, sealer, who, FreezeRequest())
-    presented = agent_payments.Presented(
+    presented = base.Presented(
         "mpp", f"ch_{uuid.uuid4().hex}", 500, utcnow() + timedelta(minutes=5), resumable=True
     )
     calls = _intent_calls(stripe_stand_in)

@@ -14,7 +14,7 @@ from gateway.protocols import registry
 from gateway.protocols.base import Demand, Made, Payer, Use, Wallet
 from gateway.protocols.mpp import challenges
 from gateway.protocols.x402 import offers
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.tally_pay import TALLY, TallyReceiver

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from gateway.protocols import registry
 from gateway.protocols.base import MCP_PAYMENT_REQUIRED
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, live_server, running_app

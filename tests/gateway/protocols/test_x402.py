@@ -30,7 +30,7 @@ from x402.schemas import PaymentRequired
 
 from gateway.billing.orders import expire_due
 from gateway.billing.settling import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

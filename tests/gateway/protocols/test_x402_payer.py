@@ -22,9 +22,9 @@ from gateway.protocols import registry
 from gateway.protocols.base import CHALLENGE_MAX_BYTES
 from gateway.protocols.x402 import chain, offers
 from gateway.protocols.x402.payer import LATE, X402Payer, payer_address
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client

@@ -16,8 +16,8 @@ from x402.schemas import PaymentRequired, PaymentRequirements, ResourceInfo
 
 from gateway.protocols.x402 import treasury_key
 from gateway.protocols.x402.payer import X402Payer
-from gateway.store.db import Database
-from gateway.values.codes import Code
+from gateway.store.engine import Database
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from gateway.values.treasury_settings import payer_key_context

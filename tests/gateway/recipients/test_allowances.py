@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from gateway.mail.links import RecipientLink, recipient_token
 from gateway.recipients import page
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams import allowances as allowances_module
 from gateway.upstreams.allowances import Allowance, Allowances
 from gateway.upstreams.outbound import Upstreams

@@ -12,7 +12,7 @@ from gateway.mail.links import RecipientLink
 from gateway.policies.model import UNRESTRICTED
 from gateway.recipients import page, service
 from gateway.recipients.schemas import RecipientData
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams import keys
 from gateway.values.clock import utcnow
 from keys import Sealer

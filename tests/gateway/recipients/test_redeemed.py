@@ -12,7 +12,7 @@ from gateway.mail.links import RecipientLink
 from gateway.recipients import page
 from gateway.recipients.redeemed import UNKNOWN, CodeStates
 from gateway.redis_server import RedisServer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from gateway.mail.links import RecipientLink
 from gateway.recipients import page
 from gateway.recipients.redeemed import SPENT, UNUSED, CodeStates
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer

@@ -24,7 +24,7 @@ from gateway.protocols.base import LONGEST_CHALLENGE_SECONDS
 from gateway.protocols.x402 import offers
 from gateway.sellers import schemas
 from gateway.sellers.service import CURRENCY
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import SellerPayment, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app

@@ -20,9 +20,9 @@ from gateway.protocols.base import Demand, Made, Wallet
 from gateway.protocols.mpp import challenges
 from gateway.protocols.x402 import offers
 from gateway.protocols.x402.payer import X402Payer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client

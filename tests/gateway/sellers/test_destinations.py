@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.held_payments import NEW_PAYEES, held, status_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 from tests.fixtures.policies import set_policy

@@ -15,8 +15,8 @@ import pytest
 from jsonschema import validate  # type: ignore[import-untyped]
 
 from gateway.sellers.fetch import proves
-from gateway.store.db import Database
-from gateway.values.codes import Code
+from gateway.store.engine import Database
+from gateway.values.code_names import Code
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server
 from tests.fixtures.mcp import envelope_of, mcp_http

@@ -22,9 +22,9 @@ from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, R
 from gateway.protocols.x402 import treasury_key
 from gateway.protocols.x402.payer import X402Payer
 from gateway.standins.x402 import X402FacilitatorStandIn
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import PayerKey, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import asgi_client, local_client, running_app

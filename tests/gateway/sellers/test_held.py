@@ -17,7 +17,7 @@ from gateway.mail.content import expires_text
 from gateway.mail.render import render
 from gateway.sellers import holds, states
 from gateway.sellers.hold import PAYMENTS
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import SellerPayment, SellerPaymentWork, table_of
 from gateway.store.queue import lease
 from gateway.values.clock import utcnow

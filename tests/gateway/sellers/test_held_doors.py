@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, User, table_of
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import Account, csrf_of, sign_up_on

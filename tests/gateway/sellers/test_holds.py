@@ -20,7 +20,8 @@ from gateway.protocols.base import Demand, Made, Wallet
 from gateway.sellers import holds, service, states
 from gateway.sellers.authorizing import read
 from gateway.sellers.schemas import PaymentCreate
-from gateway.store.db import Database
+from gateway.store.engine import Database
+from gateway.store.states import NoSuchMove
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
@@ -172,7 +173,7 @@ async def test_two_releases_racing_credit_the_wallet_once(
         ("payment_release", 25),
     ]
     # Every other pair the table does not name changes nothing.
-    with pytest.raises(states.NoSuchMove):
+    with pytest.raises(NoSuchMove):
         async with db.transaction() as conn:
             await states.move(conn, await read(conn, payment_id), states.USED, row.expires_at)
     await assert_ledger_balanced(db)

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.standins.x402 import X402FacilitatorStandIn
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import SellerPayment, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance

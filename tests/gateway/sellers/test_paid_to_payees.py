@@ -16,9 +16,9 @@ from gateway.sellers import paid, states
 from gateway.sellers import service as sellers
 from gateway.sellers.authorizing import read
 from gateway.sellers.schemas import PaymentCreate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer

@@ -22,13 +22,13 @@ from x402.mechanisms.evm.types import ExactEIP3009Authorization
 from x402.mechanisms.evm.utils import get_evm_chain_id
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
 
+from gateway.protocols import payer_keys as stored
 from gateway.protocols import registry
 from gateway.protocols.base import Made
 from gateway.protocols.base import PayerKey as Key
 from gateway.protocols.x402.payer import X402Payer, payer_address
-from gateway.sellers.payer_keys import stored
 from gateway.standins.x402 import X402FacilitatorStandIn
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import PayerKey, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.budgets import service as budgets
 from gateway.budgets.schemas import BudgetCreate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.mcp import envelope_of, mcp_http

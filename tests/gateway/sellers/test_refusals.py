@@ -13,7 +13,7 @@ import pytest
 from gateway.callers import authenticate
 from gateway.sellers import service as sellers
 from gateway.sellers.schemas import PaymentCreate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer

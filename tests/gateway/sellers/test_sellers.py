@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gateway.protocols import registry
 from gateway.sellers import service as sellers
 from gateway.sellers.schemas import PaymentCreate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import IdempotencyRecord, table_of
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings

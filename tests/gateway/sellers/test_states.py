@@ -14,8 +14,9 @@ from sqlalchemy import update
 
 from gateway.sellers import states
 from gateway.sellers.authorizing import read
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import SellerPayment, table_of
+from gateway.store.states import NoSuchMove
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.seller_payments import events_of, ledger_kinds, pay, written
@@ -67,7 +68,7 @@ async def test_every_pair_of_states(
             await conn.execute(update(_P).where(_P.c.id == payment_id).values(status=state))
             row = await read(conn, payment_id)
             if not allowed:
-                with pytest.raises(states.NoSuchMove):
+                with pytest.raises(NoSuchMove):
                     await states.move(
                         conn,
                         SimpleNamespace(**{**row._asdict(), "status": source}),

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gateway.sellers import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer

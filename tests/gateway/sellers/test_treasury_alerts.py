@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from gateway.sellers import treasury_alerts
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

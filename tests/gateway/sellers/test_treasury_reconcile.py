@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from gateway.sellers import reconcile
 from gateway.standins.x402 import X402FacilitatorStandIn
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, TreasuryCheck, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

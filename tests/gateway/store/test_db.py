@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from gateway.merchants.service import create_merchant
 from gateway.store import sqlite as store_sqlite
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.raw import Raw, Statement, raw
 from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until

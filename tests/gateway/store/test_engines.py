@@ -6,8 +6,7 @@ import functools
 import pytest
 from sqlalchemy import text
 
-from gateway.store.db import Database
-from gateway.store.engine import AWAITED_OTHER
+from gateway.store.engine import AWAITED_OTHER, Database
 from gateway.store.postgres import PostgresDatabase
 from gateway.store.raw import Raw, Statement
 from gateway.store.sqlite import SQLiteDatabase

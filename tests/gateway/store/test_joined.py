@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import text
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.joined import Joined
 from gateway.store.raw import Raw, Statement
 

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, text
 from gateway import idempotency
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.store.types import UTCDateTime
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import Outcome
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET

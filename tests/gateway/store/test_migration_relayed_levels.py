@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.migrate import alembic_config, upgrade
 from gateway.store.models import RELAYED_TYPES
 from tests.fixtures.migrations import database_at, url_of

@@ -20,8 +20,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.merchants import service as merchants
-from gateway.store.db import Database, PostgresDatabase, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
+from gateway.store.postgres import PostgresDatabase
 from gateway.store.raw import Statement
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.raw import Raw, Statement, _sqlite_params
 from gateway.values.clock import utcnow

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.store.states import NEW, NoSuchMove, States
 from gateway.values.clock import utcnow

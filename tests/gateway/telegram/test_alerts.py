@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from gateway.outbox import new_event_id
 from gateway.policies import thresholds
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
 from gateway.telegram import alerts
 from gateway.values.clock import new_id, utcnow

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, MerchantUser, TelegramMessage, Topup, User, table_of
 from gateway.telegram import api as bot_api
 from gateway.values.settings import Settings

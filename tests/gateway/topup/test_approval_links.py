@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from gateway.accounts import users
 from gateway.mail.content import compose
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApprovalLink, Mail, MerchantUser, Topup, User, table_of
 from gateway.topup import approvals
 from gateway.values.clock import utcnow

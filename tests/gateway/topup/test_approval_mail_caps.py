@@ -17,7 +17,7 @@ from sqlalchemy import select
 from gateway.mail import caps
 from gateway.mail.content import compose
 from gateway.redis_server import RedisServer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Mail, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Fulfilment, Topup
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Fulfilment
 from gateway.topup import fulfilling
 from gateway.upstreams import work

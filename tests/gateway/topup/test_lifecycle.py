@@ -20,8 +20,10 @@ from sqlalchemy import insert, select, update
 
 from gateway.callers import authenticate
 from gateway.ledger import grants
-from gateway.store.compose import Plan, PlanError, Step, param
-from gateway.store.db import Database, open_database
+from gateway.store.compose import Plan, PlanError, Step
+from gateway.store.db import open_database
+from gateway.store.engine import Database
+from gateway.store.expressions import param
 from gateway.store.models import (
     Event,
     Fulfilment,
@@ -34,8 +36,9 @@ from gateway.store.models import (
     table_of,
 )
 from gateway.store.raw import Raw, Statement
-from gateway.topup import lifecycle, service
+from gateway.topup import cancelling, lifecycle, service
 from gateway.topup.schemas import SendRequest
+from gateway.values import statuses
 from gateway.values.clock import new_id, utcnow
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
@@ -101,7 +104,7 @@ async def _topup(db: Database, make_merchant: MakeMerchant, status: str) -> _Top
         db, Sealer(TEST_SECRET.encode()), caller, body, idempotency_key=None,
         idempotency_ttl_seconds=3600,
     )  # fmt: skip
-    assert sent.status == lifecycle.HELD
+    assert sent.status == statuses.HELD
     async with db.transaction() as conn:
         await conn.execute(update(_T).where(_T.c.id == sent.transaction_id).values(status=status))
         row = (await conn.execute(select(_T).where(_T.c.id == sent.transaction_id))).one()
@@ -218,7 +221,7 @@ def _expected(before: dict[str, Any], t: lifecycle.Transition, decider: str) -> 
     after["spend"] = spend
     if t.decided:
         after["decided_by"] = decider
-    if t.target == lifecycle.FAILED:
+    if t.target == statuses.FAILED:
         after["failure_reason"] = service.FAILED_REASON
     return after
 
@@ -237,7 +240,7 @@ async def _move(
     how: dict[str, Any] = {}
     if t.decided:
         how["decided_by"] = "decider"
-    if t.target == lifecycle.FAILED:
+    if t.target == statuses.FAILED:
         how["failure_reason"] = service.FAILED_REASON
     if t.deliver:
         how["voucher_sealed"] = "sealed voucher"
@@ -351,7 +354,7 @@ def test_a_plan_refuses_a_step_whose_parameter_no_one_supplies() -> None:
 
 
 async def test_a_run_missing_a_parameter_is_refused_before_the_driver(db: Database) -> None:
-    plan = lifecycle.plan(lifecycle.PENDING, lifecycle.CANCELLED)
+    plan = lifecycle.plan(statuses.PENDING, statuses.CANCELLED)
     async with db.transaction() as conn:
         from gateway.store.raw import raw
 
@@ -379,13 +382,13 @@ async def test_of_concurrent_changes_of_one_row_one_writes(
 
 async def test_concurrent_cancels_refund_once(db: Database, make_merchant: MakeMerchant) -> None:
     """Through the service: one cancel wins, the others are told the top-up is not pending."""
-    top = await _topup(db, make_merchant, lifecycle.PENDING)
+    top = await _topup(db, make_merchant, statuses.PENDING)
     caller = await authenticate(db, TEST_PEPPER.encode(), top.key)
     sealer = Sealer(TEST_SECRET.encode())
 
     async def cancel() -> int:
         try:
-            return int((await service.cancel(db, sealer, caller, top.row.id)).code)
+            return int((await cancelling.cancel(db, sealer, caller, top.row.id)).code)
         except ApiError as refused:
             return int(refused.code)
 
@@ -399,7 +402,7 @@ async def test_concurrent_cancels_refund_once(db: Database, make_merchant: MakeM
 
 @pytest.mark.parametrize(
     ("source", "target"),
-    [(lifecycle.PENDING, lifecycle.DELIVERED), (lifecycle.HELD, lifecycle.EXPIRED)],
+    [(statuses.PENDING, statuses.DELIVERED), (statuses.HELD, statuses.EXPIRED)],
 )
 async def test_a_postgres_change_locks_its_top_up_by_its_key(
     settings: Settings, db: Database, source: str, target: str

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 
 from gateway.callers import Caller, authenticate
 from gateway.store.compose import Plan, PlanError
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import (
     Event,
     LedgerEntry,

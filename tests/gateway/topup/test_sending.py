@@ -22,7 +22,7 @@ from gateway.ledger import alerts
 from gateway.ledger import service as ledger
 from gateway.policies import rules, spend
 from gateway.policies.model import load
-from gateway.store import compose
+from gateway.store import expressions
 from gateway.store.compose import Plan, PlanError
 from gateway.topup import sending, service
 from gateway.topup.schemas import SendRequest
@@ -124,7 +124,7 @@ def test_a_send_step_binding_a_name_no_one_supplies_fails_when_its_plan_is_built
     (counted in a calendar window and per recipient) is refused at once, before any send."""
 
     def misspelt(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
-        return compose.param(f"{name}_misspelt", type_)
+        return expressions.param(f"{name}_misspelt", type_)
 
     monkeypatch.setattr(module, "param", misspelt)
     with pytest.raises(PlanError, match=r"_misspelt'.*\]: not supplied"):

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from gateway.mail import caps
 from gateway.redis_server import RedisServer
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Event, Mail, Topup, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import live_server, local_client, make_settings

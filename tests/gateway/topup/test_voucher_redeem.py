@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
 from gateway.ledger import service as ledger
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import LedgerEntry, Topup, Wallet, table_of
 from tests.fixtures.dashboard import dashboard_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance

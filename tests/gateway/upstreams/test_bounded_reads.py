@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Topup
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant

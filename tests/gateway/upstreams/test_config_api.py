@@ -4,7 +4,7 @@ sealed and never returned, upstream URLs checked, the connection tested against 
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FulfilmentSetting
 from tests.fixtures.billing import ADMIN_TOKEN
 from tests.fixtures.merchants import MakeMerchant

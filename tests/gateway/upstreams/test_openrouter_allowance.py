@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FulfilmentSetting, UpstreamKey
 from gateway.upstreams.allowances import figures
 from gateway.upstreams.clients import UpstreamError

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FulfilmentSetting, table_of
 from gateway.topup import fulfilling
 from gateway.upstreams import providers

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.upstreams import config
+from gateway.upstreams import upstream
 from gateway.upstreams.clients import UpstreamError
 from gateway.upstreams.outbound import MAX_CONNECTIONS, open_upstreams
 from gateway.upstreams.providers import newapi
@@ -28,8 +28,8 @@ _SETTINGS = make_settings(
 )
 
 
-def _upstream(root: str, merchant_id: str) -> config.Upstream:
-    return config.Upstream(
+def _upstream(root: str, merchant_id: str) -> upstream.Upstream:
+    return upstream.Upstream(
         "newapi", root, str(NEWAPI_ADMIN_ID), NEWAPI_ADMIN_TOKEN, None, merchant_id
     )
 

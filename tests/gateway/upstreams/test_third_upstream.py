@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.upstreams import providers
 from gateway.upstreams.clients import NOT_THE_PROVIDER, UpstreamError, call
 from gateway.upstreams.providers import FormField, FormLink, Made, Saved, Try

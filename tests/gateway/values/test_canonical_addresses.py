@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.topup.schemas import SendRequest
 from gateway.values import addresses
 from tests.fixtures.merchants import MakeMerchant, merchant_balance

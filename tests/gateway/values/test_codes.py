@@ -1,5 +1,5 @@
-from gateway.values.code_names import RETIRED
-from gateway.values.codes import CATALOGUE, Code
+from gateway.values.code_names import RETIRED, Code
+from gateway.values.codes import CATALOGUE
 
 
 def test_every_code_has_a_number_of_its_own_and_a_catalogue_entry() -> None:

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.values.codes import Code
-from gateway.values.envelope import ApiError
-from gateway.values.outside_json import loads
-from gateway.values.parsing import MAX_DEPTH, decode_json
+from gateway.values.code_names import Code
+from gateway.values.outcome import ApiError
+from gateway.values.outside_json import MAX_DEPTH, loads
+from gateway.values.parsing import decode_json
 
 
 def _nested(levels: int) -> bytes:

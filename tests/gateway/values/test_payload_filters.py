@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.payload_filters import SQLITE_FUNCTION, check_filter, matches
 
 EVENTS: list[dict[str, Any]] = [

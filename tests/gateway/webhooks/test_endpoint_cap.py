@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookEndpoint, table_of
 from tests.fixtures.core import asgi_client, live_server, local_client, make_settings, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

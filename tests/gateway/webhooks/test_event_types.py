@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from gateway import outbox
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
-from gateway.webhooks import event_docs, event_types
+from gateway.webhooks import event_docs, event_payloads, event_types
 from gateway.webhooks.schemas import EVENT_TYPES, EventType
 from tests.fixtures.contracts import broken_events
 from tests.fixtures.merchants import MakeMerchant
@@ -31,7 +31,7 @@ def test_the_table_and_the_event_type_literal_agree() -> None:
 
 @pytest.mark.parametrize("spec", event_types.EVENTS, ids=lambda spec: spec.name)
 def test_each_example_validates_against_its_model_and_its_published_schema(
-    spec: event_types.EventSpec,
+    spec: event_payloads.EventSpec,
 ) -> None:
     event_types.validate_body(spec.name, _body(spec.name, spec.example))
     entry = next(e for e in event_docs.event_type_entries() if e.type == spec.name)

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, WebhookFiltered, table_of
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.payload_filters import MAX_BYTES, MAX_DEPTH
 from gateway.webhooks.retention import prune_batch
 from tests.fixtures.mcp import SEND

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select, update
 
 from gateway.mail.alerts import mail_owners, shown_url
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Event, Mail, WebhookEndpoint, table_of
 from gateway.store.raw import raw
 from gateway.values.clock import utcnow

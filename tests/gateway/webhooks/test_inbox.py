@@ -9,15 +9,15 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import inbox, urls
+from gateway.webhooks.destinations.http import post
 from tests.fixtures.core import live_server, local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import Receiver, make_endpoint
 from tests.fixtures.workers import StartWorker
-from worker.delivery import post
 from worker.http import build_clients
 from worker.retention import prune_inbox
 

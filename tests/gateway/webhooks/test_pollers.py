@@ -8,10 +8,10 @@ import httpx
 from sqlalchemy import insert
 from standardwebhooks.webhooks import Webhook
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Event, table_of
 from gateway.values.clock import new_id, rfc3339, utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
 from tests.fixtures.merchants import MakeMerchant, MerchantKey

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, WebhookEndpoint, table_of
 from tests.fixtures.merchants import MakeMerchant
 

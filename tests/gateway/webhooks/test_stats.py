@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import insert
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
 from gateway.values.clock import new_id, rfc3339, utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import Receiver, make_endpoint
 

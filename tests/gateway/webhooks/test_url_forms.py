@@ -7,13 +7,13 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FulfilmentSetting, WebhookEndpoint, table_of
 from gateway.values.clock import utcnow
+from gateway.webhooks.destinations.http import post
 from gateway.webhooks.transport import WebhookTransport
 from gateway.webhooks.urls import UrlRefused, masked, parse_webhook_url
 from tests.fixtures.merchants import MakeMerchant
-from worker.delivery import post
 
 _EP, _F = table_of(WebhookEndpoint), table_of(FulfilmentSetting)
 _PORT = "URL port must be a number from 1 to 65535"

@@ -79,9 +79,10 @@ the environment, the credentials parsed, one bounded httpx client (``ctx.http``:
 provider are read with ``request_json`` (capped at ``ANSWER_CAP``) and reach merchants only
 in the product's own codes, never the provider's text.
 
-The interface is this module whole (``__all__``): ``Provider`` and ``Context`` here, what they
-hand each other in ``messages``, credentials in ``credentials``, what a provider raises in
-``errors`` and one exchange with its API in ``calls``.
+The interface is ``Provider`` and ``Context`` here, what they hand each other in ``messages``,
+credentials in ``credentials``, what a provider raises in ``errors`` and one exchange with its
+API in ``calls``: a provider imports each from its piece, and the registry (``channels.registry``)
+offers them whole.
 """
 
 from dataclasses import dataclass
@@ -94,25 +95,19 @@ from pydantic import SecretStr
 from ....values.marking import marked
 from ....values.settings import Settings
 from ..protocols.exchange import NO_ANSWER, ChannelApi, ChannelError
-from .calls import ANSWER_CAP, Answer, read_json, request_json
-from .credentials import ApiRoot, Credentials, CurrencyCode, NoCredentials
+from .credentials import Credentials, NoCredentials
 from .errors import NoticeCodes, NoticeMalformed, NoticeRefused, NotSupported, ProviderError
 from .messages import (
     Ack,
-    Charge,
     Charged,
     Inbound,
     Kind,
     Looked,
-    LookState,
     MethodSetup,
     Notice,
-    NoticeState,
     Opened,
     OrderRef,
     PaymentRequest,
-    PeriodNotice,
-    PeriodPaid,
     Periods,
     Refunded,
     Renewing,
@@ -123,49 +118,7 @@ from .messages import (
     SubscriptionRequest,
 )
 
-__all__ = [
-    "ANSWER_CAP",
-    "CARD",
-    "Ack",
-    "Answer",
-    "ApiRoot",
-    "Charge",
-    "Charged",
-    "Context",
-    "Credentials",
-    "CurrencyCode",
-    "Inbound",
-    "Kind",
-    "LookState",
-    "Looked",
-    "MethodSetup",
-    "NoCredentials",
-    "NotSupported",
-    "Notice",
-    "NoticeCodes",
-    "NoticeMalformed",
-    "NoticeRefused",
-    "NoticeState",
-    "Opened",
-    "OrderRef",
-    "PaymentRequest",
-    "PeriodNotice",
-    "PeriodPaid",
-    "Periods",
-    "Provider",
-    "ProviderError",
-    "Refunded",
-    "Renewing",
-    "SavedCharge",
-    "SavedMethod",
-    "SetupOpened",
-    "SubscriptionRef",
-    "SubscriptionRequest",
-    "channel_api",
-    "channel_failed",
-    "read_json",
-    "request_json",
-]
+__all__ = ["CARD", "Context", "Provider", "channel_api", "channel_failed"]
 
 C = TypeVar("C", bound=Credentials)
 

@@ -28,33 +28,27 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from ....values.codes import Code
+from ....values.code_names import Code
 from ....values.outcome import ApiError
 from ..protocols import creem
 from ..protocols.exchange import ChannelError
 from ..protocols.money import Money
-from .base import (
-    ApiRoot,
-    Context,
-    Credentials,
+from .base import Context, Provider, channel_api, channel_failed
+from .credentials import ApiRoot, Credentials
+from .errors import NoticeMalformed, NoticeRefused, ProviderError
+from .messages import (
     Inbound,
     Looked,
     Notice,
-    NoticeMalformed,
-    NoticeRefused,
     Opened,
     OrderRef,
     PaymentRequest,
     PeriodNotice,
     PeriodPaid,
     Periods,
-    Provider,
-    ProviderError,
     Refunded,
     SubscriptionRef,
     SubscriptionRequest,
-    channel_api,
-    channel_failed,
 )
 
 __all__ = ["CREEM", "CreemCredentials", "CreemProvider"]

@@ -27,24 +27,11 @@ from pydantic import SecretStr, field_validator, model_validator
 
 from ..protocols import epay
 from ..protocols.money import converted
-from .base import (
-    Ack,
-    Charge,
-    Context,
-    Credentials,
-    CurrencyCode,
-    Inbound,
-    Looked,
-    Notice,
-    NoticeMalformed,
-    NoticeRefused,
-    Opened,
-    OrderRef,
-    PaymentRequest,
-    Provider,
-    ProviderError,
-    request_json,
-)
+from .base import Context, Provider
+from .calls import request_json
+from .credentials import Credentials, CurrencyCode
+from .errors import NoticeMalformed, NoticeRefused, ProviderError
+from .messages import Ack, Charge, Inbound, Looked, Notice, Opened, OrderRef, PaymentRequest
 
 __all__ = ["EPAY", "EpayCredentials", "EpayProvider"]
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ....values.codes import Code
+from ....values.code_names import Code
 
 __all__ = ["NotSupported", "NoticeCodes", "NoticeMalformed", "NoticeRefused", "ProviderError"]
 

@@ -17,6 +17,7 @@ __all__ = [
     "Kind",
     "LookState",
     "Looked",
+    "MethodSetup",
     "Notice",
     "NoticeState",
     "Opened",
@@ -27,6 +28,9 @@ __all__ = [
     "Periods",
     "Refunded",
     "Renewing",
+    "SavedCharge",
+    "SavedMethod",
+    "SetupOpened",
     "SubscriptionRef",
     "SubscriptionRequest",
 ]

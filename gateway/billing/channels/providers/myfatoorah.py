@@ -19,26 +19,10 @@ from pydantic import SecretStr
 from ..protocols import myfatoorah
 from ..protocols.exchange import ChannelError
 from ..protocols.money import Money, rate
-from .base import (
-    ApiRoot,
-    Charge,
-    Context,
-    Credentials,
-    CurrencyCode,
-    Inbound,
-    Looked,
-    Notice,
-    NoticeMalformed,
-    NoticeRefused,
-    NoticeState,
-    Opened,
-    OrderRef,
-    PaymentRequest,
-    Provider,
-    ProviderError,
-    channel_api,
-    channel_failed,
-)
+from .base import Context, Provider, channel_api, channel_failed
+from .credentials import ApiRoot, Credentials, CurrencyCode
+from .errors import NoticeMalformed, NoticeRefused, ProviderError
+from .messages import Charge, Inbound, Looked, Notice, NoticeState, Opened, OrderRef, PaymentRequest
 
 __all__ = ["MYFATOORAH", "MyFatoorahCredentials", "MyFatoorahProvider"]
 

@@ -20,21 +20,20 @@ import hmac
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from ....mail.links import public_base
 from ....values.marking import marked
+from ....values.public_base import public_base
 from ....values.settings import Settings
-from .base import (
+from .base import Context, Provider
+from .credentials import NoCredentials
+from .errors import ProviderError
+from .messages import (
     Charged,
-    Context,
-    NoCredentials,
     Notice,
     NoticeState,
     Opened,
     OrderRef,
     PaymentRequest,
     PeriodNotice,
-    Provider,
-    ProviderError,
     Refunded,
     Renewing,
     SavedCharge,

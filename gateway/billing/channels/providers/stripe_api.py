@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ....values.codes import Code
+from ....values.code_names import Code
 from ....values.loading import loaded
 from ....values.outcome import ApiError
 from ....values.settings import Settings

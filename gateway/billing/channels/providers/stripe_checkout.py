@@ -14,30 +14,26 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from ....values.codes import Code
+from ....values.code_names import Code
 from ....values.outcome import ApiError
 from ....values.settings import Settings
 from . import stripe_orders, stripe_plans
-from .base import (
+from .base import Context, Provider
+from .credentials import Credentials
+from .errors import NoticeCodes, NoticeRefused, NotSupported, ProviderError
+from .messages import (
     Ack,
     Charged,
-    Context,
-    Credentials,
     Inbound,
     Kind,
     Looked,
     MethodSetup,
     Notice,
-    NoticeCodes,
-    NoticeRefused,
-    NotSupported,
     Opened,
     OrderRef,
     PaymentRequest,
     PeriodPaid,
     Periods,
-    Provider,
-    ProviderError,
     Refunded,
     SavedCharge,
     SavedMethod,

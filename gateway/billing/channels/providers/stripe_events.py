@@ -14,7 +14,8 @@ from typing import Any
 
 from ....values import outside_json
 from . import stripe_plans
-from .base import Notice, NoticeMalformed, NoticeState, PeriodNotice
+from .errors import NoticeMalformed
+from .messages import Notice, NoticeState, PeriodNotice
 
 __all__ = ["PERIOD_REASONS", "STATES", "notice_of"]
 

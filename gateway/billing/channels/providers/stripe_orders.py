@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from ....mail.links import public_base
-from ....values.codes import Code
+from ....values.code_names import Code
 from ....values.outcome import ApiError
+from ....values.public_base import public_base
 from ....values.settings import Settings
 from .stripe_api import SharedPayment, as_int, as_str, exchange, expiry, field
 
@@ -28,7 +28,6 @@ __all__ = [
     "SessionRequest",
     "SetupDone",
     "SetupSession",
-    "SharedPayment",
     "State",
     "charge_off_session",
     "create_invoice",

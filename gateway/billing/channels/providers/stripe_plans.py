@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ....values.codes import Code
+from ....values.code_names import Code
 from ....values.outcome import ApiError
 from ....values.settings import Settings
 from .stripe_api import exchange, expiry

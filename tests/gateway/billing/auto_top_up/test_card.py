@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AutoTopUp, AutoTopUpRun, Merchant, table_of
 from tests.fixtures.dashboard import Account, csrf_of, dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance, set_balance

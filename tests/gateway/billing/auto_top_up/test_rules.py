@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from gateway.billing import auto_top_up
 from gateway.billing.auto_top_up import runs as auto_top_up_runs
 from gateway.mail.content import compose
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AutoTopUpRun, FundingOrder, Mail, Receipt, Wallet, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import select
 
 from gateway.billing.auto_top_up import runs
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import AutoTopUpRun, FundingOrder, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

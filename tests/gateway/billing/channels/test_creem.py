@@ -22,7 +22,7 @@ from gateway.billing.channels.registry import (
     ProviderError,
     SubscriptionRequest,
 )
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures import channels
 from tests.fixtures.core import local_client

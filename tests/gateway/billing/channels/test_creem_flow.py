@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.billing.settling import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 
 from gateway.billing import orders
 from gateway.billing.settling import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

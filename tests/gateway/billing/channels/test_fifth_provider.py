@@ -24,7 +24,7 @@ from gateway.billing.channels.registry import (
     PaymentRequest,
 )
 from gateway.billing.settling import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import PaymentChannel, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, MerchantUser, User, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.billing.settling import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures import channels

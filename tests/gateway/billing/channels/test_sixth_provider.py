@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Subscription, table_of
 from tests.fixtures import channels
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced

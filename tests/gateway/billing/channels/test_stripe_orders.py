@@ -7,7 +7,7 @@ import pytest
 import respx
 
 from gateway.billing.channels.providers import stripe_orders
-from gateway.values.envelope import ApiError
+from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from tests.fixtures.billing import STRIPE_API, stripe_headers
 

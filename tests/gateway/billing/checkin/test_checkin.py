@@ -11,10 +11,10 @@ from gateway.billing import sandbox_clock
 from gateway.billing.checkin import daily
 from gateway.callers import Caller
 from gateway.policies.model import UNRESTRICTED
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CheckIn, Event, LedgerEntry, SandboxClock, table_of
 from gateway.values.clock import utcnow
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced
 from tests.fixtures.merchants import merchant_balance as balance_of

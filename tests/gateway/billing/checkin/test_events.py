@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.webhooks.schemas import EVENT_TYPES
 from tests.fixtures.core import wait_until
 from tests.fixtures.merchants import MakeMerchant

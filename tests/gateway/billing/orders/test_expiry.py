@@ -10,7 +10,7 @@ import respx
 from sqlalchemy import select, update
 
 from gateway.billing.orders import expire_due
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.billing import STRIPE_API

@@ -18,7 +18,7 @@ from gateway.billing.schemas import RefundRequest
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.ops.routing import BODY_ERRORS
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CreditGrant, FundingOrder, LedgerEntry, OrderRefund, table_of
 from gateway.values.clock import utcnow
 from gateway.values.outcome import ApiError

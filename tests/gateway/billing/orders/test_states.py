@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from gateway.billing.orders import states as order_states
-from gateway.billing.orders.states import NEW, STATES, TRANSITIONS, NoSuchMove, Transition
-from gateway.store.db import Database
+from gateway.billing.orders.states import STATES, TRANSITIONS, Transition
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
+from gateway.store.states import NEW, NoSuchMove
 from gateway.values.clock import utcnow
 from tests.fixtures.billing import insert_orders, order_row
 from tests.fixtures.merchants import MakeMerchant

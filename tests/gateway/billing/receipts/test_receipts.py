@@ -11,8 +11,9 @@ from sqlalchemy import String, insert, select, update
 
 from gateway.billing import orders, receipts
 from gateway.merchants import service as merchants
-from gateway.store.compose import Plan, Refs, Step, param
-from gateway.store.db import Database
+from gateway.store.compose import Plan, Refs, Step
+from gateway.store.engine import Database
+from gateway.store.expressions import param
 from gateway.store.models import BillingProfile, FundingOrder, Receipt, ReceiptSeries, table_of
 from gateway.store.raw import raw
 from gateway.store.types import UTCDateTime

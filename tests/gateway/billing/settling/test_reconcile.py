@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from gateway.billing.orders import expire_due
 from gateway.billing.settling import reconcile
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.billing.subscriptions import renewals as subscription_channels
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.creem import API_KEY, WEBHOOK_SECRET, CreemStandIn

@@ -8,7 +8,7 @@ import asyncio
 
 import httpx
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.stripe import StripeStandIn
 from tests.fixtures.subscriptions import MakePlan, post_event

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from gateway.billing.wallet import grants
 from gateway.ledger import service as ledger
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import Plan, table_of
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
 from tests.fixtures.stripe import StripeStandIn

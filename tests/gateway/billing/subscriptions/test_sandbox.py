@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from gateway.billing.channels.providers.sandbox import add_interval
 from gateway.billing.subscriptions import renewals as subscription_channels
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced

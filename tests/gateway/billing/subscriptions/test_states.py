@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from gateway.billing.subscriptions import states as subscription_states
-from gateway.billing.subscriptions.states import NEW, STATES, TRANSITIONS, NoSuchMove, Transition
-from gateway.store.db import Database
+from gateway.billing.subscriptions.states import STATES, TRANSITIONS, Transition
+from gateway.store.engine import Database
 from gateway.store.models import Plan, Subscription, table_of
+from gateway.store.states import NEW, NoSuchMove
 from gateway.values.clock import new_id, utcnow
 from tests.fixtures.merchants import MakeMerchant
 

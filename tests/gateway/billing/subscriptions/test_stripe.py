@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from gateway.billing.subscriptions import renewals
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import PaymentNotice, Subscription, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings

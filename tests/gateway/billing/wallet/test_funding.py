@@ -3,7 +3,7 @@
 from gateway.billing.wallet.funding import credit_merchant, debit_merchant
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.webhooks import events_of

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway.billing import sandbox_clock
 from gateway.billing.wallet import grants
 from gateway.callers import authenticate
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import LedgerEntry, table_of
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.core import TEST_PEPPER

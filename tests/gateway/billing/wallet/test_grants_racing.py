@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from gateway.billing.wallet import grants
 from gateway.billing.wallet.grants import GrantCreate
 from gateway.ledger import grants as rules
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import CreditGrant, table_of
 from gateway.values.clock import new_id, utcnow
 from gateway.values.settings import Settings

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.webhooks.destinations.base import DestinationError
 from gateway.webhooks.destinations.pubsub import GOOGLE_TOKEN_URI, PUBSUB, PubSubConfig, key_file
 from tests.fixtures.merchants import MakeMerchant

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import WebhookEndpoint, table_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.redis import RedisServer

@@ -1,5 +1,5 @@
-"""The kinds of hold (``held.Hold``): a kind is one module and one line in ``_BUILT_IN`` below,
-and nothing that meets holds names one. The one-time links' decision and page
+"""The kinds of hold (``approvals.held.Hold``): a kind is one module and one line in
+``_BUILT_IN`` below, and nothing that meets holds names one. The one-time links' decision and page
 (``doors``), a Telegram button's press, the dashboard's inbox and its navigation's count, the
 kill switch (``freezes``) and the expiry (``worker.expiry``) each ask every hold here, in this
 order.
@@ -13,12 +13,14 @@ from contextlib import contextmanager
 
 from sqlalchemy import Table
 
+from ..approvals.held import Hold
 from ..sellers.hold import PAYMENTS
 from ..store import held as closed
 from ..topup.hold import SENDS
-from .held import Hold
+from ..values.code_names import Code
 
 __all__ = [
+    "gone",
     "held_tables",
     "holding",
     "holds",
@@ -70,6 +72,14 @@ def holds() -> list[Hold]:
 def held_tables() -> list[Table]:
     """Every kind's table of held rows, in the registry's order (the navigation's count)."""
     return [hold.table for hold in _HOLDS.values()]
+
+
+def gone() -> frozenset[Code]:
+    """The codes of a link's decision that found nothing left to decide: the link spent or
+    unknown, its hold's key revoked or expired, or the row no longer held (each kind's
+    ``not_held``: decided meanwhile by another door, or ended)."""
+    ended = (Code.APPROVAL_LINK_INVALID, Code.HELD_KEY_REVOKED, Code.HELD_KEY_EXPIRED)
+    return frozenset((*ended, *(hold.not_held for hold in _HOLDS.values())))
 
 
 def named(name: str) -> Hold | None:

@@ -2,7 +2,9 @@
 the environment and the protocol, so a sealed key copied to another row does not open), the
 address beside it in clear; and the one read that opens a key, made by a payer when it makes a
 credential (``opened``), never logged; the one kept, still sealed (``held``), for a payer's
-``ready`` to judge once whether it opens (``judged``)."""
+``ready`` to judge once whether it opens (``judged``). In the protocols' wing, below their
+registry, so a payer reads it; the merchant's operations on its keys are the sellers' wing's
+(``sellers.payer_keys``)."""
 
 from datetime import datetime
 from typing import Any
@@ -12,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ...protocols.base import PayerKey
-from ...store import compose
-from ...store.db import Database
-from ...store.models import PayerKey as Row
-from ...store.models import table_of
+from ..store import expressions
+from ..store.engine import Database
+from ..store.models import PayerKey as Row
+from ..store.models import table_of
+from .base import PayerKey
 
 __all__ = ["added", "held", "listed", "opened", "removed"]
 
@@ -45,7 +47,7 @@ async def added(
     sealed = sealer.seal(key.secret, context=_context(merchant_id, env, protocol))
     row = {"merchant_id": merchant_id, "env": env, "protocol": protocol}
     values = {**row, "address": key.address, "key_sealed": sealed, "created_at": now}
-    insert = compose.upsert(_K).values(values).on_conflict_do_nothing(index_elements=list(row))
+    insert = expressions.upsert(_K).values(values).on_conflict_do_nothing(index_elements=list(row))
     return (await conn.execute(insert.returning(*_K.c))).first()
 
 

@@ -4,10 +4,11 @@ link opens (``review``) and make its decision (``decide``), which is its kind of
 (``registry``), made as the link's approver and spending the link in its transaction. Above
 every kind, so none knows another."""
 
+from ..approvals import links
 from ..operations import perform
 from ..services import Services
 from ..values.outcome import Outcome
-from . import links, registry
+from . import registry
 
 __all__ = ["decide", "review"]
 
