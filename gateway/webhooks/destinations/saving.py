@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from keys import Sealer
+from keys import Sealer, SealError
 
 from ...values.codes import Code
 from ...values.outcome import ApiError
@@ -204,7 +204,7 @@ def edited(
         return body
     try:
         saved = opened(sealer, endpoint_id, name, sealed)
-    except DestinationError:
+    except (DestinationError, SealError):
         return body  # saved before its type's rules changed: judged whole as given
     before = json.loads(saved.model_dump_json())
     place = _place(kind, body)
