@@ -18,6 +18,7 @@ SUITES = [
     "bench.approval",
     "bench.payments",
     "bench.deliveries",
+    "bench.destinations",
     "bench.mcp",
     "bench.fulfilment",
     "bench.idle",

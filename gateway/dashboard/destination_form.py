@@ -21,9 +21,11 @@ __all__ = [
     "DestinationForm",
     "destination_forms",
     "destination_labels",
+    "form_of",
     "input_key",
     "refused_input",
     "shown_again",
+    "stored",
     "typed_destination",
 ]
 
@@ -119,8 +121,11 @@ def typed_destination(data: FormData, type_name: str) -> dict[str, Any] | None:
     kind = DESTINATIONS.get(type_name)
     if not isinstance(kind, Broker):
         return None
+    fields = _fields(kind)
+    if not any(f.key in data for f in fields):
+        return None  # a form without the type's inputs changes no destination
     found: dict[str, Any] = {}
-    for f in _fields(kind):
+    for f in fields:
         value = field(data, f.key, _MOST)
         if not f.block:
             value = value.strip()
@@ -140,6 +145,23 @@ def shown_again(type_name: str, destination: dict[str, Any] | None) -> dict[str,
         input_key(type_name, name): "" if _secret(kind, name, value) else str(value)
         for name, value in destination.items()
     }
+
+
+def stored(type_name: str, destination: dict[str, Any] | None) -> dict[str, Any]:
+    """A saved destination's inputs, by input key, as the edit form shows them: as reads show
+    it (a URL's password as ``***``), a secret field empty; ``{}`` for ``http``."""
+    kind = DESTINATIONS.get(type_name)
+    if not isinstance(kind, Broker) or destination is None:
+        return {}
+    return {
+        input_key(type_name, name): "" if name in kind.secrets or value is None else str(value)
+        for name, value in destination.items()
+    }
+
+
+def form_of(type_name: str) -> DestinationForm | None:
+    """The form of one broker's type (an edit's, whose type stays); ``None`` for ``http``."""
+    return next((form for form in destination_forms() if form.type == type_name), None)
 
 
 def _secret(kind: Broker, name: str, value: Any) -> bool:

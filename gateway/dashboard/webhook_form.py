@@ -152,8 +152,9 @@ async def checked(
 ) -> tuple[EndpointCreate | EndpointUpdate | None, FormErrors]:
     """The form's request model and every refusal of it at once: the model's, field by field,
     and the URL check's (which the model does not make), so one post shows them all.
-    ``broker``: the endpoint delivers to a broker, whose address the form shows and sends back
-    masked, and does not change."""
+    ``broker``: the endpoint delivers to a broker: its destination object as typed, its
+    secrets left as shown kept by the operation (``saving.edited``), is sent in place of a
+    URL."""
     refused = FormErrors()
     values: dict[str, Any] = {
         "description": typed["description"] or None,
@@ -166,6 +167,8 @@ async def checked(
         values["destination"] = typed["destination"]
     if not broker:
         values["url"] = typed["url"]
+    elif not create and typed["destination"] is not None:
+        values["destination"] = typed["destination"]
     if typed["signing"] or create:
         values["signing"] = typed["signing"] or "hmac"
     # Empty: unthrottled. Digits: a number for the service's bounds; anything else is left as
@@ -231,6 +234,7 @@ def refused_field(exc: ApiError, type_name: str = HTTP) -> str:
 def edit_values(found: EndpointData) -> dict[str, Any]:
     return {
         "url": found.url,
+        "destination": destination_form.stored(found.type, found.destination),
         "description": found.description or "",
         "event_types": found.event_types,
         "signing": found.signing,

@@ -46,7 +46,7 @@ from ..webhooks.schemas import (
 from . import reveal, webhook_inbox
 from .context import Viewer, require_viewer
 from .csrf import form
-from .destination_form import destination_forms, destination_labels
+from .destination_form import destination_forms, destination_labels, form_of, typed_destination
 from .inputs import field, problem
 from .paths import path_for
 from .render import page
@@ -305,7 +305,8 @@ async def _endpoint_page(
         "edit": shown.edit or edit_values(found),
         "signing_schemes": SIGNING_SCHEMES,
         "blank_header_rows": _BLANK_HEADER_ROWS,
-        "endpoint_labels": ENDPOINT_LABELS,
+        "endpoint_labels": {**ENDPOINT_LABELS, **destination_labels()},
+        "destination_form": form_of(found.type),
         "recover": shown.recover or {"since": "", "until": "", "error": ""},
         "action_error": shown.action_error,
         "notice": notice(request),
@@ -345,15 +346,17 @@ async def update_endpoint(request: Request) -> Response:
     viewer, data, endpoint_id = await _posted(request)
     typed = typed_endpoint(data)
     svc = services(request)
+    current = (
+        await perform(svc.waker, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
+    ).one(EndpointData)
+    broker = current.type != HTTP
+    if broker:  # its type stays: the destination read with the endpoint's type's fields
+        typed.update(type=current.type, destination=typed_destination(data, current.type))
     if typed["preview"]:
         tried, refused = await tried_filter(request, viewer, typed)
         forms = _Forms(edit=previewed(typed, tried, refused))
         status = refused.status if refused else 200
         return await _endpoint_page(request, viewer, endpoint_id, status=status, forms=forms)
-    current = (
-        await perform(svc.waker, endpoints.get_endpoint(svc.db, viewer.caller, endpoint_id))
-    ).data
-    broker = isinstance(current, EndpointData) and current.type != HTTP
     body, refused = await checked(request, viewer, typed, create=False, broker=broker)
     if body is not None and not refused:
         assert isinstance(body, EndpointUpdate)
@@ -366,7 +369,7 @@ async def update_endpoint(request: Request) -> Response:
             )
         except ApiError as exc:
             reraise_missing(exc)
-            refused.add(exc, refused_field(exc))
+            refused.add(exc, refused_field(exc, typed["type"]))
         else:
             return RedirectResponse(_endpoint_url(endpoint_id) + "?notice=saved", 303)
     forms = _Forms(edit={**shown_again(typed), "errors": refused.errors})

@@ -302,18 +302,22 @@ async def update_endpoint(
             if before.destination_type != HTTP:
                 raise ApiError(Code.WEBHOOK_URL_INVALID, "Webhook URL invalid: url is required")
             url = before.url
-        # A broker's masked address sent back as it was read (the dashboard's edit form sends
-        # every field it shows) changes nothing.
+        # A broker's masked address sent back as it was read changes nothing; a destination
+        # of the same type keeps the secrets it leaves masked while its address stays
+        # (``saving.edited``), and one that comes to the saved one is not judged again.
+        given = body.destination
         unchanged = (
             name == before.destination_type != HTTP
             and "destination" not in fields
             and url == before.url
         )
+        sealed = before.destination_sealed
+        if name == before.destination_type != HTTP and "destination" in fields and sealed:
+            given = saving.edited(sealer, endpoint_id, name, sealed, body.destination)
+            unchanged = given is None and url is None
         if not unchanged:
             changes.update(
-                await _destination(
-                    settings, sealer, caller.env, endpoint_id, name, url, body.destination
-                )
+                await _destination(settings, sealer, caller.env, endpoint_id, name, url, given)
             )
     if "event_types" in fields:
         changes["event_types"] = _types_column(body.event_types)

@@ -61,3 +61,47 @@ async def test_a_destination_type_chosen_shows_its_fields_and_its_endpoint_recei
     body = text.pop("body")
     payload = Webhook(secret).verify(body, text)
     assert payload["type"] == "webhook.test"
+
+
+async def test_a_broker_endpoints_edit_form_moves_its_address_keeping_its_password_in_place(
+    page: Page, signed_up: Merchant, private_redis: RedisServer
+) -> None:
+    """On the endpoint's page, the edit form shows the Redis stream's fields as saved, the URL's
+    password as ***: another stream saves with the password kept; another host with the
+    password masked is refused beside the URL, and typed, it moves; the password is never on
+    the page."""
+    port = private_redis.url.rsplit(":", 1)[1]
+    redis = Redis.from_url(private_redis.url)
+    await redis.config_set("requirepass", "browser-secret")
+    await redis.aclose()
+    await page.goto("/dashboard/webhooks")
+    await page.locator("#type").select_option("redis_stream")
+    await page.locator("#dest-redis_stream-url").fill(
+        f"redis://default:browser-secret@127.0.0.1:{port}/0"
+    )
+    await page.locator("#dest-redis_stream-stream").fill("before")
+    await page.get_by_role("button", name="Add endpoint").click()
+    await page.locator("#secret").wait_for()
+    await page.get_by_role("link", name="Done").click()
+    await page.wait_for_url("**/dashboard/webhooks/endpoints/we_*")
+
+    url = page.locator("#dest-redis_stream-url")
+    assert await url.input_value() == f"redis://default:***@127.0.0.1:{port}/0"
+    await page.locator("#dest-redis_stream-stream").fill("after")
+    await page.get_by_role("button", name="Save").click()
+    await page.locator(".notice").wait_for()
+    assert "stream: after" in await page.locator("#destination").inner_text()
+
+    await url.fill(f"redis://default:***@localhost:{port}/0")
+    await page.get_by_role("button", name="Save").click()
+    said = page.locator("#dest-redis_stream-url-error")
+    await said.wait_for()
+    assert "anew" in await said.inner_text()
+    assert "stream: after" in await page.locator("#destination").inner_text()
+    await shoot(page, "webhooks-destination-edit-refused")
+
+    await url.fill(f"redis://default:browser-secret@localhost:{port}/0")
+    await page.get_by_role("button", name="Save").click()
+    await page.locator(".notice").wait_for()
+    assert await url.input_value() == f"redis://default:***@localhost:{port}/0"
+    assert "browser-secret" not in await page.content()

@@ -2,8 +2,17 @@
 its routing key, on a channel in publisher-confirm mode; the broker's confirm is the
 acknowledgement. The message is persistent and mandatory: one no queue takes comes back, and
 counts as not delivered, so it is sent again rather than dropped. The headers ride as the
-message's headers, ``webhook-id`` as its ``message_id`` too."""
+message's headers, ``webhook-id`` as its ``message_id`` too.
 
+A connection the broker ends (its ``Connection.Close``, or its side of the socket closed) is
+left half-open by aiormq: its writer is never closed (mosquito/aiormq#231), and the socket stays
+open until the writer is collected, with a ``ResourceWarning``. The client's connection is made
+through aiormq's ``TransportFactory`` hook, its own TCP or TLS transport with the writer kept,
+and closed as soon as the connection is (aio-pika's ``close_callbacks``), and again with the
+client."""
+
+import asyncio
+import contextlib
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
@@ -24,6 +33,30 @@ class RabbitMqConfig(Model):
     routing_key: str = Field(default="", max_length=255)
 
 
+class _KeptWriter:
+    """aiormq's own transport for the URL's scheme, its writer kept to close."""
+
+    def __init__(self, tls: bool) -> None:
+        import aiormq.connection
+
+        self._made = (
+            aiormq.connection.TLSTransportFactory()
+            if tls
+            else aiormq.connection.TCPTransportFactory()
+        )
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def create(self, url: Any, **kwargs: Any) -> tuple[asyncio.StreamReader, Any]:
+        reader, writer = await self._made.create(url, **kwargs)
+        self.writer = writer
+        return reader, writer
+
+    def close(self, *_: Any) -> None:
+        """The socket closed, whoever ended the connection; nothing if it already is."""
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.close()
+
+
 class RabbitMq(Broker):
     name = "rabbitmq"
     config = RabbitMqConfig
@@ -31,10 +64,21 @@ class RabbitMq(Broker):
 
     async def open(self, config: Any, url: str) -> Any:
         import aio_pika  # only a worker with such an endpoint loads it
+        from aio_pika.connection import make_url
 
-        connection = await aio_pika.connect(url, timeout=5.0)
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return connection, channel
+        kept = _KeptWriter(url.lower().startswith("amqps:"))
+        connection = aio_pika.Connection(make_url(url))
+        connection.kwargs["transport_factory"] = kept  # handed to aiormq's connection
+        try:
+            await connection.connect(timeout=5.0)
+            connection.close_callbacks.add(kept.close)
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            kept.close()
+            raise
+        return connection, channel, kept
 
     async def _exchange(self, channel: Any, config: Any, *, ensure: bool) -> Any:
         if not config.exchange:
@@ -44,7 +88,7 @@ class RabbitMq(Broker):
     async def publish(self, client: Any, config: Any, message: Message) -> str:
         import aio_pika
 
-        _, channel = client
+        _, channel, _ = client
         exchange = await self._exchange(channel, config, ensure=False)
         confirm = await exchange.publish(
             aio_pika.Message(
@@ -60,12 +104,15 @@ class RabbitMq(Broker):
         return f"confirmed: {type(confirm).__name__}"
 
     async def probe(self, client: Any, config: Any) -> None:
-        _, channel = client
+        _, channel, _ = client
         await self._exchange(channel, config, ensure=True)  # passive: it must exist
 
     async def close(self, client: Any) -> None:
-        connection, _ = client
-        await connection.close()
+        connection, _, kept = client
+        try:
+            await connection.close()
+        finally:
+            kept.close()
 
 
 RABBITMQ = RabbitMq()

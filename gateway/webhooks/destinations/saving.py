@@ -6,15 +6,16 @@ reads show it, its secrets masked."""
 
 import json
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from keys import Sealer
+from keys import Sealer, SealError
 
 from ...values.code_names import Code
 from ...values.outcome import ApiError
 from ..urls import UrlRefused, resolve_checked
-from .base import DestinationError, address_of, masked_url
+from .base import MASK, Broker, DestinationError, address_of, masked_url
 from .clients import probe
 from .registry import HTTP, broker, type_names
 
@@ -22,6 +23,7 @@ __all__ = [
     "PROBE_SECONDS",
     "columns_of",
     "context",
+    "edited",
     "http_columns",
     "judged",
     "opened",
@@ -150,6 +152,89 @@ async def recheck(name: str, column: str | None, *, allow_loopback: bool) -> Non
 
 def shown(column: str | None) -> dict[str, Any] | None:
     return None if column is None else json.loads(column)
+
+
+def _place(kind: Broker, body: dict[str, Any]) -> tuple[str, str, int | None, str] | None:
+    """Where a destination object's secrets go: its address's scheme, host, port and user;
+    ``None`` when it has no address that reads as one."""
+    try:
+        parts = urlsplit(kind.address(kind.config.model_construct(**body)))
+        return (
+            parts.scheme.lower(),
+            (parts.hostname or "").rstrip("."),
+            parts.port,
+            parts.username or "",
+        )
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _kept_url(value: str, saved: Any) -> str | None:
+    """``value`` with the saved URL's password (as it was written) in place of its mask;
+    ``None`` when the saved URL has none."""
+    if not isinstance(saved, str):
+        return None
+    _, colon, password = urlsplit(saved).netloc.rpartition("@")[0].partition(":")
+    if not colon:
+        return None
+    parts = urlsplit(value)
+    auth, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{auth.partition(':')[0]}:{password}@{host}"))
+
+
+def _refused(name: str, what: str) -> ApiError:
+    return ApiError(
+        Code.WEBHOOK_DESTINATION_INVALID,
+        f"Destination invalid: {name}: {what} is masked; type it anew, as the destination's"
+        " address changed",
+        data={"field": f"destination.{name}"},
+    )
+
+
+def edited(
+    sealer: Sealer, endpoint_id: str, name: str, sealed: str, body: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """An edit's destination object of the saved type, its secrets as reads show them (a
+    secret field left out, empty or ``***``, a URL's password ``***``) taken from the saved
+    destination, while its address stays where the secrets were given for (the same scheme,
+    host, port and user); a masked one with the address moved is refused, to be typed anew.
+    ``None``: the destination is the saved one, and nothing is to be judged again."""
+    kind = broker(name)
+    if kind is None or body is None:
+        return body
+    try:
+        saved = opened(sealer, endpoint_id, name, sealed)
+    except (DestinationError, SealError):
+        return body  # saved before its type's rules changed: judged whole as given
+    before = json.loads(saved.model_dump_json())
+    place = _place(kind, body)
+    same = place is not None and place == _place(kind, before)
+    merged = dict(body)
+    for field in kind.secrets:
+        if merged.get(field, "") not in ("", MASK):
+            continue
+        if same and before.get(field):
+            merged[field] = before[field]
+        elif field in merged:
+            raise _refused(field, "the secret")
+    for field, value in body.items():
+        if not isinstance(value, str) or field in kind.secrets:
+            continue
+        try:
+            masked = urlsplit(value).password == MASK
+        except ValueError:
+            continue
+        if masked:
+            kept = _kept_url(value, before.get(field)) if same else None
+            if kept is None:
+                raise _refused(field, "the password")
+            merged[field] = kept
+    try:
+        if kind.config.model_validate(merged) == saved:
+            return None
+    except ValidationError:
+        pass  # judged, and refused by field, as a create is
+    return merged
 
 
 def opened(sealer: Sealer, endpoint_id: str, name: str, sealed: str) -> BaseModel:

@@ -7,6 +7,7 @@ import re
 import uuid
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
@@ -130,3 +131,72 @@ async def test_an_address_refused_is_said_beside_the_broker_url(sign_up: SignUp)
     )
     assert refused.status_code == 422, refused.text
     assert 'id="dest-nats-url-error"' in refused.text
+
+
+async def test_the_edit_form_moves_a_brokers_address_and_keeps_its_password_in_place(
+    sign_up: SignUp, private_redis: RedisServer
+) -> None:
+    """The endpoint page's edit form shows the broker type's fields as saved (the URL's password
+    as ``***``); an edit that moves the stream keeps the password, one that moves the host with
+    the password masked is refused beside the URL (nothing changed), and the password typed
+    moves it, never shown again."""
+    port = private_redis.url.rsplit(":", 1)[1]
+    redis = Redis.from_url(private_redis.url)
+    await redis.config_set("requirepass", "form-secret")
+    await redis.aclose()
+    account = await sign_up()
+    made = await account.shown_once(
+        "/webhooks/endpoints",
+        {
+            "type": "redis_stream",
+            "dest-redis_stream-url": f"redis://default:form-secret@127.0.0.1:{port}/0",
+            "dest-redis_stream-stream": "first",
+        },
+        page=HOME,
+    )
+    found = re.search(r"/dashboard/webhooks/endpoints/(we_[0-9a-z]+)", made.text)
+    assert found is not None
+    page = f"{HOME}/endpoints/{found.group(1)}"
+    text = (await account.client.get(page)).text
+    assert f'value="redis://default:***@127.0.0.1:{port}/0"' in text
+    assert 'id="dest-redis_stream-stream"' in text and 'value="first"' in text
+    assert "form-secret" not in text
+
+    moved = await account.post(
+        page,
+        {
+            "dest-redis_stream-url": f"redis://default:***@127.0.0.1:{port}/0",
+            "dest-redis_stream-stream": "second",
+            "description": "moved",
+        },
+        page=page,
+    )
+    assert moved.status_code == 303, moved.text
+    text = (await account.client.get(page)).text
+    assert "stream: second" in text and "form-secret" not in text
+
+    elsewhere = await account.post(
+        page,
+        {
+            "dest-redis_stream-url": f"redis://default:***@localhost:{port}/0",
+            "dest-redis_stream-stream": "third",
+        },
+        page=page,
+    )
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert 'id="dest-redis_stream-url-error"' in elsewhere.text
+    assert "type it anew" in elsewhere.text
+    assert "stream: second" in elsewhere.text  # nothing changed
+
+    typed = await account.post(
+        page,
+        {
+            "dest-redis_stream-url": f"redis://default:form-secret@localhost:{port}/0",
+            "dest-redis_stream-stream": "third",
+        },
+        page=page,
+    )
+    assert typed.status_code == 303, typed.text
+    text = (await account.client.get(page)).text
+    assert f"redis://default:***@localhost:{port}/0" in text
+    assert "stream: third" in text and "form-secret" not in text
