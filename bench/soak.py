@@ -37,6 +37,7 @@ from typing import Literal
 import asyncpg
 import httpx
 from aiohttp import web
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
@@ -54,6 +55,7 @@ from tests.fixtures.pgbouncer import INSTALL_HINT, Pgbouncer, pgbouncer_binary
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 from worker.store import POSTGRES_SETTINGS
 
+from . import soak_history
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port
 
@@ -94,6 +96,11 @@ class SoakSettings(BaseSettings):
     folder: Path | None = None
     # The nginx to run (a name on PATH or a path); unset: ``nginx`` on PATH, else Debian's.
     nginx: str | None = None
+    # Above 0: the history of a merchant at ten million deliveries a day, times ``scale``,
+    # written over ``weeks`` compressed weeks during the sends, with retention at each
+    # compressed day (``bench.soak_history``); PostgreSQL only.
+    scale: float = Field(default=0.0, ge=0.0, le=1.0)
+    weeks: int = Field(default=6, ge=3, le=52)
 
 
 @dataclass
@@ -515,7 +522,17 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
         await asyncio.to_thread(cluster.start_store)
         runner, hook = await _receiver_placeholder()
         db = open_database(cluster.direct_url, pool_size=2)
+        runners: list[Database] = []
         try:
+            if settings.scale:
+                await soak_history.prepare(db, utcnow())
+                # Two workers' retention at the compressed clock, as the gateways connect.
+                runners = [
+                    open_database(
+                        cluster.database_url, pool_size=2, statement_cache=not cluster.pgbouncer
+                    )
+                    for _ in range(2)
+                ]
             merchant_id, key, secret = await _setup(db, f"http://127.0.0.1:{hook.port}/hook")
             await runner.cleanup()
             runner, _ = await _receiver_on(secret, received, hook.port)
@@ -535,11 +552,23 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
             async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
                 begin = time.monotonic()
                 faults = asyncio.create_task(_faults(cluster, settings, begin, injected))
+                history = None
+                if runners:
+                    shape = soak_history.Shape(settings.scale, settings.weeks, settings.seconds)
+                    history = asyncio.create_task(soak_history.compressed(runners, shape, utcnow()))
                 sends = await _load(client, key, settings)
                 await faults
-            return await _check(db, merchant_id, sends, received, injected, settings.drain_seconds)
+                figures = None if history is None else await history
+            found = await _check(db, merchant_id, sends, received, injected, settings.drain_seconds)
+            if figures is not None:
+                lines, failures = await soak_history.report(db, figures)
+                found.lines.extend(lines)
+                found.failures.extend(failures)
+            return found
         finally:
             await runner.cleanup()
+            for each in runners:
+                await each.dispose()
             await db.dispose()
             hook.close()
     finally:
@@ -597,6 +626,9 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.scale and settings.store != "postgres":
+        print("soak: a history at scale needs AITOPUP_SOAK_STORE=postgres (its partitions)")
+        return 2
     if settings.pooler == "pgbouncer" and (settings.store != "postgres" or not pgbouncer_binary()):
         print(f"soak: a pooler needs AITOPUP_SOAK_STORE=postgres and pgbouncer ({INSTALL_HINT})")
         return 2
@@ -606,6 +638,13 @@ def main() -> int:
         f" workers, {settings.rate:g} sends/s for {settings.seconds:g} s",
         flush=True,
     )
+    if settings.scale:
+        shape = soak_history.Shape(settings.scale, settings.weeks, settings.seconds)
+        print(
+            f"soak: history at {settings.scale:g} of ten million deliveries a day,"
+            f" {shape.weeks} weeks compressed into {shape.seconds:g} s",
+            flush=True,
+        )
     with _folder(settings.folder) as folder:
         report = asyncio.run(soak(settings, folder))
     for line in report.lines:
@@ -613,7 +652,8 @@ def main() -> int:
     if report.failures:
         print("FAILED: " + "; ".join(report.failures))
         return 1
-    print("passed: nothing lost, nothing debited twice, every sum holds")
+    dropped = ", the history's weeks dropped whole" if settings.scale else ""
+    print(f"passed: nothing lost, nothing debited twice, every sum holds{dropped}")
     return 0
 
 

@@ -6,6 +6,7 @@ short soak, one gateway and one worker without the store's fault, is ``make soak
 ``AITOPUP_SOAK_STORE=sqlite``). The full-length run is ``make soak`` (docs/performance.md)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,54 @@ def test_a_short_soak_loses_nothing() -> None:
     assert "fault redis" in report and "fault gateway" in report and "fault worker" in report
     assert "fault postgres" in report, report
     if pooled:
+        assert "soak: postgres through pgbouncer" in report, report
+
+
+# The history of ten million deliveries a day, at a ten-thousandth (1,000 deliveries a
+# compressed day), five compressed weeks in the run's 20 s: enough for weeks to be dropped and the
+# history to stay flat after.
+AT_SCALE = {"AITOPUP_SOAK_SCALE": "0.0001", "AITOPUP_SOAK_WEEKS": "5"}
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed: apt-get install nginx-light")
+@pytest.mark.parametrize("pooler", ["none", "pgbouncer"])
+def test_a_soak_at_scale_drops_the_history_s_weeks_whole_and_loses_nothing(pooler: str) -> None:
+    """Under every fault, with the history written and retention run at each compressed day:
+    the live sends' checks hold, weeks of history are dropped (every table's partition of each),
+    none of the longest retention's rows deleted row by row, only the shorter one's, and the
+    history's size flat after the first drop; directly and through PgBouncer."""
+    if not candidate_binaries():
+        pytest.skip("no initdb/postgres for a cluster of the soak's own")
+    if pooler == "pgbouncer" and pgbouncer_binary() is None:
+        pytest.skip("no pgbouncer: apt-get install -y pgbouncer")
+    env = {
+        **os.environ,
+        "AITOPUP_SOAK_RATE": "5",
+        "AITOPUP_SOAK_DRAIN_SECONDS": "60",
+        "AITOPUP_SOAK_POOLER": pooler,
+        **SHORT,
+        **AT_SCALE,
+    }
+    status, report = run_tree(["-m", "bench.soak"], env, timeout=300)
+    assert status == 0, report
+    assert "lost 0, duplicates" in report, report  # a worker killed mid-send sends again
+    dropped = re.search(r"partitions made (\d+), dropped (\d+) \((\d+) weeks of 4", report)
+    assert dropped is not None, report
+    made, partitions, weeks = (int(n) for n in dropped.groups())
+    assert weeks >= 2 and partitions == 4 * weeks and made >= partitions, report
+    deleted = re.search(r"of the longest retention's weeks kept (\d+) deleted; the shorter", report)
+    assert deleted is not None and deleted[1] == "0", report
+    gone = re.search(
+        r"the shorter retention's rows gone ([\d,]+) \(left past its horizon 0\)", report
+    )
+    assert gone is not None and int(gone[1].replace(",", "")) > 0, report
+    sizes = re.search(r"at each week's end \[([\d, ]+)\], the first drop in week (\d+)", report)
+    assert sizes is not None, report
+    weekly = [int(n) for n in sizes[1].split(", ")]
+    settled = weekly[int(sizes[2]) :]
+    # Flat, and below what a week more each week would be.
+    assert settled and len(set(settled)) == 1 and settled[0] < weekly[0] * len(weekly), report
+    if pooler == "pgbouncer":
         assert "soak: postgres through pgbouncer" in report, report
 
 

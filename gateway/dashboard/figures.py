@@ -23,7 +23,8 @@ from ..store.models import (
     WebhookInboxRequest,
     table_of,
 )
-from ..values.clock import utcnow
+from ..store.paging import RECENT
+from ..values.clock import id_floor, utcnow
 
 __all__ = [
     "Health",
@@ -113,7 +114,13 @@ async def fingerprint(db: Database, caller: Caller) -> tuple[Any, ...]:
     approval, and in staging the test inbox's newest request. One cheap statement, so a live
     page can ask every second."""
     topups = (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
-    deliveries = (_D.c.merchant_id == caller.merchant_id, _D.c.env == caller.env)
+    # The last two weeks' deliveries: on PostgreSQL, planned over their weeks' partitions only
+    # (``store.paging.RECENT``), where the page asks every second.
+    deliveries = (
+        _D.c.merchant_id == caller.merchant_id,
+        _D.c.env == caller.env,
+        _D.c.id >= id_floor("dlv", utcnow() - RECENT),
+    )
     stmt = select(
         select(_W.c.balance_cents).where(_W.c.id == caller.wallet_id).scalar_subquery(),
         select(_W.c.updated_at).where(_W.c.id == caller.wallet_id).scalar_subquery(),

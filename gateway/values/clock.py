@@ -20,6 +20,7 @@ __all__ = [
     "Clock",
     "SystemClock",
     "id_floor",
+    "id_time",
     "new_id",
     "rfc3339",
     "rfc3339_or_none",
@@ -151,6 +152,17 @@ def id_floor(prefix: str, moment: datetime) -> str:
     sorts below, so "older than" is a range of the primary key."""
     millis = math.floor(moment.timestamp() * 1000)
     return f"{prefix}_{_base36(millis, 9)}"
+
+
+def id_time(prefix: str, identifier: str) -> datetime | None:
+    """The millisecond ``identifier`` was made in, if ``new_id(prefix)`` could have made it
+    (``id_floor``'s inverse); None for any other text."""
+    stamp = identifier[len(prefix) + 1 : len(prefix) + 10]
+    if not identifier.startswith(f"{prefix}_") or len(stamp) < 9:
+        return None
+    if any(c not in _BASE36 for c in stamp):
+        return None
+    return datetime.fromtimestamp(int(stamp, 36) / 1000, UTC)
 
 
 def when(moment: datetime | str | None, now: datetime | None = None) -> str:

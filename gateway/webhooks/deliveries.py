@@ -15,7 +15,7 @@ from ..callers import Caller
 from ..store.delivery_queue import QUEUE
 from ..store.engine import Database
 from ..store.models import DeliveryAttempt, Event, WebhookDelivery, table_of
-from ..store.paging import newest_first, split
+from ..store.paging import recent_first
 from ..store.rows import CoreRow
 from ..values.clock import rfc3339, rfc3339_or_none, utcnow
 from ..values.code_names import Code
@@ -82,9 +82,10 @@ async def list_deliveries(db: Database, caller: Caller, query: DeliveriesQuery) 
         stmt = stmt.where(_D.c.created_at >= query.created_after)
     if query.created_before is not None:
         stmt = stmt.where(_D.c.created_at < query.created_before)
-    stmt = newest_first(stmt, _D.c.id, limit=query.limit, cursor=query.cursor)
     async with db.read() as conn:
-        rows, more = split((await conn.execute(stmt)).all(), query.limit)
+        rows, more = await recent_first(
+            conn, stmt, _D.c.id, prefix="dlv", limit=query.limit, cursor=query.cursor, now=utcnow()
+        )
     items = [_delivery_data(r) for r in rows]
     meta = CursorMeta.of(items, query.limit, more)
     return Outcome(Code.SUCCESS, items, meta=meta.model_dump())

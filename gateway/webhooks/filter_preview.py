@@ -12,8 +12,9 @@ from sqlalchemy import select
 from ..callers import Caller
 from ..store.engine import Database
 from ..store.models import Event, table_of
+from ..store.paging import recent_first
 from ..values import payload_filters
-from ..values.clock import rfc3339
+from ..values.clock import rfc3339, utcnow
 from ..values.code_names import Code
 from ..values.outcome import Outcome
 
@@ -36,14 +37,13 @@ async def preview(db: Database, caller: Caller, filter_: dict[str, Any] | None) 
     refused with its code) passes it: a list of ``Tried``, for the dashboard's page alone."""
     saved = payload_filters.check_filter(filter_)
     node = json.loads(saved.text) if saved is not None else None
-    stmt = (
-        select(_E.c.id, _E.c.type, _E.c.payload, _E.c.created_at)
-        .where(_E.c.merchant_id == caller.merchant_id, _E.c.env == caller.env)
-        .order_by(_E.c.id.desc())
-        .limit(PREVIEW_EVENTS)
+    stmt = select(_E.c.id, _E.c.type, _E.c.payload, _E.c.created_at).where(
+        _E.c.merchant_id == caller.merchant_id, _E.c.env == caller.env
     )
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows, _ = await recent_first(
+            conn, stmt, _E.c.id, prefix="evt", limit=PREVIEW_EVENTS, cursor=None, now=utcnow()
+        )
     tried = [
         Tried(
             event_id=row.id,

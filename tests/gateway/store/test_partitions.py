@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from gateway.store.migrate import upgrade_async
 from gateway.store.partitions import HISTORY, SPAN, Dropped, drop_past, make_ahead, week_of
 from gateway.values.clock import utcnow
 from gateway.webhooks.retention import Pruned
 from tests.fixtures.history import count_history, insert_endpoint, insert_history, where_is
-from tests.fixtures.migrations import database_at, insert_old_merchant
+from tests.fixtures.migrations import database_at, insert_old_merchant, url_of
 from worker.retention import drop_history, prune_history
 
 TABLES = ("events", "webhook_deliveries", "webhook_attempts", "webhook_filtered")
@@ -129,3 +130,46 @@ async def test_weeks_past_the_longest_retention_are_dropped_and_a_shorter_one_pr
         assert f"events_p{week_of(recent):%Y%m%d}" in dropped.partitions
         async with db.read() as conn:
             assert await count_history(conn, OLD) == dict.fromkeys(TABLES, 1)  # the one held
+
+
+async def test_the_first_partition_s_old_rows_are_deleted_in_batches_then_it_is_dropped_whole(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The history written before the conversion (migration 0077) is one partition up to the
+    next Monday: its rows past retention are deleted in the bounded batches, as before
+    partitions, while its younger rows stay; once its last week is past the longest retention
+    it is dropped whole, every table's, and nothing is deleted row by row any more. It is not
+    split into weeks: that would copy every row still within retention."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's history is one table each: tests/worker/test_retention.py")
+    async with database_at("0076", database_url, tmp_path, request) as db:
+        now = utcnow()
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await insert_endpoint(conn, "mer_old", OLD)
+            for days in (100, 97, 95, 10):
+                await insert_history(conn, "mer_old", OLD, now - timedelta(days=days))
+        await upgrade_async(url_of(db), "0077")
+        first = week_of(now) + SPAN  # the first partition's bound
+
+        # Three of its four past 90 days: deleted a row a batch, the partition kept.
+        dropped = await drop_history(db, now=now, default_days=90)
+        assert dropped.partitions == () and dropped.whole_since == first
+        pruned = await prune_history(
+            db, now=now, default_days=90, batch=1, whole_since=dropped.whole_since
+        )
+        assert pruned == Pruned(delivery_rows=3, attempt_rows=3, event_rows=3, filtered_rows=3)
+        async with db.read() as conn:
+            assert await count_history(conn, OLD) == dict.fromkeys(TABLES, 1)
+            assert await where_is(conn, "events", "merchant_id", "mer_old") == "events_before"
+
+        # Its last week past 90 days: dropped whole, nothing deleted.
+        later = first + timedelta(days=90, hours=1)
+        dropped = await drop_history(db, now=later, default_days=90)
+        assert {f"{h.table}_before" for h in HISTORY} <= set(dropped.partitions)
+        pruned = await prune_history(
+            db, now=later, default_days=90, whole_since=dropped.whole_since
+        )
+        assert pruned == Pruned()
+        async with db.read() as conn:
+            assert await count_history(conn, OLD) == dict.fromkeys(TABLES, 0)
