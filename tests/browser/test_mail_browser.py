@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from gateway.values import languages
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, PHONE, watch
 from tests.fixtures.core import local_client
-from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import set_policy
 
 _T = table_of(Topup)
@@ -82,6 +83,35 @@ async def _signed_up(page: Page, email: str) -> None:
     await page.wait_for_url("**/dashboard/")
 
 
+async def _owners_key(page: Page, db: Database, make_merchant: MakeMerchant) -> MerchantKey:
+    """A new owner signed up and in on ``page``, and a staging key of their merchant."""
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+    await _signed_up(page, email)
+    user = await users.check_password(db, email, PASSWORD)
+    assert user is not None
+    return await make_merchant("staging", merchant_id=user.merchant_id)
+
+
+KAI = "kai@example.com"
+
+
+async def _send(gateway_url: str, key: MerchantKey, amount_cents: int) -> httpx.Response:
+    """A send of ``amount_cents`` to kai@example.com with ``key``, as its agent posts it."""
+    body = {
+        "platform": "claude",
+        "amount_cents": amount_cents,
+        "recipient_email": "kai@example.com",
+    }
+    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=key.headers) as api:
+        return await api.post("/topup/send", json=body)
+
+
+async def _first_mail(page: Page) -> None:
+    """The staging mailbox's newest mail, opened."""
+    await page.goto("/dashboard/mail")
+    await page.locator("[data-mail] a").first.click()
+
+
 def _read_whole(found: dict[str, Any]) -> None:
     assert found["shown"], found
     assert found["top"] >= 0 and found["bottom"] <= found["height"], found
@@ -97,17 +127,10 @@ async def test_a_mail_is_read_to_its_last_sentence_on_its_page_and_in_its_tab(
 ) -> None:
     context, watched = in_language
     page = await context.new_page()
-    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-    await _signed_up(page, email)
-    user = await users.check_password(db, email, PASSWORD)
-    assert user is not None
-    key = await make_merchant("staging", merchant_id=user.merchant_id)
-    body = {"platform": "claude", "amount_cents": 700, "recipient_email": "kai@example.com"}
-    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=key.headers) as api:
-        sent = await api.post("/topup/send", json=body)
-        assert sent.status_code == 200, sent.text
-    await page.goto("/dashboard/mail")
-    await page.locator("[data-mail] a").first.click()
+    key = await _owners_key(page, db, make_merchant)
+    sent = await _send(gateway_url, key, 700)
+    assert sent.status_code == 200, sent.text
+    await _first_mail(page)
     await expect(page.locator("html")).to_have_attribute("lang", languages.html_lang(language))
     await expect(page.locator("iframe")).to_have_count(0)
 
@@ -142,18 +165,11 @@ async def test_the_owner_approves_a_held_send_by_the_link_in_the_staging_mailbox
 ) -> None:
     context, watched = in_language
     page = await context.new_page()
-    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-    await _signed_up(page, email)
-    user = await users.check_password(db, email, PASSWORD)
-    assert user is not None
-    key = await make_merchant("staging", merchant_id=user.merchant_id)
+    key = await _owners_key(page, db, make_merchant)
     await set_policy(db, key.key_id, {"scopes": ["topup:send"], "approval_above_cents": 500})
-    body = {"platform": "claude", "amount_cents": 900, "recipient_email": "kai@example.com"}
-    async with local_client(base_url=f"{gateway_url}/api/public/v1", headers=key.headers) as api:
-        sent = await api.post("/topup/send", json=body)
-        assert sent.status_code == 202, sent.text
-    await page.goto("/dashboard/mail")
-    await page.locator("[data-mail] a").first.click()
+    sent = await _send(gateway_url, key, 900)
+    assert sent.status_code == 202, sent.text
+    await _first_mail(page)
     await expect(page.locator("#mail-text")).to_contain_text("/dashboard/approval?token=apl_")
     for size in (DESKTOP, PHONE):  # clicked at the phone's width
         await page.set_viewport_size(size)

@@ -8,7 +8,7 @@ password masked and say what went wrong, never a secret."""
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,41 @@ async def retried_while_down(db: Database, endpoint_id: str, before: int) -> Non
     await wait_until(retried, within=20)
 
 
+async def through_an_outage(
+    db: Database,
+    receiver: Receiver,
+    merchant_id: str,
+    endpoint_id: str,
+    *,
+    cut: Callable[[], Awaitable[None]],
+    back: Callable[[], Awaitable[None]],
+    read: Callable[[int], Awaitable[None]],
+) -> None:
+    """The broker's outage mid-run, as each test stages it: two events delivered (``read``: the
+    broker read, until that many arrived); the broker ``cut``; three more made, retried on the
+    schedule while it is down and the merchant told it fails; the broker ``back``; all five
+    read; and the merchant told it recovered."""
+    await emit_test_events(db, merchant_id, 2)
+    await read(2)
+
+    await cut()
+    before = len(await failed_attempts(db, endpoint_id))
+    await emit_test_events(db, merchant_id, 3)
+    await retried_while_down(db, endpoint_id, before)
+
+    async def warned() -> bool:
+        return bool(told(receiver, "endpoint.failing"))
+
+    await wait_until(warned, within=20)
+    await back()
+    await read(5)
+
+    async def recovered() -> bool:
+        return bool(told(receiver, "endpoint.recovered"))
+
+    await wait_until(recovered, within=20)
+
+
 def said_in_the_merchant_words(
     failing: dict[str, Any], endpoint_id: str, shown_url: str, secrets: list[str]
 ) -> None:
@@ -127,26 +162,20 @@ async def test_a_rabbitmq_cut_off_mid_run_gets_every_event_once_back_in_order(
 
                 await wait_until(arrived, within=30)
 
-            await emit_test_events(db, merchant.merchant_id, 2)
-            await drain(2)
+            async def read(count: int) -> None:
+                await drain(count)
+                if count == 5:
+                    assert got == [0, 1, 0, 1, 2]  # none lost, none twice, in order
 
-            await proxy.cut()
-            before = len(await failed_attempts(db, made["id"]))
-            await emit_test_events(db, merchant.merchant_id, 3)
-            await retried_while_down(db, made["id"], before)
-
-            async def warned() -> bool:
-                return bool(told(receiver, "endpoint.failing"))
-
-            await wait_until(warned, within=20)
-            await proxy.open()
-            await drain(5)
-            assert got == [0, 1, 0, 1, 2]  # none lost, none twice, in order
-
-            async def recovered() -> bool:
-                return bool(told(receiver, "endpoint.recovered"))
-
-            await wait_until(recovered, within=20)
+            await through_an_outage(
+                db,
+                receiver,
+                merchant.merchant_id,
+                made["id"],
+                cut=proxy.cut,
+                back=proxy.open,
+                read=read,
+            )
         finally:
             await connection.close()
 
@@ -207,25 +236,21 @@ async def test_a_nats_server_stopped_mid_run_gets_every_event_once_started_in_or
         finally:
             await client.close()
 
-    await emit_test_events(db, merchant.merchant_id, 2)
-    assert await stored(2) == [0, 1]
+    async def read(count: int) -> None:
+        if count == 2:
+            assert await stored(2) == [0, 1]
+        else:
+            assert await stored(5) == [0, 1, 0, 1, 2]  # none lost, none twice, in order
 
-    private_nats.stop()
-    before = len(await failed_attempts(db, made["id"]))
-    await emit_test_events(db, merchant.merchant_id, 3)
-    await retried_while_down(db, made["id"], before)
+    async def stop() -> None:
+        private_nats.stop()
 
-    async def warned() -> bool:
-        return bool(told(receiver, "endpoint.failing"))
+    async def start() -> None:
+        private_nats.start()  # the same port, its streams kept on disk
 
-    await wait_until(warned, within=20)
-    private_nats.start()  # the same port, its streams kept on disk
-    assert await stored(5) == [0, 1, 0, 1, 2]  # none lost, none twice, in order
-
-    async def recovered() -> bool:
-        return bool(told(receiver, "endpoint.recovered"))
-
-    await wait_until(recovered, within=20)
+    await through_an_outage(
+        db, receiver, merchant.merchant_id, made["id"], cut=stop, back=start, read=read
+    )
     [failing] = told(receiver, "endpoint.failing")
     said_in_the_merchant_words(failing, made["id"], private_nats.url, [])
     assert not told(receiver, "delivery.exhausted")

@@ -45,6 +45,12 @@ def _sent(reply: httpx.Response) -> dict[str, Any]:
     return {**response, "json": json.loads(response["body"])}
 
 
+@pytest.fixture
+async def agent(make_merchant: MakeMerchant) -> MerchantKey:
+    """The agent's key: a staging merchant's, $50 in its wallet."""
+    return await make_merchant("staging", balance_cents=5_000)
+
+
 def _sending(seller: MerchantKey, amount: int) -> dict[str, Any]:
     """A fetch of the seller's own send, which its empty wallet refuses with a 402."""
     headers = {**seller.headers, "Content-Type": "application/json"}
@@ -53,10 +59,9 @@ def _sending(seller: MerchantKey, amount: int) -> dict[str, Any]:
 
 @pytest.mark.both_stores
 async def test_an_mpp_sellers_402_is_paid_through_a_fetch_and_its_answer_returned(
-    live_url: str, settings: Settings, db: Database, make_merchant: MakeMerchant
+    live_url: str, settings: Settings, db: Database, make_merchant: MakeMerchant, agent: MerchantKey
 ) -> None:
     seller = await make_merchant("staging", balance_cents=0)
-    agent = await make_merchant("staging", balance_cents=5_000)
     # The buyer knows the served gateway's challenges as staging's own.
     root = live_url.removesuffix("/api/public/v1")
     async with buyer(settings, public_base_url=root) as http:
@@ -81,10 +86,9 @@ async def test_an_mpp_sellers_402_is_paid_through_a_fetch_and_its_answer_returne
 
 @pytest.mark.both_stores
 async def test_an_x402_sellers_402_is_paid_through_a_fetch_and_its_answer_returned(
-    x402_seller: X402Seller, db: Database, make_merchant: MakeMerchant
+    x402_seller: X402Seller, db: Database, make_merchant: MakeMerchant, agent: MerchantKey
 ) -> None:
     seller = await make_merchant("staging", balance_cents=0)
-    agent = await make_merchant("staging", balance_cents=5_000)
     async with buyer(x402_seller.settings) as http:
         url = f"{x402_seller.url}/topup/send"
         reply = await _fetch(http, agent, "x402-1", url=url, **_sending(seller, 540))
@@ -101,11 +105,10 @@ async def test_an_x402_sellers_402_is_paid_through_a_fetch_and_its_answer_return
 async def test_a_resource_that_asks_nothing_answers_with_no_payment(
     settings: Settings,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     tally: TallyPayer,
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     async with buyer(settings) as http:
         before = await written(db, agent)
         reply = await _fetch(
@@ -131,12 +134,11 @@ async def test_a_resource_that_asks_nothing_answers_with_no_payment(
 async def test_a_key_allowed_only_the_origin_pays_what_it_met_there_but_not_what_it_is_told(
     settings: Settings,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     tally: TallyPayer,
 ) -> None:
     """The made-up third protocol through a fetch: the origin reached is proven."""
-    agent = await make_merchant("staging", balance_cents=5_000)
     policy = {"scopes": ["payments:send"], "allowed_payees": [tally_seller.url]}
     await set_policy(db, agent.key_id, policy)
     url = f"{tally_seller.url}/report"
@@ -158,10 +160,10 @@ async def test_a_payment_held_for_approval_is_fetched_again_once_approved(
     settings: Settings,
     db: Database,
     make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     tally: TallyPayer,
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     approver = await make_merchant(merchant_id=agent.merchant_id)
     policy = {"scopes": ["payments:send"], "approval_above_cents": 10}
     await set_policy(db, agent.key_id, policy)
@@ -181,9 +183,8 @@ async def test_a_payment_held_for_approval_is_fetched_again_once_approved(
 
 
 async def test_a_redirect_is_answered_never_followed(
-    settings: Settings, make_merchant: MakeMerchant, tally_seller: TallySeller, tally: TallyPayer
+    settings: Settings, agent: MerchantKey, tally_seller: TallySeller, tally: TallyPayer
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     async with buyer(settings) as http:
         reply = await _fetch(http, agent, "r-1", url=f"{tally_seller.url}/moved")
     answered = reply.json()["data"]
@@ -199,11 +200,10 @@ async def test_a_redirect_is_answered_never_followed(
 async def test_a_private_address_is_refused_unless_staging_allows_it(
     client: httpx.AsyncClient,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     tally: TallyPayer,
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     before = await written(db, agent)
     reply = await _fetch(client, agent, "p-1", url=f"{tally_seller.url}/report")
     assert (reply.status_code, reply.json()["code"]) == (422, 4647), reply.text
@@ -211,9 +211,8 @@ async def test_a_private_address_is_refused_unless_staging_allows_it(
 
 
 async def test_an_answer_past_the_bound_is_cut_and_says_so(
-    settings: Settings, make_merchant: MakeMerchant, tally_seller: TallySeller
+    settings: Settings, agent: MerchantKey, tally_seller: TallySeller
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     async with buyer(settings) as http:
         reply = await _fetch(http, agent, "b-1", url=f"{tally_seller.url}/big")
     response = reply.json()["data"]["response"]
@@ -237,11 +236,10 @@ async def test_an_answer_past_the_bound_is_cut_and_says_so(
 async def test_a_request_out_of_bounds_is_refused_before_anything_is_sent(
     client: httpx.AsyncClient,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     changed: dict[str, Any],
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     before = await written(db, agent)
     body = {"url": f"{tally_seller.url}/free", **changed}
     reply = await _fetch(client, agent, "v-1", **body)
@@ -250,9 +248,8 @@ async def test_a_request_out_of_bounds_is_refused_before_anything_is_sent(
 
 
 async def test_a_fetch_needs_an_idempotency_key_and_the_scope(
-    client: httpx.AsyncClient, db: Database, make_merchant: MakeMerchant
+    client: httpx.AsyncClient, db: Database, agent: MerchantKey
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     bare = await client.post(FETCH, json={"url": "https://seller.example/"}, headers=agent.headers)
     assert (bare.status_code, bare.json()["code"]) == (422, 4006), bare.text
     await set_policy(db, agent.key_id, {"scopes": ["topup:send"]})
@@ -264,11 +261,10 @@ async def test_a_fetch_needs_an_idempotency_key_and_the_scope(
 async def test_mcps_paid_fetch_is_the_same_operation(
     settings: Settings,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     tally: TallyPayer,
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     served = settings.model_copy(update={"allow_private_webhook_urls": True})
     arguments = {"url": f"{tally_seller.url}/report", "idempotency_key": "mcp-1"}
     async with live_server(served) as root, mcp_http(root, agent.key) as session:
@@ -301,11 +297,10 @@ def test_an_origin_is_proven_where_tls_vouches_for_it_or_in_staging(
 async def test_a_402_no_payer_reads_or_a_seller_not_reached_pays_nothing(
     settings: Settings,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     idle_port: int,
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     before = await written(db, agent)
     async with buyer(settings) as http:
         # Tally's paying half is not registered: its challenge is no protocol's this pays.
@@ -320,11 +315,10 @@ async def test_a_402_no_payer_reads_or_a_seller_not_reached_pays_nothing(
 async def test_fetches_racing_under_one_key_pay_once(
     settings: Settings,
     db: Database,
-    make_merchant: MakeMerchant,
+    agent: MerchantKey,
     tally_seller: TallySeller,
     tally: TallyPayer,
 ) -> None:
-    agent = await make_merchant("staging", balance_cents=5_000)
     url = f"{tally_seller.url}/report"
     async with buyer(settings) as http:
         replies = await asyncio.gather(*(_fetch(http, agent, "race-1", url=url) for _ in range(6)))

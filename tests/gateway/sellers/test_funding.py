@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
 from pydantic import SecretStr
 from sqlalchemy import update as update_
-from x402.http import decode_payment_signature_header, encode_payment_required_header
-from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
+from x402.http import decode_payment_signature_header
+from x402.schemas import PaymentPayload
 
 from gateway.protocols.x402 import treasury_key
 from gateway.protocols.x402.payer import X402Payer
@@ -28,34 +27,19 @@ from gateway.values.code_names import Code
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import asgi_client, local_client, running_app
+from tests.fixtures.funding import TREASURY, agent_key, api, mpp_paid, pay, x402_offer
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
 from tests.fixtures.payers import refused, send_body, treasury_sealed
-from tests.fixtures.policies import set_policy, spend_rows
+from tests.fixtures.policies import spend_rows
 from tests.fixtures.stand_ins import served
 from tests.fixtures.stripe import TREASURY_CARD, StripeStandIn
 
 FUNDING = "/payments/funding"
 SETUP = "/wallet/auto-top-up"
 PAYER_KEYS = "/payments/payer-keys"
-SELLER = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-TREASURY = Account.create()
 _K = table_of(PayerKey)
-DAILY_1600 = {"limits": [{"amount_cents": 1_600, "interval": "daily"}]}
 
-
-async def _agent(make_merchant: MakeMerchant, db: Database, owner: MerchantKey) -> MerchantKey:
-    """A second key of the owner's merchant, as an agent holds it: payments:send alone, and a
-    daily limit of $16."""
-    agent = await make_merchant(owner.env, merchant_id=owner.merchant_id)
-    await set_policy(db, agent.key_id, {"scopes": ["payments:send"], **DAILY_1600})
-    return agent
-
-
-async def _pay(http: httpx.AsyncClient, agent: MerchantKey, key: str, offer: str) -> Any:
-    body = {"url": "https://seller.example/r", "challenge": offer}
-    return await http.post(
-        "/payments", json=body, headers={**agent.headers, "Idempotency-Key": key}
-    )
+__all__ = ["api"]
 
 
 async def _choose(http: httpx.AsyncClient, who: MerchantKey, protocol: str, by: str) -> Any:
@@ -71,12 +55,6 @@ async def _payment(http: httpx.AsyncClient, agent: MerchantKey, payment_id: str)
 # --- MPP, live, through Stripe's stand-in.
 
 
-@pytest.fixture
-async def api(stood_in_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with local_client(base_url=f"{stood_in_url}/api/public/v1", timeout=30) as http:
-        yield http
-
-
 def _captured(stand_in: StripeStandIn, method: str) -> int:
     """What sellers captured with tokens issued on ``method``, in cents."""
     return sum(
@@ -84,24 +62,6 @@ def _captured(stand_in: StripeStandIn, method: str) -> int:
         for t in stand_in.issued.tokens.values()
         if t["payment_method"] == method
     )
-
-
-async def _mpp_paid(
-    api: httpx.AsyncClient, seller: MerchantKey, agent: MerchantKey, key: str
-) -> dict[str, Any]:
-    """The seller's 800-cent MPP challenge paid by the agent, and the seller's retry made with
-    its credential: the payment as it reads once used."""
-    offer = (await refused(api, "", seller, send_body(800))).headers["www-authenticate"]
-    paid = await _pay(api, agent, key, offer)
-    assert paid.status_code == 201, paid.text
-    data = paid.json()["data"]
-    retried = await api.post(
-        "/topup/send",
-        json=send_body(800),
-        headers={**seller.headers, data["header"]: data["value"]},
-    )
-    assert retried.status_code == 200, retried.text
-    return dict(data)
 
 
 async def test_mpp_the_treasury_pays_from_the_wallet_and_the_merchants_card_when_it_chooses(
@@ -116,11 +76,11 @@ async def test_mpp_the_treasury_pays_from_the_wallet_and_the_merchants_card_when
     opened = await api.post(f"{SETUP}/setup", headers=owner.headers)
     card = stripe_stand_in.complete_setup(opened.json()["data"]["url"].rsplit("/", 1)[1])
     assert (await api.get(SETUP, headers=owner.headers)).json()["data"]["payment_method"]
-    agent = await _agent(make_merchant, db, owner)
+    agent = await agent_key(make_merchant, db, owner)
     treasury_before = _captured(stripe_stand_in, TREASURY_CARD)
 
     # From the wallet: the treasury's card pays the seller; the wallet is debited once.
-    first = await _mpp_paid(api, seller, agent, "mpp-wallet")
+    first = await mpp_paid(api, seller, agent, "mpp-wallet")
     assert first["funded_by"] == "wallet"
     assert await merchant_balance(db, owner) == 49_200
     assert _captured(stripe_stand_in, TREASURY_CARD) - treasury_before == 800
@@ -135,14 +95,14 @@ async def test_mpp_the_treasury_pays_from_the_wallet_and_the_merchants_card_when
     assert chosen.json()["data"]["funded_by"] == "own", chosen.text
 
     # Its own card: charged once; the wallet is not debited; the key's day still counts it.
-    second = await _mpp_paid(api, seller, agent, "mpp-own")
+    second = await mpp_paid(api, seller, agent, "mpp-own")
     assert second["funded_by"] == "own"
     assert await merchant_balance(db, owner) == 49_200
     assert _captured(stripe_stand_in, card) == 800
     assert _captured(stripe_stand_in, TREASURY_CARD) - treasury_before == 800
     assert [spent for spent, _ in (await spend_rows(db, agent.key_id)).values()] == [1_600]
     offer = (await refused(api, "", seller, send_body(800))).headers["www-authenticate"]
-    over = await _pay(api, agent, "mpp-over", offer)
+    over = await pay(api, agent, "mpp-over", offer)
     assert over.json()["code"] == int(Code.KEY_LIMIT_REACHED), over.text
     assert await merchant_balance(db, owner) == 49_200
     on_card = [t for t in stripe_stand_in.issued.tokens.values() if t["payment_method"] == card]
@@ -169,22 +129,6 @@ async def chained(
     paying = settings.model_copy(update={"x402_rpc_url": rpc, "treasury_x402_keys": keys})
     async with running_app(paying) as app, asgi_client(app) as http:
         yield http
-
-
-def _offer(settings: Settings, cents: int) -> str:
-    need = PaymentRequirements(
-        scheme="exact",
-        network=settings.x402_network,
-        asset=settings.x402_asset,
-        amount=str(cents * settings.x402_units_per_cent),
-        pay_to=SELLER,
-        max_timeout_seconds=300,
-        extra={"name": settings.x402_asset_name, "version": settings.x402_asset_version},
-    )
-    required = PaymentRequired(
-        x402_version=2, resource=ResourceInfo(url="https://seller.example/r"), accepts=[need]
-    )
-    return encode_payment_required_header(required)
 
 
 async def _settled(facilitator: X402FacilitatorStandIn, value: str) -> None:
@@ -224,10 +168,10 @@ async def test_x402_the_treasury_key_pays_from_the_wallet_and_the_merchants_key_
         "/payments/payer-keys", json={"protocol": "x402"}, headers=owner.headers
     )
     own_address = mine.json()["data"]["address"]
-    agent = await _agent(make_merchant, db, owner)
+    agent = await agent_key(make_merchant, db, owner)
 
     # From the wallet: the treasury's key signs; $10.00 leaves its address; the wallet 49,000.
-    paid = await _pay(chained, agent, "x402-wallet", _offer(settings, 1_000))
+    paid = await pay(chained, agent, "x402-wallet", x402_offer(settings, 1_000))
     assert paid.status_code == 201, paid.text
     data = paid.json()["data"]
     assert data["funded_by"] == "wallet"
@@ -239,14 +183,14 @@ async def test_x402_the_treasury_key_pays_from_the_wallet_and_the_merchants_key_
     # Its own key, by its choice: it pays once; the wallet stays; the key's day counts it.
     assert (await _choose(chained, agent, "x402", "own")).status_code == 403
     assert (await _choose(chained, owner, "x402", "own")).status_code == 200
-    own = await _pay(chained, agent, "x402-own", _offer(settings, 500))
+    own = await pay(chained, agent, "x402-own", x402_offer(settings, 500))
     assert own.status_code == 201, own.text
     assert own.json()["data"]["funded_by"] == "own"
     await _settled(facilitator, own.json()["data"]["value"])
     assert _moved_from(facilitator, own_address, per_cent) == 500
     assert _moved_from(facilitator, TREASURY.address, per_cent) == 1_000
     assert await merchant_balance(db, owner) == 49_000
-    over = await _pay(chained, agent, "x402-over", _offer(settings, 200))
+    over = await pay(chained, agent, "x402-over", x402_offer(settings, 200))
     assert over.json()["code"] == int(Code.KEY_LIMIT_REACHED), over.text
     listed = await chained.get(FUNDING, headers=owner.headers)
     by = {row["protocol"]: row["funded_by"] for row in listed.json()["data"]}
@@ -268,8 +212,8 @@ async def test_x402_a_key_that_does_not_open_is_refused_before_the_debit(
     update = {"x402_rpc_url": f"{facilitator.url}/rpc", "treasury_x402_keys": {network: elsewhere}}
     async with running_app(settings.model_copy(update=update)) as app, asgi_client(app) as http:
         owner = await make_merchant("live", balance_cents=50_000)
-        agent = await _agent(make_merchant, db, owner)
-        paid = await _pay(http, agent, "x402-sealed-elsewhere", _offer(settings, 1_000))
+        agent = await agent_key(make_merchant, db, owner)
+        paid = await pay(http, agent, "x402-sealed-elsewhere", x402_offer(settings, 1_000))
         assert paid.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED), paid.text
         assert "does not open" in paid.json()["message"]
 
@@ -278,7 +222,7 @@ async def test_x402_a_key_that_does_not_open_is_refused_before_the_debit(
         async with db.transaction() as conn:
             await conn.execute(update_(_K).values(key_sealed=elsewhere.get_secret_value()))
         assert (await _choose(http, owner, "x402", "own")).status_code == 200
-        own = await _pay(http, agent, "x402-own-sealed-elsewhere", _offer(settings, 500))
+        own = await pay(http, agent, "x402-own-sealed-elsewhere", x402_offer(settings, 500))
         assert own.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED), own.text
         assert "set it again" in own.json()["message"]
 

@@ -26,7 +26,12 @@ from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, wait_until
-from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
+from tests.fixtures.merchants import (
+    MakeMerchant,
+    MerchantKey,
+    assert_ledger_balanced,
+    merchant_balance,
+)
 from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.seller_payments import (
     SELLER,
@@ -187,23 +192,27 @@ class _Dying(TallyPayer):
         raise asyncio.CancelledError
 
 
-async def _left_pending(db: Database, settings: Settings, merchant: Any) -> None:
-    """A payment debited and written ``pending`` under key ``d-1``, by a request whose process
-    died while its credential was being made."""
+async def _left_pending(
+    db: Database, settings: Settings, make_merchant: MakeMerchant
+) -> tuple[MerchantKey, Any]:
+    """A merchant of $10 (no other payment left over) and its payment debited and written
+    ``pending`` under key ``d-1``, by a request whose process died while its credential was
+    being made: the merchant's key, and the payment's row."""
+    await fail_leftovers(db)
+    merchant = await make_merchant(balance_cents=1_000)
     caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
     body = PaymentCreate.model_validate({"url": SELLER, "challenge": challenge()})
     with registry.paying(_Dying()), pytest.raises(asyncio.CancelledError):
         await service.pay(db, SEALER, settings, caller, body, idempotency_key="d-1")
+    [row] = await payment_rows(db, merchant.merchant_id)
+    return merchant, row
 
 
 async def test_a_payment_left_pending_is_made_again_by_the_worker(
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, settings: Settings
 ) -> None:
     clock = Stepped()
-    await fail_leftovers(db)
-    merchant = await make_merchant(balance_cents=1_000)
-    await _left_pending(db, settings, merchant)
-    [row] = await payment_rows(db, merchant.merchant_id)
+    merchant, row = await _left_pending(db, settings, make_merchant)
     assert row.status == "pending" and await merchant_balance(db, merchant) == 975
     # Its key answers that it is being authorized.
     with registry.paying(TallyPayer()) as added:
@@ -232,10 +241,7 @@ async def test_a_payment_left_pending_whose_provider_refuses_is_failed_and_relea
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, settings: Settings
 ) -> None:
     clock = Stepped()
-    await fail_leftovers(db)
-    merchant = await make_merchant(balance_cents=1_000)
-    await _left_pending(db, settings, merchant)
-    [row] = await payment_rows(db, merchant.merchant_id)
+    merchant, row = await _left_pending(db, settings, make_merchant)
     with registry.paying(RefusingPayer()):
         await _try(db, settings, await leased(db, row.id, clock), clock)
         again = await pay(client, merchant, "d-1")
@@ -251,10 +257,7 @@ async def test_a_payment_left_pending_in_a_frozen_environment_is_released_unmade
     client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, settings: Settings
 ) -> None:
     clock = Stepped()
-    await fail_leftovers(db)
-    merchant = await make_merchant(balance_cents=1_000)
-    await _left_pending(db, settings, merchant)
-    [row] = await payment_rows(db, merchant.merchant_id)
+    merchant, row = await _left_pending(db, settings, make_merchant)
     assert (await client.post("/freeze", json={}, headers=merchant.headers)).status_code == 200
     with registry.paying(TallyPayer()) as added:
         await _try(db, settings, await leased(db, row.id, clock), clock)

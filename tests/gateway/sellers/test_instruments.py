@@ -7,7 +7,6 @@ code and nothing is debited, counted or written (``Payer.ready``), where it was 
 first and only then failed; a held payment's approval is refused so too, and it stays held."""
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +18,11 @@ from gateway.store.models import SellerPayment, table_of
 from gateway.values.code_names import Code
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, running_app
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
+from tests.fixtures.funding import pay, x402_offer
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.payers import refused, send_body
 from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.stand_ins import served
-from tests.gateway.sellers.test_funding import _offer
 
 _P = table_of(SellerPayment)
 
@@ -46,13 +45,6 @@ async def keyless(
         yield http
 
 
-async def _pay(http: httpx.AsyncClient, agent: MerchantKey, key: str, offer: str) -> Any:
-    body = {"url": "https://seller.example/r", "challenge": offer}
-    return await http.post(
-        "/payments", json=body, headers={**agent.headers, "Idempotency-Key": key}
-    )
-
-
 async def _payments(db: Database, merchant_id: str) -> list[str]:
     async with db.read() as conn:
         found = await conn.execute(sa.select(_P.c.status).where(_P.c.merchant_id == merchant_id))
@@ -67,7 +59,7 @@ async def test_x402_without_the_treasury_key_or_its_own_is_refused_before_the_de
     daily = {"limits": [{"amount_cents": 5_000, "interval": "daily"}]}
     await set_policy(db, agent.key_id, {"scopes": ["payments:send"], **daily})
 
-    treasury = await _pay(keyless, agent, "no-treasury", _offer(settings, 700))
+    treasury = await pay(keyless, agent, "no-treasury", x402_offer(settings, 700))
     assert treasury.status_code == 400, treasury.text
     assert treasury.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED)
     assert "AITOPUP_TREASURY_X402_KEY" in treasury.json()["message"]
@@ -79,7 +71,7 @@ async def test_x402_without_the_treasury_key_or_its_own_is_refused_before_the_de
         headers=owner.headers,
     )
     assert chosen.status_code == 200, chosen.text
-    own = await _pay(keyless, agent, "no-own-key", _offer(settings, 700))
+    own = await pay(keyless, agent, "no-own-key", x402_offer(settings, 700))
     assert own.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED), own.text
     assert "payer-keys" in own.json()["message"]
 
@@ -89,7 +81,7 @@ async def test_x402_without_the_treasury_key_or_its_own_is_refused_before_the_de
 
     # A refusal leaves its Idempotency-Key free: the key set, the same request pays.
     await keyless.post("/payments/payer-keys", json={"protocol": "x402"}, headers=owner.headers)
-    paid = await _pay(keyless, agent, "no-own-key", _offer(settings, 700))
+    paid = await pay(keyless, agent, "no-own-key", x402_offer(settings, 700))
     assert paid.status_code == 201, paid.text
     assert paid.json()["data"]["funded_by"] == "own"
     # Its reply says what happened: the merchant's own key paid, the wallet was not debited.
@@ -115,7 +107,7 @@ async def test_a_held_payment_is_not_approved_while_its_instrument_is_missing(
             json={"protocol": "x402", "funded_by": "own"},
             headers=owner.headers,
         )
-        held = await _pay(http, agent, "held", _offer(settings, 700))
+        held = await pay(http, agent, "held", x402_offer(settings, 700))
         assert held.status_code == 202, held.text
         payment_id = held.json()["data"]["id"]
         # The merchant's key removed while the payment waits for a person.
@@ -134,7 +126,7 @@ async def test_mpp_without_the_treasury_method_or_a_saved_card_is_refused_before
     owner = await make_merchant("live", balance_cents=50_000)
     async with running_app(unset) as app, asgi_client(app) as http:
         offer = (await refused(http, "", seller, send_body(800))).headers["www-authenticate"]
-        treasury = await _pay(http, owner, "mpp-no-treasury", offer)
+        treasury = await pay(http, owner, "mpp-no-treasury", offer)
         assert treasury.json()["code"] == int(Code.PAYMENT_METHOD_UNSUPPORTED), treasury.text
         assert "AITOPUP_TREASURY_STRIPE_PAYMENT_METHOD" in treasury.json()["message"]
         await http.put(
@@ -142,7 +134,7 @@ async def test_mpp_without_the_treasury_method_or_a_saved_card_is_refused_before
             json={"protocol": "mpp", "funded_by": "own"},
             headers=owner.headers,
         )
-        own = await _pay(http, owner, "mpp-no-card", offer)
+        own = await pay(http, owner, "mpp-no-card", offer)
         assert own.status_code == 409, own.text
         assert own.json()["code"] == int(Code.AUTO_TOP_UP_NO_PAYMENT_METHOD)
     assert await merchant_balance(db, owner) == 50_000

@@ -24,7 +24,7 @@ from tests.fixtures.paying_gateway import makes
 from tests.fixtures.policies import set_policy, three_gateways
 from tests.fixtures.seller_payments import pay, payment_rows, written
 from tests.fixtures.tally_payer import TallyPayer
-from tests.fixtures.treasury import RAIL, mine, used
+from tests.fixtures.treasury import RAIL, mine, paying_merchant, used
 from tests.gateway.test_cli import aitopup
 
 SEALER = Sealer(TEST_SECRET.encode())
@@ -40,8 +40,7 @@ async def test_the_float_bounds_what_the_treasury_has_out_and_its_ledger_follows
     tally: TallyPayer,
     rail: None,
 ) -> None:
-    merchant = await make_merchant(balance_cents=1_000)
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    merchant = await paying_merchant(make_merchant, db, 1_000)
     unbounded = mine((await admin_client.get("/treasury")).json()["data"])
     assert (unbounded["float_cents"], unbounded["available_cents"]) == (None, None)
     bad = await admin_client.put("/treasury", json={**RAIL, "float_cents": -1, "low_cents": 0})
@@ -131,8 +130,7 @@ async def test_payments_racing_for_the_float_never_pass_it(
 ) -> None:
     """Thirty payments of 25 cents in flight together on a real server against a float of 250:
     ten are paid, twenty refused with 4671; the wallet is debited ten times, no more."""
-    merchant = await make_merchant(balance_cents=10_000)
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    merchant = await paying_merchant(make_merchant, db, 10_000)
     set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 250, "low_cents": 0})
     assert set_.status_code == 200, set_.text
     async with local_client(base_url=live_url, timeout=60) as http:
@@ -156,8 +154,7 @@ async def test_payments_racing_for_the_float_across_three_gateway_processes_neve
 ) -> None:
     """The same race through three gateway processes of their own, one float between them:
     ten of thirty paid, each provider call once, the wallet debited ten times."""
-    merchant = await make_merchant(balance_cents=10_000)
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    merchant = await paying_merchant(make_merchant, db, 10_000)
     set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 250, "low_cents": 0})
     assert set_.status_code == 200, set_.text
     paying = "tests.fixtures.paying_gateway"
@@ -219,8 +216,7 @@ async def test_reconciliation_reports_what_the_provider_says_the_ledger_has_not_
     tally: TallyPayer,
     rail: None,
 ) -> None:
-    merchant = await make_merchant(balance_cents=1_000)
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    merchant = await paying_merchant(make_merchant, db, 1_000)
     paid = await pay(client, merchant, "r-1")
     assert paid.status_code == 201, paid.text
     payment_id = paid.json()["data"]["id"]

@@ -22,10 +22,9 @@ from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_SECRET, wait_until
 from tests.fixtures.mail import Inbox, text_of
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
-from tests.fixtures.treasury import RAIL, mine, used
+from tests.fixtures.treasury import RAIL, mine, paying_merchant, used
 from tests.fixtures.workers import StartWorker
 from tests.gateway.test_cli import aitopup
 from worker.service import worker_settings
@@ -61,8 +60,7 @@ async def test_a_float_below_its_level_tells_the_operator_once_until_it_climbs_b
     rail: None,
 ) -> None:
     told = settings.model_copy(update={"operator_emails": OPERATORS})
-    merchant = await make_merchant(balance_cents=1_000)
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    merchant = await paying_merchant(make_merchant, db, 1_000)
     # A float of 100, its level 50: told again once 60 is available (50 + a tenth of 100).
     set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 100, "low_cents": 50})
     assert set_.status_code == 200, set_.text
@@ -179,8 +177,7 @@ async def test_a_fall_below_the_level_the_worker_did_not_see_is_told_all_the_sam
     """The payment that took the float below its level marked the rail: the sellers used
     enough to climb back before the worker's run, and it tells the fall once, then re-arms."""
     told = settings.model_copy(update={"operator_emails": "ops@aitopup.example"})
-    merchant = await make_merchant(balance_cents=1_000)
-    await set_policy(db, merchant.key_id, {"scopes": ["payments:send"]})
+    merchant = await paying_merchant(make_merchant, db, 1_000)
     set_ = await admin_client.put("/treasury", json={**RAIL, "float_cents": 100, "low_cents": 50})
     assert set_.status_code == 200, set_.text
     paid = [await pay(client, merchant, f"dip-{n}") for n in range(3)]

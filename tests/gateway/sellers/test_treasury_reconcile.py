@@ -22,13 +22,13 @@ from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import TEST_SECRET, asgi_client, running_app
+from tests.fixtures.funding import TREASURY, agent_key, api, mpp_paid, pay, x402_offer
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.payers import refused, send_body, treasury_sealed
 from tests.fixtures.stand_ins import served
 from tests.fixtures.stripe import StripeStandIn
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.treasury import used
-from tests.gateway.sellers.test_funding import TREASURY, _agent, _mpp_paid, _offer, _pay, api
 
 __all__ = ["api"]
 
@@ -99,8 +99,8 @@ async def test_the_chains_balance_below_what_is_out_is_told_once_and_read_on_the
     assert set_.status_code == 200, set_.text
     assert (await _read(admin_client))["reconciled_at"] is None
     owner = await make_merchant("live", balance_cents=50_000)
-    agent = await _agent(make_merchant, db, owner)
-    paid = await _pay(chained, agent, "rec-1", _offer(paying, 1_000))
+    agent = await agent_key(make_merchant, db, owner)
+    paid = await pay(chained, agent, "rec-1", x402_offer(paying, 1_000))
     assert paid.status_code == 201, paid.text
     facilitator.fund(paying.x402_asset, TREASURY.address, 500 * per_cent)
 
@@ -118,7 +118,7 @@ async def test_the_chains_balance_below_what_is_out_is_told_once_and_read_on_the
     assert await _check(db, paying) == []
     state = await _read(admin_client)
     assert (state["provider_cents"], state["drifts"], state["drift_detail"]) == (1_500, 0, [])
-    again = await _pay(chained, agent, "rec-2", _offer(paying, 600))
+    again = await pay(chained, agent, "rec-2", x402_offer(paying, 600))
     assert again.status_code == 201, again.text
     [told] = await _check(db, paying)
     assert told["detail"] == [
@@ -155,8 +155,8 @@ async def test_an_mpp_payment_the_seller_captured_at_stripe_is_a_drift_until_the
     told = stripe_stood_in_settings.model_copy(update={"operator_emails": "ops@aitopup.example"})
     seller = await make_merchant("live", balance_cents=0)
     owner = await make_merchant("live", balance_cents=50_000)
-    agent = await _agent(make_merchant, db, owner)
-    paid = await _mpp_paid(api, seller, agent, "rec-mpp")
+    agent = await agent_key(make_merchant, db, owner)
+    paid = await mpp_paid(api, seller, agent, "rec-mpp")
     assert paid["funded_by"] == "wallet"
 
     mails = await reconcile.check(db, SEALER, told, utcnow())
@@ -221,9 +221,9 @@ async def test_mpp_stripes_issuing_balance_below_what_is_out_is_told_once(
 
     seller = await make_merchant("live", balance_cents=0)
     owner = await make_merchant("live", balance_cents=50_000)
-    agent = await _agent(make_merchant, db, owner)
+    agent = await agent_key(make_merchant, db, owner)
     offer = (await refused(api, "", seller, send_body(800))).headers["www-authenticate"]
-    paid = await _pay(api, agent, "rec-mpp-issuing", offer)
+    paid = await pay(api, agent, "rec-mpp-issuing", offer)
     assert paid.status_code == 201, paid.text
     stripe_stand_in.fund_issuing(500)
 
