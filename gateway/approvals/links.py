@@ -244,15 +244,16 @@ def told(outcome: Outcome, asked: Outcome) -> Outcome:
 
 
 async def asked(db: Database, hold: Hold, held_id: str) -> Outcome:
-    """Whether anyone was asked to decide ``held_id`` (of ``hold``): a link was issued for it
-    (``data``, a bool). Its pages say so when nobody was."""
+    """How many people were asked to decide ``held_id`` (of ``hold``): each was mailed a link
+    of their own (``data``, an int; 0 where nobody was). What ``offer`` answered when it held
+    the row, read again for a replay of the reply that held it and for its pages."""
     async with db.read() as conn:
         found = await conn.execute(
-            select(_L.c.token_hash)
-            .where(_L.c.held_kind == hold.name, _L.c.held_id == held_id)
-            .limit(1)
+            select(func.count(func.distinct(_L.c.user_id))).where(
+                _L.c.held_kind == hold.name, _L.c.held_id == held_id, _L.c.door == MAIL
+            )
         )
-        return Outcome(Code.SUCCESS, found.first() is not None)
+        return Outcome(Code.SUCCESS, int(found.scalar_one()))
 
 
 def _held_by(hold: Hold) -> Any:

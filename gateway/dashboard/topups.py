@@ -85,7 +85,7 @@ async def show_topup(request: Request) -> Response:
     unasked = False
     if found.topup.status == statuses.HELD:
         asked = await perform(svc.waker, links.asked(svc.db, SENDS, found.topup.id))
-        unasked = not asked.one(bool)
+        unasked = asked.one(int) == 0
     return page(
         request,
         "topups/detail.html",
