@@ -4,6 +4,8 @@ The reply that held it counts the people asked (``approvers_asked``: 0), a repla
 counts the same, and its page on the dashboard says nobody was asked, in English, Chinese and
 Japanese; once someone may decide, the next hold asks them and its page says nothing of it."""
 
+import re
+
 import httpx
 import pytest
 from sqlalchemy import update
@@ -43,16 +45,26 @@ async def _holds(client: httpx.AsyncClient, agent: MerchantKey, key: str) -> tup
 
 
 async def _pages(owner: Account, txn: str, payment: str, language: str) -> list[str]:
+    return [
+        await _page(owner, path, language) for path in (f"/topups/{txn}", f"/payments/{payment}")
+    ]
+
+
+async def _page(owner: Account, path: str, language: str) -> str:
+    """The dashboard's page at ``path`` in ``language``, with no English left in Chinese or
+    Japanese."""
     owner.client.headers["Accept-Language"] = language
-    found = []
-    for path in (f"/topups/{txn}", f"/payments/{payment}"):
-        page = await owner.client.get(path)
-        assert page.status_code == 200, page.text
-        if language != "en":
-            assert not untranslated(page.text, language), path
-            assert not latin_left(page.text), (path, latin_left(page.text))
-        found.append(page.text)
-    return found
+    page = await owner.client.get(path)
+    assert page.status_code == 200, page.text
+    if language != "en":
+        assert not untranslated(page.text, language), path
+        assert not latin_left(page.text), (path, latin_left(page.text))
+    return page.text
+
+
+def _marked(page: str) -> set[str]:
+    """The held rows the approvals inbox marks as asked of nobody."""
+    return set(re.findall(r'data-unasked="([^"]+)"', page))
 
 
 async def test_a_merchant_without_people_is_told_on_the_reply(
@@ -80,10 +92,22 @@ async def test_a_hold_nobody_was_asked_to_decide_says_so_on_its_page(
         for page in await _pages(owner, txn, payment, language):
             assert 'id="unasked"' in page
         await _role(db, user.merchant_id, "owner")
+        # The inbox marks both; the mailbox, where no approval mail came, says two were mailed
+        # to nobody.
+        assert _marked(await _page(owner, "/topups/approvals", language)) == {txn, payment}
+        mailbox = await _page(owner, "/mail", language)
+        assert 'id="unasked"' in mailbox and "approval_request" not in mailbox
+        assert re.search(r'id="unasked">[^<]*\b2\b', mailbox), mailbox
+        held_before = (txn, payment)
         txn, payment, asked = await _holds(api, agent, f"someone-{language}")
         assert asked == 1
         for page in await _pages(owner, txn, payment, language):
             assert 'id="unasked"' not in page
+        # The newer two asked someone: only the first two are marked, and their mails are there.
+        assert _marked(await _page(owner, "/topups/approvals", language)) == set(held_before)
+        mailbox = await _page(owner, "/mail", language)
+        assert mailbox.count('data-kind="approval_request"') == 2
+        assert re.search(r'id="unasked">[^<]*\b2\b', mailbox), mailbox
 
 
 @pytest.mark.parametrize("people", [0, 1])
