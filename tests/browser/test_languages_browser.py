@@ -307,3 +307,39 @@ async def test_a_signed_out_reader_picks_each_language_with_the_switcher(
     await expect(page.get_by_role("heading", name=CREDIT[language])).to_be_visible()
     await _checked(page, language, "switcher-recipient")
     assert not errors, errors
+
+
+async def test_the_consent_page_lists_what_an_app_asks_for_in_each_language(
+    in_language: BrowserContext, language: str
+) -> None:
+    """Each scope an app asks for is an item of its own with its words in the reader's language,
+    and the merchant's choice names the scopes it may give as that language lists them; at 1280
+    and 390 px."""
+    page, errors = await _opened(in_language)
+    await _signed_up(page)
+    await page.goto("/dashboard/apps")
+    await page.locator("#f-name").fill("Ledger Lens")
+    await page.locator("#f-redirect_uris").fill("http://127.0.0.1:9/callback")
+    for scope in ("topup:send", "topup:read", "billing"):
+        await page.locator(f'input[name="scopes"][value="{scope}"]').check()
+    await page.locator('form[action$="/apps"] button.primary').click()
+    client_id = (await page.locator("#client-id").inner_text()).strip()
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636's example
+    await page.goto(
+        f"/oauth/authorize?response_type=code&client_id={client_id}"
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s"
+        f"&code_challenge={challenge}&code_challenge_method=S256"
+        "&scope=topup%3Asend+topup%3Aread+billing"
+    )
+    items = page.locator("#consent-scopes > li")
+    await expect(items).to_have_count(3)
+    words = {"en": "read this wallet", "zh": "读取此钱包", "ja": "このウォレットの残高"}
+    await expect(page.locator('#consent-scopes > li[data-scope="topup:read"]')).to_contain_text(
+        words[language]
+    )
+    option = await page.locator("#f-merchant_id option").first.inner_text()
+    # As the language lists (Babel's ``format_list``), never an ASCII ", " in Chinese or Japanese.
+    joined = {"en": "topup:read, and topup:send", "zh": "topup:read和topup:send"}
+    assert joined.get(language, "topup:read、topup:send") in option, option
+    await _checked(page, language, "consent-scopes")
+    assert not errors, errors
