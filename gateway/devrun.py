@@ -352,6 +352,10 @@ def _start(*, host: str, port: int) -> int:
             flush=True,
         )
     env = {**os.environ, "AITOPUP_REDIS_URL": redis_url}
+    if "access_log" not in settings.model_fields_set:
+        # The newcomer's terminal: its own lines, not a JSON line a request. ``aitopup serve``
+        # (production) keeps the access log; a run that sets AITOPUP_ACCESS_LOG gets its choice.
+        env["AITOPUP_ACCESS_LOG"] = "false"
     if not settings.public_base_url:
         # The gateway and the worker build every link on the address served here.
         guess(env, host, port)

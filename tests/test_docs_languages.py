@@ -4,7 +4,8 @@ shell and a start's output, byte for byte unless put in the reader's words), it 
 page's sections, so an English page that gains one fails here until its translations do (keys
 and webhooks are translated in part, what a merchant needs first, and operations in its part
 behind PgBouncer, and send the reader to the English page for the rest: they are left out of
-that check), and the buttons and pages it names are named as the reader's dashboard names them."""
+that check), every setting and code its words name is named there too, and the buttons and pages
+it names are named as the reader's dashboard names them."""
 
 import re
 from functools import cache
@@ -134,6 +135,32 @@ def test_each_code_block_is_the_english_pages(language: str, page: str) -> None:
             assert set(NAME.findall(theirs)) <= set(NAME.findall(ours)), theirs
         else:
             assert ours == theirs
+
+
+# A code span, of one backtick or more (a span that holds a backtick: ``` `` `x` `` ```).
+SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+# What a reader acts on by its name, whatever the language: a setting and a reply's code.
+ACTED_ON = re.compile(r"\bAITOPUP_[A-Z0-9_]+\b|^\d{4}$")
+
+
+def _acted_on(text: str) -> set[str]:
+    """The settings and codes the page's words name in code (not its blocks)."""
+    found: set[str] = set()
+    for _, span in SPAN.findall(FENCED.sub("", text)):
+        found.update(ACTED_ON.findall(span.strip()))
+    return found
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("page", WHOLE)
+def test_each_setting_and_code_the_english_page_names_the_translation_names(
+    language: str, page: str
+) -> None:
+    """Every setting (``AITOPUP_…``) and code (``4671``) the English page's words name, its
+    translation names too: a sentence the English page gained (a setting, a refusal) fails here
+    until each translation says it, where the sections and blocks alone would not tell."""
+    missing = _acted_on((DOCS / page).read_text()) - _acted_on((DOCS / language / page).read_text())
+    assert not missing, f"docs/{language}/{page} lacks what docs/{page} names: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -64,11 +64,15 @@ Spend = Callable[[AsyncConnection, datetime], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class Inbox:
     """What the dashboard's inbox shows of one kind: its partial (``template``, under the
-    dashboard's templates) with ``context``, and whether anything of it waits (``empty``)."""
+    dashboard's templates) with ``context``, whether anything of it waits (``empty``), the ids
+    of the rows it lists (``ids``) and of those nobody was asked to decide (``unasked``: the
+    inbox marks them, ``links.unasked``)."""
 
     template: str
     context: dict[str, Any]
     empty: bool
+    ids: tuple[str, ...] = ()
+    unasked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +218,7 @@ async def describe(
     ends = expires_text(row.approval_expires_at)
     common = {
         "amount": money(row.amount_cents),
+        "amount_cents": row.amount_cents,  # the mail writes it in its reader's language
         "key": row.key_name or "",
         "key_prefix": row.display_prefix or "",
         "env": row.env,

@@ -66,11 +66,13 @@ __all__ = [
     "approvers",
     "asked",
     "issue",
+    "nobody_asked",
     "offer",
     "opened",
     "ready",
     "token_digest",
     "told",
+    "unasked",
 ]
 
 _L = table_of(ApprovalLink)
@@ -238,15 +240,52 @@ def told(hold: Hold, outcome: Outcome, asked: Outcome) -> Outcome:
 
 
 async def asked(db: Database, hold: Hold, held_id: str) -> Outcome:
-    """Whether anyone was asked to decide ``held_id`` (of ``hold``): a link was issued for it
-    (``data``, a bool). Its pages say so when nobody was."""
+    """How many people were asked to decide ``held_id`` (of ``hold``): each was mailed a link
+    of their own (``data``, an int; 0 where nobody was). What ``offer`` answered when it held
+    the row, read again for a replay of the reply that held it and for its pages."""
     async with db.read() as conn:
         found = await conn.execute(
-            select(_L.c.token_hash)
-            .where(_L.c.held_kind == hold.name, _L.c.held_id == held_id)
-            .limit(1)
+            select(func.count(func.distinct(_L.c.user_id))).where(
+                _L.c.held_kind == hold.name, _L.c.held_id == held_id, _L.c.door == MAIL
+            )
         )
-        return Outcome(Code.SUCCESS, found.first() is not None)
+        return Outcome(Code.SUCCESS, int(found.scalar_one()))
+
+
+async def unasked(db: Database, hold: Hold, held_ids: Sequence[str]) -> Outcome:
+    """Which of ``held_ids`` (rows of ``hold``) nobody was asked to decide (``data``, a
+    frozenset): the approvals inbox marks each, as its page does."""
+    if not held_ids:
+        return Outcome(Code.SUCCESS, frozenset())
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(_L.c.held_id)
+            .distinct()
+            .where(_L.c.held_kind == hold.name, _L.c.held_id.in_(held_ids), _L.c.door == MAIL)
+        )
+        return Outcome(Code.SUCCESS, frozenset(held_ids) - {row.held_id for row in found})
+
+
+async def nobody_asked(
+    db: Database, holds: Sequence[Hold], merchant_id: str, env: str, *, now: datetime | None = None
+) -> Outcome:
+    """How many rows of ``holds`` held now in ``merchant_id``'s ``env`` nobody was asked to
+    decide (``data``, an int): no approval mail was written for them, so the staging mailbox
+    says so beside the mails that were."""
+    now = now or utcnow()
+    counted = 0
+    async with db.read() as conn:
+        for hold in holds:
+            t = hold.table
+            mailed = exists(select(_L.c.token_hash).where(_held_by(hold), _L.c.door == MAIL))
+            found = await conn.execute(
+                select(func.count())
+                .select_from(t)
+                .where(t.c.merchant_id == merchant_id, t.c.env == env, held_now(hold, now))
+                .where(~mailed)
+            )
+            counted += int(found.scalar_one())
+    return Outcome(Code.SUCCESS, counted)
 
 
 def _held_by(hold: Hold) -> Any:

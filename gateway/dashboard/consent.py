@@ -35,6 +35,7 @@ from ..merchants import preferences
 from ..operations import perform
 from ..policies.model import CALENDAR, Policy
 from ..services import services
+from ..values.marking import marked
 from ..values.outcome import ApiError
 from ..values.platforms import PLATFORMS
 from ..values.public_base import public_base
@@ -44,7 +45,7 @@ from .csrf import form
 from .inputs import problem
 from .paths import PREFIX
 from .policy_form import dollars
-from .render import page
+from .render import page, reading
 
 __all__ = ["routes"]
 
@@ -94,26 +95,38 @@ async def _unverified_daily(request: Request, merchant_id: str) -> int:
     return (await perform(svc.waker, read)).one(int)
 
 
+# What each scope lets an app do, in words (the consent page's list and its boxes).
+_SCOPE_WORDS = {
+    "topup:send": marked("send top-ups from this wallet to anyone, within the limits below"),
+    "topup:read": marked("read this wallet's balance and its top-ups"),
+    "approvals": marked("approve or deny sends held for approval by this merchant's keys and apps"),
+    "keys:manage": marked(
+        "make one API key of its own for this wallet, read it and replace it, with no more "
+        "than you give here; it is revoked when you revoke this app"
+    ),
+    "payments:send": marked(
+        "pay sellers' HTTP 402 payment requests from this wallet, to any seller unless the "
+        "policy names its payees, within the limits below"
+    ),
+}
+_BILLING_PAID = marked(
+    "charge fees to this wallet, payable to %(payee)s, the merchant who registered the app"
+)
+_BILLING_UNPAID = marked(
+    "charge fees to this wallet; no merchant registered this app, so no charge of it can be "
+    "paid and each is refused"
+)
+
+
 async def _scope_words(request: Request, app: registry.App) -> dict[str, str]:
-    """What each scope lets the app do, in words; ``billing`` names whom a charge pays."""
+    """What each scope lets the app do, in the reader's words; ``billing`` names whom a charge
+    pays."""
     payee = None if app.merchant_id is None else await _settings(request, app.merchant_id)
-    billing = (
-        f"charge fees to this wallet, payable to {payee.shown_name}, the merchant who "
-        "registered the app"
-        if payee is not None
-        else "charge fees to this wallet; no merchant registered this app, so no charge of "
-        "it can be paid and each is refused"
-    )
-    return {
-        "topup:send": "send top-ups from this wallet to anyone, within the limits below",
-        "topup:read": "read this wallet's balance and its top-ups",
-        "billing": billing,
-        "approvals": "approve or deny sends held for approval by this merchant's keys and apps",
-        "keys:manage": "make one API key of its own for this wallet, read it and replace it, "
-        "with no more than you give here; it is revoked when you revoke this app",
-        "payments:send": "pay sellers' HTTP 402 payment requests from this wallet, to any "
-        "seller unless the policy names its payees, within the limits below",
-    }
+    _ = reading(request).gettext
+    billing = _(_BILLING_UNPAID)
+    if payee is not None:
+        billing = _(_BILLING_PAID) % {"payee": payee.shown_name}
+    return {**{scope: _(words) for scope, words in _SCOPE_WORDS.items()}, "billing": billing}
 
 
 def _choices(

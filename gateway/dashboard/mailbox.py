@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..approvals import links, registry
 from ..mail import mailbox
 from ..mail.mailbox import MailState
 from ..mail.schemas import EmailData
@@ -52,10 +53,17 @@ async def mail_page(request: Request) -> Response:
     mails, more = listed.many(MailState), bool(listed.meta and listed.meta["has_more"])
     notices = preferences.recipient_notices(svc.db, viewer.merchant_id)
     on = (await perform(svc.waker, notices)).one(bool)
+    # What is held now with no approval mail among these: nobody of the merchant's could decide it.
+    unmailed = links.nobody_asked(svc.db, registry.holds(), viewer.merchant_id, viewer.env)
     return page(
         request,
         "mail/index.html",
-        {"mails": mails, "notify": on, "next_before": mails[-1].id if more else None},
+        {
+            "mails": mails,
+            "notify": on,
+            "next_before": mails[-1].id if more else None,
+            "nobody_asked": (await perform(svc.waker, unmailed)).one(int),
+        },
     )
 
 

@@ -93,7 +93,7 @@ async def show_payment(request: Request) -> Response:
     unasked = False
     if found.status == HELD:
         asked = await perform(svc.waker, links.asked(svc.db, PAYMENTS, found.id))
-        unasked = not asked.one(bool)
+        unasked = asked.one(int) == 0
     context = {"payment": found, "origin": _origin(found), "ended": ENDED, "unasked": unasked}
     return page(request, "payments/detail.html", context)
 

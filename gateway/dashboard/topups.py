@@ -7,6 +7,7 @@ through ``operations.perform``, which wakes the workers for its rows once it has
 viewer decides as ``user:<id>``, recorded in ``decided_by``."""
 
 import re
+from dataclasses import replace
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -85,7 +86,7 @@ async def show_topup(request: Request) -> Response:
     unasked = False
     if found.topup.status == statuses.HELD:
         asked = await perform(svc.waker, links.asked(svc.db, SENDS, found.topup.id))
-        unasked = not asked.one(bool)
+        unasked = asked.one(int) == 0
     return page(
         request,
         "topups/detail.html",
@@ -127,7 +128,11 @@ async def cancel_topup(request: Request) -> Response:
 async def approvals_inbox(request: Request) -> Response:
     viewer = await require_viewer(request)
     svc = services(request)
-    sections = [await hold.inbox(svc, viewer.caller, limit=PAGE_SIZE) for hold in registry.holds()]
+    sections = []
+    for hold in registry.holds():
+        section = await hold.inbox(svc, viewer.caller, limit=PAGE_SIZE)
+        unasked = await perform(svc.waker, links.unasked(svc.db, hold, section.ids))
+        sections.append(replace(section, unasked=unasked.one(frozenset)))
     return page(request, "topups/approvals.html", {"sections": sections})
 
 

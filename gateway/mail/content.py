@@ -18,7 +18,7 @@ from keys import Sealer
 from ..callers import Caller
 from ..merchants import voucher_redemption
 from ..merchants.names import PRODUCT_NAME, safe_name
-from ..store.models import Merchant, Topup, table_of
+from ..store.models import Merchant, Topup, User, table_of
 from ..upstreams import config as upstream_config
 from ..values.languages import ENGLISH, Catalogues, Reading, choose, money_in
 from ..values.platforms import name_of
@@ -37,6 +37,7 @@ __all__ = ["Message", "compose", "expires_text", "redeem_values", "redeemed_text
 
 _T = table_of(Topup)
 _MER = table_of(Merchant)
+_U = table_of(User)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,19 @@ async def _recipients_reading(
     return catalogues.reading(choose(merchant=found.scalar_one_or_none()))
 
 
+async def _approvers_reading(
+    conn: AsyncConnection, merchant_id: str, email: str, catalogues: Catalogues | None
+) -> Reading:
+    """The language an approver of ``merchant_id`` at ``email`` reads: their own setting, else
+    the merchant's (``values.languages.choose``)."""
+    if catalogues is None:
+        return ENGLISH
+    person = await conn.execute(select(_U.c.language).where(_U.c.email == email).limit(1))
+    merchant = await conn.execute(select(_MER.c.language).where(_MER.c.id == merchant_id))
+    chosen = choose(person=person.scalar_one_or_none(), merchant=merchant.scalar_one_or_none())
+    return catalogues.reading(chosen)
+
+
 async def compose(
     conn: AsyncConnection,
     sealer: Sealer,
@@ -88,7 +102,8 @@ async def compose(
     """The message of mail row ``mail``; ``None`` if what it was about is gone. ``reader``:
     who it is shown to (``None``: its recipient, as sent); a code they may not see, and a link
     to a page that shows one, are masked. A mail to a merchant's recipient is in the language
-    the merchant set for them, in ``catalogues`` (none: English)."""
+    the merchant set for them, and a mail to one of its people (an approval's) in that person's
+    own, else the merchant's, in ``catalogues`` (none: English)."""
     if mail.kind == rows.VOUCHER:
         return await _voucher(
             conn, sealer, mail, base_url, link_ttl_seconds, now, reader, catalogues
@@ -103,10 +118,10 @@ async def compose(
         url = await _link(conn, sealer, link, base_url, reader)
         values = {
             "sender": sender or PRODUCT_NAME,
-            "link": url or MASKED,
             "expires": expires_text(expires),
         }
         reading = await _recipients_reading(conn, mail.merchant_id, catalogues)
+        values["link"] = url or reading.gettext(MASKED)
         return Message(to, sender, render(rows.RECIPIENT_LINK, values, reading), url)
     if mail.kind in (rows.ENDPOINT_FAILING, rows.ENDPOINT_DISABLED):
         # Everything it says was sealed in its row when it was written; nothing secret was.
@@ -133,9 +148,16 @@ async def compose(
         shows = reader is None or reader.decides_holds()
         url = links.approval_url(base_url, data["token"]) if shows else None
         sender = await _merchant_name(conn, mail.merchant_id)
-        shown = {k: v for k, v in data.items() if k != "token"}
-        values = {**shown, "link": url or MASKED, "sender": sender or PRODUCT_NAME}
-        return Message(to, None, render(mail.kind, values), url)
+        reading = await _approvers_reading(conn, mail.merchant_id, to, catalogues)
+        shown = {k: v for k, v in data.items() if k not in ("token", "amount_cents")}
+        if "amount_cents" in data:  # a mail written before it kept only the English amount
+            shown["amount"] = money_in(data["amount_cents"], reading.language)
+        values = {
+            **shown,
+            "link": url or reading.gettext(MASKED),
+            "sender": sender or PRODUCT_NAME,
+        }
+        return Message(to, None, render(mail.kind, values, reading), url)
     values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
     return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
 
@@ -170,8 +192,8 @@ async def _voucher(
         "amount": money_in(topup.amount_cents, reading.language),
         "platform": name_of(topup.platform),
         "provider": given.provider,
-        "code": given.code,
-        "link": url or MASKED,
+        "code": reading.gettext(MASKED) if given.code == MASKED else given.code,
+        "link": url or reading.gettext(MASKED),
         "expires": expires_text(expires),
         **await redeem_values(conn, topup, given.provider),
         "redeemed": redeemed_text(topup.redeemed_at),

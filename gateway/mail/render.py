@@ -64,7 +64,11 @@ def subject(kind: str, values: dict[str, Any], reading: Reading = ENGLISH) -> st
     elif kind == "treasury_drift":
         line = f"Treasury reconciliation disagrees: {values['env']} {values['protocol']}"
     elif kind == "approval_request":
-        line = f"Approve {values['amount']} to {values['recipient']}? ({values['sender']})"
+        line = _("Approve %(amount)s to %(recipient)s? (%(sender)s)") % {
+            "amount": values["amount"],
+            "recipient": values["recipient"],
+            "sender": values["sender"],
+        }
     else:
         line = "Reset your aiTopUp password"
     return " ".join(line.split())

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keys import Sealer
 
 from ..store.models import Fulfilment, Topup, table_of
+from ..values.marking import marked
 
 __all__ = [
     "DEFAULT_PROVIDER",
@@ -29,7 +30,7 @@ _F = table_of(Fulfilment)
 DEFAULT_PROVIDER = "voucher"  # our ``ATU-…`` voucher
 # What stands for a code, or a link to a page that shows one, where the reader may not see it
 # (``Caller.sees_codes``).
-MASKED = "[hidden: it reaches the recipient alone]"
+MASKED = marked("[hidden: it reaches the recipient alone]")  # in the mail's language where shown
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,8 @@ class PaymentHold(Hold):
         payments = found.many(approvals.PaymentReview)
         more = bool((found.meta or {}).get("has_more"))
         context = {"payments": payments, "more_payments": more}
-        return Inbox("topups/held/payments.html", context, empty=not payments)
+        ids = tuple(r.payment.id for r in payments)
+        return Inbox("topups/held/payments.html", context, empty=not payments, ids=ids)
 
 
 PAYMENTS = PaymentHold()

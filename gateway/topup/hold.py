@@ -120,7 +120,8 @@ class SendHold(Hold):
         held, more = await listed.topups(svc.db, caller, limit=limit, status=HELD)
         drawn = await held_draws(svc.db, caller.merchant_id, caller.env, [t.id for t in held])
         context = {"rows": held, "more": more, "drawn": drawn}
-        return Inbox("topups/held/sends.html", context, empty=not held)
+        ids = tuple(t.id for t in held)
+        return Inbox("topups/held/sends.html", context, empty=not held, ids=ids)
 
 
 SENDS = SendHold()

@@ -9,11 +9,15 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from gateway.accounts import users
+from gateway.store.db import Database
+from gateway.store.models import MerchantUser, table_of
 from gateway.values import languages
 from tests.fixtures.accessibility import assert_accessible
 from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, PHONE
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.policies import set_policy
 
 # The browser's languages (Chromium's locale sets Accept-Language), and a word each page shows.
 LOCALES = {"en": "en-US", "zh": "zh-CN", "ja": "ja-JP"}
@@ -147,7 +151,8 @@ async def test_the_recipients_page_in_each_language(
     assert not errors, errors
 
 
-async def _signed_up(page: Page) -> None:
+async def _signed_up(page: Page) -> str:
+    """A merchant signed up and its owner signed in on ``page``: the owner's address."""
     tag = uuid.uuid4().hex[:10]
     email = f"owner-{tag}@example.com"
     await page.goto("/dashboard/sign-up")
@@ -159,6 +164,7 @@ async def _signed_up(page: Page) -> None:
     await page.locator("#password").fill(PASSWORD)
     await page.locator("button.primary").click()
     await page.wait_for_url("**/dashboard/")
+    return email
 
 
 @pytest.mark.parametrize("language", ["zh", "ja"])
@@ -306,4 +312,76 @@ async def test_a_signed_out_reader_picks_each_language_with_the_switcher(
     await page.goto("/dashboard" + link.split("/dashboard", 1)[1])
     await expect(page.get_by_role("heading", name=CREDIT[language])).to_be_visible()
     await _checked(page, language, "switcher-recipient")
+    assert not errors, errors
+
+
+async def test_the_consent_page_lists_what_an_app_asks_for_in_each_language(
+    in_language: BrowserContext, language: str
+) -> None:
+    """Each scope an app asks for is an item of its own with its words in the reader's language,
+    and the merchant's choice names the scopes it may give as that language lists them; at 1280
+    and 390 px."""
+    page, errors = await _opened(in_language)
+    await _signed_up(page)
+    await page.goto("/dashboard/apps")
+    await page.locator("#f-name").fill("Ledger Lens")
+    await page.locator("#f-redirect_uris").fill("http://127.0.0.1:9/callback")
+    for scope in ("topup:send", "topup:read", "billing"):
+        await page.locator(f'input[name="scopes"][value="{scope}"]').check()
+    await page.locator('form[action$="/apps"] button.primary').click()
+    client_id = (await page.locator("#client-id").inner_text()).strip()
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636's example
+    await page.goto(
+        f"/oauth/authorize?response_type=code&client_id={client_id}"
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s"
+        f"&code_challenge={challenge}&code_challenge_method=S256"
+        "&scope=topup%3Asend+topup%3Aread+billing"
+    )
+    items = page.locator("#consent-scopes > li")
+    await expect(items).to_have_count(3)
+    words = {"en": "read this wallet", "zh": "读取此钱包", "ja": "このウォレットの残高"}
+    await expect(page.locator('#consent-scopes > li[data-scope="topup:read"]')).to_contain_text(
+        words[language]
+    )
+    option = await page.locator("#f-merchant_id option").first.inner_text()
+    # As the language lists (Babel's ``format_list``), never an ASCII ", " in Chinese or Japanese.
+    joined = {"en": "topup:read, and topup:send", "zh": "topup:read和topup:send"}
+    assert joined.get(language, "topup:read、topup:send") in option, option
+    await _checked(page, language, "consent-scopes")
+    assert not errors, errors
+
+
+async def _role(db: Database, merchant_id: str, role: str) -> None:
+    t = table_of(MerchantUser)
+    async with db.transaction() as conn:
+        await conn.execute(t.update().where(t.c.merchant_id == merchant_id).values(role=role))
+
+
+async def test_a_hold_asked_of_nobody_is_marked_in_the_inbox_and_the_mailbox(
+    in_language: BrowserContext,
+    gateway_url: str,
+    db: Database,
+    make_merchant: MakeMerchant,
+    language: str,
+) -> None:
+    """A send held while nobody of the merchant's could decide it: the approvals inbox marks
+    it and the staging mailbox counts it, in the reader's language, at 1280 and 390 px."""
+    page, errors = await _opened(in_language)
+    email = await _signed_up(page)
+    user = await users.check_password(db, email, PASSWORD)
+    assert user is not None
+    agent = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, agent.key_id, {"scopes": ["topup:send"], "approval_above_cents": 10})
+    await _role(db, user.merchant_id, "developer")  # nobody may decide it when it is held
+    body = {"platform": "claude", "amount_cents": 900, "recipient_email": "r@example.com"}
+    async with local_client(base_url=f"{gateway_url}/api/public/v1") as api:
+        sent = await api.post("/topup/send", json=body, headers=agent.headers)
+    assert sent.status_code == 202 and sent.json()["data"]["approvers_asked"] == 0, sent.text
+    await _role(db, user.merchant_id, "owner")
+    await page.goto("/dashboard/topups/approvals")
+    await expect(page.locator(f'[data-unasked="{sent.json()["transaction_id"]}"]')).to_be_visible()
+    await _checked(page, language, "approvals-unasked")
+    await page.goto("/dashboard/mail")
+    await expect(page.locator("#unasked")).to_be_visible()
+    await _checked(page, language, "mail-unasked")
     assert not errors, errors

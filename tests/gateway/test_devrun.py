@@ -760,3 +760,41 @@ async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_o
 async def _audit_lines(db: Database) -> int:
     async with db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(AuditRecord))).scalar_one())
+
+
+def test_make_run_prints_no_access_line_a_request(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """The terminal ``make run`` prints is its own lines: a request served there writes no JSON
+    access line among them, at the level that shows every other ``info`` line (``aitopup serve``
+    keeps the access log: ``AITOPUP_ACCESS_LOG``)."""
+    port = free_port()
+    env = run_env(tmp_path, private_redis, AITOPUP_LOG_LEVEL="INFO")
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        printed = printed_until_the_key(proc)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            key = printed[-1].rsplit(" ", 1)[-1]
+            for _ in range(3):
+                reply = httpx.get(
+                    f"{base}/api/public/v1/balance",
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=10,
+                )
+                assert reply.status_code == 200, reply.text
+            assert httpx.get(f"{base}/dashboard/sign-in", timeout=10).status_code == 200
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        printed += proc.stdout.read().splitlines()
+    assert not [line for line in printed if "aitopup.access" in line], printed
+    assert printed[-1].startswith("aitopup run: stopped ("), printed[-3:]

@@ -1,8 +1,10 @@
 """A hold nobody was asked to decide says so where it is made and where it is read: a merchant
 made from the command line has no people, so its held sends and payments are mailed to nobody.
-The reply that held it counts the people asked (``approvers_asked``: 0), and its page on the
-dashboard says nobody was asked, in English, Chinese and Japanese; once someone may decide, the
-next hold asks them and its page says nothing of it."""
+The reply that held it counts the people asked (``approvers_asked``: 0), a replay of that reply
+counts the same, and its page on the dashboard says nobody was asked, in English, Chinese and
+Japanese; once someone may decide, the next hold asks them and its page says nothing of it."""
+
+import re
 
 import httpx
 import pytest
@@ -18,7 +20,7 @@ from tests.fixtures.held_payments import HOLDING
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
-from tests.fixtures.tally_payer import TallyPayer
+from tests.fixtures.tally_payer import TallyPayer, challenge
 from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 _MU = table_of(MerchantUser)
@@ -43,16 +45,26 @@ async def _holds(client: httpx.AsyncClient, agent: MerchantKey, key: str) -> tup
 
 
 async def _pages(owner: Account, txn: str, payment: str, language: str) -> list[str]:
+    return [
+        await _page(owner, path, language) for path in (f"/topups/{txn}", f"/payments/{payment}")
+    ]
+
+
+async def _page(owner: Account, path: str, language: str) -> str:
+    """The dashboard's page at ``path`` in ``language``, with no English left in Chinese or
+    Japanese."""
     owner.client.headers["Accept-Language"] = language
-    found = []
-    for path in (f"/topups/{txn}", f"/payments/{payment}"):
-        page = await owner.client.get(path)
-        assert page.status_code == 200, page.text
-        if language != "en":
-            assert not untranslated(page.text, language), path
-            assert not latin_left(page.text), (path, latin_left(page.text))
-        found.append(page.text)
-    return found
+    page = await owner.client.get(path)
+    assert page.status_code == 200, page.text
+    if language != "en":
+        assert not untranslated(page.text, language), path
+        assert not latin_left(page.text), (path, latin_left(page.text))
+    return page.text
+
+
+def _marked(page: str) -> set[str]:
+    """The held rows the approvals inbox marks as asked of nobody."""
+    return set(re.findall(r'data-unasked="([^"]+)"', page))
 
 
 async def test_a_merchant_without_people_is_told_on_the_reply(
@@ -80,7 +92,48 @@ async def test_a_hold_nobody_was_asked_to_decide_says_so_on_its_page(
         for page in await _pages(owner, txn, payment, language):
             assert 'id="unasked"' in page
         await _role(db, user.merchant_id, "owner")
+        # The inbox marks both; the mailbox, where no approval mail came, says two were mailed
+        # to nobody.
+        assert _marked(await _page(owner, "/topups/approvals", language)) == {txn, payment}
+        mailbox = await _page(owner, "/mail", language)
+        assert 'id="unasked"' in mailbox and "approval_request" not in mailbox
+        assert re.search(r'id="unasked">[^<]*\b2\b', mailbox), mailbox
+        held_before = (txn, payment)
         txn, payment, asked = await _holds(api, agent, f"someone-{language}")
         assert asked == 1
         for page in await _pages(owner, txn, payment, language):
             assert 'id="unasked"' not in page
+        # The newer two asked someone: only the first two are marked, and their mails are there.
+        assert _marked(await _page(owner, "/topups/approvals", language)) == set(held_before)
+        mailbox = await _page(owner, "/mail", language)
+        assert mailbox.count('data-kind="approval_request"') == 2
+        assert re.search(r'id="unasked">[^<]*\b2\b', mailbox), mailbox
+
+
+@pytest.mark.parametrize("people", [0, 1])
+async def test_a_replay_of_a_held_reply_counts_the_people_the_first_asked(
+    app: ASGIApp, db: Database, make_merchant: MakeMerchant, tally: TallyPayer, people: int
+) -> None:
+    """The same ``approvers_asked`` on the first reply and its replays, nobody asked again."""
+    owner = await sign_up_on(dashboard_client(app))
+    user = await users.check_password(db, owner.email, owner.password)
+    assert user is not None
+    agent = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
+    await _role(db, user.merchant_id, "owner" if people else "developer")
+    said = challenge()
+    headers = {**agent.headers, "Idempotency-Key": f"sent-{people}"}
+    async with asgi_client(app) as api:
+        replies = []
+        for _ in range(2):
+            sent = await api.post("/topup/send", json=SEND, headers=headers)
+            paid = await pay(api, agent, f"paid-{people}", said=said)
+            assert sent.status_code == 202 and paid.status_code == 202, (sent.text, paid.text)
+            replies.append((sent.json(), paid.json()))
+    (sent, paid), (sent_again, paid_again) = replies
+    assert sent_again["transaction_id"] == sent["transaction_id"]
+    assert paid_again["transaction_id"] == paid["transaction_id"]
+    for reply in (sent, paid, sent_again, paid_again):
+        assert reply["data"]["approvers_asked"] == people, reply
+    mailbox = await owner.client.get("/mail")
+    assert mailbox.text.count('data-kind="approval_request"') == 2 * people

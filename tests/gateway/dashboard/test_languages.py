@@ -396,6 +396,13 @@ async def _app_pages(app: ASGIApp, owner: Account, language: str) -> None:
     assert f'<html lang="{languages.html_lang(language)}">' in html
     left = untranslated(html, language)
     assert not left, f"the consent page: English left in {language}: {left}"
+    # What it asks for: a list, each scope with its words in the reader's language.
+    asked = re.search(r'<ul id="consent-scopes"[^>]*>(.*?)</ul>', html, re.S)
+    assert asked is not None, html
+    items = re.findall(r'<li data-scope="([^"]+)"><code>\1</code>: ([^<]+)</li>', asked.group(1))
+    assert [scope for scope, _ in items] == ["topup:send", "topup:read", "billing", "keys:manage"]
+    for scope, words in items:
+        assert not latin_left(words), (scope, words)
 
 
 async def _receipt_page(client: httpx.AsyncClient, owner: Account, language: str) -> None:
