@@ -35,7 +35,8 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway import outbox
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from gateway.values.clock import new_id, utcnow

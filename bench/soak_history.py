@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.partitions import HISTORY, SPAN, drop_past, make_ahead, week_of
 from gateway.values.clock import id_floor, utcnow
 from worker.retention import drop_history, prune_history

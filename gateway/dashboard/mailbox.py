@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..approvals import links, registry
+from ..approvals import links
+from ..holds import registry
 from ..mail import mailbox
 from ..mail.mailbox import MailState
 from ..mail.schemas import EmailData

@@ -7,7 +7,7 @@ from starlette.types import ASGIApp
 
 from gateway.accounts import users
 from gateway.merchants import preferences
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.values.languages import html_lang, money_in
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on

@@ -15,7 +15,7 @@ from sqlalchemy import event, text
 
 from bench.history import _weekly
 from gateway.callers import Caller
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.paging import RECENT
 from gateway.store.partitions import AHEAD, SPAN
 from gateway.values.clock import id_floor, id_time, new_id, utcnow
