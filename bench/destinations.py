@@ -1,26 +1,30 @@
 """Deliveries to brokers: one worker process against a bare loop of the same client, in the same
-run, per destination type (RabbitMQ, NATS JetStream, a Redis stream).
+run, per destination type (RabbitMQ, NATS JetStream, a Redis stream, and SQS as ``moto``'s
+server plays it).
 
 (a) deliveries per second of one ``python -m worker`` process publishing test events to the
 broker, each acknowledged (a publisher confirm, a JetStream ack, ``XADD``'s id), beside a bare
-loop of the same client (aio-pika, nats-py, redis-py) publishing the same signed message with
-the same acknowledgement awaited, as many at once as the HTTP bench's bare loops
+loop of the same client (aio-pika, nats-py, redis-py, aiobotocore) publishing the same signed
+message with the same acknowledgement awaited, as many at once as the HTTP bench's bare loops
 (``deliveries.CONCURRENCY``);
-(b) event-to-ack latency p50/p99 at a steady ``RATE`` events a second: from the commit of the
-event to the broker's acknowledgement of its publish, as the attempt log records it (the
-attempt's start plus its duration).
+(b) event-to-ack latency p50/p99 at a steady ``RATE`` events a second (SQS: 20, and a tenth of
+the throughput's count, what moto keeps up with): from the commit of the event to the broker's
+acknowledgement of its publish, as the attempt log records it (the attempt's start plus its
+duration).
 
 Each broker is the machine's own (``AITOPUP_BENCH_AMQP_URL``, ``AITOPUP_BENCH_NATS_URL``,
 ``AITOPUP_BENCH_STREAM_REDIS_URL``), under names of the run's own: an exchange and an exclusive
 queue bound to it, a JetStream stream (in memory) and its subject, a stream key; each removed at
-the end. ``AITOPUP_BENCH_BROKERS`` names the types measured (commas between). A broker that does
-not answer is a row that missed, and the others still run.
+the end. SQS is a ``moto_server`` process of the run's own, and a queue in it.
+``AITOPUP_BENCH_BROKERS`` names the types measured (commas between). A broker that does not
+answer is a row that missed, and the others still run.
 
 ``python -m bench.destinations``: on SQLite in a temporary folder, then on a fresh PostgreSQL
 database when ``AITOPUP_BENCH_POSTGRES_URL`` (default: the local server) answers.
 """
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -57,12 +61,14 @@ from .deliveries import (
 from .endpoints import add_endpoint
 from .load import collector_off
 from .report import Row, print_rows
-from .servers import each_store, process
+from .servers import each_store, free_port, process
 
 __all__ = ["run"]
 
 BROKERS = [
-    b for b in os.environ.get("AITOPUP_BENCH_BROKERS", "rabbitmq,nats,redis_stream").split(",") if b
+    b
+    for b in os.environ.get("AITOPUP_BENCH_BROKERS", "rabbitmq,nats,redis_stream,sqs").split(",")
+    if b
 ]
 AMQP_URL = os.environ.get("AITOPUP_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 NATS_URL = os.environ.get("AITOPUP_BENCH_NATS_URL", "nats://127.0.0.1:4222")
@@ -86,6 +92,11 @@ class _Target:
     name = ""
     client = ""
     destination: dict[str, Any]
+    share = 1.0  # of ``THROUGHPUT_DELIVERIES`` a round
+    rate = RATE  # the steady rate of the latency's run
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
 
     async def open(self) -> None:
         raise NotImplementedError
@@ -270,7 +281,80 @@ class _RedisStream(_Target):
             await self._redis.aclose()
 
 
-TARGETS: dict[str, type[_Target]] = {t.name: t for t in (_RabbitMq, _Nats, _RedisStream)}
+_AWS_KEYS = {"region": "us-east-1", "access_key_id": "bench", "secret_access_key": "bench-secret"}
+
+
+class _Sqs(_Target):
+    """SQS as ``moto``'s server plays it, a process of the run's own on loopback: its figures
+    are mostly moto's own (a Python server), not a queue's in AWS."""
+
+    name, client = "sqs", "aiobotocore"
+    share, rate = 0.1, 20  # what moto keeps up with, on a loaded machine
+
+    async def _client(self) -> Any:
+        from aiobotocore.session import AioSession
+
+        made = AioSession().create_client(
+            "sqs",
+            region_name=_AWS_KEYS["region"],
+            endpoint_url=self._url,
+            aws_access_key_id=_AWS_KEYS["access_key_id"],
+            aws_secret_access_key=_AWS_KEYS["secret_access_key"],
+        )
+        return await made.__aenter__()
+
+    async def open(self) -> None:
+        self._stack = contextlib.ExitStack()
+        port = free_port()
+        moto = str(Path(sys.executable).with_name("moto_server"))
+        args = [moto, "-H", "127.0.0.1", "-p", str(port)]
+        self._stack.enter_context(process(args, os.environ, self.folder / "moto.log", port=port))
+        self._url = f"http://127.0.0.1:{port}"
+        try:
+            self._sqs = await self._client()
+            made = await self._sqs.create_queue(QueueName=f"aitopup-bench-{uuid.uuid4().hex}")
+        except BaseException:
+            self._stack.close()
+            raise
+        self._queue = made["QueueUrl"]
+        self.destination = {"queue_url": self._queue, "endpoint_url": self._url, **_AWS_KEYS}
+
+    async def count(self) -> int:
+        found = await self._sqs.get_queue_attributes(
+            QueueUrl=self._queue, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        return int(found["Attributes"]["ApproximateNumberOfMessages"])
+
+    async def clear(self) -> None:
+        # Made anew under its name (the same URL): moto, as SQS, purges a queue once a minute.
+        await self._sqs.delete_queue(QueueUrl=self._queue)
+        await self._sqs.create_queue(QueueName=self._queue.rsplit("/", 1)[1])
+
+    async def bare(self, messages: Signed) -> float:
+        client = await self._client()
+        try:
+
+            async def publish(body: bytes, headers: dict[str, str]) -> None:
+                attributes = {
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in _headers(headers).items()
+                }
+                await client.send_message(
+                    QueueUrl=self._queue, MessageBody=body.decode(), MessageAttributes=attributes
+                )
+
+            return await _lanes(messages, publish)
+        finally:
+            await client.__aexit__(None, None, None)
+
+    async def close(self) -> None:
+        try:
+            await self._sqs.__aexit__(None, None, None)
+        finally:
+            self._stack.close()
+
+
+TARGETS: dict[str, type[_Target]] = {t.name: t for t in (_RabbitMq, _Nats, _RedisStream, _Sqs)}
 _A = table_of(DeliveryAttempt)
 _D = table_of(WebhookDelivery)
 
@@ -333,24 +417,25 @@ async def _broker(db: Database, redis: Any, target: _Target) -> list[Row]:
     await target.clear()
 
     # (a) the worker and the bare loop in turn; the round whose ratio is the median kept.
+    size = max(1, int(THROUGHPUT_DELIVERIES * target.share))
     rounds: list[tuple[float, float]] = []
     for _ in range(ROUNDS):
-        ids = await _emit(db, merchant_id, THROUGHPUT_DELIVERIES)
+        ids = await _emit(db, merchant_id, size)
         started = time.perf_counter()
         await outbox.wake_for(redis, ids)
-        await target.wait_for(THROUGHPUT_DELIVERIES, within=180)
-        worker = THROUGHPUT_DELIVERIES / (time.perf_counter() - started)
+        await target.wait_for(size, within=180)
+        worker = size / (time.perf_counter() - started)
         await target.clear()
-        bare = await target.bare(_signed(key, THROUGHPUT_DELIVERIES))
+        bare = await target.bare(_signed(key, size))
         await target.clear()
         rounds.append((worker, bare))
     worker_rate, bare_rate = sorted(rounds, key=lambda r: r[0] / r[1])[ROUNDS // 2]
 
     # (b) the latency at a steady rate, from each event's commit to its publish's ack.
     before = set(await _acked(db, merchant_id))
-    total = int(RATE * STEADY_SECONDS)
+    total = max(1, int(target.rate * STEADY_SECONDS))
     with collector_off():
-        committed = await _steady(db, redis, merchant_id, total, RATE)
+        committed = await _steady(db, redis, merchant_id, total, target.rate)
         await target.wait_for(total, within=120)
     # The broker holds them all; their attempts are recorded just after each ack.
     deadline = time.monotonic() + 60
@@ -370,9 +455,16 @@ async def _broker(db: Database, redis: Any, target: _Target) -> list[Row]:
             bare_rate,
             ">= 50%",
         ),
-        Row(f"{target.name}: event-to-ack p50 at {RATE}/s", p50, "ms", "p99 target", 100.0, "-"),
         Row(
-            f"{target.name}: event-to-ack p99 at {RATE}/s",
+            f"{target.name}: event-to-ack p50 at {target.rate}/s",
+            p50,
+            "ms",
+            "p99 target",
+            100.0,
+            "-",
+        ),
+        Row(
+            f"{target.name}: event-to-ack p99 at {target.rate}/s",
             p99,
             "ms",
             "p99 target",
@@ -400,7 +492,7 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
             worker_cmd = os.environ.get("AITOPUP_BENCH_WORKER_CMD", "-m worker").split()
             with process([sys.executable, *worker_cmd], env, folder / "worker.log"):
                 for name in BROKERS:
-                    target = TARGETS[name]()
+                    target = TARGETS[name](folder)
                     try:
                         await target.open()
                     except Exception as exc:  # one broker not there: a row, the rest run

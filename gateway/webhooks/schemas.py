@@ -163,7 +163,10 @@ _DESTINATION = (
     "region, access_key_id, secret_access_key, endpoint_url?}, eventbridge {bus, source, "
     "region, access_key_id, secret_access_key, endpoint_url?}, pubsub {topic, credentials, "
     "endpoint_url?}. Sealed at rest; reads show it "
-    "with the URL's password and secret keys masked. Given on a change, it is given whole."
+    "with the URL's password and secret keys masked. Given on a change, it is given whole: a "
+    "secret left as read (absent, empty or ***, a URL's password ***) keeps the saved one "
+    "while the address stays on the same scheme, host, port and user, and is refused once it "
+    "moves."
 )
 
 

@@ -8,7 +8,8 @@ from playwright.async_api import Page
 from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
-from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.accessibility import assert_accessible
+from tests.fixtures.browser import DESKTOP, PHONE, Merchant, shoot
 from tests.fixtures.core import wait_until
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.workers import RunningWorker
@@ -98,7 +99,7 @@ async def test_a_broker_endpoints_edit_form_moves_its_address_keeping_its_passwo
     await said.wait_for()
     assert "anew" in await said.inner_text()
     assert "stream: after" in await page.locator("#destination").inner_text()
-    await shoot(page, "webhooks-destination-edit-refused")
+    await assert_accessible(page, "endpoint-broker-edit-refused", widths=(DESKTOP, PHONE))
 
     await url.fill(f"redis://default:browser-secret@localhost:{port}/0")
     await page.get_by_role("button", name="Save").click()
