@@ -312,8 +312,18 @@ async def _setup(db: Database, hook_url: str) -> tuple[str, str, str]:
 RETRIED = {429, 500, 502, 503, 504}
 
 
-async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float) -> None:
-    """One send, retried with its key until it gets an answer that is not an outage."""
+# The client's connections, and its requests in flight: no more than it has connections, as
+# httpx's pool matches every queued request against every connection on each request and
+# answer, and with thousands queued behind a stalled gateway the soak's own process spent its
+# time there, its faults and retries held up for minutes.
+CONNECTIONS = 60
+
+
+async def _send(
+    client: httpx.AsyncClient, key: str, send: Send, give_up: float, room: asyncio.Semaphore
+) -> None:
+    """One send, retried with its key until it gets an answer that is not an outage; each try
+    waits for a room of the client's (that wait is in its latency, as the send was due)."""
     body = {
         "platform": "claude",
         "amount_cents": send.amount,
@@ -324,7 +334,8 @@ async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float)
     while time.monotonic() - send.started < give_up:
         send.tries += 1
         try:
-            reply = await client.post("/api/public/v1/topup/send", json=body, headers=headers)
+            async with room:
+                reply = await client.post("/api/public/v1/topup/send", json=body, headers=headers)
         except httpx.HTTPError:
             reply = None
         if reply is not None and reply.status_code not in RETRIED:
@@ -340,6 +351,7 @@ async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float)
 async def _load(client: httpx.AsyncClient, key: str, settings: SoakSettings) -> list[Send]:
     sends: list[Send] = []
     tasks: list[asyncio.Task[None]] = []
+    room = asyncio.Semaphore(CONNECTIONS)
     begin = time.monotonic()
     total = int(settings.rate * settings.seconds)
     for n in range(total):
@@ -348,7 +360,7 @@ async def _load(client: httpx.AsyncClient, key: str, settings: SoakSettings) -> 
             await asyncio.sleep(wait)
         send = Send(key=f"soak-{uuid.uuid4().hex}", amount=1 + n % 97, started=time.monotonic())
         sends.append(send)
-        tasks.append(asyncio.create_task(_send(client, key, send, settings.give_up_seconds)))
+        tasks.append(asyncio.create_task(_send(client, key, send, settings.give_up_seconds, room)))
     await asyncio.gather(*tasks)
     return sends
 
@@ -548,7 +560,9 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
             await _wait_port(cluster.proxy_port)
             injected: list[Injected] = []
             base = f"http://127.0.0.1:{cluster.proxy_port}"
-            limits = httpx.Limits(max_connections=60, max_keepalive_connections=30)
+            limits = httpx.Limits(
+                max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS // 2
+            )
             async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
                 begin = time.monotonic()
                 faults = asyncio.create_task(_faults(cluster, settings, begin, injected))
