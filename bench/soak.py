@@ -246,15 +246,16 @@ WORKER_ROLE = "aitopup_worker"
 
 
 async def _worker_role(database_url: str) -> None:
-    """The workers' role on the soak's own cluster: its sessions start with the worker's
-    planner settings (docs/operations.md), and it may use every table."""
+    """The workers' role on the soak's own cluster, as docs/operations.md makes it: its
+    sessions start with the worker's planner settings, and it is a member of the tables'
+    owner, as the worker makes and drops the history's partitions."""
     conn = await asyncpg.connect(admin_dsn(database_url))
     try:
+        owner = await conn.fetchval("SELECT tableowner FROM pg_tables WHERE tablename = 'events'")
         await conn.execute(f"CREATE ROLE {WORKER_ROLE} LOGIN")
         for name, value in POSTGRES_SETTINGS.items():
             await conn.execute(f"ALTER ROLE {WORKER_ROLE} SET {name} = {value}")
-        await conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {WORKER_ROLE}")
-        await conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {WORKER_ROLE}")
+        await conn.execute(f'GRANT "{owner}" TO {WORKER_ROLE}')
     finally:
         await conn.close()
 
@@ -312,8 +313,18 @@ async def _setup(db: Database, hook_url: str) -> tuple[str, str, str]:
 RETRIED = {429, 500, 502, 503, 504}
 
 
-async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float) -> None:
-    """One send, retried with its key until it gets an answer that is not an outage."""
+# The client's connections, and its requests in flight: no more than it has connections, as
+# httpx's pool matches every queued request against every connection on each request and
+# answer, and with thousands queued behind a stalled gateway the soak's own process spent its
+# time there, its faults and retries held up for minutes.
+CONNECTIONS = 60
+
+
+async def _send(
+    client: httpx.AsyncClient, key: str, send: Send, give_up: float, room: asyncio.Semaphore
+) -> None:
+    """One send, retried with its key until it gets an answer that is not an outage; each try
+    waits for a room of the client's (that wait is in its latency, as the send was due)."""
     body = {
         "platform": "claude",
         "amount_cents": send.amount,
@@ -324,7 +335,8 @@ async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float)
     while time.monotonic() - send.started < give_up:
         send.tries += 1
         try:
-            reply = await client.post("/api/public/v1/topup/send", json=body, headers=headers)
+            async with room:
+                reply = await client.post("/api/public/v1/topup/send", json=body, headers=headers)
         except httpx.HTTPError:
             reply = None
         if reply is not None and reply.status_code not in RETRIED:
@@ -340,6 +352,7 @@ async def _send(client: httpx.AsyncClient, key: str, send: Send, give_up: float)
 async def _load(client: httpx.AsyncClient, key: str, settings: SoakSettings) -> list[Send]:
     sends: list[Send] = []
     tasks: list[asyncio.Task[None]] = []
+    room = asyncio.Semaphore(CONNECTIONS)
     begin = time.monotonic()
     total = int(settings.rate * settings.seconds)
     for n in range(total):
@@ -348,7 +361,7 @@ async def _load(client: httpx.AsyncClient, key: str, settings: SoakSettings) -> 
             await asyncio.sleep(wait)
         send = Send(key=f"soak-{uuid.uuid4().hex}", amount=1 + n % 97, started=time.monotonic())
         sends.append(send)
-        tasks.append(asyncio.create_task(_send(client, key, send, settings.give_up_seconds)))
+        tasks.append(asyncio.create_task(_send(client, key, send, settings.give_up_seconds, room)))
     await asyncio.gather(*tasks)
     return sends
 
@@ -526,10 +539,10 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
         try:
             if settings.scale:
                 await soak_history.prepare(db, utcnow())
-                # Two workers' retention at the compressed clock, as the gateways connect.
+                # Two workers' retention at the compressed clock, as the workers connect.
                 runners = [
                     open_database(
-                        cluster.database_url, pool_size=2, statement_cache=not cluster.pgbouncer
+                        cluster.worker_url, pool_size=2, statement_cache=not cluster.pgbouncer
                     )
                     for _ in range(2)
                 ]
@@ -548,7 +561,9 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
             await _wait_port(cluster.proxy_port)
             injected: list[Injected] = []
             base = f"http://127.0.0.1:{cluster.proxy_port}"
-            limits = httpx.Limits(max_connections=60, max_keepalive_connections=30)
+            limits = httpx.Limits(
+                max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS // 2
+            )
             async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
                 begin = time.monotonic()
                 faults = asyncio.create_task(_faults(cluster, settings, begin, injected))
