@@ -98,6 +98,8 @@ def count_between(argv: list[str], env: Mapping[str, str], folder: Path) -> int:
         finally:
             if proc.poll() is None:
                 proc.kill()
+    if proc.returncode != 0:  # its own check after the dump failed: the count is of nothing
+        raise RuntimeError(f"the counted process ended with status {proc.returncode}")
     dumps = sorted(glob.glob(f"{folder}/callgrind.{proc.pid}.*"))
     if len(dumps) != 1:
         raise RuntimeError(f"expected one dump of the requests, found {len(dumps)}")
