@@ -66,10 +66,16 @@ def _due(merchant_id: str) -> Update:
     return update(_D).where(_D.c.merchant_id == merchant_id, _D.c.status == "pending")
 
 
+async def _set(event: asyncio.Event, within: float) -> None:
+    async with asyncio.timeout(within):  # one timer, armed once
+        await event.wait()
+
+
 def _counting(service: "Service") -> Callable[[int], Awaitable[None]]:
-    """A wait for the worker's next ``count`` tries to end, told by each try's own end (the
-    runner's wake after its record), not by a look at the clock: nothing of the bench's runs
-    while the deliveries do."""
+    """``expect(count)``: from the call on, a wait for the worker's next ``count`` tries to end,
+    told by each try's own end (the runner's wake after its record), not by a look at the
+    clock: nothing of the bench's runs while the deliveries do. Called before the rows are due,
+    so no try ends uncounted."""
     deps = service.deps
     wake = deps.wake
     ended = 0
@@ -85,14 +91,13 @@ def _counting(service: "Service") -> Callable[[int], Awaitable[None]]:
 
     deps.wake = counted
 
-    async def tries(count: int, *, within: float = 600) -> None:
+    def expect(count: int, *, within: float = 600) -> Awaitable[None]:
         nonlocal ended, wanted
         ended, wanted = 0, count
         enough.clear()
-        async with asyncio.timeout(within):  # one timer, armed once
-            await enough.wait()
+        return _set(enough, within)
 
-    return tries
+    return expect
 
 
 async def _worker(count: int) -> None:
@@ -107,21 +112,23 @@ async def _worker(count: int) -> None:
     db = open_database(settings.database_url, pool_size=1)
     service = Service(settings, kinds=(DELIVERIES,), periodic=False)
     await service.start()
-    tries = _counting(service)
+    expect = _counting(service)
     try:
         # As many as are counted, at once: every connection the count uses is open before it.
+        warmed = expect(count)
         await _emit(db, merchant_id, count)
         service.runner.wake_kind(outbox.WEBHOOK)
-        await tries(count)
+        await warmed
         await _emit(db, merchant_id, count, first=count)
         later = utcnow() + timedelta(hours=1)
         async with db.transaction() as conn:
             await conn.execute(_due(merchant_id).values(next_attempt_at=later))
         _step("ready")
+        counted = expect(count)
         async with db.transaction() as conn:  # by the merchant: one value bound, not COUNT ids
             await conn.execute(_due(merchant_id).values(next_attempt_at=utcnow()))
         service.runner.wake_kind(outbox.WEBHOOK)
-        await tries(count)
+        await counted
         _step("done")
         # After the dump: a count whose tries did not all deliver is no count of deliveries.
         if left := await _pending(db, merchant_id):
