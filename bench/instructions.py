@@ -46,6 +46,9 @@ __all__ = ["COUNT", "count_between", "dumped_total", "run"]
 
 COUNT = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_REQUESTS", "100"))
 DELIVERIES = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_DELIVERIES", "200"))
+# The longest a counted process may take to end after its last mark (a worker's stop, its
+# store's check), under valgrind on a machine whose load leaves it a tenth of a core.
+STOP_WITHIN = 900
 VALGRIND = "valgrind"
 CONTROL = "callgrind_control"
 
@@ -94,10 +97,13 @@ def count_between(argv: list[str], env: Mapping[str, str], folder: Path) -> int:
             _control("-d", proc.pid)
             proc.stdin.write("\n")
             proc.stdin.close()
-            proc.wait(timeout=120)
+            # Its stop, under callgrind on a loaded machine, takes minutes: the dump is taken.
+            proc.wait(timeout=STOP_WITHIN)
         finally:
             if proc.poll() is None:
                 proc.kill()
+    if proc.returncode != 0:  # its own check after the dump failed: the count is of nothing
+        raise RuntimeError(f"the counted process ended with status {proc.returncode}")
     dumps = sorted(glob.glob(f"{folder}/callgrind.{proc.pid}.*"))
     if len(dumps) != 1:
         raise RuntimeError(f"expected one dump of the requests, found {len(dumps)}")

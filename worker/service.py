@@ -141,7 +141,9 @@ class Service:
     """The worker process's parts: what its work needs (``deps``), the runner, and ARQ's worker
     for the periodic jobs. ``seams``: parts that stand in for its own (``transport`` for the
     deliveries' connections, ``upstream_transport`` for the upstreams', ``clock`` for the time
-    the runner and its schedules read); only tests pass any."""
+    the runner and its schedules read); only tests pass any. ``periodic`` off: the runner alone,
+    no periodic jobs (a bench counting one kind's work, which a job's run by the clock would
+    join)."""
 
     def __init__(
         self,
@@ -149,9 +151,11 @@ class Service:
         *,
         kinds: Sequence[Kind] = KINDS,
         seams: Mapping[str, Any] | None = None,
+        periodic: bool = True,
     ) -> None:
         self.settings = settings
         self._kinds = kinds
+        self._periodic = periodic
         self._seams = dict(seams or {})
         self._pool: ArqRedis | None = None
         self._deps: Deps | None = None
@@ -208,7 +212,8 @@ class Service:
         )
         self._runner = Runner(self._deps, self._kinds, idle_poll=settings.worker_idle_poll_seconds)
         self._runner.start()
-        self._cron = asyncio.create_task(self._keep_cron())
+        if self._periodic:
+            self._cron = asyncio.create_task(self._keep_cron())
         collector.started()  # as the gateway does (gateway.app)
 
     async def stop(self) -> None:

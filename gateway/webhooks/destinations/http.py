@@ -13,7 +13,7 @@ import httpx
 
 from ..bodies import read_capped
 from ..connections import HeadTooLarge
-from ..transport import SEND_BY
+from ..transport import SEND_BY, encoded_headers
 from .base import Addressed, Attempt, Destination, Message, Via
 
 __all__ = [
@@ -60,8 +60,9 @@ def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
     """The first ``STORED_HEADERS`` header names, each value cut to ``STORED_VALUE``; a name
     sent more than once keeps its values joined, as ``Headers.items`` joins them."""
     kept: dict[str, str] = {}
-    for name, value in headers.multi_items():
-        name = name[:STORED_NAME]
+    encoding = headers.encoding  # what ``multi_items`` decodes with, read once, not twice a header
+    for raw_name, raw_value in headers.raw:
+        name, value = raw_name.lower().decode(encoding)[:STORED_NAME], raw_value.decode(encoding)
         before = kept.get(name)
         if before is not None:
             value = f"{before}, {value}"
@@ -114,7 +115,11 @@ def _request(
     if send_by is not None:
         extensions[SEND_BY] = send_by
     request = httpx.Request(
-        "POST", target, stream=httpx.ByteStream(body), headers=raw, extensions=extensions
+        "POST",
+        target,
+        stream=httpx.ByteStream(body),
+        headers=encoded_headers(raw),
+        extensions=extensions,
     )
     request.read()  # in memory already; reading it here spares the transport an async read
     return request

@@ -501,3 +501,61 @@ async def test_works_join_a_new_batch_after_one_every_work_of_which_timed_out(
         assert list(await asyncio.wait_for(both, 10)) == [2, 3]
         kept = await admin.fetch("SELECT n FROM stalled_check ORDER BY n")
         assert [row["n"] for row in kept] == [0, 2, 3]
+
+
+_MOVE_LOCKED = Statement("UPDATE stalled_check SET n = n + 100 WHERE n = 0")
+
+
+async def _move_locked(tx: Raw) -> int:
+    await tx.fetch(_MOVE_LOCKED, {})
+    return 100
+
+
+@pytest.mark.parametrize("held", [0.5, 1.5], ids=["released-within-the-bound", "held-past-it"])
+async def test_a_row_lock_held_elsewhere_fails_only_a_joined_work_that_waited_its_bound(
+    db: Database, held: float
+) -> None:
+    """A stall by a lock (a row the pool's one connection must write, locked by another session):
+    the work holding the connection waits for the row under its statement's bound, and a work
+    that finds the pool taken joins the batch waiting for the connection, held to the pool's
+    bound from when it joined. The lock let go within that bound, both commit; held past it,
+    the joined work alone hears the pool's timeout, and the locked one commits once let go."""
+    bound = 2.0
+    loop = asyncio.get_running_loop()
+    async with _pool_of_one(db, "stalled_check (n int)", bound=bound) as (database, admin):
+        await admin.execute("INSERT INTO stalled_check (n) VALUES (0)")
+        assert await _joining(database, 1) == 1  # the pool's one connection, opened
+        # A session of its own holds the lock: the test's own looks at the server's activity
+        # must not run in a transaction, which would read one snapshot of it throughout.
+        url = db.engine.url.render_as_string(hide_password=False)
+        holder = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            locker = holder.transaction()
+            await locker.start()
+            await holder.execute("SELECT n FROM stalled_check WHERE n = 0 FOR UPDATE")
+            moving = asyncio.ensure_future(database.run(_move_locked, each_statement=True))
+
+            async def waiting_for_the_lock() -> bool:
+                found = await admin.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE stalled_check%'"
+                )
+                return bool(found)
+
+            await wait_until(waiting_for_the_lock)
+            began = loop.time()
+            joined = _joining(database, 2)
+            done, _ = await asyncio.wait({joined}, timeout=held * bound)
+            await locker.commit()
+        finally:
+            await holder.close()
+        if held < 1:
+            assert not done
+            assert await joined == 2
+        else:
+            with pytest.raises(TimeoutError):
+                await joined
+            assert loop.time() - began >= bound * 0.99
+        assert await moving == 100
+        kept = await admin.fetch("SELECT n FROM stalled_check ORDER BY n")
+        assert [row["n"] for row in kept] == ([1, 2, 100] if held < 1 else [1, 100])
