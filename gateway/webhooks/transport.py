@@ -36,7 +36,7 @@ from .urls import (
     resolve_own,
 )
 
-__all__ = ["SEND_BY", "SHARE", "TooLate", "WebhookTransport", "encoded_headers"]
+__all__ = ["SEND_BY", "SHARE", "TooLate", "WebhookTransport"]
 
 # A request's extension naming whose share of the pool it is sent in (``shares``).
 SHARE = "aitopup.share"
@@ -45,19 +45,6 @@ SHARE = "aitopup.share"
 # slot and a connection, since a receiver counts what arrives, not what was meant to
 # (``webhooks.throttle``).
 SEND_BY = "aitopup.send_by"
-
-
-def encoded_headers(raw: list[tuple[bytes, bytes]]) -> httpx.Headers:
-    """``httpx.Headers(raw)`` for pairs already bytes, made without httpx's normalising each
-    name and value (two calls and their type checks a header, about fifteen headers each way a
-    delivery: a tenth of a delivery's bytecodes, docs/performance.md). httpx has no public way
-    to make headers from bytes it need not check, so this one adapter sets what its constructor
-    would (its private ``_list`` of name, lowered name and value);
-    ``tests/gateway/webhooks/test_transport.py`` fails if the two differ in anything a reader of
-    the headers sees."""
-    headers = httpx.Headers()
-    headers._list = [(name, name.lower(), value) for name, value in raw]
-    return headers
 
 
 class TooLate(Exception):
@@ -218,7 +205,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             raise
         return httpx.Response(
             connection.status,
-            headers=encoded_headers(connection.headers),
+            headers=connection.headers,
             stream=_Body(self, connection, deadline, share),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
             request=request,

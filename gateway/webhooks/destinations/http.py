@@ -13,7 +13,7 @@ import httpx
 
 from ..bodies import read_capped
 from ..connections import HeadTooLarge
-from ..transport import SEND_BY, encoded_headers
+from ..transport import SEND_BY
 from .base import Addressed, Attempt, Destination, Message, Via
 
 __all__ = [
@@ -118,7 +118,7 @@ def _request(
         "POST",
         target,
         stream=httpx.ByteStream(body),
-        headers=encoded_headers(raw),
+        headers=raw,
         extensions=extensions,
     )
     request.read()  # in memory already; reading it here spares the transport an async read
