@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Broker, Message
+from .base import Broker, Message, Reach
 
 __all__ = ["RABBITMQ", "RabbitMqConfig"]
 
@@ -29,10 +29,10 @@ class RabbitMq(Broker):
     config = RabbitMqConfig
     schemes: ClassVar[dict[str, int]] = {"amqp": 5672, "amqps": 5671}
 
-    async def open(self, config: Any, url: str) -> Any:
+    async def open(self, config: Any, reach: Reach) -> Any:
         import aio_pika  # only a worker with such an endpoint loads it
 
-        connection = await aio_pika.connect(url, timeout=5.0)
+        connection = await aio_pika.connect(reach.url, timeout=5.0, ssl_context=reach.tls)
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         return connection, channel
 
