@@ -15,6 +15,7 @@ for the operator's identity. None of that is the merchant's to choose."""
 
 import io
 import json
+import ssl
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, field_validator
@@ -131,7 +132,11 @@ def _session(reach: Reach) -> Any:
 
     from .resolver import Judged
 
-    connector = aiohttp.TCPConnector(resolver=Judged(allow_loopback=reach.allow_loopback))
+    # A verifying context of its own (the system's authorities, as the other brokers' clients
+    # verify with), not aiohttp's, made once a process.
+    verifying = ssl.create_default_context()
+    judged = Judged(allow_loopback=reach.allow_loopback)
+    connector = aiohttp.TCPConnector(resolver=judged, ssl=verifying)
     return aiohttp.ClientSession(connector=connector)
 
 

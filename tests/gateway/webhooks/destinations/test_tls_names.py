@@ -1,13 +1,14 @@
-"""A broker reached over TLS (rediss, amqps, NATS's tls, an AWS endpoint over https) is connected
-to at the address its name was judged to be, once, and its certificate verified against the
-name: a name that resolves to a private address is refused before anything is sent, a name
+"""A broker reached over TLS (rediss, amqps, NATS's tls, an AWS or Pub/Sub endpoint over https)
+is connected to at the address its name was judged to be, and its certificate verified against
+the name: a name that resolves to a private address is refused before anything is sent, a name
 that answers a public-ish address when judged and a private one after (DNS rebinding) reaches
 only the judged one, and a certificate that does not name the host is refused. Every failure
 to connect reads alike, so an attempt's error is no port oracle.
 
 Real far sides on 127.0.0.1 behind their own TLS (a certificate made here, trusted through
 ``SSL_CERT_FILE`` and ``AWS_CA_BUNDLE``): a Redis stand-in, the shared RabbitMQ and moto behind a
-TLS proxy, and a ``nats-server`` of the test's own with its TLS on."""
+TLS proxy, the Pub/Sub stand-in behind one, and a ``nats-server`` of the test's own with its TLS
+on."""
 
 import asyncio
 import contextlib
@@ -21,14 +22,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from gateway.standins.pubsub import PubSubStandIn
 from gateway.webhooks.destinations.base import Broker, DestinationError
 from gateway.webhooks.destinations.clients import UNREACHABLE, probe
 from gateway.webhooks.destinations.eventbridge import EVENTBRIDGE, EventBridgeConfig
 from gateway.webhooks.destinations.nats import NATS, NatsConfig
+from gateway.webhooks.destinations.pubsub import PUBSUB, PubSubConfig
 from gateway.webhooks.destinations.rabbitmq import RABBITMQ, RabbitMqConfig
 from gateway.webhooks.destinations.redis_stream import REDIS_STREAM, RedisStreamConfig
 from gateway.webhooks.urls import NAME_REFUSED
 from tests.fixtures.brokers import NatsServer, cut_proxy
+from tests.fixtures.stand_ins import served
 from tests.fixtures.tls import self_signed
 
 NAME = "broker.test"
@@ -132,6 +136,12 @@ async def _far_side(
             yield NatsConfig(url=f"tls://{NAME}:{server.port}", subject="nothing.captures.this")
         finally:
             server.close()
+    elif kind == "pubsub":
+        topic = "projects/aitopup-test/topics/tls"
+        async with served(PubSubStandIn()) as stand_in:
+            stand_in.topics[topic] = []
+            async with cut_proxy(int(stand_in.url.rsplit(":", 1)[1]), tls=tls) as proxy:
+                yield PubSubConfig(topic=topic, endpoint_url=f"https://{NAME}:{proxy.port}")
     else:
         async with cut_proxy(int(moto.rsplit(":", 1)[1]), tls=tls) as proxy:
             yield EventBridgeConfig(
@@ -144,7 +154,15 @@ async def _far_side(
             )
 
 
-KINDS = {"rediss": REDIS_STREAM, "amqps": RABBITMQ, "nats": NATS, "https": EVENTBRIDGE}
+KINDS = {
+    "rediss": REDIS_STREAM,
+    "amqps": RABBITMQ,
+    "nats": NATS,
+    "https": EVENTBRIDGE,
+    "pubsub": PUBSUB,
+}
+# The clients that resolve names themselves, through the judging resolver (aiohttp's).
+RESOLVING = frozenset({"https", "pubsub"})
 
 
 async def _probe(kind: Broker, config: BaseModel) -> None:
@@ -160,7 +178,7 @@ async def test_a_name_is_judged_once_connected_at_that_address_and_verified_by_n
         # Judged at 127.0.0.1 (loopback allowed here, as a public address is in live), then
         # rebound to a private address.
         dns.answers = ["127.0.0.1", PRIVATE]
-        if scheme == "https":
+        if scheme in RESOLVING:
             # aiohttp's client resolves at its own connect, through the judging resolver: the
             # rebound answer is judged there, and refused.
             with pytest.raises(DestinationError) as refused:
