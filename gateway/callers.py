@@ -44,6 +44,7 @@ from .values.resources import Resource
 
 __all__ = [
     "CARD",
+    "PERSON",
     "Caller",
     "authenticate",
     "levels_of",
@@ -51,6 +52,10 @@ __all__ = [
     "require_card",
     "require_scope",
 ]
+
+# How a dashboard person's caller's ``key_id`` begins (``accounts.roles.user_marker``): it can
+# match no key.
+PERSON = "user:"
 
 # One statement per request: the key, its merchant and the wallet of its environment. Every
 # merchant has a wallet per environment from the moment it is created.
@@ -168,6 +173,12 @@ class Caller:
         if upstream or self.app_id is not None:
             return self.policy.reveals_voucher()
         return True
+
+    def person(self) -> str | None:
+        """The user id of the dashboard person this caller is, ``None`` for a key or an app."""
+        if self.app_id is None and self.key_id.startswith(PERSON):
+            return self.key_id[len(PERSON) :]
+        return None
 
     def decides_holds(self) -> bool:
         """Whether this caller may itself decide a held send or payment: a key of the

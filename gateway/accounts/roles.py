@@ -20,6 +20,7 @@ to one that could not.
 
 from typing import Final, Literal, get_args
 
+from ..callers import PERSON
 from ..policies.model import SCOPES, UNRESTRICTED, Policy, Scope
 from .role_names import ROLES, Role
 
@@ -166,4 +167,4 @@ def user_marker(user_id: str) -> str:
     row, so a write that would attribute spend to a key (``topups.api_key_id``,
     ``key_spend.key_id``, both foreign keys) fails instead of inventing a key, and a decision
     recorded with it (``topups.decided_by``) names who made it."""
-    return f"user:{user_id}"
+    return f"{PERSON}{user_id}"

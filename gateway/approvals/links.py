@@ -369,12 +369,14 @@ async def _checked(
     now: datetime,
     telegram_user_id: int | None,
     holds: Sequence[Hold],
+    person: str | None = None,
 ) -> Opened:
     """What the live link ``digest`` decides and its approver as the caller, at the
     door ``telegram_user_id`` says (a press by that Telegram user, else the mailed link's
     page); ``APPROVAL_LINK_INVALID`` for a link unknown, used, expired, no longer held, or a
     press by anyone but the approver's linked Telegram user, ``APPROVAL_TOKEN_WRONG_DOOR`` for
-    a live one issued for the other door."""
+    a live one issued for the other door, ``APPROVAL_LINK_NOT_YOURS`` for a mailed link opened
+    by a signed-in ``person`` other than the one it was sent to: a link acts only for them."""
     live = and_(_live(digest, now, holds), _pressed_by(telegram_user_id, holds))
     columns = (_L.c.user_id, _L.c.door, _L.c.held_kind, _L.c.held_id)
     link = (await conn.execute(select(*columns).where(live))).first()
@@ -382,19 +384,25 @@ async def _checked(
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     if link.door != _door(telegram_user_id):
         raise ApiError(Code.APPROVAL_TOKEN_WRONG_DOOR)
+    if person is not None and person != link.user_id:
+        raise ApiError(Code.APPROVAL_LINK_NOT_YOURS)
     hold = next(h for h in holds if h.name == link.held_kind)
     return Opened(await _caller(conn, link.user_id, hold, link.held_id), hold, link.held_id)
 
 
-async def opened(db: Database, sealer: Sealer, token: str, holds: Sequence[Hold]) -> Outcome:
+async def opened(
+    db: Database, sealer: Sealer, token: str, holds: Sequence[Hold], *, person: str | None = None
+) -> Outcome:
     """What a live mailed link decides (a row of one of ``holds``) and who it decides as
     (``Opened``), for its page to show (``holds.doors.review``); ``APPROVAL_LINK_INVALID``
     for a link unknown, used or expired, or whose hold has ended, ``APPROVAL_TOKEN_WRONG_DOOR``
-    for a button's. Changes nothing."""
+    for a button's, ``APPROVAL_LINK_NOT_YOURS`` opened by a signed-in ``person`` it was not sent
+    to. Changes nothing."""
     if not _well_formed(token):
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     async with db.read() as conn:
-        found = await _checked(conn, token_digest(sealer, token), utcnow(), None, holds)
+        digest = token_digest(sealer, token)
+        found = await _checked(conn, digest, utcnow(), None, holds, person)
     return Outcome(Code.SUCCESS, found)
 
 
@@ -405,10 +413,11 @@ async def ready(
     holds: Sequence[Hold],
     *,
     telegram_user_id: int | None = None,
+    person: str | None = None,
 ) -> Outcome:
     """The link ``token`` (on a row of one of ``holds``) checked at its door (``_checked``;
     ``telegram_user_id``: a press of a Telegram button by that user, else the mailed link's
-    form), unspent: the approver's
+    form, posted by ``person`` if signed in), unspent: the approver's
     caller, what it decides and the step that spends it in the decision's transaction
     (``Ready``). The step spends it while it is still live at that door and its approver
     still a member allowed to decide, else raises ``APPROVAL_LINK_INVALID`` and the decision
@@ -417,7 +426,7 @@ async def ready(
         raise ApiError(Code.APPROVAL_LINK_INVALID)
     digest = token_digest(sealer, token)
     async with db.read() as conn:
-        found = await _checked(conn, digest, utcnow(), telegram_user_id, holds)
+        found = await _checked(conn, digest, utcnow(), telegram_user_id, holds, person)
     door = _door(telegram_user_id)
     deciding = _roles_deciding(found.caller.env)
 

@@ -6,7 +6,8 @@ or expired link counts, a live one gives its count back. The decision is the das
 (``holds.doors.decide``: its kind of hold's own), made as the link's approver, and spends
 the link only if it decides: an approval refused while the environment is frozen leaves the link as
 it was. Only a mailed link decides here: a Telegram button's token is refused (its own door is the
-press of its approver's linked Telegram user)."""
+press of its approver's linked Telegram user). A link acts only for the person it was sent to: one
+opened or posted while another person is signed in on the browser is refused (``_person``)."""
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +20,7 @@ from ..values.code_names import Code
 from ..values.codes import CATALOGUE
 from ..values.outcome import ApiError
 from .accounts import link_tries
-from .context import visit
+from .context import Visit, visit
 from .csrf import form
 from .render import page
 
@@ -37,7 +38,11 @@ def _gone(request: Request) -> Response:
 
 
 # What the page says of a link refused for a reason of its own (anything else: ``_gone``).
-_REFUSED = {Code.APPROVAL_TOKEN_WRONG_DOOR: "door", Code.ENVIRONMENT_FROZEN: "frozen"}
+_REFUSED = {
+    Code.APPROVAL_TOKEN_WRONG_DOOR: "door",
+    Code.ENVIRONMENT_FROZEN: "frozen",
+    Code.APPROVAL_LINK_NOT_YOURS: "someone_else",
+}
 
 
 def _refused(request: Request, refused: ApiError) -> Response:
@@ -52,15 +57,22 @@ def _refused(request: Request, refused: ApiError) -> Response:
     raise refused
 
 
+def _person(visited: Visit) -> str | None:
+    """The signed-in person opening a link, if any: a link acts only for the one it was sent to,
+    so another person signed in on this browser is refused, whoever they are (an owner of the
+    same merchant reading the staging mailbox included), and nothing is decided."""
+    return visited.session.user_id if visited.session is not None else None
+
+
 async def approval_page(request: Request) -> Response:
-    await visit(request)
+    visited = await visit(request)
     svc = services(request)
     token = _token(request.query_params.get("token"))
     limits, stopped = await link_tries(request)
     if stopped is not None:
         return stopped
     try:
-        found = await doors.review(svc, token)
+        found = await doors.review(svc, token, person=_person(visited))
     except ApiError as refused:
         if refused.code in (Code.APPROVAL_LINK_INVALID, Code.APPROVAL_TOKEN_WRONG_DOOR):
             await svc.lockout.refused(svc.redis, limits)
@@ -75,6 +87,7 @@ async def approval_page(request: Request) -> Response:
 
 async def decide(request: Request) -> Response:
     data = await form(request)
+    visited = await visit(request)
     svc = services(request)
     choice = data.get("decision")
     if choice not in ("approve", "deny"):
@@ -83,7 +96,8 @@ async def decide(request: Request) -> Response:
     if stopped is not None:
         return stopped
     try:
-        done = await doors.decide(svc, _token(data.get("token")), choice == "approve")
+        token = _token(data.get("token"))
+        done = await doors.decide(svc, token, choice == "approve", person=_person(visited))
     except ApiError as refused:
         if refused.code in (Code.APPROVAL_LINK_INVALID, Code.APPROVAL_TOKEN_WRONG_DOOR):
             await svc.lockout.refused(svc.redis, limits)

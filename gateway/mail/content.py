@@ -18,7 +18,7 @@ from keys import Sealer
 from ..callers import Caller
 from ..merchants import voucher_redemption
 from ..merchants.names import PRODUCT_NAME, safe_name
-from ..store.models import Merchant, Topup, User, table_of
+from ..store.models import ApprovalLink, Merchant, Topup, User, table_of
 from ..upstreams import config as upstream_config
 from ..values.languages import ENGLISH, Catalogues, Reading, choose, money_in
 from ..values.platforms import name_of
@@ -38,6 +38,7 @@ __all__ = ["Message", "compose", "expires_text", "redeem_values", "redeemed_text
 _T = table_of(Topup)
 _MER = table_of(Merchant)
 _U = table_of(User)
+_AL = table_of(ApprovalLink)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +144,12 @@ async def compose(
         return Message(to, None, render(mail.kind, {**data, "link": page}), page)
     if mail.kind == rows.APPROVAL_REQUEST:
         # The link decides as the one it was mailed to, so a reader of the staging mailbox
-        # sees it only if it may decide the hold itself (``Caller.decides_holds``): approving
-        # by mail can be tried on staging, by no one who could not approve on the dashboard.
-        shows = reader is None or reader.decides_holds()
+        # sees it only if it may decide the hold itself (``Caller.decides_holds``) and, a
+        # person, is that one (``_addressee``): approving by mail can be tried on staging, by
+        # no one who could not approve on the dashboard, and never in another person's name.
+        shows = reader is None or (
+            reader.decides_holds() and await _addressee(conn, sealer, data["token"], reader)
+        )
         url = links.approval_url(base_url, data["token"]) if shows else None
         sender = await _merchant_name(conn, mail.merchant_id)
         reading = await _approvers_reading(conn, mail.merchant_id, to, catalogues)
@@ -160,6 +164,17 @@ async def compose(
         return Message(to, None, render(mail.kind, values, reading), url)
     values = {"link": links.reset_url(base_url, data["token"]), "expires": data["expires"]}
     return Message(to, None, render(rows.PASSWORD_RESET, values), values["link"])
+
+
+async def _addressee(conn: AsyncConnection, sealer: Sealer, token: str, reader: Caller) -> bool:
+    """Whether ``reader`` may be shown a hold's mailed link: a key of the merchant's (no person:
+    ``decides_holds`` judged it), or the very person it was sent to. Another person opening it
+    would be refused by its page (``APPROVAL_LINK_NOT_YOURS``), so is not shown it."""
+    person = reader.person()
+    if person is None:
+        return True
+    found = select(_AL.c.user_id).where(_AL.c.token_hash == sealer.lookup(token))
+    return (await conn.execute(found)).scalar_one_or_none() == person
 
 
 async def _voucher(

@@ -19,6 +19,11 @@ WALLET: dict[Code, CodeInfo] = {
         "This decision token was issued for a Telegram button: it decides only when its "
         "approver presses that button; nothing was decided",
     ),
+    Code.APPROVAL_LINK_NOT_YOURS: CodeInfo(
+        403,
+        "This approval link was sent to another person: it decides only for them, and you are "
+        "signed in as someone else; nothing was decided",
+    ),
     Code.FORM_BODY_INVALID: CodeInfo(
         400, "Form body is not UTF-8 application/x-www-form-urlencoded, or repeats a field"
     ),

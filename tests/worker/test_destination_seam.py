@@ -44,7 +44,7 @@ class Boxes(Broker):
     config = BoxConfig
     schemes: ClassVar[dict[str, int]] = {"box": 1}
 
-    async def open(self, config: Any, url: str) -> Any:
+    async def open(self, config: Any, reach: Any) -> Any:
         box = BOXES[config.box]
         box.opened += 1
         return box

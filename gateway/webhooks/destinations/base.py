@@ -5,6 +5,8 @@ publishes one message on, and closes; which of its errors sending again may cure
 a destination passes when saved (``probe``)."""
 
 import json
+import socket
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +25,12 @@ __all__ = [
     "DestinationError",
     "Message",
     "Published",
+    "Reach",
     "Via",
     "address_of",
     "at_address",
     "masked_url",
+    "named",
     "scrubbed",
 ]
 
@@ -88,6 +92,88 @@ class Published:
 
     ack: str
     seconds: float
+
+
+# How a broker's client reaches its broker: only at an address the webhook URL check judged, and
+# over TLS with the certificate verified against the host's NAME, whatever address was connected.
+#
+# A client handed a URL whose host is an address connects there without resolving anything, so
+# nothing between the check and the connect can re-resolve the name (DNS rebinding). Over TLS it
+# would then check the certificate against that address, which no public certificate names; so
+# it is handed a context (``named``) that verifies against the name whatever hostname the client
+# passes: a subclass of ``ssl.SSLContext`` whose ``wrap_bio`` and ``wrap_socket`` (the two ways
+# Python's TLS is opened, by asyncio and by plain sockets alike) pin ``server_hostname`` to the
+# name. Each client takes that context by its own documented parameter (redis-py's connection's
+# ``ssl_context``, aio-pika's ``ssl_context``, nats-py's ``tls`` with ``tls_hostname``).
+#
+# A client that resolves names itself through aiohttp (aiobotocore for SQS and EventBridge,
+# gcloud-aio for Pub/Sub) keeps the URL as written, so AWS's signature and the certificate both
+# see the name, and is given aiohttp's documented ``resolver``: ``resolver.Judged``, which
+# answers only addresses ``resolve_checked`` allowed, at every connection the client opens.
+
+
+class _Named(ssl.SSLContext):
+    """A client context verifying every connection's certificate against one name."""
+
+    pinned: str
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        return super().wrap_socket(
+            sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=self.pinned,
+            session=session,
+        )
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        return super().wrap_bio(
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=self.pinned,
+            session=session,
+        )
+
+
+def named(name: str) -> ssl.SSLContext:
+    """A verifying client context (the system's trusted authorities, as each client's own
+    default is) whose certificate check is against ``name`` on every connection."""
+    context = _Named(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED
+    context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    context.pinned = name
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What ``Broker.open`` connects with: ``url``, the destination's URL with its host
+    replaced by a judged address; ``name``, its host as written; ``tls``, for a TLS scheme, a
+    context verifying the certificate against ``name`` (else ``None``); and, for a client that
+    resolves names itself (``resolver.Judged``), ``by_name``, the URL as written, and
+    ``allow_loopback``, how its resolver judges."""
+
+    url: str
+    by_name: str
+    name: str
+    tls: ssl.SSLContext | None
+    allow_loopback: bool
 
 
 class KeptClients(Protocol):
@@ -157,9 +243,10 @@ class Broker(Destination):
         return url
 
     @abstractmethod
-    async def open(self, config: Any, url: str) -> Any:
-        """A client of ``config``'s broker, connected to ``url``: the destination's URL with
-        its host replaced by an address already checked."""
+    async def open(self, config: Any, reach: Reach) -> Any:
+        """A client of ``config``'s broker, connected to ``reach.url``: the destination's URL
+        with its host replaced by an address already checked, over TLS with ``reach.tls``,
+        which verifies the certificate against the name (``Reach``)."""
 
     @abstractmethod
     async def publish(self, client: Any, config: Any, message: Message) -> str:
@@ -169,6 +256,12 @@ class Broker(Destination):
     async def probe(self, client: Any, config: Any) -> None:
         """What saving checks past connecting: that the exchange, stream or subject is there
         to take a message, without writing one a consumer would have to skip."""
+
+    def unreachable(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised by a publish or a probe, is a failure to connect (told in one
+        shape, ``clients.UNREACHABLE``, as every failure of ``open`` is): by default never, a
+        client connecting in ``open``; a client that connects anew later says which are."""
+        return False
 
     def retryable(self, exc: BaseException) -> bool:
         """Whether sending again may succeed after ``exc``: by default, every failure may."""

@@ -14,16 +14,22 @@ from .base import (
     DestinationError,
     Message,
     Published,
+    Reach,
     address_of,
     at_address,
+    named,
     scrubbed,
 )
 
-__all__ = ["Clients", "probe"]
+__all__ = ["UNREACHABLE", "Clients", "probe"]
 
-# Schemes whose connection is TLS: the certificate is verified against the host's name, so the
-# client connects by name, after every address the name resolves to was checked.
-_BY_NAME = frozenset({"amqps", "rediss", "tls", "https"})
+# Schemes whose connection is TLS: the certificate is verified against the host's name, while
+# the client connects to the address judged (``base.Reach``).
+_TLS = frozenset({"amqps", "rediss", "tls", "https"})
+# What any failure to connect says, whatever it was: a port refused or filtered, something else
+# listening, a certificate or a password refused all read alike, so an attempt's error tells
+# nothing of what listens at a host and port (no port oracle).
+UNREACHABLE = "connect failed: refused or unreachable"
 MAX_CLIENTS = 1_000
 # A client no delivery used for this long is closed when the next one is opened: an endpoint
 # edited (sealed anew) or deleted leaves its old client behind, and a broker's connection held
@@ -45,19 +51,20 @@ async def _opened(kind: Broker, config: Any, *, allow_loopback: bool, seconds: f
         raise DestinationError(f"blocked: {exc}", data=exc.data()) from None
     except TimeoutError:
         raise DestinationError(f"timeout: {host} not resolved within {seconds:g}s") from None
-    if parts.scheme.lower() in _BY_NAME:
-        url = address
-    else:
-        url = at_address(parts, str(addresses[0]), port)
+    reach = Reach(
+        url=at_address(parts, str(addresses[0]), port),
+        by_name=address,
+        name=host,
+        tls=named(host) if parts.scheme.lower() in _TLS else None,
+        allow_loopback=allow_loopback,
+    )
     try:
         async with asyncio.timeout(seconds):
-            return await kind.open(config, url)
-    except TimeoutError:
-        raise DestinationError(f"timeout: not connected within {seconds:g}s") from None
+            return await kind.open(config, reach)
     except DestinationError:
         raise
-    except Exception as exc:
-        raise DestinationError(f"connect failed: {_said(exc, kind, config)}") from None
+    except Exception:
+        raise DestinationError(UNREACHABLE) from None
 
 
 def _said(exc: BaseException, kind: Broker, config: Any) -> str:
@@ -73,11 +80,15 @@ async def probe(kind: Broker, config: Any, *, allow_loopback: bool, seconds: flo
     try:
         async with asyncio.timeout(seconds):
             await kind.probe(client, config)
-    except TimeoutError:
+    except TimeoutError as exc:
+        if kind.unreachable(exc):  # a client connecting only now
+            raise DestinationError(UNREACHABLE) from None
         raise DestinationError(f"timeout: no answer within {seconds:g}s") from None
     except DestinationError:
         raise
     except Exception as exc:
+        if kind.unreachable(exc):
+            raise DestinationError(UNREACHABLE) from None
         raise DestinationError(f"refused: {_said(exc, kind, config)}") from None
     finally:
         await _closed(kind, client)  # it was only opened to check
@@ -123,7 +134,7 @@ class Clients:
             async with asyncio.timeout_at(deadline):
                 client = await self._client(kind, slot, config, seconds)
         except TimeoutError:
-            raise DestinationError(f"timeout: not connected within {seconds:g}s") from None
+            raise DestinationError(UNREACHABLE) from None
         try:
             async with asyncio.timeout_at(deadline):
                 ack = await kind.publish(client, config, message)
@@ -135,6 +146,8 @@ class Clients:
             raise
         except Exception as exc:
             await self._drop(slot, client)
+            if kind.unreachable(exc):  # a kept client's new connection, as its first
+                raise DestinationError(UNREACHABLE) from None
             final = not kind.retryable(exc)
             said = _said(exc, kind, config)
             raise DestinationError(f"not acknowledged: {said}", final=final) from None

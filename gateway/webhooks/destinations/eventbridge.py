@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Broker, DestinationError, Message
-from .sqs import aws_client
+from .base import Broker, DestinationError, Message, Reach
+from .sqs import aws_client, aws_unreachable
 
 __all__ = ["EVENTBRIDGE", "EventBridgeConfig"]
 
@@ -37,8 +37,11 @@ class EventBridge(Broker):
         url: str = config.endpoint_url or f"https://events.{config.region}.amazonaws.com"
         return url
 
-    async def open(self, config: Any, url: str) -> Any:
-        return await aws_client("events", config, url)
+    async def open(self, config: Any, reach: Reach) -> Any:
+        return await aws_client("events", config, reach)
+
+    def unreachable(self, exc: BaseException) -> bool:
+        return aws_unreachable(exc)
 
     async def publish(self, client: Any, config: Any, message: Message) -> str:
         detail = {"headers": message.headers, "body": message.body.decode()}

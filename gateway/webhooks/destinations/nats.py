@@ -2,12 +2,13 @@
 message headers; the stream's publish ack (its name and sequence) is the acknowledgement. A
 subject no stream captures has no ack: the attempt fails and is sent again on the schedule."""
 
+import contextlib
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Broker, DestinationError, Message
+from .base import Broker, DestinationError, Message, Reach
 
 __all__ = ["NATS", "NatsConfig"]
 
@@ -29,12 +30,25 @@ class Nats(Broker):
     config = NatsConfig
     schemes: ClassVar[dict[str, int]] = {"nats": 4222, "tls": 4222}
 
-    async def open(self, config: Any, url: str) -> Any:
-        import nats  # only a worker with such an endpoint loads it
+    async def open(self, config: Any, reach: Reach) -> Any:
+        from nats.aio.client import Client  # only a worker with such an endpoint loads it
 
-        client = await nats.connect(
-            servers=[url], connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=0
-        )
+        # tls_hostname: a nats:// server may ask for TLS too, and is verified by name as well.
+        client = Client()
+        try:
+            await client.connect(
+                servers=[reach.url],
+                connect_timeout=5,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                tls=reach.tls,  # None: nats-py's own context, should a nats:// server ask
+                tls_hostname=reach.name,
+            )
+        except BaseException:
+            # A connect that failed leaves its socket open (nats-py's): closed here.
+            with contextlib.suppress(Exception):
+                await client.close()
+            raise
         return client, client.jetstream()
 
     async def publish(self, client: Any, config: Any, message: Message) -> str:

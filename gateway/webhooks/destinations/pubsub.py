@@ -15,13 +15,14 @@ for the operator's identity. None of that is the merchant's to choose."""
 
 import io
 import json
+import ssl
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, field_validator
 
 from ...values import outside_json
 from ...values.model import Model
-from .base import Broker, DestinationError, Message
+from .base import Broker, DestinationError, Message, Reach
 
 __all__ = ["GOOGLE_TOKEN_URI", "PUBSUB", "PubSubConfig", "key_file"]
 
@@ -81,33 +82,62 @@ class PubSub(Broker):
         url: str = config.endpoint_url or "https://pubsub.googleapis.com"
         return url
 
-    async def open(self, config: Any, url: str) -> Any:
+    async def open(self, config: Any, reach: Reach) -> Any:
         from gcloud.aio.pubsub import PublisherClient  # only a worker with such an endpoint
 
-        if config.endpoint_url:
-            return PublisherClient(api_root=f"{url.rstrip('/')}/v1")
-        if not config.credentials:
-            raise DestinationError("credentials (a service account's key file) are needed")
-        try:  # a destination saved before the key file was judged is judged here too
-            given = key_file(config.credentials)
-        except ValueError as exc:
-            raise DestinationError(f"credentials refused: {exc}", final=True) from None
-        return PublisherClient(service_file=io.StringIO(given))
+        given = None
+        if not config.endpoint_url:
+            if not config.credentials:
+                raise DestinationError("credentials (a service account's key file) are needed")
+            try:  # a destination saved before the key file was judged is judged here too
+                given = key_file(config.credentials)
+            except ValueError as exc:
+                raise DestinationError(f"credentials refused: {exc}", final=True) from None
+        session = _session(reach)
+        if given is None:
+            api = f"{reach.by_name.rstrip('/')}/v1"
+            return PublisherClient(api_root=api, session=session), session
+        return PublisherClient(service_file=io.StringIO(given), session=session), session
 
     async def publish(self, client: Any, config: Any, message: Message) -> str:
         from gcloud.aio.pubsub import PubsubMessage
 
+        client, _ = client
         sent = await client.publish(config.topic, [PubsubMessage(message.body, **message.headers)])
         return str(sent["messageIds"][0])
 
     async def probe(self, client: Any, config: Any) -> None:
         project = config.topic.split("/topics/")[0]
+        client, _ = client
         listed = await client.list_topics(project)
         if config.topic not in {topic.get("name") for topic in listed.get("topics", [])}:
             raise DestinationError(f"no topic {config.topic}")
 
+    def unreachable(self, exc: BaseException) -> bool:
+        return isinstance(exc, OSError | TimeoutError)  # aiohttp's failed connects are OSErrors
+
     async def close(self, client: Any) -> None:
-        await client.close()
+        publisher, session = client
+        try:
+            await publisher.close()
+        finally:
+            await session.close()  # given to it, so not closed by it
+
+
+def _session(reach: Reach) -> Any:
+    """The client's HTTP session (its token's too): every connection only to a judged address
+    (aiohttp's ``resolver``), over TLS verified against the URL's name, an emulator's as
+    Google's (the client itself would not verify an emulator's)."""
+    import aiohttp
+
+    from .resolver import Judged
+
+    # A verifying context of its own (the system's authorities, as the other brokers' clients
+    # verify with), not aiohttp's, made once a process.
+    verifying = ssl.create_default_context()
+    judged = Judged(allow_loopback=reach.allow_loopback)
+    connector = aiohttp.TCPConnector(resolver=judged, ssl=verifying)
+    return aiohttp.ClientSession(connector=connector)
 
 
 PUBSUB = PubSub()

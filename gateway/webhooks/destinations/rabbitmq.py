@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Broker, Message
+from .base import Broker, Message, Reach
 
 __all__ = ["RABBITMQ", "RabbitMqConfig"]
 
@@ -62,12 +62,12 @@ class RabbitMq(Broker):
     config = RabbitMqConfig
     schemes: ClassVar[dict[str, int]] = {"amqp": 5672, "amqps": 5671}
 
-    async def open(self, config: Any, url: str) -> Any:
+    async def open(self, config: Any, reach: Reach) -> Any:
         import aio_pika  # only a worker with such an endpoint loads it
         from aio_pika.connection import make_url
 
-        kept = _KeptWriter(url.lower().startswith("amqps:"))
-        connection = aio_pika.Connection(make_url(url))
+        kept = _KeptWriter(reach.url.lower().startswith("amqps:"))
+        connection = aio_pika.Connection(make_url(reach.url), ssl_context=reach.tls)
         connection.kwargs["transport_factory"] = kept  # handed to aiormq's connection
         try:
             await connection.connect(timeout=5.0)

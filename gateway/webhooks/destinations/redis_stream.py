@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Broker, DestinationError, Message
+from .base import Broker, DestinationError, Message, Reach
 
 __all__ = ["REDIS_STREAM", "RedisStreamConfig"]
 
@@ -33,13 +33,19 @@ class RedisStream(Broker):
     config = RedisStreamConfig
     schemes: ClassVar[dict[str, int]] = {"redis": 6379, "rediss": 6379}
 
-    async def open(self, config: Any, url: str) -> Any:
-        from redis.asyncio import Redis  # only a worker with such an endpoint loads it here
+    async def open(self, config: Any, reach: Reach) -> Any:
+        from redis.asyncio import ConnectionPool, Redis  # only a worker with such an endpoint
 
-        # rediss is connected to by name (``clients``): its certificate must name the host,
-        # which redis-py before 6 does not check unless asked.
-        tls = {"ssl_check_hostname": True} if url.lower().startswith("rediss:") else {}
-        client = Redis.from_url(url, socket_connect_timeout=5.0, retry_on_timeout=False, **tls)
+        url, kind = reach.url, dict[str, Any]()
+        if reach.tls is not None:
+            # rediss: at the judged address, verified by name. The URL is read as redis://,
+            # whose scheme does not set redis-py's own TLS connection over the one given.
+            url = "redis" + url[len("rediss") :]
+            kind = {"connection_class": _named_connection(), "named": reach.tls}
+        pool = ConnectionPool.from_url(
+            url, socket_connect_timeout=5.0, retry_on_timeout=False, **kind
+        )
+        client = Redis.from_pool(pool)  # closed with the client
         await client.ping()
         return client
 
@@ -55,8 +61,28 @@ class RedisStream(Broker):
         if kind not in ("stream", "none"):
             raise DestinationError(f"key {config.stream!r} holds a {kind}, not a stream")
 
+    def unreachable(self, exc: BaseException) -> bool:
+        from redis.exceptions import ConnectionError as Unconnected
+        from redis.exceptions import TimeoutError as Late
+
+        return isinstance(exc, OSError | TimeoutError | Unconnected | Late)
+
     async def close(self, client: Any) -> None:
         await client.aclose()
+
+
+def _named_connection() -> type:
+    """redis-py's TLS connection, opened with the context given as ``named`` (``reach.named``):
+    it verifies the certificate against the name while connecting to the judged address. Its
+    own context (``ssl_context``, built from ``ssl_*`` options) is replaced by that one."""
+    from redis.asyncio.connection import SSLConnection
+
+    class Named(SSLConnection):
+        def __init__(self, *, named: Any, **kwargs: Any) -> None:
+            super().__init__(ssl_cert_reqs="required", ssl_check_hostname=True, **kwargs)
+            self.ssl_context.context = named
+
+    return Named
 
 
 REDIS_STREAM = RedisStream()

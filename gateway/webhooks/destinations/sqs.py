@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from ...values.model import Model
-from .base import Broker, Message
+from .base import Broker, Message, Reach
 
-__all__ = ["SQS", "SqsConfig", "aws_client"]
+__all__ = ["SQS", "SqsConfig", "aws_client", "aws_unreachable"]
 
 # SQS's own bound on a message's attributes.
 MAX_ATTRIBUTES = 10
@@ -28,11 +28,17 @@ class SqsConfig(Model):
     endpoint_url: str | None = Field(default=None, max_length=2048)
 
 
-async def aws_client(service: str, config: Any, url: str) -> Any:
-    """An aiobotocore client of ``service`` at ``url`` (already checked), entered, with the
-    destination's own keys and nothing of the machine's (no environment, no profile)."""
+async def aws_client(service: str, config: Any, reach: Reach) -> Any:
+    """An aiobotocore client of ``service`` at ``reach.by_name``'s origin, entered, with the
+    destination's own keys and nothing of the machine's (no environment, no profile). The URL
+    keeps its name (AWS's signature covers the Host, and TLS verifies the name); every
+    connection goes only to an address judged then, by aiohttp's ``resolver`` (``Judged``)."""
     from aiobotocore.config import AioConfig  # only a worker with such an endpoint loads it
     from aiobotocore.session import AioSession
+
+    from .resolver import Judged
+
+    url = "/".join(reach.by_name.split("/", 3)[:3])
 
     session = AioSession()
     made = session.create_client(
@@ -41,7 +47,12 @@ async def aws_client(service: str, config: Any, url: str) -> Any:
         endpoint_url=url,
         aws_access_key_id=config.access_key_id,
         aws_secret_access_key=config.secret_access_key,
-        config=AioConfig(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}),
+        config=AioConfig(
+            connect_timeout=5,
+            read_timeout=10,
+            retries={"max_attempts": 1},
+            connector_args={"resolver": Judged(allow_loopback=reach.allow_loopback)},
+        ),
     )
     return await made.__aenter__()
 
@@ -56,9 +67,11 @@ class Sqs(Broker):
         url: str = config.endpoint_url or config.queue_url
         return url
 
-    async def open(self, config: Any, url: str) -> Any:
-        parts = url.split("/", 3)
-        return await aws_client("sqs", config, "/".join(parts[:3]))
+    async def open(self, config: Any, reach: Reach) -> Any:
+        return await aws_client("sqs", config, reach)
+
+    def unreachable(self, exc: BaseException) -> bool:
+        return aws_unreachable(exc)
 
     async def publish(self, client: Any, config: Any, message: Message) -> str:
         attributes = {
@@ -82,6 +95,13 @@ class Sqs(Broker):
 
     async def close(self, client: Any) -> None:
         await client.__aexit__(None, None, None)
+
+
+def aws_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is botocore's failure to connect (a judged address refused included)."""
+    from botocore.exceptions import ConnectionError as Unconnected  # type: ignore[import-untyped]
+
+    return isinstance(exc, OSError | TimeoutError | Unconnected)
 
 
 def _standard_first(item: tuple[str, str]) -> tuple[int, str]:

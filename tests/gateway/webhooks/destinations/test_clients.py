@@ -26,7 +26,7 @@ class Counting(Broker):
         self.opened = 0
         self.closed = 0
 
-    async def open(self, config: Any, url: str) -> Any:
+    async def open(self, config: Any, reach: Any) -> Any:
         self.opened += 1
         await asyncio.sleep(0)  # others race in while this one opens
         return object()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.store.engine import Database
-from gateway.webhooks.destinations.base import DestinationError
+from gateway.webhooks.destinations.base import DestinationError, Reach
 from gateway.webhooks.destinations.pubsub import GOOGLE_TOKEN_URI, PUBSUB, PubSubConfig, key_file
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver
@@ -98,7 +98,11 @@ async def test_a_destination_saved_before_is_refused_when_opened_and_sends_nothi
     )
     refused: BaseException | None = None
     try:
-        client = await PUBSUB.open(config, "https://pubsub.googleapis.com")
+        google = "https://pubsub.googleapis.com"
+        reach = Reach(
+            url=google, by_name=google, name="pubsub.googleapis.com", tls=None, allow_loopback=False
+        )
+        client = await PUBSUB.open(config, reach)
         try:
             await PUBSUB.probe(client, config)
         finally:

@@ -36,7 +36,7 @@ class _Quoting(Broker):
         url: str = config.endpoint_url
         return url
 
-    async def open(self, config: Any, url: str) -> Any:
+    async def open(self, config: Any, reach: Any) -> Any:
         return config
 
     async def publish(self, client: Any, config: Any, message: Message) -> str:
