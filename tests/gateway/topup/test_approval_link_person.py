@@ -11,9 +11,9 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.accounts import users
-from gateway.store.db import Database
+from gateway.store.engine import Database
 from gateway.store.models import ApprovalLink, Mail, table_of
-from gateway.values.codes import Code
+from gateway.values.code_names import Code
 from tests.fixtures.dashboard import Account, csrf_of, join_as, sign_up_on, user_id_of
 from tests.fixtures.dashboard import dashboard_client as _dashboard
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.redis_server import PortHold
-from gateway.webhooks.destinations.base import Message
+from gateway.webhooks.destinations.base import Message, Reach
 from gateway.webhooks.destinations.clients import Clients
 from gateway.webhooks.destinations.rabbitmq import RABBITMQ, RabbitMqConfig
 from tests.fixtures.core import wait_until
@@ -165,7 +165,8 @@ async def test_a_broker_ending_the_connection_politely_leaves_no_socket_open(
             async with polite_proxy() as proxy:
                 config = RabbitMqConfig(url=AMQP, exchange="", routing_key=queue)
                 url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/%2F"
-                client = await RABBITMQ.open(config, url)
+                reach = Reach(url=url, by_name=url, name="127.0.0.1", tls=None, allow_loopback=True)
+                client = await RABBITMQ.open(config, reach)
                 connection, _, kept = client
                 assert (await RABBITMQ.publish(client, config, MESSAGE)).startswith("confirmed")
 
