@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from pydantic import SecretStr, ValidationError
-from x402.http import decode_payment_signature_header, encode_payment_required_header
-from x402.schemas import PaymentRequired, PaymentRequirements, ResourceInfo
+from x402.http import decode_payment_signature_header
 
 from gateway.protocols.x402 import treasury_key
 from gateway.protocols.x402.payer import X402Payer
@@ -23,6 +22,7 @@ from gateway.values.settings import Settings
 from gateway.values.treasury_settings import payer_key_context
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
+from tests.fixtures.funding import x402_offer
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.payers import treasury_sealed, wallet_of
 from tests.gateway.test_cli import aitopup
@@ -31,31 +31,14 @@ PAYER = X402Payer()
 SEALER = Sealer(TEST_SECRET.encode())
 NOW = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 BASE, SEPOLIA = "eip155:8453", "eip155:84532"
-SELLER = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 # Reading an offer needs the chain's address; making a credential asks it nothing.
 RPC = {"x402_rpc_url": "http://127.0.0.1:9/rpc"}
-
-
-def _offer(settings: Settings) -> str:
-    need = PaymentRequirements(
-        scheme="exact",
-        network=settings.x402_network,
-        asset=settings.x402_asset,
-        amount=str(100 * settings.x402_units_per_cent),
-        pay_to=SELLER,
-        max_timeout_seconds=300,
-        extra={"name": settings.x402_asset_name, "version": settings.x402_asset_version},
-    )
-    required = PaymentRequired(
-        x402_version=2, resource=ResourceInfo(url="https://seller.example/r"), accepts=[need]
-    )
-    return encode_payment_required_header(required)
 
 
 async def _signer(settings: Settings, db: Database, make_merchant: MakeMerchant) -> str:
     """The address a live wallet's credential for an offer on its network is signed by."""
     merchant = await make_merchant("live")
-    demand = PAYER.demand(settings, _offer(settings), NOW, env="live")
+    demand = PAYER.demand(settings, x402_offer(settings, 100), NOW, env="live")
     assert demand is not None
     made = await PAYER.make(wallet_of(db, settings, merchant), demand, payment_id="spy_1")
     address: str = decode_payment_signature_header(made.value).payload["authorization"]["from"]
@@ -159,7 +142,7 @@ async def test_ready_judges_that_the_treasury_key_opens_once_a_process(
         on = settings.model_copy(
             update={**RPC, "treasury_x402_keys": {BASE: sealed}, "x402_network": BASE}
         )
-        demand = PAYER.demand(on, _offer(on), NOW, env="live")
+        demand = PAYER.demand(on, x402_offer(on, 100), NOW, env="live")
         assert demand is not None
         counting = _Counting(SEALER)
         wallet = replace(wallet_of(db, on, merchant), sealer=counting)
