@@ -71,8 +71,7 @@ CONFORMANCE_DIR := .aitopup/conformance
 CONFORMANCE_SUITE ?= @modelcontextprotocol/conformance@0.1.16
 # The authorization server's scenarios come with the next release only: installed beside.
 CONFORMANCE_AUTH_SUITE ?= @modelcontextprotocol/conformance@0.2.0-alpha.12
-# `make conformance-suite` installs them alone (CI does it beside the tests), once per change of
-# this file.
+# `make conformance-suite` installs them alone, once per change of this file.
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/.installed
 $(CONFORMANCE_STAMP): Makefile
 	@command -v npm >/dev/null || { echo "make conformance needs npm: apt-get install -y npm" >&2; exit 2; }

@@ -28,7 +28,7 @@ from tests.fixtures.core import (
     wait_until,
 )
 from tests.fixtures.limiters import client_at, limits, unique_address
-from tests.fixtures.policies import gateway_process
+from tests.fixtures.policies import gateway_processes
 
 __all__ = ["limits"]  # the fixture, used by name
 
@@ -233,11 +233,8 @@ async def test_the_admin_lockout_is_shared_by_every_gateway_process(
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     settings = _admin_settings(database_url, redis_url)
     right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-    ):
-        roots = [root.replace("/api/public/v1", "/api/admin/v1") for root in (one, two)]
+    async with gateway_processes(settings, tmp_path, 2) as publics:
+        roots = [root.replace("/api/public/v1", "/api/admin/v1") for root in publics]
         clients = [local_client(base_url=root, timeout=30) for root in roots]
         try:
             replies = await asyncio.gather(

@@ -16,7 +16,7 @@ from gateway.store.models import FundingOrder, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
-from tests.fixtures.policies import gateway_process
+from tests.fixtures.policies import gateway_processes
 
 _O = table_of(FundingOrder)
 BODY = {"pack_id": "pack_pro"}
@@ -73,11 +73,8 @@ async def test_duplicates_across_two_gateway_processes_open_one_order(
     if db.is_sqlite:
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     merchant = await make_merchant("staging")
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-    ):
-        replies = await _race([one, two], merchant)
+    async with gateway_processes(settings, tmp_path, 2) as roots:
+        replies = await _race(roots, merchant)
     await _one_order(db, merchant, replies)
 
 

@@ -24,7 +24,7 @@ from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import dashboard_client, join_as, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.oauth import Managing, managing_consent
-from tests.fixtures.policies import gateway_process, spend_rows
+from tests.fixtures.policies import gateway_processes, spend_rows
 
 SENDING = {
     "scopes": ["topup:send", "topup:read"],
@@ -194,11 +194,8 @@ async def test_token_and_keys_racing_across_two_gateway_processes(
 ) -> None:
     if db.is_sqlite:
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
-    async with (
-        gateway_process(_served(settings), tmp_path) as one,
-        gateway_process(_served(settings), tmp_path) as two,
-    ):
-        await _raced(app, client, make_merchant, db, [one, two])
+    async with gateway_processes(_served(settings), tmp_path, 2) as roots:
+        await _raced(app, client, make_merchant, db, roots)
 
 
 async def test_a_narrowed_template_of_the_consent_bounds_the_key_at_its_next_request(

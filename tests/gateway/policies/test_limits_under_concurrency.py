@@ -21,7 +21,7 @@ from gateway.values.clock import rfc3339, utcnow
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merchant_balance
-from tests.fixtures.policies import gateway_process, set_policy, spend_rows
+from tests.fixtures.policies import gateway_processes, set_policy, spend_rows
 
 # Three times what the limit admits, all in flight together.
 SENDS, AMOUNT, LIMIT = 150, 100, 5_000
@@ -129,5 +129,5 @@ async def two_gateways(
     if db.is_sqlite:
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     folder = tmp_path_factory.mktemp("gateways")
-    async with gateway_process(settings, folder) as one, gateway_process(settings, folder) as two:
-        yield [one, two]
+    async with gateway_processes(settings, folder, 2) as roots:
+        yield roots

@@ -14,7 +14,7 @@ from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import asgi_client, local_client, make_settings, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.policies import gateway_process, set_policy
+from tests.fixtures.policies import gateway_processes, set_policy
 
 PER_MINUTE = 60
 
@@ -50,10 +50,7 @@ async def test_a_key_rate_limit_is_shared_by_every_gateway_process(
     await set_policy(
         db, merchant.key_id, {"scopes": ["topup:read"], "rate_limit_per_minute": PER_MINUTE}
     )
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-    ):
+    async with gateway_processes(settings, tmp_path, 2) as (one, two):
         replies = await _burst([one, two], merchant.headers, 100)
         admitted = [r for r in replies if r.status_code == 200]
         refused = [r for r in replies if r.status_code == 429]

@@ -11,7 +11,7 @@ from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
-from tests.fixtures.policies import gateway_process
+from tests.fixtures.policies import gateway_processes
 
 SEND = {"platform": "claude", "amount_cents": 300, "recipient_email": "ada@example.com"}
 
@@ -23,8 +23,7 @@ async def test_a_template_change_holds_on_every_process_at_once(
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
     owner = await make_merchant()
     async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
+        gateway_processes(settings, tmp_path, 2) as (one, two),
         local_client(timeout=10) as http,
     ):
         made = await http.post(

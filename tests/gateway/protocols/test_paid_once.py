@@ -41,7 +41,7 @@ from keys import Sealer
 from tests.fixtures.billing import swept_of
 from tests.fixtures.core import TEST_PEPPER, live_server, local_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
-from tests.fixtures.policies import gateway_process
+from tests.fixtures.policies import gateway_processes
 from tests.fixtures.stripe import StripeStandIn
 
 _O = table_of(FundingOrder)
@@ -104,9 +104,7 @@ async def _gateways(db: Database, settings: Settings, cwd: Path) -> AsyncIterato
             root = await stack.enter_async_context(live_server(settings))
             yield [f"{root}/api/public/v1"]
         else:
-            yield [
-                await stack.enter_async_context(gateway_process(settings, cwd)) for _ in range(2)
-            ]
+            yield await stack.enter_async_context(gateway_processes(settings, cwd, 2))
 
 
 async def test_tokens_racing_for_one_challenge_across_processes_make_one_payment_intent(

@@ -24,7 +24,7 @@ from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, live_server, local_client, make_settings
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member, assert_ledger_balanced
-from tests.fixtures.policies import gateway_process, set_policy
+from tests.fixtures.policies import gateway_processes, set_policy
 from tests.fixtures.redis import stalled
 
 _M, _T = table_of(Mail), table_of(Topup)
@@ -131,11 +131,8 @@ async def test_held_sends_mail_at_most_the_hours_cap_across_two_processes(
 ) -> None:
     if db.is_sqlite:
         pytest.skip("several gateway processes share PostgreSQL, not an embedded file")
-    async with (
-        gateway_process(settings, tmp_path) as one,
-        gateway_process(settings, tmp_path) as two,
-    ):
-        await _cap_holds(db, [one, two], make_merchant, settings)
+    async with gateway_processes(settings, tmp_path, 2) as roots:
+        await _cap_holds(db, roots, make_merchant, settings)
 
 
 async def test_held_sends_mail_at_most_the_hours_cap_on_one_live_server(
