@@ -50,9 +50,8 @@ async def pay(
     )
     outcome = await perform(svc.waker, operation)
     if outcome.status == HELD and outcome.transaction_id is not None:
-        outcome = links.told(
-            outcome, await _asked(svc, outcome.transaction_id, replayed=outcome.replayed)
-        )
+        # A replay too: it asks them if the first reply has not yet (``links.offer``).
+        outcome = links.told(outcome, await _offer(svc, outcome.transaction_id))
     return outcome
 
 
@@ -68,14 +67,6 @@ async def deny(
 ) -> Outcome:
     """A refusal of a held payment: ``hold.PaymentHold.deny``."""
     return await PAYMENTS.deny(svc, caller, payment_id, spend=spend)
-
-
-async def _asked(svc: Services, payment_id: str, *, replayed: bool) -> Outcome:
-    """How many people the held payment asks: asked now (``_offer``), or for a replay of its
-    reply, as many as the first reply said (``links.asked``)."""
-    if replayed:
-        return await perform(svc.waker, links.asked(svc.db, PAYMENTS, payment_id))
-    return await _offer(svc, payment_id)
 
 
 async def _offer(svc: Services, payment_id: str) -> Outcome:

@@ -53,9 +53,8 @@ async def send(
     )
     await caps.settle(svc.redis, gate, outcome)
     if outcome.status == HELD and outcome.transaction_id is not None:
-        outcome = links.told(
-            outcome, await _asked(svc, outcome.transaction_id, replayed=outcome.replayed)
-        )
+        # A replay too: it asks them if the first reply has not yet (``links.offer``).
+        outcome = links.told(outcome, await _offer(svc, outcome.transaction_id))
     if inline.fulfilling(outcome) and svc.upstreams is not None:
         outcome = await inline.first_try(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
@@ -77,14 +76,6 @@ async def deny(
 ) -> Outcome:
     """A refusal of a held send: ``hold.SendHold.deny``."""
     return await SENDS.deny(svc, caller, txn_id, spend=spend)
-
-
-async def _asked(svc: Services, txn_id: str, *, replayed: bool) -> Outcome:
-    """How many people the held send asks: asked now (``_offer``), or for a replay of its
-    reply, as many as the first reply said (``links.asked``)."""
-    if replayed:
-        return await perform(svc.waker, links.asked(svc.db, SENDS, txn_id))
-    return await _offer(svc, txn_id)
 
 
 async def _offer(svc: Services, txn_id: str) -> Outcome:
