@@ -51,6 +51,7 @@ from ..store.models import ApprovalLink, Merchant, MerchantUser, User, Wallet, t
 from ..telegram import bot
 from ..values.clock import utcnow
 from ..values.codes import Code
+from ..values.languages import Catalogues
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .held import HELD, Hold, Spend, describe, held_now
@@ -174,10 +175,12 @@ async def offer(
     held_id: str,
     *,
     now: datetime | None = None,
+    catalogues: Catalogues | None = None,
 ) -> Outcome:
     """Mail each approver of ``held_id`` (held by ``hold``) a link of their own
     (held past the merchant's cap on approval mails, ``caps.approvals_gate``), and post it with
-    buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
+    buttons of their own to each Telegram chat they linked (``telegram.bot``), in their words
+    (``bot.reading_of``; ``catalogues``: every language's, none: read once); the rows to wake
     for (staging's mail lands in the staging mailbox), and as ``data`` how many people were
     asked: 0 where the merchant has nobody who may decide it (a merchant made from the command
     line, until one is invited), or where it was no longer held when asked.
@@ -187,6 +190,7 @@ async def offer(
     answer how many that one asked (``_asked``). So a replay arriving between the hold's commit
     and the first reply's asking asks them itself, and both replies count the same people."""
     now = now or utcnow()
+    catalogues = catalogues or Catalogues.load()
     work: list[str] = []
     async with db.read() as conn:
         already = await _asked(conn, hold, held_id)
@@ -223,9 +227,12 @@ async def offer(
                 )
 
             chats = await bot.linked_chats(conn, found.merchant_id, person.user_id)
-            work += await bot.held_posts(
-                conn, sealer, found.merchant_id, chats, token_for, found.text, now
-            )
+            if chats:
+                reading = await bot.reading_of(conn, catalogues, found.merchant_id, person.user_id)
+                text = found.said(reading)
+                work += await bot.held_posts(
+                    conn, sealer, found.merchant_id, chats, token_for, text, now, reading
+                )
             token = await issue(
                 conn, sealer, hold, held_id, person.user_id, MAIL, found.expires, now
             )

@@ -76,7 +76,15 @@ async def _offer(svc: Services, payment_id: str) -> Outcome:
     try:
         return await perform(
             svc.waker,
-            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, PAYMENTS, payment_id),
+            links.offer(
+                svc.db,
+                svc.sealer,
+                svc.redis,
+                svc.settings,
+                PAYMENTS,
+                payment_id,
+                catalogues=svc.languages,
+            ),
         )
     except Exception:
         log.exception("held payment %s: its approvers could not be asked", payment_id)

@@ -85,7 +85,15 @@ async def _offer(svc: Services, txn_id: str) -> Outcome:
     try:
         return await perform(
             svc.waker,
-            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, SENDS, txn_id),
+            links.offer(
+                svc.db,
+                svc.sealer,
+                svc.redis,
+                svc.settings,
+                SENDS,
+                txn_id,
+                catalogues=svc.languages,
+            ),
         )
     except Exception:
         log.exception("held send %s: its approvers could not be asked", txn_id)
