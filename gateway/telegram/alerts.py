@@ -90,7 +90,7 @@ def _balance(told: Told, reading: Reading) -> str:
             if recovered
             else marked("Balance low (%(env)s).")
         )
-        return reading.gettext(bare) % {"env": told.env}
+        return reading.gettext(bare) % {"env": reading.gettext(told.env)}
     line = (
         marked(
             "Balance recovered (%(env)s): %(balance)s, back at or above the alert line of "
@@ -100,7 +100,7 @@ def _balance(told: Told, reading: Reading) -> str:
         else marked("Balance low (%(env)s): %(balance)s, below the alert line of %(threshold)s.")
     )
     return reading.gettext(line) % {
-        "env": told.env,
+        "env": reading.gettext(told.env),
         "balance": money_in(balance, reading.language),
         "threshold": money_in(threshold, reading.language),
     }
@@ -143,10 +143,10 @@ def _window(told: Told, reading: Reading) -> str:
     percent = _cents(told.data, "threshold_percent")
     spent, limit = _cents(told.data, "spent_cents"), _cents(told.data, "limit_cents")
     if percent is None or spent is None or limit is None:
-        return reading.gettext(bare) % {"name": told.name, "env": told.env}
+        return reading.gettext(bare) % {"name": told.name, "env": reading.gettext(told.env)}
     return reading.gettext(full) % {
         "name": told.name,
-        "env": told.env,
+        "env": reading.gettext(told.env),
         "percent": f"{percent}%",  # a figure of the sentence: no stray % in the catalogue
         "spent": money_in(spent, reading.language),
         "limit": money_in(limit, reading.language),
