@@ -4,6 +4,7 @@ the Bot API's stand-in on 127.0.0.1: the linking, a held send's and a held payme
 their buttons, a press refused, a denial and an approval, /balance, each with the amounts as
 that language writes them and no English left; a stranger is answered in its app's language."""
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -11,17 +12,23 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import insert, select, update
 from starlette.types import ASGIApp
 
 from gateway.accounts import users
 from gateway.merchants import preferences
+from gateway.outbox import new_event_id
 from gateway.store.db import Database
-from gateway.values.languages import money_in
+from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
+from gateway.telegram import bot
+from gateway.values.clock import new_id, utcnow
+from gateway.values.languages import Catalogues, money_in
 from gateway.values.settings import Settings
-from tests.fixtures.core import asgi_client, running_app, wait_until
+from keys import Sealer
+from tests.fixtures.core import TEST_SECRET, asgi_client, running_app, wait_until
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
-from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.merchants import MakeMerchant, add_member
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
 from tests.fixtures.stand_ins import served
@@ -38,6 +45,8 @@ from tests.fixtures.workers import StartWorker
 from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 STRANGER = 9980001
+SEALER = Sealer(TEST_SECRET.encode())
+_C, _G, _U = table_of(TelegramChat), table_of(TelegramMessage), table_of(User)
 HELD = {"scopes": ["topup:send", "topup:read", "payments:send"], "approval_above_cents": 10}
 SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": "r@ex.com"}
 # Each language's words: the linking, a held post, its buttons, a refused press, a denial, a
@@ -199,3 +208,54 @@ async def test_the_bot_speaks_to_each_member_in_their_language(
         told = (await _said(telegram, "sendMessage", 5))[-1]
         assert told["chat_id"] == chat + 1 and stranger in told["text"], told["text"]
         _read_in(told["text"], language)
+
+
+@pytest.mark.parametrize("language", ["zh", "ja"])
+async def test_a_frozen_press_and_an_approval_left_pending_are_answered_in_the_members_words(
+    db: Database, make_merchant: MakeMerchant, language: str
+) -> None:
+    key = await make_merchant()
+    chat = 6_200_000 + uuid.uuid4().int % 100_000
+    await _link(db, key.merchant_id, chat, language)
+    message = {"message_id": 1, "chat": {"id": chat, "type": "private"}}
+    press = bot.CallbackQuery.model_validate(
+        update_of_press(message, chat, "a:x")["callback_query"]
+    )
+    said = []
+    verdicts: list[tuple[bot.Verdict, str | None]] = [("frozen", None), ("approved", "pending")]
+    for verdict, status in verdicts:
+        answered = await bot.answer_press(db, SEALER, press, verdict, status)
+        said += [str(p["text"]) for p in await _written(db, answered.deliveries)]
+    frozen, approved, edited = said
+    assert approved == edited
+    for text in (frozen, approved):
+        _read_in(text, language)
+    reading = Catalogues.load().reading(language)
+    assert approved.startswith(reading.gettext("Approved: delivered.")[:-1]), approved
+    assert reading.gettext("pending") in approved, approved
+
+
+async def _link(db: Database, merchant_id: str, chat_id: int, language: str) -> None:
+    """A member of the merchant reading ``language`` who linked chat ``chat_id`` as the
+    Telegram user of the same id."""
+    email = await add_member(db, merchant_id)
+    async with db.transaction() as conn:
+        user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar_one()
+        await conn.execute(update(_U).where(_U.c.id == user_id).values(language=language))
+        await conn.execute(
+            insert(_C).values(
+                id=new_id("tgc"),
+                merchant_id=merchant_id,
+                user_id=user_id,
+                chat_id=chat_id,
+                telegram_user_id=chat_id,
+                alerted_through=new_event_id(),
+                created_at=utcnow(),
+            )
+        )
+
+
+async def _written(db: Database, ids: list[str]) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(_G).where(_G.c.id.in_(ids)).order_by(_G.c.id))).all()
+    return [json.loads(SEALER.open(r.call_sealed, context=r.id))["params"] for r in rows]
