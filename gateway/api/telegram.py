@@ -98,7 +98,7 @@ async def telegram_webhook(request: Request) -> Response:
     if update.callback_query is not None:
         await _press(request, update.callback_query)
     elif update.message is not None:
-        await perform(svc.waker, bot.on_message(svc.db, svc.sealer, update.message))
+        await perform(svc.waker, bot.on_message(svc.db, svc.sealer, update.message, svc.languages))
     return Envelope.of(Outcome(Code.SUCCESS))
 
 
@@ -128,6 +128,7 @@ async def _press(request: Request, press: bot.CallbackQuery) -> None:
         status,
         approved=None if hold is None else hold.approved_words,
         decided=() if hold is None else hold.decided,
+        catalogues=svc.languages,
     )
     await perform(svc.waker, answering)
 

@@ -36,6 +36,8 @@ from ..store.held import Closing
 from ..store.models import ApiKeyRow, table_of
 from ..values import statuses
 from ..values.code_names import Code
+from ..values.languages import ENGLISH, Reading
+from ..values.marking import marked
 from ..values.money import money
 from ..values.outcome import Outcome
 
@@ -115,7 +117,7 @@ class Hold(ABC):
     ids: Pattern[str]
     noun: str
     page: str
-    approved_words: str = "Approved: delivered."
+    approved_words: str = marked("Approved: delivered.")
     decided: tuple[str, ...] = (statuses.DELIVERED, statuses.DENIED)
     not_held: Code = Code.APPROVAL_LINK_INVALID
 
@@ -132,10 +134,13 @@ class Hold(ABC):
         return Closing(self.table, self.table.c.status == HELD)
 
     @abstractmethod
-    def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
+    def told(
+        self, row: Any, key: str, ends: str, reading: Reading = ENGLISH
+    ) -> tuple[str, dict[str, Any]]:
         """Held ``row`` as its approvers are told of it (``key``: the asking key's name and
-        prefix; ``ends``: when its hold ends, in words): the line posted to Telegram, and what
-        its approval mail says beside what ``describe`` adds."""
+        prefix; ``ends``: when its hold ends, in words): the line posted to Telegram, in
+        ``reading``'s words, and what its approval mail says beside what ``describe`` adds (the
+        mail puts it into its reader's words itself)."""
 
     @abstractmethod
     async def review(self, svc: "Services", caller: Caller, held_id: str) -> Outcome:
@@ -185,16 +190,25 @@ def held_now(hold: Hold, now: datetime) -> Any:
     return (hold.table.c.status == HELD) & (hold.table.c.approval_expires_at > now)
 
 
+# What stands for a key without a name.
+UNNAMED = marked("(unnamed)")
+
+
 @dataclass(frozen=True, slots=True)
 class Described:
     """A held row as its approvers are told of it: its merchant and environment, when its hold
-    ends, the line posted to Telegram and what its approval mail says (``mail.rows``)."""
+    ends, the line posted to Telegram in a reader's words (``said``; ``text``: in English) and
+    what its approval mail says (``mail.rows``)."""
 
     merchant_id: str
     env: str
     expires: datetime
-    text: str
+    said: Callable[[Reading], str]
     mail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.said(ENGLISH)
 
 
 async def describe(
@@ -214,8 +228,12 @@ async def describe(
         return None
     if row.approval_expires_at <= now:
         return None
-    key = f"{row.key_name or '(unnamed)'} {row.display_prefix or ''}"
     ends = expires_text(row.approval_expires_at)
+
+    def said(reading: Reading) -> str:
+        key = f"{row.key_name or reading.gettext(UNNAMED)} {row.display_prefix or ''}"
+        return hold.told(row, key, ends, reading)[0]
+
     common = {
         "amount": money(row.amount_cents),
         "amount_cents": row.amount_cents,  # the mail writes it in its reader's language
@@ -224,5 +242,5 @@ async def describe(
         "env": row.env,
         "expires": ends,
     }
-    text, mail = hold.told(row, key, ends)
-    return Described(row.merchant_id, row.env, row.approval_expires_at, text, {**common, **mail})
+    _, mail = hold.told(row, "", ends)
+    return Described(row.merchant_id, row.env, row.approval_expires_at, said, {**common, **mail})

@@ -51,6 +51,7 @@ from ..store.models import ApprovalLink, Merchant, MerchantUser, User, Wallet, t
 from ..telegram import bot
 from ..values.clock import utcnow
 from ..values.code_names import Code
+from ..values.languages import Catalogues
 from ..values.outcome import ApiError, Outcome
 from ..values.settings import Settings
 from .held import HELD, Hold, Spend, describe, held_now
@@ -174,19 +175,30 @@ async def offer(
     held_id: str,
     *,
     now: datetime | None = None,
+    catalogues: Catalogues | None = None,
 ) -> Outcome:
     """Mail each approver of ``held_id`` (held by ``hold``) a link of their own
     (held past the merchant's cap on approval mails, ``caps.approvals_gate``), and post it with
-    buttons of their own to each Telegram chat they linked (``telegram.bot``); the rows to wake
+    buttons of their own to each Telegram chat they linked (``telegram.bot``), in their words
+    (``bot.reading_of``; ``catalogues``: every language's, none: read once); the rows to wake
     for (staging's mail lands in the staging mailbox), and as ``data`` how many people were
     asked: 0 where the merchant has nobody who may decide it (a merchant made from the command
-    line, until one is invited). Nothing (``data`` ``None``) if it is no longer held."""
+    line, until one is invited), or where it was no longer held when asked.
+
+    Once a row: the reply that held it and every replay of that reply call this, and only the
+    first to lock the held row while nobody was mailed a link of it asks anyone; the others
+    answer how many that one asked (``_asked``). So a replay arriving between the hold's commit
+    and the first reply's asking asks them itself, and both replies count the same people."""
     now = now or utcnow()
+    catalogues = catalogues or Catalogues.load()
     work: list[str] = []
     async with db.read() as conn:
+        already = await _asked(conn, hold, held_id)
+        if already:
+            return Outcome(Code.SUCCESS, already)
         found = await describe(conn, hold, held_id, now)
         if found is None:
-            return Outcome(Code.SUCCESS)
+            return Outcome(Code.SUCCESS, already)
         people = await approvers(conn, found.merchant_id, found.env)
     # Counted before the transaction, as the voucher mails' caps are: a Redis slow to answer
     # holds no writer's lock of the store.
@@ -196,11 +208,17 @@ async def offer(
     # The last mails the hour lets through say that the next holds wait unmailed.
     last = gate.remaining is not None and gate.remaining < len(people)
     async with db.transaction() as conn:
+        # The row's lock (PostgreSQL's; SQLite's writer is one at a time) orders the askers: the
+        # second reads the first's links once the first has committed.
         still = await conn.execute(
-            select(hold.table.c.id).where(hold.table.c.id == held_id, hold.table.c.status == HELD)
+            select(hold.table.c.id)
+            .where(hold.table.c.id == held_id, hold.table.c.status == HELD)
+            .with_for_update()
         )
-        if still.first() is None:  # decided meanwhile; a count taken stays (one too many)
-            return Outcome(Code.SUCCESS)
+        asked_meanwhile = await _asked(conn, hold, held_id)
+        # Decided meanwhile, or asked by a replay meanwhile: a count taken stays (one too many).
+        if still.first() is None or asked_meanwhile:
+            return Outcome(Code.SUCCESS, asked_meanwhile)
         for person in people:
 
             async def token_for(user_id: str = person.user_id) -> str:
@@ -209,9 +227,12 @@ async def offer(
                 )
 
             chats = await bot.linked_chats(conn, found.merchant_id, person.user_id)
-            work += await bot.held_posts(
-                conn, sealer, found.merchant_id, chats, token_for, found.text, now
-            )
+            if chats:
+                reading = await bot.reading_of(conn, catalogues, found.merchant_id, person.user_id)
+                text = found.said(reading)
+                work += await bot.held_posts(
+                    conn, sealer, found.merchant_id, chats, token_for, text, now, reading
+                )
             token = await issue(
                 conn, sealer, hold, held_id, person.user_id, MAIL, found.expires, now
             )
@@ -241,15 +262,20 @@ def told(hold: Hold, outcome: Outcome, asked: Outcome) -> Outcome:
 
 async def asked(db: Database, hold: Hold, held_id: str) -> Outcome:
     """How many people were asked to decide ``held_id`` (of ``hold``): each was mailed a link
-    of their own (``data``, an int; 0 where nobody was). What ``offer`` answered when it held
-    the row, read again for a replay of the reply that held it and for its pages."""
+    of their own (``data``, an int; 0 where nobody was), for its pages: what ``offer``
+    answered."""
     async with db.read() as conn:
-        found = await conn.execute(
-            select(func.count(func.distinct(_L.c.user_id))).where(
-                _L.c.held_kind == hold.name, _L.c.held_id == held_id, _L.c.door == MAIL
-            )
+        return Outcome(Code.SUCCESS, await _asked(conn, hold, held_id))
+
+
+async def _asked(conn: AsyncConnection, hold: Hold, held_id: str) -> int:
+    """How many people were mailed a link of their own to decide ``held_id`` (of ``hold``)."""
+    found = await conn.execute(
+        select(func.count(func.distinct(_L.c.user_id))).where(
+            _L.c.held_kind == hold.name, _L.c.held_id == held_id, _L.c.door == MAIL
         )
-        return Outcome(Code.SUCCESS, int(found.scalar_one()))
+    )
+    return int(found.scalar_one())
 
 
 async def unasked(db: Database, hold: Hold, held_ids: Sequence[str]) -> Outcome:

@@ -50,9 +50,8 @@ async def pay(
     )
     outcome = await perform(svc.waker, operation)
     if outcome.status == HELD and outcome.transaction_id is not None:
-        outcome = links.told(
-            PAYMENTS, outcome, await _asked(svc, outcome.transaction_id, replayed=outcome.replayed)
-        )
+        # A replay too: it asks them if the first reply has not yet (``links.offer``).
+        outcome = links.told(PAYMENTS, outcome, await _offer(svc, outcome.transaction_id))
     return outcome
 
 
@@ -70,14 +69,6 @@ async def deny(
     return await PAYMENTS.deny(svc, caller, payment_id, spend=spend)
 
 
-async def _asked(svc: Services, payment_id: str, *, replayed: bool) -> Outcome:
-    """How many people the held payment asks: asked now (``_offer``), or for a replay of its
-    reply, as many as the first reply said (``links.asked``)."""
-    if replayed:
-        return await perform(svc.waker, links.asked(svc.db, PAYMENTS, payment_id))
-    return await _offer(svc, payment_id)
-
-
 async def _offer(svc: Services, payment_id: str) -> Outcome:
     """The held payment's approvers asked where they are (``links.offer``). The payment stands
     whatever happens here: it waits in the dashboard's inbox all the same, so a failure is
@@ -85,7 +76,15 @@ async def _offer(svc: Services, payment_id: str) -> Outcome:
     try:
         return await perform(
             svc.waker,
-            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, PAYMENTS, payment_id),
+            links.offer(
+                svc.db,
+                svc.sealer,
+                svc.redis,
+                svc.settings,
+                PAYMENTS,
+                payment_id,
+                catalogues=svc.languages,
+            ),
         )
     except Exception:
         log.exception("held payment %s: its approvers could not be asked", payment_id)

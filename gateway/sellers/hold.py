@@ -20,7 +20,8 @@ from ..operations import perform
 from ..store.engine import Database
 from ..store.models import PAYMENTS_CLOSING, SellerPayment, table_of
 from ..values.code_names import Code
-from ..values.money import money
+from ..values.languages import ENGLISH, Reading, money_in
+from ..values.marking import marked
 from ..values.outcome import Outcome
 from . import approvals, authorizing
 from .schemas import PAY_ID, PaymentData
@@ -42,7 +43,7 @@ class PaymentHold(Hold):
     ids = PAY_ID
     noun = "payment"
     page = "payment"
-    approved_words = "Approved: paid."
+    approved_words = marked("Approved: paid.")
     decided = (AUTHORIZED, DENIED)
     closing = PAYMENTS_CLOSING
     not_held = Code.PAYMENT_NOT_AWAITING_APPROVAL
@@ -53,21 +54,33 @@ class PaymentHold(Hold):
             return outcome
         return replace(outcome, data=outcome.data.model_copy(update={"approvers_asked": count}))
 
-    def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
+    def told(
+        self, row: Any, key: str, ends: str, reading: Reading = ENGLISH
+    ) -> tuple[str, dict[str, Any]]:
         # The seller's challenge may end long before the hold does (minutes, not a day): an
         # approval after it pays nothing and releases the payment, so the approver is told when.
         lapses = expires_text(row.expires_at) if row.expires_at < row.approval_expires_at else ""
-        late = (
-            f" The seller's offer lapses {lapses}: approved after that, nothing is paid and the "
-            "amount goes back to the wallet."
-            if lapses
-            else ""
+        line = marked(
+            "Held for your approval (%(env)s): a payment of %(amount)s to %(recipient)s "
+            "(%(payee)s) for %(url)s, asked for by the key %(key)s, payment %(id)s. The hold "
+            "expires %(ends)s."
         )
-        text = (
-            f"Held for your approval ({row.env}): a payment of {money(row.amount_cents)} to "
-            f"{row.destination} ({row.payee}) for {row.url}, asked for by the key {key}, "
-            f"payment {row.id}. The hold expires {ends}.{late}"
-        )
+        text = reading.gettext(line) % {
+            "env": reading.gettext(row.env),
+            "amount": money_in(row.amount_cents, reading.language),
+            "recipient": row.destination,
+            "payee": row.payee,
+            "url": row.url,
+            "key": key,
+            "id": row.id,
+            "ends": ends,
+        }
+        if lapses:
+            late = marked(
+                "The seller's offer lapses %(lapses)s: approved after that, nothing is paid and "
+                "the amount goes back to the wallet."
+            )
+            text += " " + reading.gettext(late) % {"lapses": lapses}
         mail = {
             "payment_id": row.id,
             "recipient": row.destination,

@@ -8,9 +8,10 @@ whatever moved the money), so the bot relays them rather than deciding again wha
 is: the worker's periodic ``relay`` reads, for each linked chat, the merchant's relayed events
 (``RELAYED_TYPES``) after the last one it told that chat of (``telegram_chats.alerted_through``;
 event ids sort by time) and writes a message for each to the bot's outbox, in the words of the
-person who linked the chat (``WORDS``: one sentence builder a type). Moving a chat's mark is one
-conditional UPDATE from the mark it read, before its messages are written in the same
-transaction, so two workers relaying at once tell a chat of an event once.
+person who linked the chat (their language, else their merchant's; ``WORDS``: one sentence
+builder a type). Moving a chat's mark is one conditional UPDATE from the mark it read, before
+its messages are written in the same transaction, so two workers relaying at once tell a chat
+of an event once.
 """
 
 import json
@@ -38,6 +39,7 @@ from ..store.models import (
     ApiKeyRow,
     Budget,
     Event,
+    Merchant,
     MerchantUser,
     TelegramChat,
     User,
@@ -53,6 +55,7 @@ __all__ = ["BATCH", "WORDS", "Told", "relay", "words"]
 _C = table_of(TelegramChat)
 _E = table_of(Event)
 _MU = table_of(MerchantUser)
+_MER = table_of(Merchant)
 _U = table_of(User)
 _K = table_of(ApiKeyRow)
 _B = table_of(Budget)
@@ -88,7 +91,7 @@ def _balance(told: Told, reading: Reading) -> str:
             if recovered
             else marked("Balance low (%(env)s).")
         )
-        return reading.gettext(bare) % {"env": told.env}
+        return reading.gettext(bare) % {"env": reading.gettext(told.env)}
     line = (
         marked(
             "Balance recovered (%(env)s): %(balance)s, back at or above the alert line of "
@@ -98,7 +101,7 @@ def _balance(told: Told, reading: Reading) -> str:
         else marked("Balance low (%(env)s): %(balance)s, below the alert line of %(threshold)s.")
     )
     return reading.gettext(line) % {
-        "env": told.env,
+        "env": reading.gettext(told.env),
         "balance": money_in(balance, reading.language),
         "threshold": money_in(threshold, reading.language),
     }
@@ -141,10 +144,10 @@ def _window(told: Told, reading: Reading) -> str:
     percent = _cents(told.data, "threshold_percent")
     spent, limit = _cents(told.data, "spent_cents"), _cents(told.data, "limit_cents")
     if percent is None or spent is None or limit is None:
-        return reading.gettext(bare) % {"name": told.name, "env": told.env}
+        return reading.gettext(bare) % {"name": told.name, "env": reading.gettext(told.env)}
     return reading.gettext(full) % {
         "name": told.name,
-        "env": told.env,
+        "env": reading.gettext(told.env),
         "percent": f"{percent}%",  # a figure of the sentence: no stray % in the catalogue
         "spent": money_in(spent, reading.language),
         "limit": money_in(limit, reading.language),
@@ -211,17 +214,19 @@ async def relay(
     async with db.read() as conn:
         chats = (
             await conn.execute(
-                select(_C, _U.c.language)
+                select(_C, _U.c.language, _MER.c.language.label("merchant_language"))
                 .join(
                     _MU, (_MU.c.merchant_id == _C.c.merchant_id) & (_MU.c.user_id == _C.c.user_id)
                 )
                 .join(_U, _U.c.id == _C.c.user_id)
+                .join(_MER, _MER.c.id == _C.c.merchant_id)
                 .order_by(_C.c.id)
                 .limit(CHATS)
             )
         ).all()
     for chat in chats:
-        reading = catalogues.reading(choose(person=chat.language))
+        # Their own language, else their merchant's, else English: as ``bot.reading_of``.
+        reading = catalogues.reading(choose(person=chat.language, merchant=chat.merchant_language))
         async with db.transaction() as conn:
             events = (
                 await conn.execute(

@@ -16,6 +16,12 @@
 - **balance.low**, **balance.recovered**: each linked chat is told of its merchant's crossings
   (``alerts``).
 
+Everything the bot posts is in the words of the member it is for (``reading_of``: their own
+language, else their merchant's, else English, as their approval mail is): a held post and its
+buttons in its approver's, an answer to a press or a message in those of the member that
+Telegram user linked in that chat. A stranger, who is nobody's member, is answered in the
+language its Telegram app says (``language_code``), else English.
+
 A stranger (a chat or user linked to no merchant) is answered only when it sends ``/start``
 (how to link, or that its code is unknown), at most as often as the webhook's count per chat and
 per user admits an update (``api.telegram``); any other message of theirs, and a ``/balance``,
@@ -39,11 +45,19 @@ from .. import outbox
 from ..ledger import service as ledger
 from ..merchants.names import PRODUCT_NAME
 from ..store.engine import Database
-from ..store.models import Merchant, MerchantUser, TelegramChat, TelegramLinkCode, table_of
+from ..store.models import (
+    Merchant,
+    MerchantUser,
+    TelegramChat,
+    TelegramLinkCode,
+    User,
+    table_of,
+)
 from ..values.clock import new_id, utcnow
 from ..values.code_names import Code
+from ..values.languages import ENGLISH, Catalogues, Reading, choose, money_in
+from ..values.marking import marked
 from ..values.model import Model
-from ..values.money import money
 from ..values.outcome import Outcome
 from . import calls
 
@@ -64,20 +78,45 @@ __all__ = [
     "linked_chats",
     "on_message",
     "pressed",
+    "reading_of",
 ]
 
 _C = table_of(TelegramChat)
 _K = table_of(TelegramLinkCode)
 _MER = table_of(Merchant)
 _MU = table_of(MerchantUser)
+_P = table_of(User)
 
 APPROVE, DENY = "a:", "d:"
 _CODE_PREFIX = "tgl_"
 _MAX_TEXT = 4096
-_NOT_LINKED = (
+_NOT_LINKED = marked(
     "This chat is not linked to a merchant. An owner links it from the dashboard's approvals "
     "page: send /start with the code it shows."
 )
+_UNKNOWN_CODE = marked(
+    "That code is unknown, used already or expired: ask the dashboard for a new one."
+)
+_LINKED = marked(
+    "Linked to %(name)s: sends held for your approval will come here. /balance shows its wallets."
+)
+_APPROVE, _DENY = marked("Approve"), marked("Deny")
+_APPROVED = marked("Approved: delivered.")  # a send's (``Hold.approved_words``)
+# What a press is answered, by its verdict (an approval's own words are its hold's).
+_VERDICTS = {
+    "denied": marked("Denied: refunded."),
+    "nothing": marked(
+        "This button decides nothing: used, expired, decided elsewhere, or not yours."
+    ),
+    "frozen": marked(
+        "The environment is frozen: nothing was approved. This button still works once it is "
+        "unfrozen, until the hold expires."
+    ),
+}
+# A decision that left its row in a status it need not name, then that status.
+_AND_STATUS = marked("%(words)s (%(status)s).")
+# A language tag Telegram's app sends is short; read no more of one than this.
+_TAG_CAP = 35
 
 
 class _Loose(Model):
@@ -86,8 +125,14 @@ class _Loose(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class User(_Loose):
+class Sender(_Loose):
+    """Who sent an update (Telegram's ``User``)."""
+
     id: int
+    language_code: str | None = None  # the app's language (IETF), for a stranger's answer
+
+    def language(self) -> str | None:
+        return choose(header=self.language_code[:_TAG_CAP]) if self.language_code else None
 
 
 class Chat(_Loose):
@@ -97,13 +142,13 @@ class Chat(_Loose):
 class Message(_Loose):
     message_id: int
     chat: Chat
-    from_: User | None = Field(default=None, alias="from")
+    from_: Sender | None = Field(default=None, alias="from")
     text: str | None = Field(default=None, max_length=_MAX_TEXT)
 
 
 class CallbackQuery(_Loose):
     id: str = Field(max_length=100)
-    from_: User = Field(alias="from")
+    from_: Sender = Field(alias="from")
     message: Message | None = None
     data: str | None = Field(default=None, max_length=64)
 
@@ -170,16 +215,46 @@ def is_linked_approver(merchant_id: Any, user_id: Any, telegram_user_id: int) ->
     )
 
 
-def buttons(token: str) -> dict[str, Any]:
-    """The Approve and Deny buttons of a held send's message (``reply_markup``)."""
+def buttons(token: str, reading: Reading = ENGLISH) -> dict[str, Any]:
+    """The Approve and Deny buttons of a held send's message (``reply_markup``), in
+    ``reading``'s words."""
     return {
         "inline_keyboard": [
             [
-                {"text": "Approve", "callback_data": APPROVE + token},
-                {"text": "Deny", "callback_data": DENY + token},
+                {"text": reading.gettext(_APPROVE), "callback_data": APPROVE + token},
+                {"text": reading.gettext(_DENY), "callback_data": DENY + token},
             ]
         ]
     }
+
+
+async def reading_of(
+    conn: AsyncConnection, catalogues: Catalogues, merchant_id: str, user_id: str
+) -> Reading:
+    """The language the bot speaks to ``user_id`` of ``merchant_id`` in: their own setting,
+    else the merchant's, else English (``values.languages.choose``), as their approval mail."""
+    person = await conn.execute(select(_P.c.language).where(_P.c.id == user_id))
+    merchant = await conn.execute(select(_MER.c.language).where(_MER.c.id == merchant_id))
+    chosen = choose(person=person.scalar_one_or_none(), merchant=merchant.scalar_one_or_none())
+    return catalogues.reading(chosen)
+
+
+async def _reading_in(
+    conn: AsyncConnection, catalogues: Catalogues, chat_id: int, sender: Sender
+) -> Reading:
+    """The words to answer ``sender`` in ``chat_id`` in: those of the member they linked
+    there (the first, if several), else, for a stranger, their app's language."""
+    linked = (
+        await conn.execute(
+            select(_C.c.merchant_id, _C.c.user_id)
+            .where(_C.c.chat_id == chat_id, _C.c.telegram_user_id == sender.id)
+            .order_by(_C.c.created_at, _C.c.id)
+            .limit(1)
+        )
+    ).first()
+    if linked is None:
+        return catalogues.reading(sender.language() or choose())
+    return await reading_of(conn, catalogues, linked.merchant_id, linked.user_id)
 
 
 def pressed(data: str | None) -> tuple[bool, str] | None:
@@ -192,21 +267,27 @@ def pressed(data: str | None) -> tuple[bool, str] | None:
     return None
 
 
-async def on_message(db: Database, sealer: Sealer, message: Message) -> Outcome:
+async def on_message(
+    db: Database, sealer: Sealer, message: Message, catalogues: Catalogues | None = None
+) -> Outcome:
     """A text message: ``/start <code>`` links the chat (``/start`` without a valid code is
     told how), ``/balance`` answers the balance to a linked user; anything else, and a
-    stranger's ``/balance``, is answered nothing. The calls to wake for."""
+    stranger's ``/balance``, is answered nothing. Answered in the words of the member the
+    sender linked in the chat (``reading_of``; ``catalogues``: every language's, none: read
+    once). The calls to wake for."""
     text = (message.text or "").strip()
-    sender = message.from_.id if message.from_ is not None else None
+    sender = message.from_
     if sender is None or not text.startswith(("/start", "/balance")):
         return Outcome(Code.SUCCESS)
+    catalogues = catalogues or Catalogues.load()
     now = utcnow()
     async with db.transaction() as conn:
         reply: str | None
         if text.startswith("/start"):
-            reply = await _link(conn, sealer, message.chat.id, sender, text[6:].strip(), now)
+            code = text[6:].strip()
+            reply = await _link(conn, sealer, catalogues, message.chat.id, sender, code, now)
         else:
-            reply = await _balance(conn, message.chat.id, sender)
+            reply = await _balance(conn, catalogues, message.chat.id, sender)
         if reply is None:
             return Outcome(Code.SUCCESS)
         call = await calls.write(
@@ -221,10 +302,16 @@ async def on_message(db: Database, sealer: Sealer, message: Message) -> Outcome:
 
 
 async def _link(
-    conn: AsyncConnection, sealer: Sealer, chat_id: int, sender: int, code: str, now: datetime
+    conn: AsyncConnection,
+    sealer: Sealer,
+    catalogues: Catalogues,
+    chat_id: int,
+    sender: Sender,
+    code: str,
+    now: datetime,
 ) -> str:
     if not code.startswith(_CODE_PREFIX) or len(code) > 100:
-        return _NOT_LINKED
+        return (await _reading_in(conn, catalogues, chat_id, sender)).gettext(_NOT_LINKED)
     spent = (
         await conn.execute(
             update(_K)
@@ -236,7 +323,7 @@ async def _link(
         )
     ).first()
     if spent is None:
-        return "That code is unknown, used already or expired: ask the dashboard for a new one."
+        return (await _reading_in(conn, catalogues, chat_id, sender)).gettext(_UNKNOWN_CODE)
     known = await conn.execute(
         select(_C.c.id).where(
             _C.c.merchant_id == spent.merchant_id,
@@ -251,7 +338,7 @@ async def _link(
                 merchant_id=spent.merchant_id,
                 user_id=spent.user_id,
                 chat_id=chat_id,
-                telegram_user_id=sender,
+                telegram_user_id=sender.id,
                 alerted_through=outbox.new_event_id(),  # alerts from now on
                 created_at=now,
             )
@@ -264,13 +351,11 @@ async def _link(
                 _C.c.user_id == spent.user_id,
                 _C.c.chat_id == chat_id,
             )
-            .values(telegram_user_id=sender)
+            .values(telegram_user_id=sender.id)
         )
     name = await _merchant_name(conn, spent.merchant_id)
-    return (
-        f"Linked to {name}: sends held for your approval will come here. "
-        "/balance shows its wallets."
-    )
+    reading = await reading_of(conn, catalogues, spent.merchant_id, spent.user_id)
+    return reading.gettext(_LINKED) % {"name": name}
 
 
 async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
@@ -280,13 +365,15 @@ async def _merchant_name(conn: AsyncConnection, merchant_id: str) -> str:
     return str(row.display_name or row.name)
 
 
-async def _balance(conn: AsyncConnection, chat_id: int, sender: int) -> str | None:
+async def _balance(
+    conn: AsyncConnection, catalogues: Catalogues, chat_id: int, sender: Sender
+) -> str | None:
     """The wallets of the merchants ``sender`` linked in ``chat_id``; ``None`` for a stranger."""
     merchants = (
         await conn.execute(
             select(_C.c.merchant_id)
             .join(_MU, (_MU.c.merchant_id == _C.c.merchant_id) & (_MU.c.user_id == _C.c.user_id))
-            .where(_C.c.chat_id == chat_id, _C.c.telegram_user_id == sender)
+            .where(_C.c.chat_id == chat_id, _C.c.telegram_user_id == sender.id)
             .distinct()
             .order_by(_C.c.merchant_id)
             .limit(10)
@@ -294,14 +381,20 @@ async def _balance(conn: AsyncConnection, chat_id: int, sender: int) -> str | No
     ).all()
     if not merchants:
         return None
+    reading = await _reading_in(conn, catalogues, chat_id, sender)
     lines = []
     for row in merchants:
         shown = []
         for env in ("live", "staging"):
             wallet = await ledger.balance(conn, env, ledger.merchant_owner(row.merchant_id))
             if wallet is not None:
-                shown.append(f"{env} {money(wallet.balance_cents)}")
-        lines.append(f"{await _merchant_name(conn, row.merchant_id)}: {', '.join(shown)}")
+                amount = money_in(wallet.balance_cents, reading.language)
+                shown.append(f"{reading.gettext(env)} {amount}")
+        listed = reading.gettext(marked("%(name)s: %(wallets)s")) % {
+            "name": await _merchant_name(conn, row.merchant_id),
+            "wallets": reading.gettext(marked(", ")).join(shown),
+        }
+        lines.append(listed)
     return "\n".join(lines)
 
 
@@ -313,9 +406,11 @@ async def held_posts(
     token_for: Callable[[], Awaitable[str]],
     text: str,
     now: datetime,
+    reading: Reading = ENGLISH,
 ) -> list[str]:
     """A held send's message, with buttons of their own, to each of ``chat_ids``;
-    ``token_for()``: a fresh decision token. The calls to wake for."""
+    ``token_for()``: a fresh decision token; ``text`` and the buttons in ``reading``'s words
+    (its approver's, ``reading_of``). The calls to wake for."""
     written = []
     for chat_id in chat_ids:
         token = await token_for()
@@ -325,7 +420,7 @@ async def held_posts(
                 sealer,
                 merchant_id=merchant_id,
                 method="sendMessage",
-                params={"chat_id": chat_id, "text": text, "reply_markup": buttons(token)},
+                params={"chat_id": chat_id, "text": text, "reply_markup": buttons(token, reading)},
                 now=now,
             )
         )
@@ -344,23 +439,30 @@ async def answer_press(
     *,
     approved: str | None = None,
     decided: Collection[str] = ("delivered", "denied"),
+    catalogues: Catalogues | None = None,
 ) -> Outcome:
     """Answer a press (``answerCallbackQuery``) and, when it decided, say so in its message in
     place of the buttons (``editMessageText``); ``approved``: what an approval of its kind of
     hold says (``Hold.approved_words``), ``decided``: the statuses it need not name
-    (``Hold.decided``). The calls to wake for."""
+    (``Hold.decided``). In the words of the member the presser linked in the chat
+    (``reading_of``). The calls to wake for."""
+    catalogues = catalogues or Catalogues.load()
     now = utcnow()
-    words = {
-        "approved": approved or "Approved: delivered.",
-        "denied": "Denied: refunded.",
-        "nothing": "This button decides nothing: used, expired, decided elsewhere, or not yours.",
-        "frozen": "The environment is frozen: nothing was approved. This button still works "
-        "once it is unfrozen, until the hold expires.",
-    }[verdict]
     done = verdict in ("approved", "denied")
-    if done and status is not None and status not in decided:
-        words = f"{words[:-1]} ({status.replace('_', ' ')})."
     async with db.transaction() as conn:
+        chat_id = press.message.chat.id if press.message is not None else None
+        reading = (
+            catalogues.reading(press.from_.language() or choose())
+            if chat_id is None
+            else await _reading_in(conn, catalogues, chat_id, press.from_)
+        )
+        said = (approved or _APPROVED) if verdict == "approved" else _VERDICTS[verdict]
+        words = reading.gettext(said)
+        if done and status is not None and status not in decided:
+            words = reading.gettext(_AND_STATUS) % {
+                "words": words.rstrip(".。"),
+                "status": reading.gettext(status.replace("_", " ")),
+            }
         written = [
             await calls.write(
                 conn,

@@ -53,9 +53,8 @@ async def send(
     )
     await caps.settle(svc.redis, gate, outcome)
     if outcome.status == HELD and outcome.transaction_id is not None:
-        outcome = links.told(
-            SENDS, outcome, await _asked(svc, outcome.transaction_id, replayed=outcome.replayed)
-        )
+        # A replay too: it asks them if the first reply has not yet (``links.offer``).
+        outcome = links.told(SENDS, outcome, await _offer(svc, outcome.transaction_id))
     if inline.fulfilling(outcome) and svc.upstreams is not None:
         outcome = await inline.first_try(
             svc, caller, outcome, service.settle_key(svc.sealer, caller, idempotency_key)
@@ -79,14 +78,6 @@ async def deny(
     return await SENDS.deny(svc, caller, txn_id, spend=spend)
 
 
-async def _asked(svc: Services, txn_id: str, *, replayed: bool) -> Outcome:
-    """How many people the held send asks: asked now (``_offer``), or for a replay of its
-    reply, as many as the first reply said (``links.asked``)."""
-    if replayed:
-        return await perform(svc.waker, links.asked(svc.db, SENDS, txn_id))
-    return await _offer(svc, txn_id)
-
-
 async def _offer(svc: Services, txn_id: str) -> Outcome:
     """The held send's approvers asked where they are (``links.offer``), once the send
     has committed. The send stands whatever happens here: it waits on the dashboard's inbox as
@@ -94,7 +85,15 @@ async def _offer(svc: Services, txn_id: str) -> Outcome:
     try:
         return await perform(
             svc.waker,
-            links.offer(svc.db, svc.sealer, svc.redis, svc.settings, SENDS, txn_id),
+            links.offer(
+                svc.db,
+                svc.sealer,
+                svc.redis,
+                svc.settings,
+                SENDS,
+                txn_id,
+                catalogues=svc.languages,
+            ),
         )
     except Exception:
         log.exception("held send %s: its approvers could not be asked", txn_id)

@@ -19,7 +19,8 @@ from ..store.engine import Database
 from ..store.models import SENDS_CLOSING, Topup, table_of
 from ..values import statuses
 from ..values.code_names import Code
-from ..values.money import money
+from ..values.languages import ENGLISH, Reading, money_in
+from ..values.marking import marked
 from ..values.outcome import Outcome
 from ..values.platforms import name_of
 from . import approvals, inline, listed
@@ -41,7 +42,7 @@ class SendHold(Hold):
     ids = TXN_ID
     noun = "send"
     page = "review"
-    approved_words = "Approved: delivered."
+    approved_words = marked("Approved: delivered.")
     decided = (statuses.DELIVERED, statuses.DENIED)
     closing = SENDS_CLOSING
     not_held = Code.TOPUP_NOT_AWAITING_APPROVAL
@@ -52,12 +53,22 @@ class SendHold(Hold):
             return outcome
         return replace(outcome, data={**outcome.data, "approvers_asked": count})
 
-    def told(self, row: Any, key: str, ends: str) -> tuple[str, dict[str, Any]]:
-        text = (
-            f"Held for your approval ({row.env}): {money(row.amount_cents)} of "
-            f"{name_of(row.platform)} credit to {row.recipient_email}, sent by the key {key}, "
-            f"top-up {row.id}. The hold expires {ends}."
+    def told(
+        self, row: Any, key: str, ends: str, reading: Reading = ENGLISH
+    ) -> tuple[str, dict[str, Any]]:
+        line = marked(
+            "Held for your approval (%(env)s): %(amount)s of %(platform)s credit to "
+            "%(recipient)s, sent by the key %(key)s, top-up %(id)s. The hold expires %(ends)s."
         )
+        text = reading.gettext(line) % {
+            "env": reading.gettext(row.env),
+            "amount": money_in(row.amount_cents, reading.language),
+            "platform": name_of(row.platform),
+            "recipient": row.recipient_email,
+            "key": key,
+            "id": row.id,
+            "ends": ends,
+        }
         mail = {
             "transaction_id": row.id,
             "recipient": row.recipient_email,

@@ -4,16 +4,20 @@ The reply that held it counts the people asked (``approvers_asked``: 0), a repla
 counts the same, and its page on the dashboard says nobody was asked, in English, Chinese and
 Japanese; once someone may decide, the next hold asks them and its page says nothing of it."""
 
+import asyncio
 import re
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from starlette.types import ASGIApp
 
 from gateway.accounts import users
+from gateway.approvals import links
 from gateway.store.engine import Database
-from gateway.store.models import MerchantUser, table_of
+from gateway.store.models import Mail, MerchantUser, table_of
+from gateway.values.outcome import Outcome
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
@@ -24,6 +28,7 @@ from tests.fixtures.tally_payer import TallyPayer, challenge
 from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 _MU = table_of(MerchantUser)
+_MAIL = table_of(Mail)
 HELD = {"scopes": ["topup:send", "topup:read", "payments:send"], "approval_above_cents": 10}
 SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": "r@ex.com"}
 
@@ -137,3 +142,66 @@ async def test_a_replay_of_a_held_reply_counts_the_people_the_first_asked(
         assert reply["data"]["approvers_asked"] == people, reply
     mailbox = await owner.client.get("/mail")
     assert mailbox.text.count('data-kind="approval_request"') == 2 * people
+
+
+@pytest.mark.parametrize("kind", ["send", "payment"])
+async def test_replays_between_the_holds_commit_and_its_asking_count_the_people_asked(
+    app: ASGIApp,
+    db: Database,
+    make_merchant: MakeMerchant,
+    tally: TallyPayer,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """The first reply's asking is held back after the hold committed (an injected pause, no
+    race of sleeps): eight replays at once meanwhile count its one approver, one of them asks
+    them, and the first reply, let go, counts the same and asks nobody again."""
+    owner = await sign_up_on(dashboard_client(app))
+    user = await users.check_password(db, owner.email, owner.password)
+    assert user is not None
+    agent = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
+    paused, go = asyncio.Event(), asyncio.Event()
+    real = links.offer
+    offers = 0
+
+    async def first_waits(*args: Any, **kwargs: Any) -> Outcome:
+        nonlocal offers
+        offers += 1
+        if offers == 1:  # the first reply's: the hold has committed, nobody is asked yet
+            paused.set()
+            await go.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(links, "offer", first_waits)
+    said = challenge()
+
+    async def held(api: httpx.AsyncClient) -> httpx.Response:
+        if kind == "send":
+            headers = {**agent.headers, "Idempotency-Key": "window"}
+            return await api.post("/topup/send", json=SEND, headers=headers)
+        return await pay(api, agent, "window", said=said)
+
+    async with asgi_client(app) as api:
+        first = asyncio.create_task(held(api))
+        await asyncio.wait_for(paused.wait(), timeout=30)
+        assert await _approval_mails(db, user.merchant_id) == 0
+        replays = await asyncio.gather(*(held(api) for _ in range(8)))
+        go.set()
+        replies = [await first, *replays]
+    for reply in replies:
+        assert reply.status_code == 202, reply.text
+        assert reply.json()["data"]["approvers_asked"] == 1, reply.text
+    assert len({reply.json()["transaction_id"] for reply in replies}) == 1
+    assert offers == 9
+    assert await _approval_mails(db, user.merchant_id) == 1
+
+
+async def _approval_mails(db: Database, merchant_id: str) -> int:
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(func.count())
+            .select_from(_MAIL)
+            .where(_MAIL.c.merchant_id == merchant_id, _MAIL.c.kind == "approval_request")
+        )
+        return int(found.scalar_one())

@@ -5,6 +5,7 @@ member who linked it, sent through a stand-in of the Bot API by the worker."""
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,18 +14,21 @@ from pydantic import SecretStr
 from sqlalchemy import insert, select, update
 from starlette.types import ASGIApp
 
+from gateway.merchants import preferences
 from gateway.outbox import new_event_id
 from gateway.policies import thresholds
 from gateway.store.engine import Database
 from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
 from gateway.telegram import alerts
 from gateway.values.clock import new_id, utcnow
+from gateway.values.languages import money_in
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
 from tests.fixtures.stand_ins import served
 from tests.fixtures.telegram import BOT_TOKEN, WEBHOOK_SECRET, BotApi
 from tests.fixtures.workers import StartWorker
+from tests.gateway.dashboard.test_languages import latin_left
 from worker.telegram import telegram_alerts
 
 SEALER = Sealer(TEST_SECRET.encode())
@@ -170,9 +174,11 @@ async def test_key_and_budget_levels_reach_each_linked_chat_in_its_language(
             "Key agent (staging) is back under 50% of its limit: $0.00 of $10.00 spent.",
         ]
     )
-    zh_key = "密钥 agent（staging）已达到其限额的 50%：已花费 US$5.00，限额 US$10.00。"  # noqa: RUF001
-    zh_back = "预算 fleet（staging）已回到其限额的 50% 以下：已花费 US$0.00，限额 US$10.00。"  # noqa: RUF001
-    ja_key = "キー agent（staging）が上限の 50% に達しました：上限 $10.00 のうち $5.00 を使用。"  # noqa: RUF001
+    zh_key = "密钥 agent（测试）已达到其限额的 50%：已花费 US$5.00，限额 US$10.00。"  # noqa: RUF001
+    zh_back = "预算 fleet（测试）已回到其限额的 50% 以下：已花费 US$0.00，限额 US$10.00。"  # noqa: RUF001
+    ja_key = (
+        "キー agent（ステージング）が上限の 50% に達しました：上限 $10.00 のうち $5.00 を使用。"  # noqa: RUF001
+    )
     assert zh_key in said[ZH] and zh_back in said[ZH]
     assert ja_key in said[JA]
     assert len(said[ZH]) == len(said[JA]) == 4
@@ -198,3 +204,18 @@ def test_every_relayed_event_has_its_words_in_each_language() -> None:
         for language in LANGUAGES[1:]:
             said = alerts.words(alerts.Told(type_, "live", data, "k"), catalogues.reading(language))
             assert said != english, (type_, language)
+
+
+async def test_a_member_without_a_language_is_told_in_the_merchants(
+    db: Database, app: ASGIApp, make_merchant: MakeMerchant
+) -> None:
+    """Their own language, else their merchant's, as their approval mail and the bot's posts."""
+    key = await make_merchant(balance_cents=1_000, low_balance_threshold_cents=500)
+    await preferences.set_recipients_language(db, key.merchant_id, "ja")
+    chat = 6_100_000 + uuid.uuid4().int % 100_000
+    await _link(db, key.merchant_id, chat)
+    await _send(app, key, 600)  # 1,000 -> 400: a crossing
+    told = [t for t in await _told(db, await alerts.relay(db, SEALER)) if t["chat_id"] == chat]
+    [said] = [str(t["text"]) for t in told]
+    assert money_in(400, "ja") in said and not latin_left(said), said
+    assert not said.startswith("Balance low"), said

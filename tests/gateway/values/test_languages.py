@@ -18,7 +18,7 @@ from gateway.values.languages import Catalogues, choose, from_header, moment_in,
 
 ROOT = Path(__file__).resolve().parents[3]
 TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")  # a name put in as text, or a count
 TAG = re.compile(r"</?[a-z]+[^>]*>")
 
 
