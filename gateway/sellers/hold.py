@@ -49,7 +49,10 @@ class PaymentHold(Hold):
     not_held = Code.PAYMENT_NOT_AWAITING_APPROVAL
 
     def asked(self, outcome: Outcome, count: int) -> Outcome:
-        # A payment's reply is its model (``schemas.PaymentData``), which has room for it.
+        # A payment's reply is its model (``schemas.PaymentData``), which has room for it, or,
+        # replayed, the dump of that model kept with its idempotency key.
+        if isinstance(outcome.data, dict):
+            return replace(outcome, data={**outcome.data, "approvers_asked": count})
         if not isinstance(outcome.data, PaymentData):
             return outcome
         return replace(outcome, data=outcome.data.model_copy(update={"approvers_asked": count}))
