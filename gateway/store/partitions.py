@@ -226,7 +226,12 @@ class Dropped:
     whole_since: datetime | None = None
 
 
-_PENDING = "SELECT 1 FROM {} WHERE status = 'pending' LIMIT 1"
+# Read through the partitioned table, its key's range pruning it to the one partition: the
+# workers' role has grants on the tables, not necessarily on each partition the owner made.
+_PENDING = text(
+    "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' "
+    "AND id >= coalesce(:low, '') AND id < :high LIMIT 1"
+)
 
 
 async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED) -> Dropped:
@@ -253,7 +258,7 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
             # Another worker's job may have dropped them while this one waited.
             found = [(h, p) for h, p in weeks[high] if await _exists(conn, p.name)]
             names = [part.name for _, part in found]
-            pending = await _pending_in(conn, names)
+            pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
             if pending is not None:
                 kept = kept or pending
                 continue
@@ -274,10 +279,11 @@ async def _exists(conn: AsyncConnection, name: str) -> bool:
     return found.scalar_one() is not None
 
 
-async def _pending_in(conn: AsyncConnection, names: list[str]) -> str | None:
-    """The partition of deliveries among ``names`` that holds one still pending, if any."""
-    for name in names:
-        is_deliveries = name.startswith(_DELIVERIES.table + "_")
-        if is_deliveries and (await conn.exec_driver_sql(_PENDING.format(name))).first():
-            return name
+async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
+    """The partition of deliveries among ``parts`` that holds one still pending, if any."""
+    for part in parts:
+        low = None if part.low is None else id_floor(_DELIVERIES.prefix or "", part.low)
+        high = id_floor(_DELIVERIES.prefix or "", part.high)
+        if (await conn.execute(_PENDING, {"low": low, "high": high})).first():
+            return part.name
     return None
