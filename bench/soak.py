@@ -247,15 +247,15 @@ WORKER_ROLE = "aitopup_worker"
 
 async def _worker_role(database_url: str) -> None:
     """The workers' role on the soak's own cluster, as docs/operations.md makes it: its
-    sessions start with the worker's planner settings, and it is a member of the tables'
-    owner, as the worker makes and drops the history's partitions."""
+    sessions start with the worker's planner settings, and it has grants on the tables alone
+    (it makes and drops the history's partitions through the owner's functions, 0078)."""
     conn = await asyncpg.connect(admin_dsn(database_url))
     try:
-        owner = await conn.fetchval("SELECT tableowner FROM pg_tables WHERE tablename = 'events'")
         await conn.execute(f"CREATE ROLE {WORKER_ROLE} LOGIN")
         for name, value in POSTGRES_SETTINGS.items():
             await conn.execute(f"ALTER ROLE {WORKER_ROLE} SET {name} = {value}")
-        await conn.execute(f'GRANT "{owner}" TO {WORKER_ROLE}')
+        await conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {WORKER_ROLE}")
+        await conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {WORKER_ROLE}")
     finally:
         await conn.close()
 

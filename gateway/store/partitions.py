@@ -190,8 +190,9 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
                 week = start + step * SPAN
                 if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
                     continue
-                for statement in attach_sql(history, week):
-                    await conn.exec_driver_sql(statement)
+                # Through the tables' owner's function (migration 0078): the workers' role
+                # has grants on the tables, and only their owner may add a partition.
+                await conn.execute(_MAKE_WEEK, {"table": history.table, "week": week.date()})
                 made.append(history.partition(week))
     return made
 
@@ -199,6 +200,9 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
 # Makes and drops of partitions wait for one another (two workers' jobs at startup), each
 # transaction's own lock, which a pooler in transaction mode keeps.
 _LOCK_KEY = 0x61697470_70617274  # "aitp" "part"
+_MAKE_WEEK = text("SELECT history_make_week(:table, :week)")
+# ``week`` null: the partition of the history from before partitions.
+_DROP_WEEK = text("SELECT history_drop_week(:table, :week)")
 
 
 async def _serialised(conn: AsyncConnection) -> None:
@@ -222,7 +226,12 @@ class Dropped:
     whole_since: datetime | None = None
 
 
-_PENDING = "SELECT 1 FROM {} WHERE status = 'pending' LIMIT 1"
+# Read through the partitioned table, its key's range pruning it to the one partition: the
+# workers' role has grants on the tables, not necessarily on each partition the owner made.
+_PENDING = text(
+    "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' "
+    "AND id >= coalesce(:low, '') AND id < :high LIMIT 1"
+)
 
 
 async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED) -> Dropped:
@@ -235,26 +244,27 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
     async with db.read() as conn:
         if not await _is_partitioned(conn):
             return Dropped()
-        weeks: dict[datetime, list[str]] = {}
+        weeks: dict[datetime, list[tuple[History, _Part]]] = {}
         for history in HISTORY:
             for part in await _parts(conn, history):
                 if part.high <= horizon:
-                    weeks.setdefault(part.high, []).append(part.name)
+                    weeks.setdefault(part.high, []).append((history, part))
     dropped: list[str] = []
     through = None
     kept = None
     for high in sorted(weeks)[:most]:
-        names = weeks[high]
         async with db.transaction() as conn:
             await _serialised(conn)
             # Another worker's job may have dropped them while this one waited.
-            names = [n for n in names if await _exists(conn, n)]
-            pending = await _pending_in(conn, names)
+            found = [(h, p) for h, p in weeks[high] if await _exists(conn, p.name)]
+            names = [part.name for _, part in found]
+            pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
             if pending is not None:
                 kept = kept or pending
                 continue
-            if names:
-                await conn.exec_driver_sql("DROP TABLE " + ", ".join(names))
+            for history, part in found:  # through the owner's function, as made (0078)
+                week = None if part.low is None else part.low.date()
+                await conn.execute(_DROP_WEEK, {"table": history.table, "week": week})
         dropped += names
         through = high
     async with db.read() as conn:
@@ -269,10 +279,11 @@ async def _exists(conn: AsyncConnection, name: str) -> bool:
     return found.scalar_one() is not None
 
 
-async def _pending_in(conn: AsyncConnection, names: list[str]) -> str | None:
-    """The partition of deliveries among ``names`` that holds one still pending, if any."""
-    for name in names:
-        is_deliveries = name.startswith(_DELIVERIES.table + "_")
-        if is_deliveries and (await conn.exec_driver_sql(_PENDING.format(name))).first():
-            return name
+async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
+    """The partition of deliveries among ``parts`` that holds one still pending, if any."""
+    for part in parts:
+        low = None if part.low is None else id_floor(_DELIVERIES.prefix or "", part.low)
+        high = id_floor(_DELIVERIES.prefix or "", part.high)
+        if (await conn.execute(_PENDING, {"low": low, "high": high})).first():
+            return part.name
     return None
