@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from gateway.store.db import Database, open_database
+from gateway.store.db import open_database
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade_async
 from gateway.store.partitions import HISTORY, SPAN, make_ahead, week_of
 from gateway.values.clock import utcnow
