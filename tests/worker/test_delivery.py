@@ -171,9 +171,10 @@ async def test_a_500_gets_exactly_three_attempts_on_schedule_then_replay_keeps_t
     assert len(receiver.ids()) == 1
     gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
     # Never early; late by no more than the worker's own wake-up and whatever the machine
-    # stalled this loop for meanwhile.
+    # stalled this loop for meanwhile: a second, where another entry of the schedule is 25 s
+    # off, so a loaded machine's late wake-up passes and a wrong entry does not.
     for gap, expected in zip(gaps, delays[1:], strict=True):
-        assert expected <= gap < expected + 0.3 + lag.worst, (gaps, lag.worst)
+        assert expected <= gap < expected + 1.0 + lag.worst, (gaps, lag.worst)
 
     delivery_id = listed[0]["id"]
     log = await attempts_of(db, delivery_id)

@@ -41,8 +41,10 @@ async def test_a_long_schedule_endpoint_is_tried_on_the_long_schedule_then_given
         await wait_until(given_up)
     assert len(receiver.received) == len(delays)
     gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
+    # Not before its delay, and not on another entry's (those are minutes off): a second of
+    # real time covers a loaded machine's late wake-up without letting a wrong entry through.
     for gap, expected in zip(gaps, delays[1:], strict=True):
-        assert expected <= gap < expected + 0.3 + lag.worst, (gaps, lag.worst)
+        assert expected <= gap < expected + 1.0 + lag.worst, (gaps, lag.worst)
 
 
 async def test_an_endpoint_is_on_the_standard_schedule_until_a_patch_moves_it(
