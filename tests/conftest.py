@@ -64,6 +64,7 @@ pytest_plugins = [
     "tests.fixtures.seller_payments",
     "tests.fixtures.treasury",
     "tests.fixtures.sellers",
+    "tests.fixtures.telegram",
 ]
 
 # Inside pytest-timeout's limit (pyproject.toml), which ends the whole run with nothing but

@@ -9,44 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from bench.deliveries import worker_bench
 from bench.instructions import _merchant
-from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.store.models import WebhookDelivery, table_of
-from tests.fixtures.benches import ROOT
+from tests.fixtures.benches import ROOT, go_on, said, statuses
 
 # It starts a receiver and a Redis of its own: one at a time, as the other benches.
 pytestmark = pytest.mark.xdist_group("processes")
 
 COUNT = 5
 _D = table_of(WebhookDelivery)
-
-
-async def _statuses(database_url: str) -> dict[str, int]:
-    db = open_database(database_url, pool_size=1)
-    try:
-        async with db.read() as conn:
-            rows = await conn.execute(select(_D.c.status, func.count()).group_by(_D.c.status))
-            return {status: int(n) for status, n in rows}
-    finally:
-        await db.dispose()
-
-
-def _said(proc: "subprocess.Popen[str]", word: str) -> None:
-    assert proc.stdout is not None
-    while (line := proc.stdout.readline()) != "":
-        if line.strip() == word:
-            return
-    raise AssertionError(f"the loop ended before it said {word!r}")
-
-
-def _go_on(proc: "subprocess.Popen[str]") -> None:
-    assert proc.stdin is not None
-    proc.stdin.write("\n")
-    proc.stdin.flush()
 
 
 def test_the_worker_delivers_its_count_between_the_marks(tmp_path: Path) -> None:
@@ -63,15 +37,15 @@ def test_the_worker_delivers_its_count_between_the_marks(tmp_path: Path) -> None
             text=True,
         ) as proc:
             try:
-                _said(proc, "ready")  # the warm-up's delivered; the counted ones not yet due
-                assert asyncio.run(_statuses(database_url)) == {
+                said(proc, "ready")  # the warm-up's delivered; the counted ones not yet due
+                assert asyncio.run(statuses(database_url, _D)) == {
                     "succeeded": COUNT,
                     "pending": COUNT,
                 }
-                _go_on(proc)
-                _said(proc, "done")
-                assert asyncio.run(_statuses(database_url)) == {"succeeded": 2 * COUNT}
-                _go_on(proc)
+                go_on(proc)
+                said(proc, "done")
+                assert asyncio.run(statuses(database_url, _D)) == {"succeeded": 2 * COUNT}
+                go_on(proc)
                 assert proc.wait(timeout=60) == 0
             finally:
                 if proc.poll() is None:

@@ -11,47 +11,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from bench import payments
 from bench.send_loop import WARM_UP
 from bench.topup import _gateway_env
-from gateway.store.db import open_database
 from gateway.store.migrate import upgrade
 from gateway.store.models import SellerPayment, table_of
-from tests.fixtures.benches import ROOT, figures_of, run_bench
+from tests.fixtures.benches import ROOT, figures_of, go_on, run_bench, said, statuses
 
 # It starts a gateway of its own: one at a time (``--dist loadgroup``), as the other benches.
 pytestmark = pytest.mark.xdist_group("processes")
 
 COUNT = 3
 _P = table_of(SellerPayment)
-
-
-async def _authorized(database_url: str) -> dict[str, int]:
-    db = open_database(database_url, pool_size=1)
-    try:
-        async with db.read() as conn:
-            rows = await conn.execute(select(_P.c.status, func.count()).group_by(_P.c.status))
-            return {status: int(n) for status, n in rows}
-    finally:
-        await db.dispose()
-
-
-def _said(proc: "subprocess.Popen[str]", word: str) -> None:
-    """Read on to ``word`` alone on a line (the lines before are the app's log)."""
-    assert proc.stdout is not None
-    while (line := proc.stdout.readline()) != "":
-        if line.strip() == word:
-            return
-    raise AssertionError(f"the loop ended before it said {word!r}")
-
-
-def _go_on(proc: "subprocess.Popen[str]") -> None:
-    """The bench's line: the loop goes on past its mark."""
-    assert proc.stdin is not None
-    proc.stdin.write("\n")
-    proc.stdin.flush()
 
 
 def test_the_payment_loop_pays_its_count_between_the_marks(tmp_path: Path, redis_url: str) -> None:
@@ -74,12 +46,12 @@ def test_the_payment_loop_pays_its_count_between_the_marks(tmp_path: Path, redis
         text=True,
     ) as proc:
         try:
-            _said(proc, "ready")
-            assert asyncio.run(_authorized(database_url)) == {"authorized": WARM_UP}
-            _go_on(proc)
-            _said(proc, "done")
-            assert asyncio.run(_authorized(database_url)) == {"authorized": WARM_UP + COUNT}
-            _go_on(proc)
+            said(proc, "ready")
+            assert asyncio.run(statuses(database_url, _P)) == {"authorized": WARM_UP}
+            go_on(proc)
+            said(proc, "done")
+            assert asyncio.run(statuses(database_url, _P)) == {"authorized": WARM_UP + COUNT}
+            go_on(proc)
             assert proc.wait(timeout=60) == 0
         finally:
             if proc.poll() is None:

@@ -7,13 +7,10 @@ switch, with no other change to the product."""
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from starlette.types import ASGIApp
 
 from gateway.approvals import links
@@ -25,16 +22,15 @@ from gateway.store.models import Mail, MerchantUser, User, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET, asgi_client, running_app, wait_until
+from tests.fixtures.core import TEST_SECRET, asgi_client
 from tests.fixtures.dashboard import Account, client_from, csrf_of, dashboard_client, sign_up_on
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.payout_hold import APPROVED, PAYOUTS, PayoutHold, made
-from tests.fixtures.stand_ins import served
 from tests.fixtures.telegram import (
-    BOT_TOKEN,
-    WEBHOOK_SECRET,
     BotApi,
+    bot_settings,
     post_update,
+    said,
     update_of_message,
     update_of_press,
 )
@@ -43,26 +39,6 @@ from worker import expiry
 
 _M, _U, _MU = table_of(Mail), table_of(User), table_of(MerchantUser)
 CHAT, ANN = 5550301, 7770301
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[BotApi]:
-    async with served(BotApi()) as stand_in:
-        yield stand_in
-
-
-def _bot(telegram: BotApi) -> dict[str, Any]:
-    return {
-        "telegram_bot_token": SecretStr(BOT_TOKEN),
-        "telegram_api_base_url": telegram.url,
-        "telegram_webhook_secret": SecretStr(WEBHOOK_SECRET),
-    }
-
-
-@pytest.fixture
-async def bot_app(settings: Settings, telegram: BotApi) -> AsyncIterator[ASGIApp]:
-    async with running_app(settings.model_copy(update=_bot(telegram))) as app:
-        yield app
 
 
 async def _merchant_of(db: Database, owner: Account) -> str:
@@ -114,14 +90,6 @@ async def _mailed_token(db: Database, payout: str) -> str:
     raise AssertionError(f"no approval mail for {payout}")
 
 
-async def _said(telegram: BotApi, method: str, count: int) -> list[dict[str, Any]]:
-    async def arrived() -> bool:
-        return len(telegram.of(method)) >= count
-
-    await wait_until(arrived)
-    return telegram.of(method)
-
-
 async def test_a_made_up_hold_goes_through_the_inbox_a_mailed_link_telegram_a_freeze_and_expiry(
     bot_app: ASGIApp,
     settings: Settings,
@@ -130,7 +98,7 @@ async def test_a_made_up_hold_goes_through_the_inbox_a_mailed_link_telegram_a_fr
     start_worker: StartWorker,
     make_merchant: MakeMerchant,
 ) -> None:
-    running = await start_worker(**_bot(telegram))
+    running = await start_worker(**bot_settings(telegram))
     async with made(db):
         await _through_every_door(bot_app, settings, db, telegram, running.ctx, make_merchant)
     assert [each.name for each in registry.holds()] == ["topup", "payment"]
@@ -153,14 +121,14 @@ async def _through_every_door(
         async with asgi_client(bot_app) as api:
             start = update_of_message(CHAT, ANN, f"/start {code.group(1)}")
             assert (await post_update(api, start)).is_success
-            await _said(telegram, "sendMessage", 1)
+            await said(telegram, "sendMessage", 1)
             key = await make_merchant(merchant_id=merchant_id)
             payouts = {
                 name: await _held(db, key, merchant_id, cents)
                 for name, cents in (("mailed", 1_100), ("pressed", 1_200), ("late", 1_300))
             }
             payouts["frozen"] = await _held(db, key, merchant_id, 1_400)
-            async with open_services(settings.model_copy(update=_bot(telegram))) as svc:
+            async with open_services(settings.model_copy(update=bot_settings(telegram))) as svc:
                 for payout in payouts.values():
                     asking = links.offer(svc.db, svc.sealer, svc.redis, svc.settings, hold, payout)
                     assert (await perform(svc.waker, asking)).deliveries
@@ -185,16 +153,16 @@ async def _through_every_door(
             assert status == "approved" and (by or "").startswith("user:")
 
             # Its button in Telegram decides it, for the approver linked there, once.
-            posts = await _said(telegram, "sendMessage", 5)
+            posts = await said(telegram, "sendMessage", 5)
             [post] = [p for p in posts if payouts["pressed"] in p["text"]]
             assert "a payout of $12.00" in post["text"]
             [[approve, _]] = post["reply_markup"]["inline_keyboard"]
             sent = {"message_id": 100, "chat": {"id": CHAT, "type": "group"}}
             press = update_of_press(sent, ANN, approve["callback_data"])
             assert (await post_update(api, press)).is_success
-            assert (await _said(telegram, "answerCallbackQuery", 1))[-1]["text"] == APPROVED
+            assert (await said(telegram, "answerCallbackQuery", 1))[-1]["text"] == APPROVED
             assert (await post_update(api, press)).is_success
-            again = (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"]
+            again = (await said(telegram, "answerCallbackQuery", 2))[-1]["text"]
             assert "decides nothing" in again
             status, by = await _status(db, payouts["pressed"])
             assert status == "approved" and (by or "").startswith("user:")

@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from gateway.store.models import Mail, MerchantUser, TelegramMessage, Topup, Use
 from gateway.telegram import api as bot_api
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET, asgi_client, running_app, wait_until
+from tests.fixtures.core import TEST_SECRET, asgi_client, running_app
 from tests.fixtures.dashboard import (
     Account,
     client_from,
@@ -34,13 +33,13 @@ from tests.fixtures.held_payments import HOLDING, held, status_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import SELLER, pay
-from tests.fixtures.stand_ins import served
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.telegram import (
-    BOT_TOKEN,
     WEBHOOK_SECRET,
     BotApi,
+    bot_settings,
     post_update,
+    said,
     update_of_message,
     update_of_press,
 )
@@ -49,26 +48,6 @@ from tests.fixtures.workers import StartWorker
 _T, _G, _M = table_of(Topup), table_of(TelegramMessage), table_of(Mail)
 _RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
 CHAT, ANN, STRANGER = 5550001, 7770001, 9990001
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[BotApi]:
-    async with served(BotApi()) as stand_in:
-        yield stand_in
-
-
-def _bot(telegram: BotApi) -> dict[str, Any]:
-    return {
-        "telegram_bot_token": SecretStr(BOT_TOKEN),
-        "telegram_api_base_url": telegram.url,
-        "telegram_webhook_secret": SecretStr(WEBHOOK_SECRET),
-    }
-
-
-@pytest.fixture
-async def bot_app(settings: Settings, telegram: BotApi) -> AsyncIterator[ASGIApp]:
-    async with running_app(settings.model_copy(update=_bot(telegram))) as app:
-        yield app
 
 
 async def _owner_with_key(app: ASGIApp) -> tuple[Account, str]:
@@ -99,24 +78,18 @@ async def _status(db: Database, txn: str) -> tuple[str, str | None]:
     return row.status, row.decided_by
 
 
-async def _said(telegram: BotApi, method: str, count: int) -> list[dict[str, Any]]:
-    async def arrived() -> bool:
-        return len(telegram.of(method)) >= count
-
-    await wait_until(arrived)
-    return telegram.of(method)
-
-
 async def test_set_webhook_gives_telegram_the_url_and_the_secret(
     settings: Settings, telegram: BotApi
 ) -> None:
-    await bot_api.set_webhook(settings.model_copy(update=_bot(telegram)), "https://pay.example")
+    await bot_api.set_webhook(
+        settings.model_copy(update=bot_settings(telegram)), "https://pay.example"
+    )
     [call] = telegram.of("setWebhook")
     assert call["url"] == "https://pay.example/api/public/v1/telegram/webhook"
     assert call["secret_token"] == WEBHOOK_SECRET
     assert call["allowed_updates"] == ["message", "callback_query"]
     wrong = settings.model_copy(
-        update={**_bot(telegram), "telegram_bot_token": SecretStr("1:not-the-token")}
+        update={**bot_settings(telegram), "telegram_bot_token": SecretStr("1:not-the-token")}
     )
     with pytest.raises(bot_api.BotApiError) as refused:
         await bot_api.set_webhook(wrong, "https://pay.example")
@@ -130,7 +103,7 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
     start_worker: StartWorker,
     settings: Settings,
 ) -> None:
-    await start_worker(**_bot(telegram))
+    await start_worker(**bot_settings(telegram))
     owner, key = await _owner_with_key(bot_app)
     # The dashboard gives the person a one-time code to send the bot.
     made = await owner.post("/telegram/code", {}, page="/telegram")
@@ -154,18 +127,18 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
             )
         ).status_code == 400
         assert (await post_update(api, start)).status_code == 200
-        [linked] = await _said(telegram, "sendMessage", 1)
+        [linked] = await said(telegram, "sendMessage", 1)
         assert linked["chat_id"] == CHAT and linked["text"].startswith("Linked to")
         # The code worked once: a stranger sending it again links nothing.
         await post_update(api, update_of_message(CHAT + 1, STRANGER, f"/start {code.group(1)}"))
-        again = (await _said(telegram, "sendMessage", 2))[-1]
+        again = (await said(telegram, "sendMessage", 2))[-1]
         assert again["chat_id"] == CHAT + 1 and "unknown, used already" in again["text"]
         page = await owner.client.get("/telegram")
         assert f"<code>{CHAT}</code>" in page.text and f"<code>{CHAT + 1}</code>" not in page.text
 
         # A held send comes to the linked chat with its buttons.
         txn = await _held(api, key, 700)
-        post = (await _said(telegram, "sendMessage", 3))[-1]
+        post = (await said(telegram, "sendMessage", 3))[-1]
         assert post["chat_id"] == CHAT and "$7.00" in post["text"] and txn in post["text"]
         [[approve, deny]] = post["reply_markup"]["inline_keyboard"]
         assert approve["text"] == "Approve" and approve["callback_data"].startswith("a:apl_")
@@ -177,16 +150,16 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
         press = update_of_press(sent, STRANGER, approve["callback_data"])
         assert (await post_update(api, press, secret=None)).status_code == 401
         assert (await post_update(api, press)).status_code == 200
-        [nothing] = await _said(telegram, "answerCallbackQuery", 1)
+        [nothing] = await said(telegram, "answerCallbackQuery", 1)
         assert "decides nothing" in nothing["text"]
         assert await _status(db, txn) == ("pending_approval", None)
 
         # The linked approver's press decides, as them; a replay of it does nothing more.
         mine = update_of_press(sent, ANN, deny["callback_data"])
         assert (await post_update(api, mine)).status_code == 200
-        answered = (await _said(telegram, "answerCallbackQuery", 2))[-1]
+        answered = (await said(telegram, "answerCallbackQuery", 2))[-1]
         assert answered["text"].startswith("Denied")
-        [edited] = await _said(telegram, "editMessageText", 1)
+        [edited] = await said(telegram, "editMessageText", 1)
         assert edited["chat_id"] == CHAT and edited["message_id"] == sent["message_id"]
         status, decided_by = await _status(db, txn)
         assert status == "denied" and decided_by is not None and decided_by.startswith("user:")
@@ -194,21 +167,21 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
         assert (
             await post_update(api, update_of_press(sent, ANN, approve["callback_data"]))
         ).status_code == 200
-        replies = await _said(telegram, "answerCallbackQuery", 4)
+        replies = await said(telegram, "answerCallbackQuery", 4)
         assert all("decides nothing" in r["text"] for r in replies[-2:])
         assert (await _status(db, txn))[0] == "denied"
 
         # Another held send, approved from Telegram.
         second = await _held(api, key, 800)
-        post = (await _said(telegram, "sendMessage", 4))[-1]
+        post = (await said(telegram, "sendMessage", 4))[-1]
         [[approve, _]] = post["reply_markup"]["inline_keyboard"]
         await post_update(api, update_of_press(sent, ANN, approve["callback_data"]))
-        assert (await _said(telegram, "answerCallbackQuery", 5))[-1]["text"].startswith("Approved")
+        assert (await said(telegram, "answerCallbackQuery", 5))[-1]["text"].startswith("Approved")
         assert (await _status(db, second))[0] == "delivered"
 
         # /balance answers the linked approver, and nobody else: a stranger is answered nothing.
         await post_update(api, update_of_message(CHAT, ANN, "/balance"))
-        balance = (await _said(telegram, "sendMessage", 5))[-1]
+        balance = (await said(telegram, "sendMessage", 5))[-1]
         assert owner.merchant_name in balance["text"] and "staging $" in balance["text"]
         before = await _calls_written(db)
         assert (await post_update(api, update_of_message(CHAT, STRANGER, "/balance"))).is_success
@@ -216,7 +189,7 @@ async def test_a_linked_approver_decides_in_telegram_and_nobody_else_does(
         assert await _calls_written(db) == before
         # /start without a code is told how to link.
         await post_update(api, update_of_message(CHAT + 2, STRANGER, "/start"))
-        how = (await _said(telegram, "sendMessage", 6))[-1]
+        how = (await said(telegram, "sendMessage", 6))[-1]
         assert how["chat_id"] == CHAT + 2 and "not linked" in how["text"]
 
 
@@ -241,9 +214,9 @@ async def _linked_with_a_held_post(
     assert (
         await post_update(api, update_of_message(CHAT, ANN, f"/start {code.group(1)}"))
     ).is_success
-    await _said(telegram, "sendMessage", 1)
+    await said(telegram, "sendMessage", 1)
     txn = await _held(api, key, 700)
-    post = (await _said(telegram, "sendMessage", 2))[-1]
+    post = (await said(telegram, "sendMessage", 2))[-1]
     [[approve, _]] = post["reply_markup"]["inline_keyboard"]
     sent = {"message_id": 100, "chat": {"id": CHAT, "type": "group"}}
     return owner, txn, str(approve["callback_data"]), sent
@@ -272,7 +245,7 @@ async def test_a_buttons_token_decides_nothing_on_the_mailed_links_page(
     """Anyone in a group chat reads a button's data: its token, carried to the e-mailed link's
     page, is refused there (4563) and decides nothing; the button itself still decides, for its
     approver alone."""
-    await start_worker(**_bot(telegram))
+    await start_worker(**bot_settings(telegram))
     async with asgi_client(bot_app) as api:
         _, txn, data, sent = await _linked_with_a_held_post(bot_app, telegram, api)
         token = data.removeprefix("a:")
@@ -290,17 +263,17 @@ async def test_a_buttons_token_decides_nothing_on_the_mailed_links_page(
         # Nor does the mailed link's token in a press, the approver's own.
         mailed = "a:" + await _mailed_token(db, txn)
         assert (await post_update(api, update_of_press(sent, ANN, mailed))).is_success
-        [nothing] = await _said(telegram, "answerCallbackQuery", 1)
+        [nothing] = await said(telegram, "answerCallbackQuery", 1)
         assert "decides nothing" in nothing["text"]
         # The stranger who read it is refused by the bot as before; the approver's press decides.
         assert (await post_update(api, update_of_press(sent, STRANGER, data))).is_success
-        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"]
+        assert "decides nothing" in (await said(telegram, "answerCallbackQuery", 2))[-1]["text"]
         assert await _status(db, txn) == ("pending_approval", None)
         # Twenty presses of the approver at once: one decides.
         presses = [update_of_press(sent, ANN, data) for _ in range(20)]
         replies = await asyncio.gather(*(post_update(api, p) for p in presses))
         assert {r.status_code for r in replies} == {200}
-        answers = [a["text"] for a in (await _said(telegram, "answerCallbackQuery", 22))[2:]]
+        answers = [a["text"] for a in (await said(telegram, "answerCallbackQuery", 22))[2:]]
         assert sum(a.startswith("Approved") for a in answers) == 1
         assert sum("decides nothing" in a for a in answers) == 19
     status, decided_by = await _status(db, txn)
@@ -310,20 +283,20 @@ async def test_a_buttons_token_decides_nothing_on_the_mailed_links_page(
 async def test_a_press_while_frozen_is_refused_and_its_button_decides_once_unfrozen(
     bot_app: ASGIApp, db: Database, telegram: BotApi, start_worker: StartWorker
 ) -> None:
-    await start_worker(**_bot(telegram))
+    await start_worker(**bot_settings(telegram))
     async with asgi_client(bot_app) as api:
         owner, txn, data, sent = await _linked_with_a_held_post(bot_app, telegram, api)
         frozen = await owner.post("/freeze", {"held": "keep"}, page="/freeze")
         assert frozen.status_code == 303
         assert (await post_update(api, update_of_press(sent, ANN, data))).is_success
-        [answer] = await _said(telegram, "answerCallbackQuery", 1)
+        [answer] = await said(telegram, "answerCallbackQuery", 1)
         assert answer["text"].startswith("The environment is frozen")
         assert telegram.of("editMessageText") == []
         assert await _status(db, txn) == ("pending_approval", None)
         thawed = await owner.post("/freeze/off", {}, page="/freeze")
         assert thawed.status_code == 303
         assert (await post_update(api, update_of_press(sent, ANN, data))).is_success
-        assert (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"].startswith("Approved")
+        assert (await said(telegram, "answerCallbackQuery", 2))[-1]["text"].startswith("Approved")
     assert (await _status(db, txn))[0] == "delivered"
 
 
@@ -333,7 +306,7 @@ async def test_the_secret_is_checked_before_any_count_and_updates_count_per_chat
     """Wrong-secret posts count in no bucket; a chat or user past its minute is refused (4561)
     while another chat, from the same address, is not."""
     tight = settings.model_copy(
-        update={**_bot(telegram), "telegram_updates_per_chat_per_minute": 2}
+        update={**bot_settings(telegram), "telegram_updates_per_chat_per_minute": 2}
     )
     address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
     chat, user = 6_000_000 + uuid.uuid4().int % 1_000_000, 8_000_000 + uuid.uuid4().int % 1_000_000
@@ -361,7 +334,7 @@ async def test_a_flood_of_strangers_and_forgers_leaves_a_genuine_press_answered(
     """650 updates from Telegram's one address, 20 at a time: posts with a wrong secret and
     strangers' messages, each chat its own. The approver's press after them is answered and
     decides, and the strangers wrote no row of the bot's outbox."""
-    await start_worker(**_bot(telegram))
+    await start_worker(**bot_settings(telegram))
     address = f"149.154.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
     transport = httpx.ASGITransport(app=bot_app, client=(address, 40000))
     base = "http://gateway.test/api/public/v1"
@@ -381,7 +354,7 @@ async def test_a_flood_of_strangers_and_forgers_leaves_a_genuine_press_answered(
         assert await _calls_written(db) == rows
         press = await post_update(api, update_of_press(sent, ANN, data))
         assert press.status_code == 200, press.text
-        assert (await _said(telegram, "answerCallbackQuery", 1))[-1]["text"].startswith("Approved")
+        assert (await said(telegram, "answerCallbackQuery", 1))[-1]["text"].startswith("Approved")
     assert (await _status(db, txn))[0] == "delivered"
 
 
@@ -393,7 +366,7 @@ async def test_a_held_payment_to_a_seller_is_decided_by_its_approvers_press(
     make_merchant: MakeMerchant,
     tally: TallyPayer,
 ) -> None:
-    await start_worker(**_bot(telegram))
+    await start_worker(**bot_settings(telegram))
     owner, _ = await _owner_with_key(bot_app)
     made = await owner.post("/telegram/code", {}, page="/telegram")
     code = re.search(r"/start (tgl_[\w-]+)", made.text)
@@ -401,11 +374,11 @@ async def test_a_held_payment_to_a_seller_is_decided_by_its_approvers_press(
     async with asgi_client(bot_app) as api:
         start = update_of_message(CHAT, ANN, f"/start {code.group(1)}")
         assert (await post_update(api, start)).is_success
-        await _said(telegram, "sendMessage", 1)
+        await said(telegram, "sendMessage", 1)
         agent = await make_merchant(balance_cents=1_000, merchant_id=await _merchant_of(db, owner))
         await set_policy(db, agent.key_id, HOLDING)
         payment_id = await held(api, agent, "tg-1")
-        post = (await _said(telegram, "sendMessage", 2))[-1]
+        post = (await said(telegram, "sendMessage", 2))[-1]
         assert post["chat_id"] == CHAT and payment_id in post["text"]
         assert "$0.25" in post["text"] and SELLER in post["text"]
         [[approve, _]] = post["reply_markup"]["inline_keyboard"]
@@ -414,16 +387,16 @@ async def test_a_held_payment_to_a_seller_is_decided_by_its_approvers_press(
         # A stranger's press decides nothing; the approver's decides, once.
         stranger = update_of_press(sent, STRANGER, approve["callback_data"])
         assert (await post_update(api, stranger)).is_success
-        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 1))[-1]["text"]
+        assert "decides nothing" in (await said(telegram, "answerCallbackQuery", 1))[-1]["text"]
         assert await status_of(db, payment_id) == ("pending_approval", None)
         mine = update_of_press(sent, ANN, approve["callback_data"])
         assert (await post_update(api, mine)).is_success
-        answered = (await _said(telegram, "answerCallbackQuery", 2))[-1]
+        answered = (await said(telegram, "answerCallbackQuery", 2))[-1]
         assert answered["text"] == "Approved: paid."
         status, decided_by = await status_of(db, payment_id)
         assert status == "authorized" and (decided_by or "").startswith("user:")
         assert (await post_update(api, mine)).is_success
-        assert "decides nothing" in (await _said(telegram, "answerCallbackQuery", 3))[-1]["text"]
+        assert "decides nothing" in (await said(telegram, "answerCallbackQuery", 3))[-1]["text"]
         # The agent's retry now gets its credential.
         replay = await pay(api, agent, "tg-1")
         assert replay.status_code == 201

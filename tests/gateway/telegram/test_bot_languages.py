@@ -7,11 +7,9 @@ that language writes them and no English left; a stranger is answered in its app
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import insert, select, update
 from starlette.types import ASGIApp
 
@@ -23,21 +21,19 @@ from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
 from gateway.telegram import bot
 from gateway.values.clock import new_id, utcnow
 from gateway.values.languages import Catalogues, money_in
-from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET, asgi_client, running_app, wait_until
+from tests.fixtures.core import TEST_SECRET, asgi_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
 from tests.fixtures.merchants import MakeMerchant, add_member
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
-from tests.fixtures.stand_ins import served
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.telegram import (
-    BOT_TOKEN,
-    WEBHOOK_SECRET,
     BotApi,
+    bot_settings,
     post_update,
+    said,
     update_of_message,
     update_of_press,
 )
@@ -82,34 +78,6 @@ WORDS = {
 }
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[BotApi]:
-    async with served(BotApi()) as stand_in:
-        yield stand_in
-
-
-def _bot(telegram: BotApi) -> dict[str, Any]:
-    return {
-        "telegram_bot_token": SecretStr(BOT_TOKEN),
-        "telegram_api_base_url": telegram.url,
-        "telegram_webhook_secret": SecretStr(WEBHOOK_SECRET),
-    }
-
-
-@pytest.fixture
-async def bot_app(settings: Settings, telegram: BotApi) -> AsyncIterator[ASGIApp]:
-    async with running_app(settings.model_copy(update=_bot(telegram))) as app:
-        yield app
-
-
-async def _said(telegram: BotApi, method: str, count: int) -> list[dict[str, Any]]:
-    async def arrived() -> bool:
-        return len(telegram.of(method)) >= count
-
-    await wait_until(arrived)
-    return telegram.of(method)
-
-
 def _read_in(text: str, language: str, *names: str) -> None:
     """No English left in ``text`` in Chinese or Japanese, beside ``names`` (data: a merchant's
     name, a platform's, a key's)."""
@@ -139,7 +107,7 @@ async def test_the_bot_speaks_to_each_member_in_their_language(
     linked, held, buttons, nothing, denied, paid, stranger = WORDS[language]
     # A chat and a Telegram user of this test's own: the store outlives it.
     chat, ann = 5_000_000 + uuid.uuid4().int % 10**6, 7_000_000 + uuid.uuid4().int % 10**6
-    await start_worker(**_bot(telegram))
+    await start_worker(**bot_settings(telegram))
     owner = await sign_up_on(dashboard_client(bot_app))
     user = await users.check_password(db, owner.email, owner.password)
     assert user is not None
@@ -154,17 +122,17 @@ async def test_the_bot_speaks_to_each_member_in_their_language(
     async with asgi_client(bot_app) as api:
         start = update_of_message(chat, ann, f"/start {code.group(1)}")
         assert (await post_update(api, start)).is_success
-        [said] = await _said(telegram, "sendMessage", 1)
-        assert linked in said["text"] and owner.merchant_name in said["text"], said["text"]
-        _read_in(said["text"], language, *data)
+        [reply] = await said(telegram, "sendMessage", 1)
+        assert linked in reply["text"] and owner.merchant_name in reply["text"], reply["text"]
+        _read_in(reply["text"], language, *data)
 
         # A held send and a held payment come in the approver's words, buttons too.
         sent = await api.post("/topup/send", json=SEND, headers=agent.headers)
         assert sent.status_code == 202, sent.text
-        send_post = (await _said(telegram, "sendMessage", 2))[-1]
+        send_post = (await said(telegram, "sendMessage", 2))[-1]
         paid_reply = await pay(api, agent, f"tg-{language}-{person}")
         assert paid_reply.status_code == 202, paid_reply.text
-        payment_post = (await _said(telegram, "sendMessage", 3))[-1]
+        payment_post = (await said(telegram, "sendMessage", 3))[-1]
         assert sent.json()["transaction_id"] in send_post["text"]
         assert paid_reply.json()["transaction_id"] in payment_post["text"]
         assert money_in(900, language) in send_post["text"], send_post["text"]
@@ -180,22 +148,22 @@ async def test_the_bot_speaks_to_each_member_in_their_language(
         [[approve_send, deny_send]] = send_post["reply_markup"]["inline_keyboard"]
         wrong = update_of_press(message, ann, "a:" + approve_send["callback_data"][2:] + "x")
         assert (await post_update(api, wrong)).is_success
-        [refused] = await _said(telegram, "answerCallbackQuery", 1)
+        [refused] = await said(telegram, "answerCallbackQuery", 1)
         assert refused["text"].startswith(nothing), refused["text"]
         _read_in(refused["text"], language)
         press = update_of_press(message, ann, deny_send["callback_data"])
         assert (await post_update(api, press)).is_success
-        assert (await _said(telegram, "answerCallbackQuery", 2))[-1]["text"] == denied
-        [edited] = await _said(telegram, "editMessageText", 1)
+        assert (await said(telegram, "answerCallbackQuery", 2))[-1]["text"] == denied
+        [edited] = await said(telegram, "editMessageText", 1)
         assert edited["text"] == denied
         [[approve_payment, _]] = payment_post["reply_markup"]["inline_keyboard"]
         press = update_of_press(message, ann, approve_payment["callback_data"])
         assert (await post_update(api, press)).is_success
-        assert (await _said(telegram, "answerCallbackQuery", 3))[-1]["text"] == paid
+        assert (await said(telegram, "answerCallbackQuery", 3))[-1]["text"] == paid
 
         # /balance, the amount as the language writes it (the payment of $0.25 paid from it).
         assert (await post_update(api, update_of_message(chat, ann, "/balance"))).is_success
-        balance = (await _said(telegram, "sendMessage", 4))[-1]["text"]
+        balance = (await said(telegram, "sendMessage", 4))[-1]["text"]
         assert owner.merchant_name in balance and money_in(49_975, language) in balance, balance
         _read_in(balance, language, *data)
 
@@ -205,7 +173,7 @@ async def test_the_bot_speaks_to_each_member_in_their_language(
             language
         ]
         assert (await post_update(api, hello)).is_success
-        told = (await _said(telegram, "sendMessage", 5))[-1]
+        told = (await said(telegram, "sendMessage", 5))[-1]
         assert told["chat_id"] == chat + 1 and stranger in told["text"], told["text"]
         _read_in(told["text"], language)
 
@@ -221,12 +189,12 @@ async def test_a_frozen_press_and_an_approval_left_pending_are_answered_in_the_m
     press = bot.CallbackQuery.model_validate(
         update_of_press(message, chat, "a:x")["callback_query"]
     )
-    said = []
+    texts = []
     verdicts: list[tuple[bot.Verdict, str | None]] = [("frozen", None), ("approved", "pending")]
     for verdict, status in verdicts:
         answered = await bot.answer_press(db, SEALER, press, verdict, status)
-        said += [str(p["text"]) for p in await _written(db, answered.deliveries)]
-    frozen, approved, edited = said
+        texts += [str(p["text"]) for p in await _written(db, answered.deliveries)]
+    frozen, approved, edited = texts
     assert approved == edited
     for text in (frozen, approved):
         _read_in(text, language)
