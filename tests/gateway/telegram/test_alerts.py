@@ -6,52 +6,28 @@ member who linked it, sent through a stand-in of the Bot API by the worker."""
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from pydantic import SecretStr
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.merchants import preferences
-from gateway.outbox import new_event_id
 from gateway.policies import thresholds
 from gateway.store.engine import Database
 from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
 from gateway.telegram import alerts
-from gateway.values.clock import new_id, utcnow
+from gateway.values.clock import utcnow
 from gateway.values.languages import money_in
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
-from tests.fixtures.stand_ins import served
-from tests.fixtures.telegram import BOT_TOKEN, WEBHOOK_SECRET, BotApi
+from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.telegram import BotApi, bot_settings, linked_member
 from tests.fixtures.workers import StartWorker
 from tests.gateway.dashboard.test_languages import latin_left
 from worker.telegram import telegram_alerts
 
 SEALER = Sealer(TEST_SECRET.encode())
 _C, _G, _U = table_of(TelegramChat), table_of(TelegramMessage), table_of(User)
-
-
-async def _link(db: Database, merchant_id: str, chat_id: int, language: str | None = None) -> None:
-    """A member of the merchant (reading ``language``) who linked chat ``chat_id``."""
-    email = await add_member(db, merchant_id)
-    async with db.transaction() as conn:
-        user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar_one()
-        await conn.execute(update(_U).where(_U.c.id == user_id).values(language=language))
-        await conn.execute(
-            insert(_C).values(
-                id=new_id("tgc"),
-                merchant_id=merchant_id,
-                user_id=user_id,
-                chat_id=chat_id,
-                telegram_user_id=chat_id,
-                alerted_through=new_event_id(),
-                created_at=utcnow(),
-            )
-        )
 
 
 async def _send(app: ASGIApp, key: MerchantKey, cents: int) -> None:
@@ -76,8 +52,8 @@ async def test_each_crossing_is_told_to_each_linked_chat_once(
     key = await make_merchant(balance_cents=1_000, low_balance_threshold_cents=500)
     other = await make_merchant(balance_cents=1_000, low_balance_threshold_cents=500)
     await _send(app, key, 100)  # no crossing
-    await _link(db, key.merchant_id, 4242)
-    await _link(db, other.merchant_id, 4343)
+    await linked_member(db, key.merchant_id, 4242)
+    await linked_member(db, other.merchant_id, 4343)
     await _send(app, key, 500)  # 900 -> 400: a crossing
     await _send(app, key, 100)  # below already: none
 
@@ -99,12 +75,6 @@ async def test_each_crossing_is_told_to_each_linked_chat_once(
     ]
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[BotApi]:
-    async with served(BotApi()) as stand_in:
-        yield stand_in
-
-
 EN, ZH, JA = 6660001, 6660002, 6660003
 DAILY = [{"amount_cents": 1_000, "interval": "daily"}]
 
@@ -113,14 +83,10 @@ async def test_key_and_budget_levels_reach_each_linked_chat_in_its_language(
     db: Database, app: ASGIApp, make_merchant: MakeMerchant, telegram: BotApi,
     start_worker: StartWorker,
 ) -> None:  # fmt: skip
-    worker = await start_worker(
-        telegram_bot_token=SecretStr(BOT_TOKEN),
-        telegram_api_base_url=telegram.url,
-        telegram_webhook_secret=SecretStr(WEBHOOK_SECRET),
-    )
+    worker = await start_worker(**bot_settings(telegram))
     owner = await make_merchant(balance_cents=10_000)
     for chat, language in ((EN, None), (ZH, "zh"), (JA, "ja")):
-        await _link(db, owner.merchant_id, chat, language)
+        await linked_member(db, owner.merchant_id, chat, language)
     async with asgi_client(app) as api:
         made = await api.post(
             "/budgets",
@@ -213,7 +179,7 @@ async def test_a_member_without_a_language_is_told_in_the_merchants(
     key = await make_merchant(balance_cents=1_000, low_balance_threshold_cents=500)
     await preferences.set_recipients_language(db, key.merchant_id, "ja")
     chat = 6_100_000 + uuid.uuid4().int % 100_000
-    await _link(db, key.merchant_id, chat)
+    await linked_member(db, key.merchant_id, chat)
     await _send(app, key, 600)  # 1,000 -> 400: a crossing
     told = [t for t in await _told(db, await alerts.relay(db, SEALER)) if t["chat_id"] == chat]
     [said] = [str(t["text"]) for t in told]

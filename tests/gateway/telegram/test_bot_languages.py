@@ -10,28 +10,27 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from gateway.accounts import users
 from gateway.merchants import preferences
-from gateway.outbox import new_event_id
 from gateway.store.engine import Database
 from gateway.store.models import TelegramChat, TelegramMessage, User, table_of
 from gateway.telegram import bot
-from gateway.values.clock import new_id, utcnow
 from gateway.values.languages import Catalogues, money_in
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, asgi_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
-from tests.fixtures.merchants import MakeMerchant, add_member
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.telegram import (
     BotApi,
     bot_settings,
+    linked_member,
     post_update,
     said,
     update_of_message,
@@ -184,7 +183,7 @@ async def test_a_frozen_press_and_an_approval_left_pending_are_answered_in_the_m
 ) -> None:
     key = await make_merchant()
     chat = 6_200_000 + uuid.uuid4().int % 100_000
-    await _link(db, key.merchant_id, chat, language)
+    await linked_member(db, key.merchant_id, chat, language)
     message = {"message_id": 1, "chat": {"id": chat, "type": "private"}}
     press = bot.CallbackQuery.model_validate(
         update_of_press(message, chat, "a:x")["callback_query"]
@@ -201,26 +200,6 @@ async def test_a_frozen_press_and_an_approval_left_pending_are_answered_in_the_m
     reading = Catalogues.load().reading(language)
     assert approved.startswith(reading.gettext("Approved: delivered.")[:-1]), approved
     assert reading.gettext("pending") in approved, approved
-
-
-async def _link(db: Database, merchant_id: str, chat_id: int, language: str) -> None:
-    """A member of the merchant reading ``language`` who linked chat ``chat_id`` as the
-    Telegram user of the same id."""
-    email = await add_member(db, merchant_id)
-    async with db.transaction() as conn:
-        user_id = (await conn.execute(select(_U.c.id).where(_U.c.email == email))).scalar_one()
-        await conn.execute(update(_U).where(_U.c.id == user_id).values(language=language))
-        await conn.execute(
-            insert(_C).values(
-                id=new_id("tgc"),
-                merchant_id=merchant_id,
-                user_id=user_id,
-                chat_id=chat_id,
-                telegram_user_id=chat_id,
-                alerted_through=new_event_id(),
-                created_at=utcnow(),
-            )
-        )
 
 
 async def _written(db: Database, ids: list[str]) -> list[dict[str, Any]]:
