@@ -57,6 +57,16 @@ class _KeptWriter:
             self.writer.close()
 
 
+def _forgotten(connection: Any) -> None:
+    """A connection that never connected, told closed: aio-pika's ``close`` of one returns
+    without resolving ``closed()``, and its ``__del__`` then makes a ``close`` coroutine for a
+    connection it takes as open, never awaited where no loop runs (a ``RuntimeWarning`` at
+    whatever runs when it is collected)."""
+    closed = connection.closed()
+    if isinstance(closed, asyncio.Future) and not closed.done():
+        closed.set_result(True)
+
+
 class RabbitMq(Broker):
     name = "rabbitmq"
     config = RabbitMqConfig
@@ -77,6 +87,7 @@ class RabbitMq(Broker):
             with contextlib.suppress(Exception):
                 await connection.close()
             kept.close()
+            _forgotten(connection)
             raise
         return connection, channel, kept
 
