@@ -33,6 +33,19 @@ HELD = {"scopes": ["topup:send", "topup:read", "payments:send"], "approval_above
 SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": "r@ex.com"}
 
 
+async def _owner_and_agent(
+    app: ASGIApp, db: Database, make_merchant: MakeMerchant
+) -> tuple[Account, str, MerchantKey]:
+    """An owner signed up, their merchant's id, and a staging key of that merchant whose sends
+    and payments are held."""
+    owner = await sign_up_on(dashboard_client(app))
+    user = await users.check_password(db, owner.email, owner.password)
+    assert user is not None
+    agent = await make_merchant("staging", merchant_id=user.merchant_id)
+    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
+    return owner, user.merchant_id, agent
+
+
 async def _role(db: Database, merchant_id: str, role: str) -> None:
     async with db.transaction() as conn:
         await conn.execute(update(_MU).where(_MU.c.merchant_id == merchant_id).values(role=role))
@@ -85,18 +98,14 @@ async def test_a_merchant_without_people_is_told_on_the_reply(
 async def test_a_hold_nobody_was_asked_to_decide_says_so_on_its_page(
     app: ASGIApp, db: Database, make_merchant: MakeMerchant, tally: TallyPayer, language: str
 ) -> None:
-    owner = await sign_up_on(dashboard_client(app))
-    user = await users.check_password(db, owner.email, owner.password)
-    assert user is not None
-    agent = await make_merchant("staging", merchant_id=user.merchant_id)
-    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
-    await _role(db, user.merchant_id, "developer")  # nobody of the merchant's may decide
+    owner, merchant_id, agent = await _owner_and_agent(app, db, make_merchant)
+    await _role(db, merchant_id, "developer")  # nobody of the merchant's may decide
     async with asgi_client(app) as api:
         txn, payment, asked = await _holds(api, agent, f"nobody-{language}")
         assert asked == 0
         for page in await _pages(owner, txn, payment, language):
             assert 'id="unasked"' in page
-        await _role(db, user.merchant_id, "owner")
+        await _role(db, merchant_id, "owner")
         # The inbox marks both; the mailbox, where no approval mail came, says two were mailed
         # to nobody.
         assert _marked(await _page(owner, "/topups/approvals", language)) == {txn, payment}
@@ -120,12 +129,8 @@ async def test_a_replay_of_a_held_reply_counts_the_people_the_first_asked(
     app: ASGIApp, db: Database, make_merchant: MakeMerchant, tally: TallyPayer, people: int
 ) -> None:
     """The same ``approvers_asked`` on the first reply and its replays, nobody asked again."""
-    owner = await sign_up_on(dashboard_client(app))
-    user = await users.check_password(db, owner.email, owner.password)
-    assert user is not None
-    agent = await make_merchant("staging", merchant_id=user.merchant_id)
-    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
-    await _role(db, user.merchant_id, "owner" if people else "developer")
+    owner, merchant_id, agent = await _owner_and_agent(app, db, make_merchant)
+    await _role(db, merchant_id, "owner" if people else "developer")
     said = challenge()
     headers = {**agent.headers, "Idempotency-Key": f"sent-{people}"}
     async with asgi_client(app) as api:
@@ -156,11 +161,7 @@ async def test_replays_between_the_holds_commit_and_its_asking_count_the_people_
     """The first reply's asking is held back after the hold committed (an injected pause, no
     race of sleeps): eight replays at once meanwhile count its one approver, one of them asks
     them, and the first reply, let go, counts the same and asks nobody again."""
-    owner = await sign_up_on(dashboard_client(app))
-    user = await users.check_password(db, owner.email, owner.password)
-    assert user is not None
-    agent = await make_merchant("staging", merchant_id=user.merchant_id)
-    await set_policy(db, agent.key_id, {**HOLDING, **HELD})
+    _, merchant_id, agent = await _owner_and_agent(app, db, make_merchant)
     paused, go = asyncio.Event(), asyncio.Event()
     real = links.offer
     offers = 0
@@ -185,7 +186,7 @@ async def test_replays_between_the_holds_commit_and_its_asking_count_the_people_
     async with asgi_client(app) as api:
         first = asyncio.create_task(held(api))
         await asyncio.wait_for(paused.wait(), timeout=30)
-        assert await _approval_mails(db, user.merchant_id) == 0
+        assert await _approval_mails(db, merchant_id) == 0
         replays = await asyncio.gather(*(held(api) for _ in range(8)))
         go.set()
         replies = [await first, *replays]
@@ -194,7 +195,7 @@ async def test_replays_between_the_holds_commit_and_its_asking_count_the_people_
         assert reply.json()["data"]["approvers_asked"] == 1, reply.text
     assert len({reply.json()["transaction_id"] for reply in replies}) == 1
     assert offers == 9
-    assert await _approval_mails(db, user.merchant_id) == 1
+    assert await _approval_mails(db, merchant_id) == 1
 
 
 async def _approval_mails(db: Database, merchant_id: str) -> int:
