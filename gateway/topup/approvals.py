@@ -172,8 +172,8 @@ async def _decide(
         if moved is None:
             raise _lost(row)
     changed, deliveries = moved
-    code = lifecycle.transition(HELD, target).code
-    assert code is not None
+    moving = lifecycle.transition(HELD, target)
+    assert moving.code is not None
     hide = not caller.sees_codes(upstream=False)
     data = topup_data(changed, sealer, hide_voucher=hide).model_dump()
     if "fulfil" in how:
@@ -181,7 +181,12 @@ async def _decide(
     if gate is not None:
         data["mail"] = gate.word(row.env)
     return Outcome(
-        code, data, transaction_id=changed.id, status=changed.status, deliveries=deliveries
+        moving.code,
+        data,
+        transaction_id=changed.id,
+        status=changed.status,
+        deliveries=deliveries,
+        handed_upstream=moving.fulfil,
     )
 
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from ..callers import Caller
 from ..mail import caps
 from ..operations import performed
-from ..values import statuses
 from ..values.outcome import Outcome
 from . import fulfilling as attempting
 
@@ -20,12 +19,7 @@ __all__ = ["first_try", "fulfilling"]
 
 def fulfilling(outcome: Outcome) -> bool:
     """Whether ``outcome`` handed a send to its upstream, for its first try now."""
-    return (
-        not outcome.replayed
-        and outcome.status == statuses.PENDING
-        and isinstance(outcome.data, dict)
-        and "fulfilment" in outcome.data
-    )
+    return outcome.handed_upstream and not outcome.replayed
 
 
 async def first_try(

@@ -350,14 +350,15 @@ async def _apply(
     if recipient is not None and params["mail_status"] == mail.QUEUED:
         deliveries += applied.ids("mail")  # the voucher mail: outbox work like a delivery
     due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), params["txn_id"])
-    code = _sent(outcome).code
-    assert code is not None
+    sent = _sent(outcome)
+    assert sent.code is not None
     done = Outcome(
-        code,
+        sent.code,
         data,
         transaction_id=params["txn_id"],
-        status=_sent(outcome).status,
+        status=sent.status,
         deliveries=deliveries,
+        handed_upstream=sent.fulfil,
     )
     return once.Paid(done, alerting if due else None)
 

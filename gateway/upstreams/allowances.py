@@ -1,9 +1,10 @@
-"""What a recipient's OpenRouter key spent and has left, for their page: the key as OpenRouter
-answers ``GET /keys/{hash}`` to the merchant's management key (``KeyFigures``: used, limit,
-left, its reset and expiry), read at most once a page view.
+"""What a recipient's key at an upstream spent and has left, for their page: the key as its
+provider reads it with the merchant's credential (``providers.ReadsFigures``, OpenRouter's
+``GET /keys/{hash}``; ``KeyFigures``: used, limit, left, its reset and expiry), read at most
+once a page view. Which providers' keys are read, and how, is the registry's to say.
 
 Whoever holds the link may load the page as often as they like, and the far side is the
-merchant's OpenRouter, so the reads are bounded apart from every merchant's own calls:
+merchant's upstream, so the reads are bounded apart from every merchant's own calls:
 
 - each key's answer is kept ``ANSWER_SECONDS`` in this process, a failure ``FAILURE_SECONDS``;
   reads of one key at once are one read;
@@ -21,13 +22,10 @@ process's own counts, which no Redis outage opens. Each process reads a key at m
 minute (a fleet of N processes, N times)."""
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
-from typing import Any
+from datetime import datetime
 
 import httpx
 from sqlalchemy import select
@@ -40,10 +38,10 @@ from ..values.platforms import PLATFORMS
 from ..values.settings import Settings
 from ..webhooks.bounded_reads import BoundedReads, Read
 from ..webhooks.transport import WebhookTransport
-from . import config
-from .clients import NOT_THE_PROVIDER, UpstreamError
+from . import config, providers
+from .clients import UpstreamError
 from .outbound import Upstreams
-from .providers.openrouter import LIMIT_RESETS, OPENROUTER, TITLE, OpenRouter
+from .providers import KeyFigures, ReadsFigures
 
 __all__ = [
     "ANSWER_SECONDS",
@@ -57,7 +55,6 @@ __all__ = [
     "Allowance",
     "Allowances",
     "KeyFigures",
-    "figures",
     "open_allowances",
 ]
 
@@ -72,75 +69,13 @@ READS_PER_ORIGIN_PER_MINUTE = 60
 USER_AGENT = "aiTopUp-recipient/1"
 _K = table_of(UpstreamKey)
 
-_Key = tuple[str, str, str]  # merchant, environment, key hash
-_MILLIONTH = Decimal("0.000001")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyFigures:
-    """What OpenRouter says a key spent, in cents: ``used`` in its limit's period (today, this
-    week or month when the limit resets; else ever), rounded up; ``left`` of its limit, rounded
-    down (never below zero), so neither flatters the recipient; ``limit`` as set (``None``:
-    none)."""
-
-    used_cents: int
-    limit_cents: int | None
-    left_cents: int | None
-    limit_reset: str | None
-    expires_at: datetime | None
-    disabled: bool
-
-
-def _cents(usd: Any, rounding: str) -> int | None:
-    """OpenRouter's dollars as whole cents, rounded as said, past the float's noise (to a
-    millionth of a dollar first: 0.1 + 0.2 is 30 cents); ``None`` for no number."""
-    if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd):
-        return None
-    try:
-        dollars = Decimal(repr(usd)).quantize(_MILLIONTH)
-    except InvalidOperation:  # past what a figure may be
-        return None
-    return max(int((dollars * 100).to_integral_value(rounding=rounding)), 0)
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        found = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
-
-
-def figures(data: dict[str, Any]) -> KeyFigures:
-    """A key as ``GET /keys/{hash}`` answers it (its ``data``), as ``KeyFigures``; a key
-    without a usage is no answer of OpenRouter's."""
-    reset = data.get("limit_reset")
-    reset = reset if reset in LIMIT_RESETS else None
-    period = data.get(f"usage_{reset}") if reset is not None else None
-    used = _cents(period if period is not None else data.get("usage"), ROUND_CEILING)
-    if used is None:
-        raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no usage")
-    limit = _cents(data.get("limit"), ROUND_FLOOR)
-    left = None
-    if limit is not None:  # OpenRouter always says it; else what the limit leaves of the use
-        left = _cents(data.get("limit_remaining"), ROUND_FLOOR)
-        left = max(limit - used, 0) if left is None else left
-    return KeyFigures(
-        used,
-        limit,
-        left,
-        reset,
-        _instant(data.get("expires_at")),
-        data.get("disabled") is True,
-    )
+_Key = tuple[str, str, str, str]  # merchant, environment, provider, key hash
 
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
-    """A recipient's OpenRouter key as their page shows it: ``figures`` (``None``: unavailable
-    right now), and when it expires (OpenRouter's word, else what the key was made with)."""
+    """A recipient's key as their page shows it: ``figures`` (``None``: unavailable right
+    now), and when it expires (the upstream's word, else what the key was made with)."""
 
     figures: KeyFigures | None
     expires_at: datetime | None
@@ -148,7 +83,7 @@ class Allowance:
 
 
 class Allowances:
-    """One process's reads of recipients' OpenRouter keys (see the module). ``clock`` is
+    """One process's reads of recipients' upstream keys (see the module). ``clock`` is
     monotonic seconds; ``within`` bounds a read whole."""
 
     def __init__(
@@ -170,7 +105,7 @@ class Allowances:
     @staticmethod
     def reads(provider: str) -> bool:
         """Whether the keys ``provider`` makes for recipients are ones read here."""
-        return provider == OPENROUTER
+        return isinstance(providers.get(provider), ReadsFigures)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -189,24 +124,27 @@ class Allowances:
         platforms: Sequence[str],
         now: datetime,
     ) -> dict[str, Allowance]:
-        """The recipient's OpenRouter keys at ``merchant_id`` in ``env`` by label, each with
-        what OpenRouter says of it. ``platforms``: where their OpenRouter top-ups were sent,
-        newest first, whose settings (management key, API root) are asked first."""
+        """The recipient's keys at ``merchant_id`` in ``env`` that are read here, by label,
+        each with what its upstream says of it. ``platforms``: where their top-ups through such
+        an upstream were sent, newest first, whose settings (credential, API root) are asked
+        first."""
+        readers = [p.name for p in providers.all_providers() if isinstance(p, ReadsFigures)]
         async with db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(_K.c.label, _K.c.key_hash, _K.c.expires_at).where(
+                    select(_K.c.label, _K.c.provider, _K.c.key_hash, _K.c.expires_at).where(
                         _K.c.merchant_id == merchant_id,
                         _K.c.env == env,
-                        _K.c.provider == OPENROUTER,
+                        _K.c.provider.in_(readers),
                         _K.c.recipient_email == email.lower(),
                         _K.c.key_hash.is_not(None),
                     )
                 )
             ).all()
         found = {}
-        for label, key_hash, made_expiring in rows:
-            said = await self._figures(db, sealer, (merchant_id, env, key_hash), platforms)
+        for label, provider, key_hash, made_expiring in rows:
+            key = (merchant_id, env, provider, key_hash)
+            said = await self._figures(db, sealer, key, platforms)
             expires = said.expires_at if said is not None else made_expiring
             found[label] = Allowance(said, expires, expires is not None and expires <= now)
         return found
@@ -221,25 +159,25 @@ class Allowances:
     ) -> Read[KeyFigures]:
         """One read of ``key`` within the bounds, and how long it is kept: an answer
         ``ANSWER_SECONDS``, a failure ``FAILURE_SECONDS``, none made not at all."""
-        merchant_id, env, key_hash = key
+        merchant_id, env, provider, key_hash = key
+        reader = providers.get(provider)
         upstream = None
         async with db.read() as conn:
             for platform in dict.fromkeys([*platforms, *PLATFORMS]):
                 upstream = await config.load(conn, sealer, merchant_id, env, platform)
-                if upstream is not None and upstream.provider == OPENROUTER:
+                if upstream is not None and upstream.provider == provider:
                     break
                 upstream = None
-        if upstream is None:  # no OpenRouter settings left to ask with
-            return None, 0
+        if upstream is None or not isinstance(reader, ReadsFigures):
+            return None, 0  # no settings of its upstream left to ask with
         origin = self._reads.start(upstream.base_url)
         if origin is None:
             return None, 0  # not the far side's fault: nothing kept
         try:
-            client = OpenRouter(
-                self._http.for_env(env), upstream.secret, upstream.base_url, cap=MAX_ANSWER_BYTES
-            )
+            http = self._http.for_env(env)
             async with asyncio.timeout(self._within):
-                return figures(await client.key_data(key_hash)), ANSWER_SECONDS
+                said = await reader.key_figures(upstream, http, key_hash, MAX_ANSWER_BYTES)
+                return said, ANSWER_SECONDS
         except (UpstreamError, TimeoutError):
             return None, FAILURE_SECONDS
         finally:

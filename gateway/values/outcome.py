@@ -109,7 +109,8 @@ class Outcome:
     a model (or a list of them) kept as it is so a door that renders a page of its own reads it
     typed (``one``, ``many``); ``meta`` is a list's paging, as the envelope carries it. An
     operation only the dashboard offers may answer with a value of its own (a dataclass): no
-    envelope ever carries it."""
+    envelope ever carries it. ``handed_upstream``: the operation handed a send to its upstream,
+    whose first try the door makes now (``topup.inline``); never stored, so a replay is not."""
 
     code: Code
     data: Any = None
@@ -120,6 +121,7 @@ class Outcome:
     deliveries: list[str] = field(default_factory=list)
     replayed: bool = False
     meta: dict[str, Any] | None = None
+    handed_upstream: bool = False
 
     def body(self) -> EnvelopeBody:
         return EnvelopeBody(

@@ -12,38 +12,7 @@ from sqlalchemy import select
 from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.cli import run_command
-from tests.fixtures.core import TEST_PEPPER, TEST_SECRET
-
-
-async def aitopup(settings: Settings, cwd: Path, *args: str) -> tuple[int, str, str]:
-    """``aitopup ARGS`` on the store of ``settings`` (and its Stripe, when it has one)."""
-    env = {
-        **os.environ,
-        "AITOPUP_DATABASE_URL": settings.database_url,
-        "AITOPUP_KEY_PEPPER": TEST_PEPPER,
-        "AITOPUP_SECRET_KEY": TEST_SECRET,
-    }
-    if settings.stripe_secret_key is not None:
-        env |= {
-            "AITOPUP_STRIPE_SECRET_KEY": settings.stripe_secret_key.get_secret_value(),
-            "AITOPUP_STRIPE_API_BASE": settings.stripe_api_base,
-            "AITOPUP_STRIPE_MAX_NETWORK_RETRIES": str(settings.stripe_max_network_retries),
-        }
-    return await run_command(args, env, cwd)
-
-
-async def new_merchant(settings: Settings, cwd: Path, name: str) -> str:
-    """``aitopup merchants create NAME``: the new merchant's id, as it prints it."""
-    code, out, err = await aitopup(settings, cwd, "merchants", "create", name)
-    assert code == 0, err
-    found = re.search(r"created merchant (mer_[0-9a-z]{24}) ", out)
-    assert found is not None, out
-    assert out.splitlines()[-1] == found.group(1)  # the id alone, last, for scripts
-    # Made with no people: whoever made it is told who its held payments' mail reaches.
-    assert "no people yet" in out and f"users invite --merchant {found.group(1)}" in out
-    return found.group(1)
-
+from tests.fixtures.commands import aitopup, new_merchant
 
 _K = table_of(ApiKeyRow)
 

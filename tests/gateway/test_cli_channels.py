@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, table_of
 from gateway.values.settings import Settings
-from tests.gateway.test_cli import aitopup
+from tests.fixtures.commands import aitopup
 
 _A = table_of(AuditRecord)
 SECRET = "sk_test_cli_0123456789"

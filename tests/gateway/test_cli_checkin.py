@@ -9,8 +9,8 @@ from sqlalchemy import select
 from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, CheckInConfig, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup
 from tests.fixtures.merchants import MakeMerchant
-from tests.gateway.test_cli import aitopup
 
 _CFG = table_of(CheckInConfig)
 _A = table_of(AuditRecord)

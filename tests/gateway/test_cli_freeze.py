@@ -7,9 +7,9 @@ import httpx
 
 from gateway.store.engine import Database
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import events_of
-from tests.gateway.test_cli import aitopup
 
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "cli@example.com"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from gateway.values.settings import Settings
-from tests.gateway.test_cli import aitopup, new_merchant
+from tests.fixtures.commands import aitopup, new_merchant
 
 
 def _key(out: str) -> tuple[str, str]:

@@ -12,8 +12,8 @@ from gateway import cli
 from gateway.store.engine import Database
 from gateway.store.models import AuditRecord, Plan, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup
 from tests.fixtures.stripe import StripeStandIn
-from tests.gateway.test_cli import aitopup
 
 _PL = table_of(Plan)
 _A = table_of(AuditRecord)

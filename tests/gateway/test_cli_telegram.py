@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup
 from tests.fixtures.stand_ins import served
 from tests.fixtures.telegram import BOT_TOKEN, WEBHOOK_SECRET, BotApi
-from tests.gateway.test_cli import aitopup
 
 
 async def test_set_webhook_points_telegram_at_the_gateway(

@@ -14,8 +14,8 @@ from gateway.merchants import names
 from gateway.store.engine import Database
 from gateway.store.models import Merchant, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup
 from tests.fixtures.dashboard import PASSWORD, csrf_of, dashboard_client, sign_up_on
-from tests.gateway.test_cli import aitopup
 
 _M = table_of(Merchant)
 

@@ -21,12 +21,12 @@ from gateway.store.engine import Database
 from gateway.webhooks import event_types
 from tests.fixtures.brokers import NatsServer, cut_proxy
 from tests.fixtures.core import wait_until
+from tests.fixtures.deliveries import failing_for
 from tests.fixtures.destinations import QUICK, failed_attempts, make_destination, number
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
 from tests.fixtures.webhooks import Receiver, emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_operational import failing_for
 
 OPERATIONAL = ["endpoint.failing", "endpoint.disabled", "endpoint.recovered", "delivery.exhausted"]
 RABBITMQ_PORT = 5672

@@ -4,12 +4,11 @@ import json
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from gateway.store.engine import Database
-from gateway.store.models import DeliveryAttempt, WebhookDelivery, table_of
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
+from tests.fixtures.deliveries import SEND, attempts_of, step_through
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
     Receiver,
@@ -19,39 +18,6 @@ from tests.fixtures.webhooks import (
     verify_both_schemes,
 )
 from tests.fixtures.workers import StartWorker
-
-SEND = {"platform": "claude", "amount_cents": 1000, "recipient_email": "user@example.com"}
-_D = table_of(WebhookDelivery)
-_A = table_of(DeliveryAttempt)
-
-
-async def attempts_of(db: Database, delivery_id: str) -> list[Any]:
-    async with db.read() as conn:
-        stmt = select(_A).where(_A.c.delivery_id == delivery_id).order_by(_A.c.attempt)
-        return list((await conn.execute(stmt)).all())
-
-
-# Of each delay ``step_through`` moves the clock past, what is left to pass in real time: an
-# attempt made before its time comes in that while, and shows in its gap.
-LEFT = 0.1
-
-
-async def step_through(clock: Stepped, db: Database, merchant_id: str, delays: list[float]) -> None:
-    """Once the merchant's deliveries have recorded each attempt, ``clock`` moved on by the
-    delay before the next one but ``LEFT``: the schedule walked without sleeping it."""
-    for tried, delay in enumerate(delays, start=1):
-
-        async def recorded(count: int = tried) -> bool:
-            async with db.read() as conn:
-                stmt = (
-                    select(_A.c.id)
-                    .join(_D, _D.c.id == _A.c.delivery_id)
-                    .where(_D.c.merchant_id == merchant_id)
-                )
-                return len((await conn.execute(stmt)).all()) >= count
-
-        await wait_until(recorded, interval=0.005)
-        clock.advance(max(0.0, delay - LEFT))
 
 
 async def test_a_send_reaches_the_receiver_signed_both_ways(

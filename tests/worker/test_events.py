@@ -12,10 +12,10 @@ from gateway.store.models import WebhookDelivery, table_of
 from gateway.values.settings import Settings
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
+from tests.fixtures.deliveries import SEND, step_through
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import SEND, step_through
 
 _D = table_of(WebhookDelivery)
 

@@ -14,6 +14,7 @@ from gateway.values.clock import utcnow
 from gateway.webhooks.urls import NAME_REFUSED
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
+from tests.fixtures.deliveries import SEND, endpoint_row, step_through
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import (
     Receiver,
@@ -23,7 +24,6 @@ from tests.fixtures.webhooks import (
     running_receiver,
 )
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import SEND, step_through
 
 _D = table_of(WebhookDelivery)
 _A = table_of(DeliveryAttempt)
@@ -47,11 +47,6 @@ async def log_of(db: Database, endpoint_id: str) -> list[Any]:
             .order_by(_A.c.id)
         )
         return list((await conn.execute(stmt)).all())
-
-
-async def endpoint_row(db: Database, endpoint_id: str) -> Any:
-    async with db.read() as conn:
-        return (await conn.execute(select(_EP).where(_EP.c.id == endpoint_id))).one()
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,8 @@ mail. On SQLite and PostgreSQL."""
 
 import asyncio
 import uuid
-from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
@@ -17,7 +15,7 @@ from gateway.store.queue import lease
 from gateway.values.clock import utcnow
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import wait_until
-from tests.fixtures.mail import Inbox, html_of, text_of
+from tests.fixtures.mail import Inbox, html_of, mails_of, settled, smtp, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.workers import StartWorker
@@ -26,25 +24,6 @@ from worker.mail import MAILS
 _M = table_of(Mail)
 _MER = table_of(Merchant)
 SEND = {"platform": "claude", "amount_cents": 1234, "recipient_email": "Ann@Example.com"}
-
-
-async def mails_of(db: Database, merchant_id: str) -> list[Any]:
-    async with db.read() as conn:
-        found = await conn.execute(
-            select(_M).where(_M.c.merchant_id == merchant_id).order_by(_M.c.id)
-        )
-        return list(found.all())
-
-
-async def settled(
-    db: Database, merchant_id: str, status: str, count: int = 1, within: float = 10.0
-) -> list[Any]:
-    async def done() -> bool:
-        rows = await mails_of(db, merchant_id)
-        return len(rows) == count and all(r.status == status for r in rows)
-
-    await wait_until(done, within=within)
-    return await mails_of(db, merchant_id)
 
 
 async def step_through(clock: Stepped, db: Database, merchant_id: str) -> None:
@@ -57,10 +36,6 @@ async def step_through(clock: Stepped, db: Database, merchant_id: str) -> None:
 
         await wait_until(recorded, interval=0.005)
         clock.advance(0.2)
-
-
-def smtp(inbox: Inbox, **more: Any) -> dict[str, Any]:
-    return {"smtp_url": SecretStr(inbox.url), "mail_retry_schedule": "0,0.2,0.2", **more}
 
 
 async def test_a_live_delivery_mails_the_recipient_text_and_html(

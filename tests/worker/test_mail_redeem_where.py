@@ -20,7 +20,7 @@ from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, local_client
-from tests.fixtures.mail import Inbox, html_of, text_of
+from tests.fixtures.mail import Inbox, html_of, settled, smtp, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import (
     OPENROUTER_MANAGEMENT_KEY,
@@ -30,8 +30,6 @@ from tests.fixtures.upstreams import (
     send_body,
 )
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_mail import settled, smtp
-from tests.worker.test_mail_upstreams import live_reaches_loopback  # noqa: F401 (a fixture)
 
 SEALER = Sealer(TEST_SECRET.encode())
 SITE = "https://newapi.example.com/console/topup"
@@ -45,7 +43,7 @@ async def test_a_newapi_mail_gives_the_merchants_redemption_address_and_line(
     smtp_server: Inbox,
     db: Database,
     newapi_standin: tuple[NewApiStandIn, str],
-    live_reaches_loopback: None,  # noqa: F811
+    live_reaches_loopback: None,
 ) -> None:
     newapi, root = newapi_standin
     await start_worker(**smtp(smtp_server))
@@ -74,7 +72,7 @@ async def test_an_openrouter_mail_names_the_merchants_api_root(
     smtp_server: Inbox,
     db: Database,
     openrouter_standin: tuple[OpenRouterStandIn, str],
-    live_reaches_loopback: None,  # noqa: F811
+    live_reaches_loopback: None,
 ) -> None:
     _, root = openrouter_standin
     await start_worker(**smtp(smtp_server))

@@ -6,17 +6,14 @@ merchant does not. On SQLite and PostgreSQL."""
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from gateway.mail.links import RecipientLink
 from gateway.recipients import page
 from gateway.store.engine import Database
-from gateway.upstreams import config
-from gateway.upstreams.outbound import Upstreams
 from gateway.values.clock import utcnow
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET
-from tests.fixtures.mail import Inbox, html_of, text_of
+from tests.fixtures.mail import Inbox, html_of, settled, smtp, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import (
     MakeUpstreamMerchant,
@@ -26,21 +23,8 @@ from tests.fixtures.upstreams import (
     use_newapi,
 )
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_mail import settled, smtp
 
 SEALER = Sealer(TEST_SECRET.encode())
-
-
-@pytest.fixture
-def live_reaches_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Live mail is the mail that reaches SMTP, and live never reaches this machine: here its
-    upstream calls take staging's client (loopback allowed), and its URL is not judged."""
-
-    async def accepted(settings: object, env: str, url: str) -> str:
-        return url
-
-    monkeypatch.setattr(config, "_check_url", accepted)
-    monkeypatch.setattr(Upstreams, "for_env", lambda self, env: self.staging)
 
 
 async def test_a_newapi_voucher_mail_carries_its_code_and_how_to_redeem_it(

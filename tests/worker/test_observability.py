@@ -17,10 +17,10 @@ from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from keys import decode_webhook_secret
 from tests.fixtures.core import wait_until
+from tests.fixtures.deliveries import attempts_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import attempts_of
 
 EMAIL = "Carol.Jones@Example.com"
 SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": EMAIL}

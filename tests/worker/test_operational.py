@@ -5,7 +5,6 @@ given up is ``delivery.exhausted``; and two failing endpoints do not feed each o
 Time is driven by moving the failure clock back, never by sleeping through it."""
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,19 +18,17 @@ from gateway.store.models import (
     MerchantUser,
     User,
     WebhookDelivery,
-    WebhookEndpoint,
     table_of,
 )
 from gateway.values.clock import utcnow
 from gateway.webhooks import event_types
 from tests.fixtures.core import wait_until
+from tests.fixtures.deliveries import endpoint_row, failing_for
 from tests.fixtures.mail import Inbox, html_of, text_of
 from tests.fixtures.merchants import MakeMerchant, add_member
 from tests.fixtures.webhooks import Receiver, Reply, make_endpoint, running_receiver
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_failures import endpoint_row
 
-_EP = table_of(WebhookEndpoint)
 _M = table_of(Mail)
 _E = table_of(Event)
 _D = table_of(WebhookDelivery)
@@ -60,13 +57,6 @@ def types_of(receiver: Receiver) -> list[str]:
 def bodies_of(receiver: Receiver, type_: str) -> list[dict[str, Any]]:
     found = [json.loads(r.body) for r in receiver.received]
     return [body for body in found if body["type"] == type_]
-
-
-async def failing_for(db: Database, endpoint_id: str, seconds: int) -> None:
-    """As if the endpoint's run of failures had begun ``seconds`` ago."""
-    async with db.transaction() as conn:
-        since = utcnow() - timedelta(seconds=seconds)
-        await conn.execute(update(_EP).where(_EP.c.id == endpoint_id).values(failing_since=since))
 
 
 async def owner_mails(db: Database, merchant_id: str) -> int:

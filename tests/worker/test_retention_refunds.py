@@ -14,9 +14,9 @@ from gateway.ledger import service as ledger
 from gateway.store.engine import Database
 from gateway.store.models import CreditDraw, LedgerEntry, table_of
 from gateway.values.clock import utcnow
+from tests.fixtures.charges import FEE, paying_consent
 from tests.fixtures.grants import grant, grants_listed
 from tests.fixtures.merchants import MakeMerchant, set_balance, unbalanced_wallets
-from tests.gateway.apps.test_charges import FEE, _paying
 from worker.retention import prune_draws
 
 _D, _L = table_of(CreditDraw), table_of(LedgerEntry)
@@ -35,7 +35,7 @@ async def test_a_charge_refunded_after_the_horizon_restores_the_grant_it_drew(
     make_merchant: MakeMerchant,
     db: Database,
 ) -> None:
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     payer = paying.payer
     async with db.transaction() as conn:  # the promotional grant alone to draw from
         await set_balance(conn, db, "staging", payer.merchant_id, 0)

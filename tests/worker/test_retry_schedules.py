@@ -6,10 +6,10 @@ import httpx
 from gateway.store.engine import Database
 from tests.fixtures.clock import Stepped
 from tests.fixtures.core import loop_lag, wait_until
+from tests.fixtures.deliveries import SEND, step_through
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver, Reply, make_endpoint
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import SEND, step_through
 
 
 async def test_a_long_schedule_endpoint_is_tried_on_the_long_schedule_then_given_up(

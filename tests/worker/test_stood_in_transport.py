@@ -12,10 +12,10 @@ from standardwebhooks import Webhook
 from gateway.store.engine import Database
 from gateway.values.settings import Settings
 from tests.fixtures.core import wait_until
+from tests.fixtures.deliveries import attempts_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import emit_test_events, make_endpoint
 from tests.fixtures.workers import StartWorker
-from tests.worker.test_delivery import attempts_of
 from worker.http import USER_AGENT, build_clients
 
 NOWHERE = "http://127.0.0.1:9/hook"

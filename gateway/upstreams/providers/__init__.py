@@ -23,7 +23,17 @@ from pydantic import Field, RootModel
 from ..clients import PROVIDER_UNSET, VOUCHER, UpstreamError
 from ..schemas import Redeem, VoucherSet
 from ..upstream import Upstream
-from .base import CodeStates, FormField, FormLink, Made, ReadsCodes, Saved, Try
+from .base import (
+    CodeStates,
+    FormField,
+    FormLink,
+    KeyFigures,
+    Made,
+    ReadsCodes,
+    ReadsFigures,
+    Saved,
+    Try,
+)
 from .newapi import NewApiProvider
 from .openrouter import OpenRouterProvider
 
@@ -33,9 +43,11 @@ __all__ = [
     "FormField",
     "FormLink",
     "FulfilmentBody",
+    "KeyFigures",
     "Made",
     "Provider",
     "ReadsCodes",
+    "ReadsFigures",
     "Saved",
     "Try",
     "all_providers",

@@ -14,7 +14,17 @@ from ...store.engine import Database
 from ...values.settings import Settings
 from ..upstream import Upstream
 
-__all__ = ["CodeStates", "FormField", "FormLink", "Made", "ReadsCodes", "Saved", "Try"]
+__all__ = [
+    "CodeStates",
+    "FormField",
+    "FormLink",
+    "KeyFigures",
+    "Made",
+    "ReadsCodes",
+    "ReadsFigures",
+    "Saved",
+    "Try",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,4 +114,33 @@ class ReadsCodes(Protocol):
 
     def code_states(self, upstream: Upstream, http: httpx.AsyncClient) -> CodeStates:
         """The reads of ``upstream``'s codes, on ``http``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFigures:
+    """What an upstream says a recipient's key spent, in cents: ``used`` in its limit's period
+    (today, this week or month when the limit resets; else ever), rounded up; ``left`` of its
+    limit, rounded down (never below zero), so neither flatters the recipient; ``limit`` as set
+    (``None``: none)."""
+
+    used_cents: int
+    limit_cents: int | None
+    left_cents: int | None
+    limit_reset: str | None
+    expires_at: datetime | None
+    disabled: bool
+
+
+@runtime_checkable
+class ReadsFigures(Protocol):
+    """A provider whose credit is a key per recipient, whose spending it can read (the
+    recipient's page shows it, ``upstreams.allowances``). One that offers no such read is asked
+    nothing."""
+
+    async def key_figures(
+        self, upstream: Upstream, http: httpx.AsyncClient, key_hash: str, cap: int
+    ) -> KeyFigures:
+        """The key ``key_hash`` as ``upstream`` says it is now, on ``http``, reading at most
+        ``cap`` bytes of the answer; raises ``UpstreamError`` if it cannot say."""
         ...

@@ -9,8 +9,10 @@ takes no more sends (each fails, refunded), since OpenRouter refuses every call 
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import httpx
@@ -23,7 +25,7 @@ from .. import keys as upstream_keys
 from ..clients import KEY_EXPIRED, NOT_THE_PROVIDER, Api, UpstreamError
 from ..schemas import Redeem
 from ..upstream import Upstream
-from .base import FormField, FormLink, Made, Saved, Try
+from .base import FormField, FormLink, KeyFigures, Made, Saved, Try
 
 __all__ = [
     "BASE_URL",
@@ -36,6 +38,7 @@ __all__ = [
     "OpenRouterKey",
     "OpenRouterProvider",
     "OpenRouterSet",
+    "figures",
     "usd",
 ]
 
@@ -152,7 +155,7 @@ class OpenRouter:
 
     async def key_data(self, key_hash: str) -> dict[str, Any]:
         """The key as OpenRouter answers it (``GET /keys/{hash}``'s ``data``): what it spent
-        and has left, its reset and expiry (``upstreams.allowances`` reads them)."""
+        and has left, its reset and expiry (``figures``)."""
         body = await self._call("GET", f"/keys/{key_hash}")
         data = body.get("data")
         if not isinstance(data, dict):
@@ -186,6 +189,50 @@ class OpenRouter:
 def usd(cents: int) -> float:
     """Cents as OpenRouter's dollars (exact for every whole number of cents we send)."""
     return round(cents / 100, 2)
+
+
+_MILLIONTH = Decimal("0.000001")
+
+
+def _cents(usd: Any, rounding: str) -> int | None:
+    """OpenRouter's dollars as whole cents, rounded as said, past the float's noise (to a
+    millionth of a dollar first: 0.1 + 0.2 is 30 cents); ``None`` for no number."""
+    if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd):
+        return None
+    try:
+        dollars = Decimal(repr(usd)).quantize(_MILLIONTH)
+    except InvalidOperation:  # past what a figure may be
+        return None
+    return max(int((dollars * 100).to_integral_value(rounding=rounding)), 0)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def figures(data: dict[str, Any]) -> KeyFigures:
+    """A key as ``GET /keys/{hash}`` answers it (its ``data``), as ``KeyFigures``; a key
+    without a usage is no answer of OpenRouter's."""
+    reset = data.get("limit_reset")
+    reset = reset if reset in LIMIT_RESETS else None
+    period = data.get(f"usage_{reset}") if reset is not None else None
+    used = _cents(period if period is not None else data.get("usage"), ROUND_CEILING)
+    if used is None:
+        raise UpstreamError(TITLE, NOT_THE_PROVIDER, transient=False, detail="no usage")
+    limit = _cents(data.get("limit"), ROUND_FLOOR)
+    left = None
+    if limit is not None:  # OpenRouter always says it; else what the limit leaves of the use
+        left = _cents(data.get("limit_remaining"), ROUND_FLOOR)
+        left = max(limit - used, 0) if left is None else left
+    return KeyFigures(
+        used, limit, left, reset, _instant(data.get("expires_at")), data.get("disabled") is True
+    )
 
 
 # How often a try sets the limit again when the total moved meanwhile.
@@ -418,3 +465,10 @@ class OpenRouterProvider:
 
     async def check(self, upstream: Upstream, http: httpx.AsyncClient) -> None:
         await _client(upstream, http).check()
+
+    async def key_figures(
+        self, upstream: Upstream, http: httpx.AsyncClient, key_hash: str, cap: int
+    ) -> KeyFigures:
+        """Read for the recipient's page, outside any merchant's share of the pool."""
+        client = OpenRouter(http, upstream.secret, upstream.base_url, cap=cap)
+        return figures(await client.key_data(key_hash))

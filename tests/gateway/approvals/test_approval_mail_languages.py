@@ -12,11 +12,11 @@ from gateway.values.languages import html_lang, money_in
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
+from tests.fixtures.languages import latin_left, untranslated
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
-from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 HELD = {"scopes": ["topup:send", "topup:read", "payments:send"], "approval_above_cents": 10}
 SEND = {"platform": "claude", "amount_cents": 900, "recipient_email": "r@ex.com"}

@@ -21,11 +21,11 @@ from gateway.values.outcome import Outcome
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
+from tests.fixtures.languages import latin_left, untranslated
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer, challenge
-from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 _MU = table_of(MerchantUser)
 _MAIL = table_of(Mail)

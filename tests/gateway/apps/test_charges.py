@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 
 from gateway.policies import levels
 from gateway.store.engine import Database
+from tests.fixtures.charges import FEE, paying_consent
 from tests.fixtures.core import local_client
 from tests.fixtures.dashboard import Account, dashboard_client, sign_up_on
 from tests.fixtures.merchants import (
@@ -25,50 +26,11 @@ from tests.fixtures.merchants import (
 from tests.fixtures.oauth import Flow, register_app
 from tests.fixtures.webhooks import events_of
 
-FEE = {"amount_cents": 100, "description": "Monthly seat"}
-
-
-class Paying:
-    """A consent with ``billing``: the app's token, the payer's and the payee's keys."""
-
-    def __init__(self, token: str, payer: MerchantKey, payee: MerchantKey, flow: Flow) -> None:
-        self.token, self.payer, self.payee, self.flow = token, payer, payee, flow
-
-    def headers(self, key: str | None = None) -> dict[str, str]:
-        found = {"Authorization": f"Bearer {self.token}"}
-        return found if key is None else {**found, "Idempotency-Key": key}
-
-
-async def _paying(
-    app: ASGIApp,
-    client: httpx.AsyncClient,
-    make_merchant: MakeMerchant,
-    root: str | None = None,
-    **form: Any,
-) -> Paying:
-    """``root``: the tokens are asked of the gateway served there, for its API."""
-    owner = await make_merchant("staging")
-    made = await register_app(client, owner, scopes=["billing", "topup:read"])
-    flow = Flow(app, made["id"], made["client_secret"], root=root)
-    person: Account = await sign_up_on(dashboard_client(app))
-    tokens = await flow.tokens(
-        person, scope="billing topup:read", form={"scopes": ["billing"], **form}
-    )
-    token = {"Authorization": f"Bearer {tokens['access_token']}"}
-    if root is None:
-        me = await client.get("/me", headers=token)
-    else:
-        async with local_client(base_url=f"{root}/api/public/v1") as api:
-            me = await api.get("/me", headers=token)
-    payer_id = me.json()["data"]["merchant"]["id"]
-    payer = await make_merchant("staging", merchant_id=payer_id)
-    return Paying(tokens["access_token"], payer, owner, flow)
-
 
 async def test_a_charge_moves_money_to_the_app_owner_once_per_key(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     before = (await merchant_balance(db, paying.payer), await merchant_balance(db, paying.payee))
     made = await client.post("/charges", json=FEE, headers=paying.headers("seat-1"))
     assert made.status_code == 201, made.text
@@ -105,7 +67,7 @@ async def test_a_charge_moves_money_to_the_app_owner_once_per_key(
 async def test_what_a_charge_refuses(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
-    paying = await _paying(app, client, make_merchant, max_per_send="5.00")
+    paying = await paying_consent(app, client, make_merchant, max_per_send="5.00")
     no_key = await client.post("/charges", json=FEE, headers=paying.headers())
     assert no_key.json()["code"] == 4006
     by_key = await client.post(
@@ -134,7 +96,7 @@ async def test_a_charge_posted_as_a_form_is_the_same_charge_as_in_json(
     """As seed 004's clients post a fee: a form, its amount read as the integer JSON gives; the
     same charge in JSON under the same key replays it, and a bad form is refused as bad JSON is,
     moving nothing."""
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     before = await merchant_balance(db, paying.payer)
     made = await client.post(
         "/charges",
@@ -196,7 +158,7 @@ async def test_a_token_without_billing_cannot_charge(
 async def test_a_charge_is_refunded_once_whole_or_in_part(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     first = (await client.post("/charges", json=FEE, headers=paying.headers("a"))).json()["data"]
     second = (await client.post("/charges", json=FEE, headers=paying.headers("b"))).json()["data"]
     payer = await merchant_balance(db, paying.payer)
@@ -230,7 +192,7 @@ async def test_concurrent_charges_never_pass_the_daily_budget_nor_charge_twice(
     live_url: str,
 ) -> None:
     root = live_url.removesuffix("/api/public/v1")
-    paying = await _paying(app, client, make_merchant, root, limit_daily="10.00")
+    paying = await paying_consent(app, client, make_merchant, root, limit_daily="10.00")
     payer, payee = (
         await merchant_balance(db, paying.payer),
         await merchant_balance(db, paying.payee),
@@ -277,7 +239,7 @@ async def test_a_rule_that_would_hold_or_restrict_a_charge_refuses_it(
     form: dict[str, Any],
     rule: str,
 ) -> None:
-    paying = await _paying(app, client, make_merchant, **form)
+    paying = await paying_consent(app, client, make_merchant, **form)
     before = await merchant_balance(db, paying.payer)
     big = {**FEE, "amount_cents": 400}
     refused = await client.post("/charges", json=big, headers=paying.headers(f"held-{rule}"))
@@ -291,7 +253,7 @@ async def test_a_rule_that_would_hold_or_restrict_a_charge_refuses_it(
 async def test_a_charge_under_the_approval_line_goes_through(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    paying = await _paying(app, client, make_merchant, approval_above="1.00")
+    paying = await paying_consent(app, client, make_merchant, approval_above="1.00")
     made = await client.post("/charges", json=FEE, headers=paying.headers("small"))
     assert made.status_code == 201, made.text
 
@@ -299,7 +261,7 @@ async def test_a_charge_under_the_approval_line_goes_through(
 async def test_a_charge_counts_against_the_per_recipient_limit(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant
 ) -> None:
-    paying = await _paying(
+    paying = await paying_consent(
         app, client, make_merchant, per_recipient_amount="2.00", per_recipient_interval="daily"
     )
     for n in range(2):
@@ -319,7 +281,7 @@ async def test_a_charge_is_one_transaction_on_the_driver(
 ) -> None:
     """A charge, as a send, takes one kind of connection: the driver's (``Database.run``), its
     claim, payee, plan and reply in one transaction; never a SQLAlchemy connection beside it."""
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     opened: list[str] = []
 
     def spied(name: str) -> Any:
@@ -346,7 +308,7 @@ async def test_a_fee_that_takes_the_app_owners_wallet_back_above_its_level_tells
     """The fee is a credit of the owner's wallet, checked for recovery as every credit is: one
     ``balance.recovered`` once it is back a margin above the level a send took it under
     (``policies.levels``)."""
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     owner = paying.payee
     start = await merchant_balance(db, owner)
     level = start - 50
@@ -398,7 +360,7 @@ async def test_a_cent_charged_and_refunded_forty_times_across_a_level_tells_it_o
     """Each charge takes the payer a cent under its level and each refund back to it: one
     ``balance.low``, no ``balance.recovered`` (never a margin above); a real recovery re-arms
     it, and the next crossing is told again."""
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     payer = paying.payer
     async with db.transaction() as conn:
         await set_balance(conn, db, "staging", payer.merchant_id, 200)

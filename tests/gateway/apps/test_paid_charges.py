@@ -8,14 +8,14 @@ from mpp.methods.stripe.client import OnChallengeParameters, StripeMethod
 from starlette.types import ASGIApp
 
 from gateway.store.engine import Database
+from tests.fixtures.charges import FEE, paying_consent
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, set_balance
-from tests.gateway.apps.test_charges import FEE, _paying
 
 
 async def test_a_charge_refused_for_funds_is_paid_by_the_agent_and_made_once(
     app: ASGIApp, client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database
 ) -> None:
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     async with db.transaction() as conn:
         await set_balance(conn, db, "staging", paying.payer.merchant_id, 0)
     refused = await client.post("/charges", json=FEE, headers=paying.headers("seat-9"))

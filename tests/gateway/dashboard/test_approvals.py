@@ -8,56 +8,24 @@ from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
 from gateway.store.engine import Database
-from gateway.store.models import ApiKeyRow, MerchantUser, Topup, User, table_of
+from gateway.store.models import ApiKeyRow, MerchantUser, User, table_of
 from keys import parse_api_key
+from tests.fixtures.approval_links import status_and_decider
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, join_as
+from tests.fixtures.dashboard_sends import held_send, key_with_approval_line
 from tests.fixtures.held_payments import HOLDING, held, status_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.tally_payer import TallyPayer
-
-_T = table_of(Topup)
-_RAW_KEY = re.compile(r"ak_staging_[0-9A-Za-z]{32}")
-
-
-async def _held_send(app: ASGIApp, key: str, cents: int) -> str:
-    async with asgi_client(app) as api:
-        sent = await api.post(
-            "/topup/send",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"platform": "gemini", "amount_cents": cents, "recipient_email": "h@example.com"},
-        )
-    assert sent.status_code == 202, sent.text
-    assert sent.json()["status"] == "pending_approval"
-    txn: str = sent.json()["transaction_id"]
-    return txn
-
-
-async def _status(db: Database, txn: str) -> tuple[str, str | None]:
-    async with db.read() as conn:
-        row = (await conn.execute(select(_T.c.status, _T.c.decided_by).where(_T.c.id == txn))).one()
-    return row.status, row.decided_by
-
-
-async def _key_with_approval_line(account: Account) -> str:
-    made = await account.shown_once(
-        "/keys",
-        {"name": "held", "scopes": "topup:send", "approval_above": "5"},
-        page="/keys",
-    )
-    assert made.status_code == 200, made.text
-    found = _RAW_KEY.search(made.text)
-    assert found is not None
-    return found.group()
 
 
 async def test_held_sends_are_approved_or_denied_from_the_inbox(
     app: ASGIApp, sign_up: SignUp, db: Database
 ) -> None:
     alice, bob = await sign_up(), await sign_up()
-    key = await _key_with_approval_line(alice)
-    first, second = await _held_send(app, key, 700), await _held_send(app, key, 900)
+    key = await key_with_approval_line(alice)
+    first, second = await held_send(app, key, 700), await held_send(app, key, 900)
 
     inbox = await alice.client.get("/topups/approvals")
     assert first in inbox.text and second in inbox.text
@@ -74,15 +42,15 @@ async def test_held_sends_are_approved_or_denied_from_the_inbox(
     assert first not in (await bob.client.get("/topups/approvals")).text
     assert (await bob.post(f"/topups/{first}/approve", {})).status_code == 404
     assert (await bob.post(f"/topups/{first}/deny", {})).status_code == 404
-    assert (await _status(db, first))[0] == "pending_approval"
+    assert (await status_and_decider(db, first))[0] == "pending_approval"
 
     approved = await alice.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
     assert approved.status_code == 303
     denied = await alice.post(f"/topups/{second}/deny", {}, page="/topups/approvals")
     assert denied.status_code == 303
-    status, decided_by = await _status(db, first)
+    status, decided_by = await status_and_decider(db, first)
     assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
-    assert (await _status(db, second))[0] == "denied"
+    assert (await status_and_decider(db, second))[0] == "denied"
     overview = await alice.client.get("/")
     assert "$993.00" in overview.text  # 9 refunded
 
@@ -95,8 +63,8 @@ async def test_a_person_sees_the_count_confirms_and_reads_who_decided_and_why(
     app: ASGIApp, sign_up: SignUp
 ) -> None:
     alice = await sign_up()
-    key = await _key_with_approval_line(alice)
-    first, second = await _held_send(app, key, 700), await _held_send(app, key, 900)
+    key = await key_with_approval_line(alice)
+    first, second = await held_send(app, key, 700), await held_send(app, key, 900)
 
     nav = (await alice.client.get("/")).text
     assert re.search(r'id="pending-approvals"[^>]*>2<', nav)
@@ -192,7 +160,7 @@ async def test_a_send_held_by_its_templates_line_says_so(
             headers=owner.headers,
         )
         assert made.status_code == 201, made.text
-    txn = await _held_send(app, made.json()["data"]["key"], 700)
+    txn = await held_send(app, made.json()["data"]["key"], 700)
     confirm = await alice.client.get(f"/topups/{txn}/approve")
     assert "above the sending key's approval line of $5.00" in confirm.text
 

@@ -9,11 +9,17 @@ from starlette.types import ASGIApp
 
 from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, table_of
+from tests.fixtures.approval_links import status_and_decider
 from tests.fixtures.dashboard import SignUp, join_as, user_id_of
+from tests.fixtures.dashboard_sends import (
+    held_send,
+    key_with_approval_line,
+    post_send_form,
+    send_form_key,
+    topup_count,
+)
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.webhooks import events_of
-from tests.gateway.dashboard.test_approvals import _held_send, _key_with_approval_line, _status
-from tests.gateway.dashboard.test_send_form import _key, _post, _topups
 
 _MU = table_of(MerchantUser)
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "page@example.com"}
@@ -99,17 +105,17 @@ async def test_the_dashboards_send_is_refused_while_frozen(
     app: ASGIApp, sign_up: SignUp, db: Database
 ) -> None:
     owner = await sign_up()
-    _, key_id = await _key(owner, "shop")
+    _, key_id = await send_form_key(owner, "shop")
     body = {"key_id": key_id, "platform": "claude", "amount": "7.00",
             "recipient_email": "lee@example.com"}  # fmt: skip
     assert (await owner.post("/freeze", {"held": "keep"}, page="/freeze")).status_code == 303
-    refused = await _post(owner, body)
+    refused = await post_send_form(owner, body)
     assert 'id="reply-code">2360<' in refused.text, refused.text
-    assert await _topups(db, key_id) == 0
+    assert await topup_count(db, key_id) == 0
     await owner.post("/freeze/off", {}, page="/freeze")
-    sent = await _post(owner, body)
+    sent = await post_send_form(owner, body)
     assert 'id="reply-code">1001<' in sent.text
-    assert await _topups(db, key_id) == 1
+    assert await topup_count(db, key_id) == 1
 
 
 async def test_a_held_send_is_not_approved_from_the_dashboard_while_frozen(
@@ -118,18 +124,18 @@ async def test_a_held_send_is_not_approved_from_the_dashboard_while_frozen(
     """An owner's approval delivers nothing while frozen (the API's refusal, as a page); a
     denial gives the money back; after the unfreeze the other send is approved."""
     owner = await sign_up()
-    key = await _key_with_approval_line(owner)
-    first, second = await _held_send(app, key, 700), await _held_send(app, key, 900)
+    key = await key_with_approval_line(owner)
+    first, second = await held_send(app, key, 700), await held_send(app, key, 900)
     assert (await owner.post("/freeze", {"held": "keep"}, page="/freeze")).status_code == 303
 
     refused = await owner.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
     assert refused.status_code == 423, refused.status_code
-    assert (await _status(db, first))[0] == "pending_approval"
+    assert (await status_and_decider(db, first))[0] == "pending_approval"
     denied = await owner.post(f"/topups/{second}/deny", {}, page="/topups/approvals")
     assert denied.status_code == 303
-    assert (await _status(db, second))[0] == "denied"
+    assert (await status_and_decider(db, second))[0] == "denied"
 
     await owner.post("/freeze/off", {}, page="/freeze")
     approved = await owner.post(f"/topups/{first}/approve", {}, page="/topups/approvals")
     assert approved.status_code == 303
-    assert (await _status(db, first))[0] == "delivered"
+    assert (await status_and_decider(db, first))[0] == "delivered"

@@ -9,9 +9,9 @@ from gateway.accounts import users
 from gateway.policies.model import SCOPES
 from gateway.store.engine import Database
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
+from tests.fixtures.languages import latin_left, untranslated
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
-from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 
 @pytest.mark.parametrize("language", ["zh", "ja"])

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, MerchantUser, User, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup, new_merchant
 from tests.fixtures.dashboard import (
     PASSWORD,
     SignUp,
@@ -21,7 +22,6 @@ from tests.fixtures.dashboard import (
     sign_in_on,
     sign_up_on,
 )
-from tests.gateway.test_cli import aitopup, new_merchant
 
 
 async def _use_link(app: ASGIApp, url: str) -> httpx.Response:

@@ -4,12 +4,9 @@ person's setting, the merchant's for its recipients, the browser's, English)."""
 
 import html
 import re
-from functools import cache
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from babel.messages.pofile import read_po
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
@@ -17,178 +14,21 @@ from gateway.billing.orders import DONE_PATH
 from gateway.demo import DEMO_PLANS
 from gateway.merchants import preferences
 from gateway.store.engine import Database
-from gateway.store.models import Merchant, Pack, Plan, table_of
+from gateway.store.models import Merchant, table_of
 from gateway.values import languages
 from gateway.values.settings import Settings
 from tests.fixtures.billing import make_staging_plan
 from tests.fixtures.core import asgi_client
 from tests.fixtures.dashboard import Account, SignUp, csrf_of, dashboard_client
+from tests.fixtures.languages import latin_left, operator_names, shown_text, untranslated
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.oauth import REDIRECT, Flow
 
 TRANSLATED = [each for each in languages.LANGUAGES if each != languages.DEFAULT]
 SEND = {"platform": "claude", "amount_cents": 1500, "recipient_email": "dee@example.com"}
-_CUT = re.compile(r"<code[^>]*>.*?</code>|%\(\w+\)s|</?[a-z]+[^>]*>")
 
 
-def _one(text: object) -> str:
-    """A catalogue entry's text; a plural one's by its first form."""
-    return str(text[0] if isinstance(text, tuple | list) else text)
-
-
-@cache
-def _sources(language: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The English a page in ``language`` must not show: the sentences' fragments between
-    placeholders and tags (two words or more), and the single words, of every text whose
-    translation differs from it."""
-    path = languages.FOLDER / language / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as po:
-        entries = [(_one(m.id), _one(m.string)) for m in read_po(po) if m.id]
-    fragments: set[str] = set()
-    words: set[str] = set()
-    for source, translated in entries:
-        if source == translated:
-            continue
-        if " " not in source:
-            words.add(source)
-            continue
-        fragments.update(
-            piece.strip()
-            for piece in _CUT.split(source)
-            if len(piece.strip()) >= 12 and " " in piece.strip()
-        )
-    return tuple(sorted(fragments)), tuple(sorted(words))
-
-
-# What a page shows as it is in every language: code, and the event types' descriptions (the
-# API's published contract, in English as the API serves it).
-_AS_IS = re.compile(
-    r"<code[^>]*>.*?</code>|<pre[^>]*>.*?</pre>|<dl id=\"event-types\">.*?</dl>"
-    r"|<td[^>]*\blang=\"en\"[^>]*>.*?</td>",
-    re.S,
-)
-
-
-def untranslated(page: str, language: str) -> list[str]:
-    """The English left in ``page`` that ``language``'s catalogue translates."""
-    text = html.unescape(_AS_IS.sub(" ", page))
-    fragments, words = _sources(language)
-    found = [each for each in fragments if each in text]
-    found += [each for each in words if f">{each}<" in text]
-    return found
-
-
-# What a page in Chinese or Japanese may still write in Latin letters: names, codes and
-# identifiers, never a word of English. Cut first: markup (tags with their attributes, scripts,
-# styles), what is typed as it is (``<code>``, ``<pre>``, ``<kbd>``: a key, a JSON body, a
-# command), the event types' contract, then each token that is an address, a path, a time, an
-# identifier or a figure.
-_UNREAD = re.compile(
-    r"<(script|style|code|pre|kbd|samp)\b[^>]*>.*?</\1>|<!--.*?-->"
-    r"|<dl id=\"event-types\">.*?</dl>"
-    # A cell marked as the English it was written in (a ledger entry's memo).
-    r"|<td[^>]*\blang=\"en\"[^>]*>.*?</td>",
-    re.S | re.I,
-)
-_TAGS = re.compile(r"<[^>]*>")
 _RAW_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}\S*")
-_NOT_WORDS = re.compile(
-    r"[\w.+-]+@[\w-]+(\.[\w-]+)+"  # an e-mail address
-    r"|https?://\S+|(?<![\w.])/[\w/.{}-]+"  # a URL, a path (/console/topup)
-    r"|\b\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?"  # an ISO date or time
-    r"|\b[\w-]+([.:][\w-]+)+(/[\w/.{}-]*)?"  # dotted or scoped: balance.low, openrouter.ai/…
-    r"|\b\w*(_|\d)\w*\b"  # an identifier or a code: ak_staging_…, txn_…, we_…, x402, 4620
-    r"|\b[A-Z][a-z]+(-[A-Z][a-z]+)+\b"  # a header's name: New-Api-User
-    r"|\baitopup [a-z]+\b"  # a command as it is typed: aitopup serve
-)
-# Names and abbreviations, the same in every language. Each is a name (a product, a company, a
-# standard), an abbreviation read as it is, or a value the test itself typed.
-ALLOWED = frozenset(
-    {
-        # The product, the platforms credit is sent to and the upstreams it lands on.
-        "aiTopUp",
-        "Claude",
-        "ChatGPT",
-        "Gemini",
-        "OpenRouter",
-        "New",  # New API, with API below
-        # Payment channels, their methods' brands and the chat app approvals are sent to.
-        "Stripe",
-        "Creem",
-        "MyFatoorah",
-        "Epay",
-        "Visa",  # the sandbox's test cards, as a card shows its brand
-        "Telegram",
-        # Standards and tools a developer names: the Standard Webhooks library, the MCP
-        # clients, Python's example; "Webhook", the term both catalogues keep.
-        "Standard",
-        "Webhooks",
-        "Webhook",
-        "OpenAPI",
-        "Hookdeck",  # whose shape an endpoint's payload filter takes
-        "Python",
-        "Cursor",
-        "Code",  # Claude Code
-        "Desktop",  # Claude Desktop
-        "http",  # an MCP transport, and a URL's scheme, by its name
-        "https",
-        "stdio",
-        "OAuth",
-        # The switcher names each language in its own words.
-        "English",
-        # The destination types, by the names an endpoint's type is written in the API.
-        "rabbitmq",
-        "nats",
-        "sqs",
-        "eventbridge",
-        "pubsub",
-        # The seeded packs' and plan's names: names an operator gives them, shown as given.
-        "Starter",
-        "Pro",
-        "Business",
-        # What the test typed: the merchant's, a key's, a budget's, an app's and a template's
-        # names.
-        "Shop",
-        "merchant",
-        "agent",
-        "held",
-        "under",
-        "Fleet",
-        "Desk",
-        "support",
-    }
-)
-# An abbreviation written in capitals is read as it is in every language: API, URL, ID, UTC,
-# USD and US$, HMAC, PKCE, ISO and its country codes, MPP, HTTP.
-_CAPITALS = re.compile(r"[A-Z]{2,6}")
-_LATIN = re.compile(r"[A-Za-z][A-Za-z'\u2019]*")
-
-
-# Names an operator gave what it sells (packs, plans), shown as given: the store's own, read
-# when a test starts (``operator_names``), since other tests of the run add theirs to it.
-_OPERATORS: set[str] = set()
-
-
-async def operator_names(db: Database) -> None:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            sa.union_all(sa.select(table_of(Pack).c.name), sa.select(table_of(Plan).c.name))
-        )
-        _OPERATORS.update(word for (name,) in rows for word in _LATIN.findall(name or ""))
-
-
-def latin_left(page: str) -> list[str]:
-    """The words in Latin letters a reader sees in ``page`` that are not a name, a code or an
-    identifier: in Chinese or Japanese, English left untranslated."""
-    text = html.unescape(_TAGS.sub(" ", _UNREAD.sub(" ", page)))
-    text = _NOT_WORDS.sub(" ", text)
-    return sorted(
-        {
-            word
-            for word in _LATIN.findall(text)
-            if word not in ALLOWED and word not in _OPERATORS and not _CAPITALS.fullmatch(word)
-        }
-    )
 
 
 def _in(language: str, reply: httpx.Response) -> None:
@@ -199,7 +39,7 @@ def _in(language: str, reply: httpx.Response) -> None:
     latin = latin_left(reply.text)
     assert not latin, f"{reply.request.url.path}: Latin words left in {language}: {latin}"
     # A time is said in the reader's words (``when``), never as the store's ISO text.
-    shown = html.unescape(_TAGS.sub(" ", _UNREAD.sub(" ", reply.text)))
+    shown = shown_text(reply.text)
     raw = _RAW_TIME.findall(shown)
     assert not raw, f"{reply.request.url.path}: a raw time in {language}: {raw}"
 

@@ -8,8 +8,8 @@ from gateway.dashboard.mailbox import HTML_PREFIX
 from gateway.security_headers import MAIL_SANDBOX, frame_options_for, policy_for
 from gateway.store.engine import Database
 from tests.fixtures.dashboard import SignUp
+from tests.fixtures.mail_pages import SEND, key_of
 from tests.fixtures.merchants import MakeMerchant
-from tests.gateway.dashboard.test_mail_pages import SEND, key_of
 
 
 def test_the_mail_html_runs_nothing_and_nobody_frames_it() -> None:

@@ -1,23 +1,11 @@
 """The Mail page: staging's mailbox shown whole, the voucher e-mail switch."""
 
 import httpx
-from sqlalchemy import select
 
 from gateway.store.engine import Database
-from gateway.store.models import Merchant, table_of
-from tests.fixtures.dashboard import Account, SignUp
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
-
-_MER = table_of(Merchant)
-SEND = {"platform": "chatgpt", "amount_cents": 700, "recipient_email": "cy@example.com"}
-
-
-async def key_of(db: Database, account: Account, make_merchant: MakeMerchant) -> MerchantKey:
-    async with db.read() as conn:
-        merchant_id = (
-            await conn.execute(select(_MER.c.id).where(_MER.c.name == account.merchant_name))
-        ).scalar_one()
-    return await make_merchant("staging", merchant_id=merchant_id)
+from tests.fixtures.dashboard import SignUp
+from tests.fixtures.mail_pages import SEND, key_of
+from tests.fixtures.merchants import MakeMerchant
 
 
 async def test_the_staging_mailbox_shows_each_mail_whole(

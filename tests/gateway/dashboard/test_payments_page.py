@@ -23,11 +23,11 @@ from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import utcnow
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.dashboard import Account, SignUp, join_as
+from tests.fixtures.languages import latin_left, untranslated
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.policies import set_policy, spend_rows
 from tests.fixtures.seller_payments import SELLER, pay
 from tests.fixtures.tally_payer import TallyPayer, challenge
-from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 OTHER = "https://other.example/report"
 _K = table_of(ApiKeyRow)

@@ -32,6 +32,7 @@ from gateway.values.code_names import Code
 from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from keys import Sealer
+from tests.fixtures.charges import FEE, paying_consent
 from tests.fixtures.core import TEST_PEPPER
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.merchants import (
@@ -41,7 +42,6 @@ from tests.fixtures.merchants import (
     merchant_balance,
 )
 from tests.fixtures.oauth import Flow, register_app
-from tests.gateway.apps.test_charges import FEE, _paying
 
 _CH = table_of(Charge)
 SEND = {"platform": "claude", "amount_cents": 100, "recipient_email": "fleet@example.com"}
@@ -74,7 +74,7 @@ async def test_a_charge_is_refused_while_its_payer_is_frozen_even_if_authenticat
     make_merchant: MakeMerchant,
 ) -> None:
     assert FEE["amount_cents"] == SEND["amount_cents"] == PRICE
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     await paying.flow.oauth.aclose()
     caller = await authenticate(
         db, TEST_PEPPER.encode(), paying.token, resource=door_resource(settings)
@@ -114,7 +114,7 @@ async def test_a_refund_gives_back_whichever_side_is_frozen(
     settings: Settings,
     make_merchant: MakeMerchant,
 ) -> None:
-    paying = await _paying(app, client, make_merchant)
+    paying = await paying_consent(app, client, make_merchant)
     await paying.flow.oauth.aclose()
     # A charge into a frozen payee goes through: money in is not the frozen wallet's leaving.
     await _switch(db, settings, paying.payee, True)

@@ -4,7 +4,6 @@ cancel, resources, and idempotency under concurrency."""
 
 import asyncio
 import json
-from typing import Any
 
 import pytest
 from jsonschema import validate  # type: ignore[import-untyped]
@@ -13,26 +12,19 @@ from gateway.mcp.tools import SendTopupArguments
 from gateway.store.engine import Database
 from gateway.topup.schemas import ListQuery, SendData, TopupData
 from tests.fixtures.core import local_client
-from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
-from tests.fixtures.webhooks import Receiver, make_endpoint, only_delivery, verify_both_schemes
+from tests.fixtures.mcp import (
+    SEND,
+    TOOLS,
+    counts,
+    envelope_of,
+    make_live_endpoint,
+    mcp_http,
+    send_args,
+)
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.policies import set_policy
+from tests.fixtures.webhooks import Receiver, only_delivery, verify_both_schemes
 from tests.fixtures.workers import StartWorker
-
-TOOLS = {
-    "send_topup",
-    "get_balance",
-    "get_topup",
-    "list_topups",
-    "cancel_topup",
-    "redeem_voucher",
-    "get_key_limits",
-}
-
-
-async def make_live_endpoint(root: str, merchant: MerchantKey, url: str) -> dict[str, Any]:
-    """An endpoint for ``topup.delivered``, made through the running gateway at ``root``."""
-    async with local_client(base_url=f"{root}/api/public/v1") as http:
-        return await make_endpoint(http, merchant, url, event_types=["topup.delivered"])
 
 
 async def test_the_tools_and_their_schemas_come_from_the_rest_models(
@@ -213,12 +205,10 @@ async def test_the_resources_are_the_catalogue_and_the_guide(
 async def test_key_limits_are_read_and_enforced_through_mcp(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:
-    from tests.gateway.mcp.test_refusals import set_policy
-
     merchant = await make_merchant("live", balance_cents=50_000)
     await set_policy(
         db,
-        merchant,
+        merchant.key_id,
         {"scopes": ["topup:send"], "limits": [{"amount_cents": 1500, "interval": "daily"}]},
     )
     async with mcp_http(mcp_root, merchant.key) as session:
@@ -240,11 +230,9 @@ async def test_key_limits_are_read_and_enforced_through_mcp(
 async def test_a_send_held_for_approval_returns_its_state(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:
-    from tests.gateway.mcp.test_refusals import set_policy
-
     merchant = await make_merchant("live", balance_cents=50_000)
     await set_policy(
-        db, merchant, {"scopes": ["topup:send", "topup:read"], "approval_above_cents": 500}
+        db, merchant.key_id, {"scopes": ["topup:send", "topup:read"], "approval_above_cents": 500}
     )
     async with mcp_http(mcp_root, merchant.key) as session:
         held = await envelope_of(session, "send_topup", send_args("held-1"))

@@ -9,17 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 from gateway.merchants import service as merchants
 from gateway.store.engine import Database
-from gateway.store.models import ApiKeyRow, table_of
 from gateway.values.clock import rfc3339, utcnow
 from tests.fixtures.core import local_client
 from tests.fixtures.mcp import SEND, counts, envelope_of, mcp_http, send_args
-from tests.fixtures.merchants import MakeMerchant, MerchantKey, merchant_balance
-
-_KEYS = table_of(ApiKeyRow)
+from tests.fixtures.merchants import MakeMerchant, merchant_balance
+from tests.fixtures.policies import set_policy
 
 
 def _call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -38,11 +35,6 @@ async def _post(root: str, authorization: str | None, body: dict[str, Any]) -> h
         headers["Authorization"] = authorization
     async with local_client() as http:
         return await http.post(f"{root}/mcp", json=body, headers=headers)
-
-
-async def set_policy(db: Database, key: MerchantKey, policy: dict[str, Any]) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(update(_KEYS).where(_KEYS.c.id == key.key_id).values(policy=policy))
 
 
 async def test_a_send_with_a_good_key_works_as_a_plain_post(
@@ -68,7 +60,7 @@ async def test_a_call_beyond_the_keys_scopes_is_a_403_challenge_before_the_tool_
     ones the key holds, and where ``/mcp`` is described; the body answers the call's id with a
     JSON-RPC error whose data is the envelope. Nothing is sent, debited or kept."""
     reader = await make_merchant("live", balance_cents=50_000)
-    await set_policy(db, reader, {"scopes": ["webhooks", "topup:read"]})
+    await set_policy(db, reader.key_id, {"scopes": ["webhooks", "topup:read"]})
     rows = await counts(db, reader.merchant_id)
     reply = await _post(
         mcp_root, f"Bearer {reader.key}", {**_call("send_topup", send_args("s-1")), "id": 7}
@@ -160,7 +152,9 @@ async def test_a_revoked_or_expired_key_moves_no_live_money(
 
     expiring = await make_merchant("live", merchant_id=live.merchant_id)
     past = rfc3339(utcnow() - timedelta(minutes=1))
-    await set_policy(db, expiring, {"scopes": ["topup:send", "topup:read"], "expires_at": past})
+    await set_policy(
+        db, expiring.key_id, {"scopes": ["topup:send", "topup:read"], "expires_at": past}
+    )
     reply = await _post(
         mcp_root, f"Bearer {expiring.key}", _call("send_topup", send_args("live-3"))
     )
@@ -202,7 +196,7 @@ async def test_a_key_without_the_scope_is_refused_2301(
     mcp_root: str, db: Database, make_merchant: MakeMerchant
 ) -> None:
     reader = await make_merchant("live", balance_cents=50_000)
-    await set_policy(db, reader, {"scopes": ["topup:read"]})
+    await set_policy(db, reader.key_id, {"scopes": ["topup:read"]})
     async with mcp_http(mcp_root, reader.key) as session:
         refused = await envelope_of(session, "send_topup", send_args("scope-1"))
         assert refused.is_error and refused.door_error == -32600
@@ -216,7 +210,7 @@ async def test_a_key_without_the_scope_is_refused_2301(
     assert (await counts(db, reader.merchant_id))["topups"] == 0
 
     sender = await make_merchant("staging")
-    await set_policy(db, sender, {"scopes": ["topup:send"]})
+    await set_policy(db, sender.key_id, {"scopes": ["topup:send"]})
     async with mcp_http(mcp_root, sender.key) as session:
         for name, arguments in (
             ("get_balance", {}),

@@ -11,12 +11,11 @@ from gateway.merchants import service as merchants
 from gateway.store.engine import Database
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
-from tests.fixtures.mcp import counts, envelope_of, mcp_stdio, send_args
+from tests.fixtures.mcp import TOOLS, counts, envelope_of, make_live_endpoint, mcp_stdio, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.policies import set_policy
 from tests.fixtures.webhooks import Receiver, only_delivery, verify_both_schemes
 from tests.fixtures.workers import StartWorker
-from tests.gateway.mcp.test_http import TOOLS, make_live_endpoint
 
 
 async def test_stdio_lists_the_tools_and_sends_end_to_end(

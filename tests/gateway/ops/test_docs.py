@@ -2,46 +2,18 @@
 
 import hashlib
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 
 from gateway.api import PREFIX
 from gateway.ops import explorer
+from tests.fixtures.html_pages import Page, parsed
 
 _URL = re.compile(r"https?://", re.IGNORECASE)
 
 
-class _Page(HTMLParser):
-    """The page's tags, and whatever text sits inside a ``<script>`` or ``<style>``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.inline: list[str] = []
-        self._inside: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if tag in ("script", "style"):
-            self._inside = tag
-
-    def handle_endtag(self, tag: str) -> None:
-        self._inside = None
-
-    def handle_data(self, data: str) -> None:
-        if self._inside is not None and data.strip():
-            self.inline.append(data)
-
-
-def _parsed(text: str) -> _Page:
-    page = _Page()
-    page.feed(text)
-    return page
-
-
-def _linked(page: _Page) -> list[str]:
+def _linked(page: Page) -> list[str]:
     return [
         url
         for tag, attrs in page.tags
@@ -54,7 +26,7 @@ async def test_docs_serves_swagger_ui_over_the_spec(ops_client: httpx.AsyncClien
     reply = await ops_client.get("/docs")
     assert reply.status_code == 200
     assert reply.headers["content-type"] == "text/html; charset=utf-8"
-    page = _parsed(reply.text)
+    page = parsed(reply.text)
     roots = [attrs for tag, attrs in page.tags if attrs.get("id") == "swagger-ui"]
     assert roots == [{"id": "swagger-ui", "data-spec-url": f"{PREFIX}/openapi.json"}]
     scripts = [attrs.get("src") for tag, attrs in page.tags if tag == "script"]
@@ -68,7 +40,7 @@ async def test_the_page_has_no_inline_script_or_style_and_names_no_other_site(
     """What a CSP of ``script-src 'self'`` (and no inline style) lets through, and nothing a
     machine without internet access would miss."""
     text = (await ops_client.get("/docs")).text
-    page = _parsed(text)
+    page = parsed(text)
     assert page.inline == []
     assert not [attrs for _, attrs in page.tags if "style" in attrs]
     assert not [attrs for _, attrs in page.tags if any(n.startswith("on") for n in attrs)]
@@ -81,7 +53,7 @@ async def test_the_page_has_no_inline_script_or_style_and_names_no_other_site(
 async def test_every_asset_the_page_names_is_served_by_the_gateway(
     ops_client: httpx.AsyncClient,
 ) -> None:
-    page = _parsed((await ops_client.get("/docs")).text)
+    page = parsed((await ops_client.get("/docs")).text)
     linked = _linked(page)
     assert len(linked) == 5  # the icon, two stylesheets, two scripts
     kinds = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}

@@ -13,8 +13,7 @@ from gateway import described
 from gateway.api import PREFIX
 from gateway.app import create_app
 from gateway.values.settings import Settings
-
-from .test_docs import _parsed
+from tests.fixtures.html_pages import parsed
 
 SPEC = f"{PREFIX}/openapi.json"
 CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -95,7 +94,7 @@ async def test_docs_points_swagger_ui_at_the_readers_document(
     reply = await ops_client.get("/docs" + query, headers={"Accept-Language": accept})
     assert reply.status_code == 200
     assert "Accept-Language" in reply.headers["vary"]
-    page = _parsed(reply.text)
+    page = parsed(reply.text)
     roots = [attrs for _, attrs in page.tags if attrs.get("id") == "swagger-ui"]
     assert roots == [{"id": "swagger-ui", "data-spec-url": f"{SPEC}?lang={language}"}]
     assert [attrs.get("lang") for name, attrs in page.tags if name == "html"] == [tag]

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from gateway.values.settings import Settings
+from tests.fixtures.commands import aitopup
 from tests.fixtures.merchants import MakeMerchant
-from tests.gateway.test_cli import aitopup
 
 # Past the range the gateway keeps (1970 to before 9999, UTC), unparseable as a datetime, or
 # with an offset that has no UTC form at all.

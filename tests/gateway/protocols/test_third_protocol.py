@@ -18,6 +18,7 @@ from gateway.protocols.base import MCP_PAYMENT_REQUIRED
 from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, table_of
 from gateway.values.settings import Settings
+from tests.fixtures.charges import FEE, paying_consent
 from tests.fixtures.core import asgi_client, live_server, running_app
 from tests.fixtures.mcp import McpCall, mcp_http, send_args
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, set_balance
@@ -33,7 +34,6 @@ from tests.fixtures.tally_pay import (
     TERMS_PATH,
     TallyReceiver,
 )
-from tests.gateway.apps.test_charges import FEE, _paying
 
 _O = table_of(FundingOrder)
 
@@ -91,7 +91,7 @@ async def test_an_apps_charge_refused_for_funds_is_paid_in_a_third_protocol(
 ) -> None:
     with registry.registered(TallyReceiver()) as registered:
         tally = cast(TallyReceiver, registered)
-        paying = await _paying(app, client, make_merchant)
+        paying = await paying_consent(app, client, make_merchant)
         async with db.transaction() as conn:
             await set_balance(conn, db, "staging", paying.payer.merchant_id, 0)
         refused = await client.post("/charges", json=FEE, headers=paying.headers("tally-seat"))

@@ -21,11 +21,11 @@ from gateway.values.outcome import ApiError
 from gateway.values.settings import Settings
 from gateway.values.treasury_settings import payer_key_context
 from keys import Sealer
+from tests.fixtures.commands import aitopup
 from tests.fixtures.core import TEST_SECRET
 from tests.fixtures.funding import x402_offer
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.payers import treasury_sealed, wallet_of
-from tests.gateway.test_cli import aitopup
 
 PAYER = X402Payer()
 SEALER = Sealer(TEST_SECRET.encode())

@@ -18,6 +18,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
+from tests.fixtures.commands import aitopup
 from tests.fixtures.core import TEST_SECRET, asgi_client, local_client, running_app
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
 from tests.fixtures.paying_gateway import makes
@@ -25,7 +26,6 @@ from tests.fixtures.policies import set_policy, three_gateways
 from tests.fixtures.seller_payments import pay, payment_rows, written
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.treasury import RAIL, mine, paying_merchant, used
-from tests.gateway.test_cli import aitopup
 
 SEALER = Sealer(TEST_SECRET.encode())
 SHORT, AUTHORIZED = 4671, 1170

@@ -19,6 +19,7 @@ from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
 from tests.fixtures.clock import Stepped
+from tests.fixtures.commands import aitopup
 from tests.fixtures.core import TEST_SECRET, wait_until
 from tests.fixtures.mail import Inbox, text_of
 from tests.fixtures.merchants import MakeMerchant
@@ -26,7 +27,6 @@ from tests.fixtures.seller_payments import pay
 from tests.fixtures.tally_payer import TallyPayer
 from tests.fixtures.treasury import RAIL, mine, paying_merchant, used
 from tests.fixtures.workers import StartWorker
-from tests.gateway.test_cli import aitopup
 from worker.service import worker_settings
 from worker.treasury import treasury_alerts_job
 

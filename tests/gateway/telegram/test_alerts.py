@@ -20,10 +20,10 @@ from gateway.values.clock import utcnow
 from gateway.values.languages import money_in
 from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
+from tests.fixtures.languages import latin_left
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.telegram import BotApi, bot_settings, linked_member
 from tests.fixtures.workers import StartWorker
-from tests.gateway.dashboard.test_languages import latin_left
 from worker.telegram import telegram_alerts
 
 SEALER = Sealer(TEST_SECRET.encode())

@@ -23,6 +23,7 @@ from keys import Sealer
 from tests.fixtures.core import TEST_SECRET, asgi_client
 from tests.fixtures.dashboard import dashboard_client, sign_up_on
 from tests.fixtures.held_payments import HOLDING
+from tests.fixtures.languages import latin_left, untranslated
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.seller_payments import pay
@@ -37,7 +38,6 @@ from tests.fixtures.telegram import (
     update_of_press,
 )
 from tests.fixtures.workers import StartWorker
-from tests.gateway.dashboard.test_languages import latin_left, untranslated
 
 STRANGER = 9980001
 SEALER = Sealer(TEST_SECRET.encode())

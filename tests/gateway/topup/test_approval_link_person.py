@@ -14,19 +14,24 @@ from gateway.accounts import users
 from gateway.store.engine import Database
 from gateway.store.models import ApprovalLink, Mail, table_of
 from gateway.values.code_names import Code
+from tests.fixtures.approval_links import (
+    HELD,
+    LINK,
+    SEALER,
+    approval_tokens,
+    held_topup,
+    status_and_decider,
+)
 from tests.fixtures.dashboard import Account, csrf_of, join_as, sign_up_on, user_id_of
 from tests.fixtures.dashboard import dashboard_client as _dashboard
 from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced
 from tests.fixtures.policies import set_policy
-from tests.gateway.topup.test_approval_links import HELD, LINK, _held, _status, _tokens
 
 _M, _L = table_of(Mail), table_of(ApprovalLink)
 
 
 async def _mail_of(db: Database, merchant_id: str, token: str) -> str:
     """The id of the approval mail carrying ``token``."""
-    from tests.gateway.topup.test_approval_links import SEALER
-
     async with db.read() as conn:
         rows = (
             await conn.execute(
@@ -54,8 +59,8 @@ async def test_another_owners_link_is_refused_to_a_signed_in_owner_and_decides_f
     assert user is not None
     agent = await make_merchant("staging", merchant_id=user.merchant_id)
     await set_policy(db, agent.key_id, HELD)
-    txn = await _held(app, agent)
-    tokens = await _tokens(db, txn)
+    txn = await held_topup(app, agent)
+    tokens = await approval_tokens(db, txn)
     theirs = tokens[second.email]
     used_before = await _used(db)
 
@@ -82,7 +87,7 @@ async def test_another_owners_link_is_refused_to_a_signed_in_owner_and_decides_f
         )
         assert posted.status_code == 403, posted.text
         assert 'id="link-someone-else"' in posted.text
-    assert await _status(db, txn) == ("pending_approval", None)
+    assert await status_and_decider(db, txn) == ("pending_approval", None)
     assert await _used(db) == used_before  # the link is left for its addressee
 
     # Its addressee, signed in, decides with it, as themselves.
@@ -93,7 +98,7 @@ async def test_another_owners_link_is_refused_to_a_signed_in_owner_and_decides_f
         data={"csrf_token": csrf_of(mine.text), "token": theirs, "decision": "approve"},
     )
     assert done.status_code == 200 and 'id="decided"' in done.text, done.text
-    status, decided_by = await _status(db, txn)
+    status, decided_by = await status_and_decider(db, txn)
     assert status == "delivered"
     assert decided_by == f"user:{await user_id_of(db, second.email)}"
     await assert_ledger_balanced(db)

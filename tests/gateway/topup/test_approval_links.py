@@ -3,7 +3,6 @@ its page shows the send and decides nothing, its form decides once (twenty click
 once), and a used, expired, altered or orphaned link does nothing; the store keeps no token."""
 
 import asyncio
-import json
 import re
 import uuid
 from datetime import timedelta
@@ -22,8 +21,16 @@ from gateway.store.engine import Database
 from gateway.store.models import ApprovalLink, Mail, MerchantUser, Topup, User, table_of
 from gateway.topup import approvals
 from gateway.values.clock import utcnow
-from keys import Sealer, parse_api_key
-from tests.fixtures.core import TEST_SECRET, asgi_client, wait_until
+from keys import parse_api_key
+from tests.fixtures.approval_links import (
+    HELD,
+    LINK,
+    SEALER,
+    approval_tokens,
+    held_topup,
+    status_and_decider,
+)
+from tests.fixtures.core import asgi_client, wait_until
 from tests.fixtures.dashboard import (
     client_from,
     csrf_of,
@@ -39,9 +46,6 @@ from tests.fixtures.workers import StartWorker
 
 _M, _T, _L = table_of(Mail), table_of(Topup), table_of(ApprovalLink)
 _U, _MU = table_of(User), table_of(MerchantUser)
-LINK = re.compile(r"https?://\S+?/dashboard(/approval\?token=(apl_[\w-]+))")
-HELD = {"scopes": ["topup:send", "topup:read"], "approval_above_cents": 500}
-SEALER = Sealer(TEST_SECRET.encode())
 
 
 def _browser(app: ASGIApp) -> httpx.AsyncClient:
@@ -68,37 +72,6 @@ async def _member(db: Database, merchant_id: str, role: str) -> str:
     return email
 
 
-async def _held(app: ASGIApp, agent: MerchantKey, cents: int = 900) -> str:
-    async with asgi_client(app) as api:
-        sent = await api.post(
-            "/topup/send",
-            headers=agent.headers,
-            json={"platform": "claude", "amount_cents": cents, "recipient_email": "r@ex.com"},
-        )
-    assert sent.status_code == 202, sent.text
-    assert sent.json()["status"] == "pending_approval"
-    txn: str = sent.json()["transaction_id"]
-    return txn
-
-
-async def _tokens(db: Database, txn: str) -> dict[str, str]:
-    """Each approval mail's address and token, opened from its sealed row."""
-    async with db.read() as conn:
-        rows = (await conn.execute(select(_M).where(_M.c.kind == "approval_request"))).all()
-    found = {}
-    for row in rows:
-        data = json.loads(SEALER.open(row.data_sealed, context=row.id))
-        if data.get("transaction_id") == txn:  # a held payment's mail names its payment
-            found[SEALER.open(row.to_sealed, context=row.id)] = data["token"]
-    return found
-
-
-async def _status(db: Database, txn: str) -> tuple[str, str | None]:
-    async with db.read() as conn:
-        row = (await conn.execute(select(_T.c.status, _T.c.decided_by).where(_T.c.id == txn))).one()
-    return row.status, row.decided_by
-
-
 async def _click(browser: httpx.AsyncClient, token: str, decision: str) -> httpx.Response:
     page = await browser.get("/approval", params={"token": token})
     csrf = (
@@ -122,7 +95,7 @@ async def test_a_live_held_send_mails_each_approver_a_link_that_decides_once(
     owner = await _member(db, agent.merchant_id, "owner")
     await _member(db, agent.merchant_id, "developer")  # may not decide: no mail
     await start_worker(smtp_url=SecretStr(smtp_server.url))
-    txn = await _held(app, agent)
+    txn = await held_topup(app, agent)
 
     async def mailed() -> bool:
         return len(smtp_server.received) >= 1
@@ -144,14 +117,14 @@ async def test_a_live_held_send_mails_each_approver_a_link_that_decides_once(
             assert shown.headers["cache-control"].startswith("no-store")
             assert 'id="amount">$9.00<' in shown.text and 'id="recipient">r@ex.com<' in shown.text
             assert parse_api_key(agent.key).display_prefix in shown.text  # the sender key
-        assert await _status(db, txn) == ("pending_approval", None)
+        assert await status_and_decider(db, txn) == ("pending_approval", None)
 
         done = await browser.post(
             "/approval",
             data={"csrf_token": csrf_of(shown.text), "token": token, "decision": "approve"},
         )
         assert done.status_code == 200 and 'id="decided"' in done.text, done.text
-        status, decided_by = await _status(db, txn)
+        status, decided_by = await status_and_decider(db, txn)
         assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
 
         # Used: the page and the form do nothing more.
@@ -161,7 +134,7 @@ async def test_a_live_held_send_mails_each_approver_a_link_that_decides_once(
             data={"csrf_token": csrf_of(shown.text), "token": token, "decision": "deny"},
         )
         assert again.status_code == 404 and "decides nothing" in again.text
-    assert (await _status(db, txn))[0] == "delivered"
+    assert (await status_and_decider(db, txn))[0] == "delivered"
     await assert_ledger_balanced(db)
 
 
@@ -170,8 +143,8 @@ async def test_twenty_concurrent_clicks_decide_once(
 ) -> None:
     agent = await _agent(db, make_merchant)
     owner = await _member(db, agent.merchant_id, "owner")
-    txn = await _held(app, agent)
-    token = (await _tokens(db, txn))[owner]
+    txn = await held_topup(app, agent)
+    token = (await approval_tokens(db, txn))[owner]
     async with _browser(app) as browser:
         page = await browser.get("/approval", params={"token": token})
         assert page.status_code == 200
@@ -192,7 +165,7 @@ async def test_twenty_concurrent_clicks_decide_once(
     codes = sorted(c.status_code for c in clicks)
     assert codes == [200] + [404] * 19, codes
     [winner] = [c for c in clicks if c.status_code == 200]
-    status, _ = await _status(db, txn)
+    status, _ = await status_and_decider(db, txn)
     assert status == ("delivered" if "Approved" in winner.text else "denied")
     async with db.read() as conn:
         used = (await conn.execute(select(_L.c.used_at).where(_L.c.held_id == txn))).all()
@@ -206,9 +179,9 @@ async def test_an_altered_expired_or_orphaned_link_does_nothing(
     agent = await _agent(db, make_merchant)
     owner = await _member(db, agent.merchant_id, "owner")
     other = await _member(db, agent.merchant_id, "owner")
-    first, expiring, held = [await _held(app, agent, c) for c in (700, 800, 900)]
+    first, expiring, held = [await held_topup(app, agent, c) for c in (700, 800, 900)]
     async with _browser(app) as browser:
-        token = (await _tokens(db, first))[owner]
+        token = (await approval_tokens(db, first))[owner]
         altered = token[:-1] + ("A" if token[-1] != "A" else "B")
         assert (await browser.get("/approval", params={"token": altered})).status_code == 404
         assert (await _click(browser, altered, "approve")).status_code == 404
@@ -221,10 +194,10 @@ async def test_an_altered_expired_or_orphaned_link_does_nothing(
                 .where(_T.c.id == expiring)
                 .values(approval_expires_at=utcnow() - timedelta(seconds=1))
             )
-        late = (await _tokens(db, expiring))[owner]
+        late = (await approval_tokens(db, expiring))[owner]
         assert (await browser.get("/approval", params={"token": late})).status_code == 404
         assert (await _click(browser, late, "approve")).status_code == 404
-        assert (await _status(db, expiring))[0] == "pending_approval"
+        assert (await status_and_decider(db, expiring))[0] == "pending_approval"
         # The sweep refunds it, as it would have (no test after this one finds it due).
         assert await approvals.expire(db, expiring, utcnow()) is not None
         assert (await _click(browser, late, "deny")).status_code == 404
@@ -239,13 +212,13 @@ async def test_an_altered_expired_or_orphaned_link_does_nothing(
                 )
                 .values(role="viewer")
             )
-        demoted = (await _tokens(db, held))[other]
+        demoted = (await approval_tokens(db, held))[other]
         assert (await _click(browser, demoted, "approve")).status_code == 404
         # Decided elsewhere (by another approver's link): every other link is spent with it.
-        mine = (await _tokens(db, held))[owner]
+        mine = (await approval_tokens(db, held))[owner]
         assert (await _click(browser, mine, "deny")).status_code == 200
-        assert (await _status(db, held))[0] == "denied"
-    assert (await _status(db, first))[0] == "pending_approval"
+        assert (await status_and_decider(db, held))[0] == "denied"
+    assert (await status_and_decider(db, first))[0] == "pending_approval"
 
 
 async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
@@ -253,8 +226,8 @@ async def test_no_token_at_rest_and_the_mailbox_shows_no_link(
 ) -> None:
     agent = await _agent(db, make_merchant)
     owner = await _member(db, agent.merchant_id, "owner")
-    txn = await _held(app, agent)
-    token = (await _tokens(db, txn))[owner]
+    txn = await held_topup(app, agent)
+    token = (await approval_tokens(db, txn))[owner]
     async with db.read() as conn:
         links = (await conn.execute(select(_L).where(_L.c.held_id == txn))).all()
         mail = (
@@ -303,7 +276,7 @@ async def test_the_staging_mailbox_shows_the_link_to_whoever_may_decide_and_it_d
     await set_policy(db, agent.key_id, HELD)
     deciding = await make_merchant("staging", merchant_id=user.merchant_id)
     await set_policy(db, deciding.key_id, {"scopes": ["topup:read", "approvals"]})
-    txn = await _held(app, agent)
+    txn = await held_topup(app, agent)
     async with db.read() as conn:
         [mail_id] = (
             await conn.execute(
@@ -339,7 +312,7 @@ async def test_the_staging_mailbox_shows_the_link_to_whoever_may_decide_and_it_d
             data={"csrf_token": csrf_of(page.text), "token": link.group(2), "decision": "approve"},
         )
         assert done.status_code == 200 and 'id="decided"' in done.text, done.text
-    status, decided_by = await _status(db, txn)
+    status, decided_by = await status_and_decider(db, txn)
     assert status == "delivered"
     assert decided_by == f"user:{await user_id_of(db, owner.email)}"
     await assert_ledger_balanced(db)
@@ -361,9 +334,11 @@ async def test_a_link_shows_the_budgets_its_send_draws_on(
         )
     assert made.status_code == 201, made.text
     await set_policy(db, agent.key_id, {**HELD, "budgets": [made.json()["data"]["id"]]})
-    txn = await _held(app, agent)
+    txn = await held_topup(app, agent)
     async with _browser(app) as browser:
-        shown = await browser.get("/approval", params={"token": (await _tokens(db, txn))[owner]})
+        shown = await browser.get(
+            "/approval", params={"token": (await approval_tokens(db, txn))[owner]}
+        )
     assert shown.status_code == 200, shown.text
     assert 'id="budgets">Agents<' in shown.text
 
@@ -376,8 +351,8 @@ async def test_a_link_used_while_frozen_is_refused_unspent_and_decides_once_unfr
     agent = await _agent(db, make_merchant)
     person = await make_merchant("staging", merchant_id=agent.merchant_id)  # may (un)freeze
     owner = await _member(db, agent.merchant_id, "owner")
-    txn = await _held(app, agent)
-    token = (await _tokens(db, txn))[owner]
+    txn = await held_topup(app, agent)
+    token = (await approval_tokens(db, txn))[owner]
 
     async def twenty(browser: httpx.AsyncClient) -> list[httpx.Response]:
         page = await browser.get("/approval", params={"token": token})
@@ -391,7 +366,7 @@ async def test_a_link_used_while_frozen_is_refused_unspent_and_decides_once_unfr
         refused = await twenty(browser)
         assert {r.status_code for r in refused} == {423}
         assert all('id="link-frozen" data-code="2360"' in r.text for r in refused)
-        assert await _status(db, txn) == ("pending_approval", None)
+        assert await status_and_decider(db, txn) == ("pending_approval", None)
         async with db.read() as conn:
             used = (await conn.execute(select(_L.c.used_at).where(_L.c.held_id == txn))).all()
         assert [u.used_at for u in used] == [None]
@@ -399,6 +374,6 @@ async def test_a_link_used_while_frozen_is_refused_unspent_and_decides_once_unfr
         assert (await api.delete("/freeze", headers=person.headers)).status_code == 200
         clicks = await twenty(browser)
         assert sorted(c.status_code for c in clicks) == [200] + [404] * 19
-    status, decided_by = await _status(db, txn)
+    status, decided_by = await status_and_decider(db, txn)
     assert status == "delivered" and decided_by is not None and decided_by.startswith("user:")
     await assert_ledger_balanced(db)

@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 
 from gateway.store.engine import Database
 from gateway.store.models import FulfilmentSetting, UpstreamKey
-from gateway.upstreams.allowances import figures
 from gateway.upstreams.clients import UpstreamError
+from gateway.upstreams.providers.openrouter import figures
 from gateway.values.clock import utcnow
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, assert_ledger_balanced

@@ -14,8 +14,8 @@ from pydantic_core import PydanticCustomError
 from gateway.store.engine import Database
 from gateway.topup.schemas import SendRequest
 from gateway.values import addresses
+from tests.fixtures.addresses import EDGES
 from tests.fixtures.merchants import MakeMerchant, merchant_balance
-from tests.gateway.values.test_addresses import EDGES
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import pytest
 from gateway.store.engine import Database
 from gateway.webhooks.destinations.base import DestinationError, Reach
 from gateway.webhooks.destinations.pubsub import GOOGLE_TOKEN_URI, PUBSUB, PubSubConfig, key_file
+from tests.fixtures.destinations import endpoint_count, post_endpoint
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.webhooks import Receiver
-from tests.gateway.webhooks.destinations.test_saving import count, post
 
 CANARY = "AITOPUP_TEST_CANARY"
 TOPIC = "projects/aitopup-test/topics/orders"
@@ -62,12 +62,14 @@ async def test_credentials_other_than_a_service_accounts_key_are_refused_and_sen
     merchant = await make_merchant()
     for case, given in _credentials(receiver).items():
         destination = {"topic": TOPIC, "credentials": json.dumps(given)}
-        refused = await post(hook_client, merchant, {"type": "pubsub", "destination": destination})
+        refused = await post_endpoint(
+            hook_client, merchant, {"type": "pubsub", "destination": destination}
+        )
         assert refused.json()["code"] == 5351, (case, refused.text)
         assert refused.json()["data"]["field"] == "destination.credentials", case
         assert receiver.url not in refused.text, case
     assert receiver.received == []
-    assert await count(db, merchant.merchant_id) == 0
+    assert await endpoint_count(db, merchant.merchant_id) == 0
 
 
 def test_a_key_file_is_rebuilt_around_googles_token_endpoint() -> None:

@@ -13,24 +13,12 @@ from sqlalchemy import select
 
 from gateway.store.engine import Database
 from gateway.store.models import WebhookEndpoint, table_of
-from tests.fixtures.merchants import MakeMerchant, MerchantKey
+from tests.fixtures.destinations import endpoint_count, post_endpoint
+from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.redis import RedisServer
 
 _EP = table_of(WebhookEndpoint)
 AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-async def post(
-    client: httpx.AsyncClient, merchant: MerchantKey, body: dict[str, Any]
-) -> httpx.Response:
-    return await client.post("/webhooks/endpoints", json=body, headers=merchant.headers)
-
-
-async def count(db: Database, merchant_id: str) -> int:
-    async with db.read() as conn:
-        return len(
-            (await conn.execute(select(_EP.c.id).where(_EP.c.merchant_id == merchant_id))).all()
-        )
 
 
 def refused_with(reply: httpx.Response, code: int) -> dict[str, Any]:
@@ -51,7 +39,7 @@ async def test_a_destination_is_sealed_at_rest_and_read_back_masked(
     url = private_redis.url.replace("redis://", "redis://default:hunter2-secret@")
     await _with_password(private_redis, "hunter2-secret")
     stream = f"s-{uuid.uuid4().hex}"
-    reply = await post(
+    reply = await post_endpoint(
         hook_client,
         merchant,
         {"type": "redis_stream", "destination": {"url": f"{url}/0", "stream": stream}},
@@ -76,9 +64,9 @@ async def test_a_destination_is_sealed_at_rest_and_read_back_masked(
     assert "hunter2" not in (row.destination_shown or "") and "hunter2" not in row.url
 
     # A wrong password: the broker refuses, and nothing is written.
-    before = await count(db, merchant.merchant_id)
+    before = await endpoint_count(db, merchant.merchant_id)
     wrong = url.replace("hunter2-secret", "wrong")
-    refused = await post(
+    refused = await post_endpoint(
         hook_client,
         merchant,
         {"type": "redis_stream", "destination": {"url": f"{wrong}/0", "stream": stream}},
@@ -86,7 +74,7 @@ async def test_a_destination_is_sealed_at_rest_and_read_back_masked(
     body = refused_with(refused, 5353)
     assert "wrong" not in refused.text
     assert body["data"]["reason"]
-    assert await count(db, merchant.merchant_id) == before
+    assert await endpoint_count(db, merchant.merchant_id) == before
 
     # Its masked address sent back as read (as the dashboard's edit form does) changes nothing.
     path = f"/webhooks/endpoints/{data['id']}"
@@ -165,8 +153,8 @@ async def test_a_destination_that_does_not_fit_is_refused_and_nothing_is_written
     code: int,
 ) -> None:
     merchant = await make_merchant()
-    refused_with(await post(hook_client, merchant, body), code)
-    assert await count(db, merchant.merchant_id) == 0
+    refused_with(await post_endpoint(hook_client, merchant, body), code)
+    assert await endpoint_count(db, merchant.merchant_id) == 0
 
 
 @pytest.mark.parametrize(
@@ -205,11 +193,11 @@ async def test_a_brokers_url_takes_no_options_in_its_query(
             "secret_access_key": "secret",
         },
     }
-    reply = await post(hook_client, merchant, {"type": name, "destination": fields[name]})
+    reply = await post_endpoint(hook_client, merchant, {"type": name, "destination": fields[name]})
     body = refused_with(reply, 5351)
     assert body["data"] == {"field": "destination.url"}
     assert "query" in body["message"] or "fragment" in body["message"]
-    assert await count(db, merchant.merchant_id) == 0
+    assert await endpoint_count(db, merchant.merchant_id) == 0
 
 
 async def test_a_malformed_url_quotes_no_part_of_its_password(
@@ -218,14 +206,14 @@ async def test_a_malformed_url_quotes_no_part_of_its_password(
     merchant = await make_merchant()
     # A password holding "/" ends the URL's authority early: what follows ":" reads as a port.
     for url in ("redis://u:pa55w/rd@127.0.0.1:6379/0", "redis://u:pa55w?rd@127.0.0.1:6379/0"):
-        reply = await post(
+        reply = await post_endpoint(
             hook_client,
             merchant,
             {"type": "redis_stream", "destination": {"url": url, "stream": "s"}},
         )
         refused_with(reply, 5351)
         assert "pa55w" not in reply.text
-    assert await count(db, merchant.merchant_id) == 0
+    assert await endpoint_count(db, merchant.merchant_id) == 0
 
 
 @pytest.mark.parametrize(
@@ -241,14 +229,14 @@ async def test_live_refuses_a_broker_at_a_private_address(
     hook_client: httpx.AsyncClient, make_merchant: MakeMerchant, db: Database, url: str
 ) -> None:
     live = await make_merchant("live")
-    reply = await post(
+    reply = await post_endpoint(
         hook_client, live, {"type": "rabbitmq", "destination": {"url": url, "exchange": ""}}
     )
     body = refused_with(reply, 5352)
     assert "guest:guest" not in reply.text
     assert body["message"].startswith("Destination address refused")
     assert body["data"]["address"] in url and body["data"]["reason"]
-    assert await count(db, live.merchant_id) == 0
+    assert await endpoint_count(db, live.merchant_id) == 0
 
 
 async def test_a_test_or_replay_judges_the_saved_brokers_address_again() -> None:
