@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..values.clock import id_floor
+from ..values.clock import id_floor, id_time
 from .engine import Database
 
 __all__ = [
@@ -77,17 +77,27 @@ class History:
     prefix: str | None
     options: str = ""
 
-    def bound(self, moment: datetime) -> str:
-        """The key's least value at ``moment``, as an SQL literal."""
+    def floor(self, moment: datetime) -> str:
+        """The key's least value at ``moment``: an id's floor (``clock.id_floor``), or the time.
+        A week's partition holds the keys from its Monday's floor to the next Monday's: the one
+        place its bounds are made (the owner's function takes them, migration 0079)."""
         if self.prefix is None:
-            return f"'{moment.isoformat()}'"
-        return f"'{id_floor(self.prefix, moment)}'"
+            return moment.isoformat()
+        return id_floor(self.prefix, moment)
+
+    def bound(self, moment: datetime) -> str:
+        """``floor`` as an SQL literal."""
+        return f"'{self.floor(moment)}'"
 
     def moment(self, literal: str) -> datetime:
-        """The moment a bound of this key stands for (``bound``'s inverse)."""
+        """The moment a bound of this key stands for (``floor``'s inverse); ``ValueError`` for
+        a key no id of ours has."""
         if self.prefix is None:
             return datetime.fromisoformat(literal).astimezone(UTC)
-        return datetime.fromtimestamp(int(literal.split("_", 1)[1][:9], 36) / 1000, UTC)
+        moment = id_time(self.prefix, literal)
+        if moment is None:
+            raise ValueError(literal)
+        return moment
 
     def partition(self, start: datetime) -> str:
         return f"{self.table}_p{start:%Y%m%d}"
@@ -190,19 +200,27 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
                 week = start + step * SPAN
                 if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
                     continue
-                # Through the tables' owner's function (migration 0078): the workers' role
+                # Through the tables' owner's function (migration 0079): the workers' role
                 # has grants on the tables, and only their owner may add a partition.
-                await conn.execute(_MAKE_WEEK, {"table": history.table, "week": week.date()})
-                made.append(history.partition(week))
+                name = history.partition(week)
+                await conn.execute(
+                    _MAKE,
+                    {
+                        "table": history.table,
+                        "name": name,
+                        "low": history.floor(week),
+                        "high": history.floor(week + SPAN),
+                    },
+                )
+                made.append(name)
     return made
 
 
 # Makes and drops of partitions wait for one another (two workers' jobs at startup), each
 # transaction's own lock, which a pooler in transaction mode keeps.
 _LOCK_KEY = 0x61697470_70617274  # "aitp" "part"
-_MAKE_WEEK = text("SELECT history_make_week(:table, :week)")
-# ``week`` null: the partition of the history from before partitions.
-_DROP_WEEK = text("SELECT history_drop_week(:table, :week)")
+_MAKE = text("SELECT history_make_partition(:table, :name, :low, :high)")
+_DROP = text("SELECT history_drop_partition(:table, :name)")
 
 
 async def _serialised(conn: AsyncConnection) -> None:
@@ -262,9 +280,8 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
             if pending is not None:
                 kept = kept or pending
                 continue
-            for history, part in found:  # through the owner's function, as made (0078)
-                week = None if part.low is None else part.low.date()
-                await conn.execute(_DROP_WEEK, {"table": history.table, "week": week})
+            for history, part in found:  # through the owner's function, as made (0079)
+                await conn.execute(_DROP, {"table": history.table, "name": part.name})
         dropped += names
         through = high
     async with db.read() as conn:
@@ -282,8 +299,8 @@ async def _exists(conn: AsyncConnection, name: str) -> bool:
 async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
     """The partition of deliveries among ``parts`` that holds one still pending, if any."""
     for part in parts:
-        low = None if part.low is None else id_floor(_DELIVERIES.prefix or "", part.low)
-        high = id_floor(_DELIVERIES.prefix or "", part.high)
+        low = None if part.low is None else _DELIVERIES.floor(part.low)
+        high = _DELIVERIES.floor(part.high)
         if (await conn.execute(_PENDING, {"low": low, "high": high})).first():
             return part.name
     return None

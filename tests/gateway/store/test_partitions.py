@@ -31,7 +31,7 @@ _SHORT_MERCHANT = (
 async def test_weeks_are_made_ahead_and_what_the_default_caught_moves_to_its_week(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         now = utcnow()
         # The migration made the weeks ahead already.
         assert await make_ahead(db, now) == []
@@ -82,7 +82,7 @@ async def test_weeks_past_the_longest_retention_are_dropped_and_a_shorter_one_pr
 ) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite's history is one table each: tests/worker/test_retention.py")
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         first = week_of(utcnow()) + SPAN  # the migration's first week of its own
         now = first + SPAN + timedelta(days=90, hours=1)
         recent = now - timedelta(days=10)  # past the short merchant's 7 days, not 90
@@ -149,7 +149,7 @@ async def test_the_first_partition_s_old_rows_are_deleted_in_batches_then_it_is_
             await insert_endpoint(conn, "mer_old", OLD)
             for days in (100, 97, 95, 10):
                 await insert_history(conn, "mer_old", OLD, now - timedelta(days=days))
-        await upgrade_async(url_of(db), "0078")
+        await upgrade_async(url_of(db), "0079")
         first = week_of(now) + SPAN  # the first partition's bound
 
         # Three of its four past 90 days: deleted a row a batch, the partition kept.
