@@ -48,6 +48,7 @@ __all__ = [
     "attach_sql",
     "drop_past",
     "make_ahead",
+    "pending_floor",
     "week_of",
 ]
 
@@ -304,3 +305,37 @@ async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
         if (await conn.execute(_PENDING, {"low": low, "high": high})).first():
             return part.name
     return None
+
+
+async def pending_floor(db: Database, now: datetime) -> str:
+    """The least id a pending delivery has, to a week: the floor of the oldest week whose
+    partition holds one, else of the oldest one the ``DEFAULT`` partition caught, and never
+    above the floor of the week before ``now``'s (a delivery written at a week's turn by a
+    gateway whose clock is behind is above it); "" where the history from before partitions
+    holds one, or is not partitioned (SQLite). Leases of deliveries read the partitions from
+    it on, the ones that can hold due rows: without it PostgreSQL plans every week of the
+    history for each lease (the statement planned anew for every run behind a pooler that
+    keeps no prepared statements). New deliveries are above it; a delivery made pending again
+    below it (a replay of an older one) is found once it is looked at again
+    (``worker.runner``)."""
+    if db.is_sqlite:
+        return ""
+    recent = week_of(now) - SPAN
+    async with db.read() as conn:
+        if not await _is_partitioned(conn):
+            return ""
+        for part in await _parts(conn, _DELIVERIES):
+            if part.high > recent:
+                break
+            if await _pending_in(conn, [part]) is not None:
+                return "" if part.low is None else _DELIVERIES.floor(part.low)
+        caught = (await conn.execute(_CAUGHT)).scalar_one()
+    floor = _DELIVERIES.floor(recent)
+    return floor if caught is None else min(caught, floor)
+
+
+# What the ``DEFAULT`` partition caught (a week not made yet, a key no id of ours has), read by
+# name as ``_strays_since`` reads it: it holds few rows, and no range of the key picks it alone.
+_CAUGHT = text(
+    f"SELECT min(id) FROM {_DELIVERIES.default} WHERE status = 'pending'"  # noqa: S608
+)
