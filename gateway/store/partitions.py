@@ -308,34 +308,39 @@ async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
 
 
 async def pending_floor(db: Database, now: datetime) -> str:
-    """The least id a pending delivery has, to a week: the floor of the oldest week whose
-    partition holds one, else of the oldest one the ``DEFAULT`` partition caught, and never
-    above the floor of the week before ``now``'s (a delivery written at a week's turn by a
-    gateway whose clock is behind is above it); "" where the history from before partitions
-    holds one, or is not partitioned (SQLite). Leases of deliveries read the partitions from
-    it on, the ones that can hold due rows: without it PostgreSQL plans every week of the
-    history for each lease (the statement planned anew for every run behind a pooler that
-    keeps no prepared statements). New deliveries are above it; a delivery made pending again
-    below it (a replay of an older one) is found once it is looked at again
-    (``worker.runner``)."""
+    """The least id a pending delivery has, to a week: the floor of the oldest range of the key
+    holding one (a week's partition, the history from before partitions, or a range no
+    partition holds, which the ``DEFAULT`` partition has), never above the floor of the week
+    before ``now``'s (a delivery written at a week's turn by a gateway whose clock is behind
+    is above it); "" where the oldest range starts at the least key, or the history is not
+    partitioned (SQLite). Leases of deliveries read the partitions from it on, the ones that
+    can hold due rows: without it PostgreSQL plans every week of the history for each lease
+    (the statement planned anew for every run behind a pooler that keeps no prepared
+    statements). New deliveries are above it; a delivery made pending again below it (a
+    replay of an older one) is found once it is looked at again (``worker.runner``)."""
     if db.is_sqlite:
         return ""
     recent = week_of(now) - SPAN
     async with db.read() as conn:
         if not await _is_partitioned(conn):
             return ""
-        for part in await _parts(conn, _DELIVERIES):
-            if part.high > recent:
-                break
+        for part in _below(await _parts(conn, _DELIVERIES), recent):
             if await _pending_in(conn, [part]) is not None:
                 return "" if part.low is None else _DELIVERIES.floor(part.low)
-        caught = (await conn.execute(_CAUGHT)).scalar_one()
-    floor = _DELIVERIES.floor(recent)
-    return floor if caught is None else min(caught, floor)
+    return _DELIVERIES.floor(recent)
 
 
-# What the ``DEFAULT`` partition caught (a week not made yet, a key no id of ours has), read by
-# name as ``_strays_since`` reads it: it holds few rows, and no range of the key picks it alone.
-_CAUGHT = text(
-    f"SELECT min(id) FROM {_DELIVERIES.default} WHERE status = 'pending'"  # noqa: S608
-)
+def _below(parts: list[_Part], recent: datetime) -> list[_Part]:
+    """The ranges of the key below ``recent``, oldest first: each partition's, and between them
+    (or before the first) the ranges only the ``DEFAULT`` partition holds, each cut at
+    ``recent``. Each is read through the table, its range pruning it to its one partition."""
+    ranges: list[_Part] = []
+    start: datetime | None = None  # None: from the least key
+    for part in parts:
+        if part.low is not None and (start is None or start < part.low):
+            ranges.append(_Part("", start, min(part.low, recent)))
+        ranges.append(_Part(part.name, part.low, min(part.high, recent)))
+        start = part.high
+    if start is not None and start < recent:
+        ranges.append(_Part("", start, recent))
+    return [r for r in ranges if r.low is None or r.low < r.high]
