@@ -14,8 +14,10 @@ that says when its row was made, a **week** a partition:
 - ``webhook_attempts`` by ``delivery_id``: an attempt goes with its delivery, whenever it ran.
 - ``webhook_filtered`` by ``created_at``, already in its key (dated as its deliveries).
 
-A week, not a day: the statements no key prunes (the lease over due deliveries, a merchant's
-pages) read every partition's index, and 90 days of history is 14 weeks, not 91 days; a drop
+A week, not a day: the statements no key prunes read every partition's index (a merchant's
+pages read the last two weeks first, and the lease over due deliveries the weeks from the
+oldest holding a pending one, ``pending_floor``), and 90 days of history is 14 weeks, not 91
+days; a drop
 then keeps at most a week beyond the longest retention. Each table has a ``DEFAULT``
 partition, so no write ever fails for want of a partition: ``make_ahead`` moves what landed
 there into the week's own partition when it makes it.
