@@ -16,6 +16,10 @@ untried (no attempt counted; a delivery holding its throttle slot again), or, fo
 endpoint's batch, whose other rows are leased with it, its lease is left to lapse; either way the
 room it held goes to other merchants' work.
 
+A kind whose rows are partitioned by their key on PostgreSQL (the deliveries) leases and looks
+from a floor of the key (``store.queue.floor``: the oldest week holding a pending row), looked at
+again once an idle poll, so that neither statement is planned over every week of the history.
+
 Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
 poll's wait, and a store that fails is waited out with backoff, one log line an outage.
 
