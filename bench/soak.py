@@ -248,7 +248,7 @@ WORKER_ROLE = "aitopup_worker"
 async def _worker_role(database_url: str) -> None:
     """The workers' role on the soak's own cluster, as docs/operations.md makes it: its
     sessions start with the worker's planner settings, and it has grants on the tables alone
-    (it makes and drops the history's partitions through the owner's functions, 0078)."""
+    (it makes and drops the history's partitions through the owner's functions, 0079)."""
     conn = await asyncpg.connect(admin_dsn(database_url))
     try:
         await conn.execute(f"CREATE ROLE {WORKER_ROLE} LOGIN")

@@ -16,6 +16,10 @@ untried (no attempt counted; a delivery holding its throttle slot again), or, fo
 endpoint's batch, whose other rows are leased with it, its lease is left to lapse; either way the
 room it held goes to other merchants' work.
 
+A kind whose rows are partitioned by their key on PostgreSQL (the deliveries) leases and looks
+from a floor of the key (``store.queue.floor``: the oldest week holding a pending row), looked at
+again once an idle poll, so that neither statement is planned over every week of the history.
+
 Nothing here is in Redis: a wake lost (Redis away, flushed, restarted) costs at most the idle
 poll's wait, and a store that fails is waited out with backoff, one log line an outage.
 
@@ -34,7 +38,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from gateway.outbox import WAKE_CHANNEL, kinds_of
-from gateway.store.queue import lease, next_due
+from gateway.store.queue import floor, lease, next_due
 from gateway.store.raw import Raw
 from gateway.webhooks.shares import Shares
 
@@ -78,6 +82,8 @@ class Lane:
         self._woken = asyncio.Event()
         self._freed = asyncio.Event()
         self._eager = True  # lease before asking when the next row is due: at start, on a wake
+        self._floor = ""  # the kind's floor (``store.queue.floor``), and when it was looked at
+        self._floor_at: float | None = None
 
     def wake(self) -> None:
         self._eager = True
@@ -114,7 +120,8 @@ class Lane:
             # Cleared before the look, so a wake or a try ending after it is not missed, and
             # one before it (already looked at) does not end the sleep at once.
             self._woken.clear()
-            due = await next_due(self._deps.db, self.kind.queue, self._clock.now())
+            since = await self._since()
+            due = await next_due(self._deps.db, self.kind.queue, self._clock.now(), since)
             # Timed from after the read, so the sleep ends when the row is due.
             wait = self._idle_poll if due is None else (due - self._clock.now()).total_seconds()
             if wait > 0 and not self._eager:
@@ -168,14 +175,25 @@ class Lane:
     async def _lease(self, limit: int) -> tuple[int, Sequence[Any]]:
         """One trip to the store on the driver: the lease, and what the kind reads with it; how
         many rows were leased, and the tries to make of them."""
+        since = await self._since()
         now = self._clock.now()
 
         async def take(tx: Raw) -> tuple[int, Sequence[Any]]:
-            rows = await lease(tx, self.kind.queue, now, self._lease_seconds, limit)
+            rows = await lease(tx, self.kind.queue, now, self._lease_seconds, limit, since)
             return len(rows), (await self.kind.taken(tx, rows, now) if rows else ())
 
         # Each statement stands alone: the lease, then reads, then failing what needs no try.
         return await self._deps.db.run(take, each_statement=True)
+
+    async def _since(self) -> str:
+        """The kind's floor, looked at again once an idle poll has passed since the last look:
+        a row made due below it meanwhile (a replay of an old delivery) waits that long at most,
+        as for a wake lost, and the look is not made for each lease."""
+        at = self._clock.monotonic()
+        if self._floor_at is None or at - self._floor_at >= self._idle_poll:
+            self._floor = await floor(self._deps.db, self.kind.queue, self._clock.now())
+            self._floor_at = at
+        return self._floor
 
     async def _later(self, item: Any, at: datetime) -> None:
         """``item``'s try once ``at`` has come (``Kind.not_before``, well inside the row's

@@ -20,6 +20,8 @@ QUEUE = Queue(
     stamp_says_due=True,
     first=_D.c.throttle_slot_us.is_not(None),
     lease_end="leased_until",
+    # Partitioned by id on PostgreSQL, a week a partition (``store.partitions``).
+    partitioned=True,
     # What sending one reads (``worker.delivery``, ``worker.ordered``, ``webhooks.throttle``):
     # its state, its due time and its type are the record's to write, its event's to say.
     returns=(

@@ -24,7 +24,16 @@ from sqlalchemy.sql.expression import CTE
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["const", "from_rows", "json_text", "materialized", "one_of", "param", "upsert"]
+__all__ = [
+    "const",
+    "from_floor",
+    "from_rows",
+    "json_text",
+    "materialized",
+    "one_of",
+    "param",
+    "upsert",
+]
 
 
 def param(name: str, type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> BindParameter[Any]:
@@ -87,6 +96,38 @@ def materialized(query: Select[Any], name: str) -> CTE:
 def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column`` is one of the values of the list parameter ``name``."""
     return _OneOf(column, param(name, ARRAY(column.type)))
+
+
+class _FromFloor(ColumnElement[bool]):
+    """``column``, a partition key, at ``floor`` or above: PostgreSQL plans only the partitions
+    that range reaches (the value bound, each statement planned with it), and SQLite's one
+    table has no partitions, nor a reason to weigh the key's range against its other indexes."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("floor", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], floor: BindParameter[Any]) -> None:
+        self.column = column
+        self.floor = floor
+
+
+@compiles(_FromFloor, "postgresql")
+def _from_floor_postgresql(element: _FromFloor, compiler: SQLCompiler, **kw: Any) -> str:
+    column, floor = compiler.process(element.column, **kw), compiler.process(element.floor, **kw)
+    return f"{column} >= {floor}"
+
+
+@compiles(_FromFloor, "sqlite")
+def _from_floor_sqlite(element: _FromFloor, compiler: SQLCompiler, **kw: Any) -> str:
+    return "1"
+
+
+def from_floor(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column`` at the parameter ``name`` or above, on PostgreSQL (``_FromFloor``)."""
+    return _FromFloor(column, param(name, column.type))
 
 
 class _JsonText(ColumnElement[Any]):

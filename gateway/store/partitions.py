@@ -14,8 +14,10 @@ that says when its row was made, a **week** a partition:
 - ``webhook_attempts`` by ``delivery_id``: an attempt goes with its delivery, whenever it ran.
 - ``webhook_filtered`` by ``created_at``, already in its key (dated as its deliveries).
 
-A week, not a day: the statements no key prunes (the lease over due deliveries, a merchant's
-pages) read every partition's index, and 90 days of history is 14 weeks, not 91 days; a drop
+A week, not a day: the statements no key prunes read every partition's index (a merchant's
+pages read the last two weeks first, and the lease over due deliveries the weeks from the
+oldest holding a pending one, ``pending_floor``), and 90 days of history is 14 weeks, not 91
+days; a drop
 then keeps at most a week beyond the longest retention. Each table has a ``DEFAULT``
 partition, so no write ever fails for want of a partition: ``make_ahead`` moves what landed
 there into the week's own partition when it makes it.
@@ -36,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..values.clock import id_floor
+from ..values.clock import id_floor, id_time
 from .engine import Database
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "attach_sql",
     "drop_past",
     "make_ahead",
+    "pending_floor",
     "week_of",
 ]
 
@@ -77,17 +80,27 @@ class History:
     prefix: str | None
     options: str = ""
 
-    def bound(self, moment: datetime) -> str:
-        """The key's least value at ``moment``, as an SQL literal."""
+    def floor(self, moment: datetime) -> str:
+        """The key's least value at ``moment``: an id's floor (``clock.id_floor``), or the time.
+        A week's partition holds the keys from its Monday's floor to the next Monday's: the one
+        place its bounds are made (the owner's function takes them, migration 0079)."""
         if self.prefix is None:
-            return f"'{moment.isoformat()}'"
-        return f"'{id_floor(self.prefix, moment)}'"
+            return moment.isoformat()
+        return id_floor(self.prefix, moment)
+
+    def bound(self, moment: datetime) -> str:
+        """``floor`` as an SQL literal."""
+        return f"'{self.floor(moment)}'"
 
     def moment(self, literal: str) -> datetime:
-        """The moment a bound of this key stands for (``bound``'s inverse)."""
+        """The moment a bound of this key stands for (``floor``'s inverse); ``ValueError`` for
+        a key no id of ours has."""
         if self.prefix is None:
             return datetime.fromisoformat(literal).astimezone(UTC)
-        return datetime.fromtimestamp(int(literal.split("_", 1)[1][:9], 36) / 1000, UTC)
+        moment = id_time(self.prefix, literal)
+        if moment is None:
+            raise ValueError(literal)
+        return moment
 
     def partition(self, start: datetime) -> str:
         return f"{self.table}_p{start:%Y%m%d}"
@@ -190,19 +203,27 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
                 week = start + step * SPAN
                 if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
                     continue
-                # Through the tables' owner's function (migration 0078): the workers' role
+                # Through the tables' owner's function (migration 0079): the workers' role
                 # has grants on the tables, and only their owner may add a partition.
-                await conn.execute(_MAKE_WEEK, {"table": history.table, "week": week.date()})
-                made.append(history.partition(week))
+                name = history.partition(week)
+                await conn.execute(
+                    _MAKE,
+                    {
+                        "table": history.table,
+                        "name": name,
+                        "low": history.floor(week),
+                        "high": history.floor(week + SPAN),
+                    },
+                )
+                made.append(name)
     return made
 
 
 # Makes and drops of partitions wait for one another (two workers' jobs at startup), each
 # transaction's own lock, which a pooler in transaction mode keeps.
 _LOCK_KEY = 0x61697470_70617274  # "aitp" "part"
-_MAKE_WEEK = text("SELECT history_make_week(:table, :week)")
-# ``week`` null: the partition of the history from before partitions.
-_DROP_WEEK = text("SELECT history_drop_week(:table, :week)")
+_MAKE = text("SELECT history_make_partition(:table, :name, :low, :high)")
+_DROP = text("SELECT history_drop_partition(:table, :name)")
 
 
 async def _serialised(conn: AsyncConnection) -> None:
@@ -262,9 +283,8 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
             if pending is not None:
                 kept = kept or pending
                 continue
-            for history, part in found:  # through the owner's function, as made (0078)
-                week = None if part.low is None else part.low.date()
-                await conn.execute(_DROP_WEEK, {"table": history.table, "week": week})
+            for history, part in found:  # through the owner's function, as made (0079)
+                await conn.execute(_DROP, {"table": history.table, "name": part.name})
         dropped += names
         through = high
     async with db.read() as conn:
@@ -282,8 +302,47 @@ async def _exists(conn: AsyncConnection, name: str) -> bool:
 async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
     """The partition of deliveries among ``parts`` that holds one still pending, if any."""
     for part in parts:
-        low = None if part.low is None else id_floor(_DELIVERIES.prefix or "", part.low)
-        high = id_floor(_DELIVERIES.prefix or "", part.high)
+        low = None if part.low is None else _DELIVERIES.floor(part.low)
+        high = _DELIVERIES.floor(part.high)
         if (await conn.execute(_PENDING, {"low": low, "high": high})).first():
             return part.name
     return None
+
+
+async def pending_floor(db: Database, now: datetime) -> str:
+    """The least id a pending delivery has, to a week: the floor of the oldest range of the key
+    holding one (a week's partition, the history from before partitions, or a range no
+    partition holds, which the ``DEFAULT`` partition has), never above the floor of the week
+    before ``now``'s (a delivery written at a week's turn by a gateway whose clock is behind
+    is above it); "" where the oldest range starts at the least key, or the history is not
+    partitioned (SQLite). Leases of deliveries read the partitions from it on, the ones that
+    can hold due rows: without it PostgreSQL plans every week of the history for each lease
+    (the statement planned anew for every run behind a pooler that keeps no prepared
+    statements). New deliveries are above it; a delivery made pending again below it (a
+    replay of an older one) is found once it is looked at again (``worker.runner``)."""
+    if db.is_sqlite:
+        return ""
+    recent = week_of(now) - SPAN
+    async with db.read() as conn:
+        if not await _is_partitioned(conn):
+            return ""
+        for part in _below(await _parts(conn, _DELIVERIES), recent):
+            if await _pending_in(conn, [part]) is not None:
+                return "" if part.low is None else _DELIVERIES.floor(part.low)
+    return _DELIVERIES.floor(recent)
+
+
+def _below(parts: list[_Part], recent: datetime) -> list[_Part]:
+    """The ranges of the key below ``recent``, oldest first: each partition's, and between them
+    (or before the first) the ranges only the ``DEFAULT`` partition holds, each cut at
+    ``recent``. Each is read through the table, its range pruning it to its one partition."""
+    ranges: list[_Part] = []
+    start: datetime | None = None  # None: from the least key
+    for part in parts:
+        if part.low is not None and (start is None or start < part.low):
+            ranges.append(_Part("", start, min(part.low, recent)))
+        ranges.append(_Part(part.name, part.low, min(part.high, recent)))
+        start = part.high
+    if start is not None and start < recent:
+        ranges.append(_Part("", start, recent))
+    return [r for r in ranges if r.low is None or r.low < r.high]

@@ -51,11 +51,22 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .engine import Database
-from .expressions import materialized, param
+from .expressions import from_floor, materialized, param
+from .partitions import pending_floor
 from .raw import Raw, Statement
 from .types import UTCDateTime
 
-__all__ = ["Queue", "Tried", "give_back", "lease", "leased_rows", "next_due", "next_try", "settle"]
+__all__ = [
+    "Queue",
+    "Tried",
+    "floor",
+    "give_back",
+    "lease",
+    "leased_rows",
+    "next_due",
+    "next_try",
+    "settle",
+]
 
 
 class Tried(enum.Enum):
@@ -94,6 +105,9 @@ class Queue:
     where: Sequence[ColumnElement[bool]] = field(default_factory=tuple)
     stamp_says_due: bool = False
     first: ColumnElement[bool] | None = None
+    # Its key is its table's partition key (``store.partitions``): a lease and the look for the
+    # next due row read only the partitions from a floor of the key on (``floor``).
+    partitioned: bool = False
     lease_end: str = "next_attempt_at"
     # The columns a lease hands back, each decoded for every row leased: all, unless the kind
     # says which it reads.
@@ -105,6 +119,11 @@ class Queue:
         due time: a column in no index, so that on PostgreSQL a lease changes no indexed
         column and rewrites its row in place (a heap-only update), with no index entry."""
         return self.lease_end != "next_attempt_at"
+
+    def from_floor(self) -> list[ColumnElement[bool]]:
+        """Where a partitioned kind's lease and look read: its key from the parameter
+        ``floor`` on (``floor``), on PostgreSQL; nothing more for any other kind."""
+        return [from_floor(self.table.c[self.key], "floor")] if self.partitioned else []
 
     def is_due(self, now: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         c = self.table.c
@@ -191,7 +210,7 @@ class Queue:
         free = self._free(param("now", UTCDateTime()))
         return Statement.of(
             select(func.min(c.next_attempt_at).label("due")).where(
-                c.status == self.due, *self.where, *free
+                c.status == self.due, *self.where, *free, *self.from_floor()
             )
         )
 
@@ -216,7 +235,7 @@ def _leasing(queue: Queue) -> Update:
     c = queue.table.c
     now = param("now", UTCDateTime())
     limit = param("limit", Integer())
-    due = queue.is_due(now)
+    due = [*queue.is_due(now), *queue.from_floor()]
 
     def oldest(name: str, *where: ColumnElement[bool]) -> CTE:
         return materialized(
@@ -246,10 +265,11 @@ def _leasing(queue: Queue) -> Update:
     # The rows chosen are due: on PostgreSQL each is locked and checked again as it is locked,
     # and SQLite runs the statement alone. The key is all the update looks them up by: with the
     # due conditions repeated here, the planner of a table without statistics read every due
-    # row through the due index for each row chosen.
+    # row through the due index for each row chosen. (The floor, on the key, is what prunes
+    # the partitions the update plans for.)
     return (
         update(queue.table)
-        .where(c[queue.key].in_(chosen))
+        .where(c[queue.key].in_(chosen), *queue.from_floor())
         .values(
             {
                 queue.stamp: c[queue.stamp] + 1,
@@ -262,12 +282,14 @@ def _leasing(queue: Queue) -> Update:
 
 
 async def lease(
-    tx: Raw, queue: Queue, now: datetime, seconds: float, limit: int
+    tx: Raw, queue: Queue, now: datetime, seconds: float, limit: int, since: str = ""
 ) -> list[SimpleNamespace]:
     """Up to ``limit`` due rows, oldest first, leased for ``seconds`` in ``tx`` (a work of
-    ``Database.run``): each as it now stands (its stamp bumped), its columns as attributes."""
+    ``Database.run``): each as it now stands (its stamp bumped), its columns as attributes.
+    ``since``: a partitioned kind's floor (``floor``; "": every row)."""
     until = now + timedelta(seconds=seconds)
-    found = await tx.fetch(queue.leasing, {"now": now, "until": until, "limit": limit})
+    params = {"now": now, "until": until, "limit": limit, "floor": since}
+    found = await tx.fetch(queue.leasing, params)
     return leased_rows(tx, found, queue.returned_times)
 
 
@@ -282,15 +304,24 @@ def leased_rows(
     return [SimpleNamespace(**row) for row in found]
 
 
-async def next_due(db: Database, queue: Queue, now: datetime) -> datetime | None:
+async def next_due(db: Database, queue: Queue, now: datetime, since: str = "") -> datetime | None:
     """When the next row falls due (now or earlier: one is due); ``None`` when no work is
-    waiting. One read of the kind's due index."""
+    waiting. One read of the kind's due index. ``since``: as ``lease``'s."""
 
     async def read(tx: Raw) -> datetime | None:
-        found = await tx.fetchrow(queue.next_due, {"now": now} if queue.leased_apart else {})
+        found = await tx.fetchrow(queue.next_due, {"now": now, "floor": since})
         return None if found is None else tx.timestamp(found["due"])
 
     return await db.run(read, read_only=True)
+
+
+async def floor(db: Database, queue: Queue, now: datetime) -> str:
+    """The least key a due row of a partitioned kind may have at ``now``, for ``lease`` and
+    ``next_due`` to read only the partitions from it on (``partitions.pending_floor``); ""
+    for any other kind."""
+    if not queue.partitioned:
+        return ""
+    return await pending_floor(db, now)
 
 
 def next_try(

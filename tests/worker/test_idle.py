@@ -49,9 +49,9 @@ async def test_an_idle_worker_looks_at_its_rows_once_an_idle_poll(
     """Idle after work, too: the tries that ended leave nothing that keeps a lane awake."""
     looks: list[str] = []
 
-    async def counted(db: Database, q: queue.Queue, now: Any) -> Any:
+    async def counted(db: Database, q: queue.Queue, now: Any, since: str = "") -> Any:
         looks.append(q.table.name)
-        return await queue.next_due(db, q, now)
+        return await queue.next_due(db, q, now, since)
 
     monkeypatch.setattr(runner, "next_due", counted)
     running = await start_worker(worker_idle_poll_seconds=1.0)

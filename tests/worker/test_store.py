@@ -1,22 +1,28 @@
 """The worker's store on its own: which records need a transaction, how a lease and a record
 find their rows."""
 
+import re
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from gateway.store.db import open_database
 from gateway.store.delivery_queue import QUEUE
 from gateway.store.engine import Database
+from gateway.store.partitions import AHEAD, SPAN, drop_past, make_ahead, pending_floor, week_of
 from gateway.store.queue import Tried, lease
 from gateway.store.raw import Raw, Statement
-from gateway.values.clock import utcnow
+from gateway.values.clock import id_floor, utcnow
 from gateway.values.settings import Settings
 from gateway.webhooks import throttle
+from tests.fixtures.history import insert_endpoint, insert_history
 from tests.fixtures.merchants import MakeMerchant
+from tests.fixtures.migrations import database_at, insert_old_merchant
 from tests.fixtures.query_plans import plans_of, without_statistics
 from tests.fixtures.webhooks import emit_test_events, make_endpoint
 from worker import ordered
@@ -191,7 +197,7 @@ async def test_a_postgres_lease_reads_only_the_rows_it_takes(
 
     async def explain(conn: Raw) -> tuple[dict[str, str], list[str]]:
         names = await _fresh_deliveries(conn, rows, now)
-        params = {"now": now, "until": now, "limit": 100}
+        params = {"now": now, "until": now, "limit": 100, "floor": ""}
         return names, await plans_of(conn, DELIVERIES.queue.leasing, params)
 
     try:
@@ -403,3 +409,65 @@ def test_a_delivery_lease_hands_back_what_sending_reads() -> None:
     assert list(QUEUE.leasing.columns) == list(QUEUE.returns)
     assert QUEUE.returned_times == ("leased_until",)
     assert {"next_attempt_at", "status", "event_type"}.isdisjoint(QUEUE.returns)
+
+
+async def test_a_postgres_lease_plans_only_the_weeks_that_hold_pending_deliveries(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """On a year of weekly partitions, the lease and the look for the next due row, planned
+    for their values as behind a pooler that keeps no prepared statements: with the floor
+    (``partitions.pending_floor``), only the weeks from the oldest holding a pending delivery
+    (never later than last week) and the ``DEFAULT`` partition, not the year; a delivery of an
+    older week made pending again lowers the floor to its week at the next look."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's history is one table")
+    async with database_at("0079", database_url, tmp_path, request) as db:
+        now = utcnow()
+        this_week = week_of(now)
+        await drop_past(db, this_week + SPAN)  # the migration's first partition, empty
+        for weeks_back in range(52, -1, -1):
+            if weeks_back != 30:  # a week never made: what it holds the default catches
+                await make_ahead(db, this_week - weeks_back * SPAN, weeks=0)
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await insert_endpoint(conn, "mer_old", OLD)
+            old = await insert_history(conn, "mer_old", OLD, now - 20 * SPAN)
+            await insert_history(conn, "mer_old", OLD, now, status="pending")
+
+        async def planned(since: str) -> set[str]:
+            async def explain(conn: Raw) -> set[str]:
+                params = {"now": now, "until": now, "limit": 100, "floor": since}
+                custom = (await plans_of(conn, QUEUE.leasing, params))[0]
+                looked = (await plans_of(conn, QUEUE.next_due, params))[0]
+                return set(_PARTITION.findall(custom)) | set(_PARTITION.findall(looked))
+
+            return await db.run(explain, each_statement=True)
+
+        everything = await planned("")
+        # The year's weeks (but one), the weeks made ahead and the default.
+        assert len(everything) == 52 + AHEAD + 1, everything
+
+        def since(week: datetime) -> set[str]:
+            return {p for p in everything if p.endswith("default") or p[-8:] >= f"{week:%Y%m%d}"}
+
+        floor = await pending_floor(db, now)
+        assert floor == id_floor("dlv", this_week - SPAN)
+        assert await planned(floor) == since(this_week - SPAN)
+        assert len(since(this_week - SPAN)) == 2 + AHEAD + 1
+
+        async with db.transaction() as conn:  # a replay of the old week's delivery
+            replayed = text("UPDATE webhook_deliveries SET status = 'pending' WHERE id = :id")
+            await conn.execute(replayed, {"id": old.delivery_id})
+        floor = await pending_floor(db, now)
+        assert floor == id_floor("dlv", week_of(now - 20 * SPAN))
+        assert await planned(floor) == since(week_of(now - 20 * SPAN))
+
+        async with db.transaction() as conn:  # in the week never made: in the default
+            await insert_history(conn, "mer_old", OLD, now - 30 * SPAN, status="pending")
+        floor = await pending_floor(db, now)
+        assert floor == id_floor("dlv", this_week - 30 * SPAN)
+        assert await planned(floor) == since(this_week - 30 * SPAN)
+
+
+OLD = "we_" + "a" * 24
+_PARTITION = re.compile(r" on (webhook_deliveries_(?:p\d{8}|default|before))\b")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -455,12 +456,24 @@ async def test_held_rows_go_out_in_their_slots_and_order_behind_a_burst(
     start_worker: StartWorker,
     db: Database,
     hook_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A throttled endpoint's deliveries wait in their slots while another merchant's burst,
     written after them, keeps the worker busy: each goes out in the slot it holds (the lease
     takes due held rows before the burst's older fresh ones), while the burst drains, in the
-    order their events were written (but for one that missed its own slot on a busy machine),
-    and no more than the rate in the first second."""
+    order their events were written but for those that missed their own slots, and no more
+    than the rate in the first second. How many miss is the machine's load (a slot is missed
+    when its delivery could not be sent within ``throttle.LATE_US`` of it): counted where each
+    such delivery is given a fresh slot (``throttle.in_line``, a row still holding the slot it
+    missed), not assumed."""
+    missed: list[str] = []  # a delivery for each slot missed
+    lined = throttle.in_line
+
+    def counted(waiting: Any, slots: Any, held: Any) -> Any:
+        missed.extend(row.id for row in waiting if row.throttle_slot_us is not None)
+        return lined(waiting, slots, held)
+
+    monkeypatch.setattr(throttle, "in_line", counted)
     slow, crowd = Receiver(), Receiver()
     for receiver in (slow, crowd):
         await receiver.start()
@@ -488,21 +501,25 @@ async def test_held_rows_go_out_in_their_slots_and_order_behind_a_burst(
         order = sorted(first, key=first.__getitem__)
         arrivals = sorted(first.values())
         shown = [round(at - arrivals[0], 3) for at in arrivals]
-        # In the order they were written; on a machine busy enough that the first try misses
-        # its slot by more than the late window, that one delivery may go after those behind it
-        # (open: it should take the first of their slots), never more than one out of place.
-        assert _out_of_place(order, sorted(held_ids)) <= 1, (order, shown)
+        # In the order they were written. A delivery that missed its slot (by more than the
+        # late window, on a busy machine) may go after those behind it that were already
+        # handed on to wait for their slots (open: it should take the first of their slots):
+        # each such one is out of place, and nothing else is.
+        late = [each for each in missed if each in held_ids]
+        assert _out_of_place(order, sorted(held_ids)) <= len(set(late)), (order, shown, late)
         assert sum(1 for at in arrivals if at <= arrivals[0] + 1.0) <= RATE, shown
         # None left behind the crowd: before the lease took held rows first, one waited 2.8 s
         # behind the burst; and on a busy machine, before a delivery that missed its slot held
         # it again, the first one, late for its connection, waited 9 s behind it. A slot apart
-        # is 1 / RATE. A slot missed on a machine under load is followed by a fresh one no
-        # sooner than its lead (``throttle.lead_us``, a second) after the miss: seen in a run
-        # beside the whole suite on two cores, every slot after the first missed and the next
-        # arrival 1.002 s after it. The bound allows that, and room for the event loop the
+        # is 1 / RATE. Each slot missed is followed by a fresh one no sooner than its lead
+        # (``throttle.lead_us``, a second) after the miss: seen beside the whole suite on two
+        # cores, every slot after the first missed and the next arrival 1.002 s after it, and
+        # at a load average of 20, three missed and a gap of 2.27 s. The bound allows a lead
+        # for each slot missed (one even when none was), and room for the event loop the
         # worker, both receivers and the test share to be held up.
+        lead = throttle.lead_us(RATE) / 1_000_000
         gaps = [later - sooner for sooner, later in itertools.pairwise(arrivals)]
-        assert max(gaps) < throttle.lead_us(RATE) / 1_000_000 + 5 / RATE, shown
+        assert max(gaps) < lead * max(1, len(late)) + 5 / RATE, (shown, late)
     finally:
         for receiver in (slow, crowd):
             await receiver.stop()

@@ -1,8 +1,9 @@
 """The workers' role with grants on the tables alone (docs/operations.md) makes and drops the
 webhook history's weeks on PostgreSQL, through the tables' owner's two functions (migration
-0078), and can do nothing else with them: a table outside the history, a day not a Monday or a
-name of the caller's is refused, as is a caller that may not delete the table's rows; the
-functions go with the migration down and come back up."""
+0079, which took the place of 0078's), and can do nothing else with them: a table outside the
+history, a name not of the table's partitions, its ``DEFAULT`` partition, a range another
+partition holds or caller text is refused, as is a caller that may not delete the table's rows;
+the functions go with the migration down (0078's back) and come back up."""
 
 import uuid
 from collections.abc import AsyncGenerator
@@ -25,9 +26,9 @@ from worker.retention import drop_history, prune_history
 
 TABLES = ("events", "webhook_deliveries", "webhook_attempts", "webhook_filtered")
 OLD = "we_" + "a" * 24
-_FUNCTIONS = (
-    "SELECT count(*) FROM pg_proc WHERE proname IN ('history_make_week', 'history_drop_week')"
-)
+_FUNCTIONS = "SELECT count(*) FROM pg_proc WHERE proname IN ('{}', '{}')"
+_NOW = _FUNCTIONS.format("history_make_partition", "history_drop_partition")
+_BEFORE = _FUNCTIONS.format("history_make_week", "history_drop_week")
 
 
 def _dsn(url: str, user: str | None = None) -> str:
@@ -92,7 +93,7 @@ def postgres_only(database_url: str) -> None:
 async def test_the_workers_role_with_table_grants_makes_and_drops_weeks(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         now = utcnow()
         first = week_of(now) + SPAN  # the migration's first week of its own
         gap = week_of(now) + 3 * SPAN  # a week not made yet: its row lands in the default
@@ -136,17 +137,29 @@ async def test_the_workers_role_with_table_grants_makes_and_drops_weeks(
             assert f"events_p{gap:%Y%m%d}" not in dropped.partitions
 
             # Arguments outside the functions' own: refused, nothing made or dropped.
-            monday = f"{gap + 4 * SPAN:%Y-%m-%d}"
+            events = HISTORY[0]
+            low, high = events.floor(gap + 4 * SPAN), events.floor(gap + 5 * SPAN)
             for statement in (
-                f"SELECT history_make_week('merchants', '{monday}')",
-                f"SELECT history_drop_week('merchants', '{monday}')",
-                "SELECT history_drop_week('events; DROP TABLE merchants', NULL)",
-                f"SELECT history_make_week('events', '{gap + timedelta(days=1):%Y-%m-%d}')",
-                "SELECT history_make_week('events', NULL)",
+                f"SELECT history_make_partition('merchants', 'merchants_p1', '{low}', '{high}')",
+                "SELECT history_drop_partition('merchants', 'merchants_before')",
+                "SELECT history_drop_partition('events; DROP TABLE merchants', 'events_before')",
+                f"SELECT history_make_partition('events', 'merchants', '{low}', '{high}')",
+                f"SELECT history_make_partition('events', 'events_p1', NULL, '{high}')",
+                "SELECT history_drop_partition('events', 'events_default')",
+                "SELECT history_drop_partition('events', 'merchants')",
             ):
                 await _refused(worker, statement, "22023")
+            # A range a partition holds already (the gap's week): PostgreSQL's own refusal.
+            held = events.floor(gap), events.floor(gap + SPAN)
+            await _refused(
+                worker,
+                f"SELECT history_make_partition('events', 'events_p1', '{held[0]}', '{held[1]}')",
+                "42P17",
+            )
             async with worker.read() as conn:
                 assert (await conn.execute(text("SELECT count(*) FROM merchants"))).scalar_one()
+                found = text("SELECT to_regclass('events_p1')")
+                assert (await conn.execute(found)).scalar_one() is None
         finally:
             await roles.aclose()
 
@@ -155,7 +168,7 @@ async def test_the_workers_role_with_table_grants_makes_and_drops_weeks(
 async def test_a_caller_that_may_not_delete_the_rows_may_not_drop_their_week(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         week = week_of(utcnow()) + SPAN
         roles = _role(
             db,
@@ -164,11 +177,15 @@ async def test_a_caller_that_may_not_delete_the_rows_may_not_drop_their_week(
         )
         reader = await anext(roles)
         try:
+            events = HISTORY[0]
             await _refused(
-                reader, f"SELECT history_drop_week('events', '{week:%Y-%m-%d}')", "42501"
+                reader, f"SELECT history_drop_partition('events', 'events_p{week:%Y%m%d}')", "42501"
             )
+            low, high = events.floor(week + 9 * SPAN), events.floor(week + 10 * SPAN)
             await _refused(
-                reader, f"SELECT history_make_week('events', '{week + 9 * SPAN:%Y-%m-%d}')", "42501"
+                reader,
+                f"SELECT history_make_partition('events', 'events_p1', '{low}', '{high}')",
+                "42501",
             )
         finally:
             await roles.aclose()
@@ -181,13 +198,23 @@ async def test_a_caller_that_may_not_delete_the_rows_may_not_drop_their_week(
 async def test_the_functions_go_down_and_come_back_up(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         async with db.read() as conn:
-            assert (await conn.execute(text(_FUNCTIONS))).scalar_one() == 2
+            assert (await conn.execute(text(_NOW))).scalar_one() == 2
+            assert (await conn.execute(text(_BEFORE))).scalar_one() == 0
+        await downgrade_to(db, "0078")
+        async with db.transaction() as conn:
+            assert (await conn.execute(text(_NOW))).scalar_one() == 0
+            assert (await conn.execute(text(_BEFORE))).scalar_one() == 2
+            # 0078's own, as it made them: a week's partition from its Monday.
+            week = week_of(utcnow()) + 8 * SPAN
+            made = text("SELECT history_make_week('events', :week)")
+            assert (await conn.execute(made, {"week": week.date()})).scalar_one()
         await downgrade_to(db, "0077")
         async with db.read() as conn:
-            assert (await conn.execute(text(_FUNCTIONS))).scalar_one() == 0
-        await upgrade_async(url_of(db), "0078")
+            assert (await conn.execute(text(_BEFORE))).scalar_one() == 0
+        await upgrade_async(url_of(db), "0079")
         async with db.read() as conn:
-            assert (await conn.execute(text(_FUNCTIONS))).scalar_one() == 2
+            assert (await conn.execute(text(_NOW))).scalar_one() == 2
+            assert (await conn.execute(text(_BEFORE))).scalar_one() == 0
         assert await make_ahead(db, utcnow() + 4 * SPAN)

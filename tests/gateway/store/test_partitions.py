@@ -13,8 +13,16 @@ import pytest
 from sqlalchemy import text
 
 from gateway.store.migrate import upgrade_async
-from gateway.store.partitions import HISTORY, SPAN, Dropped, drop_past, make_ahead, week_of
-from gateway.values.clock import utcnow
+from gateway.store.partitions import (
+    HISTORY,
+    SPAN,
+    Dropped,
+    drop_past,
+    make_ahead,
+    pending_floor,
+    week_of,
+)
+from gateway.values.clock import id_floor, utcnow
 from gateway.webhooks.retention import Pruned
 from tests.fixtures.history import count_history, insert_endpoint, insert_history, where_is
 from tests.fixtures.migrations import database_at, insert_old_merchant, url_of
@@ -31,7 +39,7 @@ _SHORT_MERCHANT = (
 async def test_weeks_are_made_ahead_and_what_the_default_caught_moves_to_its_week(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         now = utcnow()
         # The migration made the weeks ahead already.
         assert await make_ahead(db, now) == []
@@ -82,7 +90,7 @@ async def test_weeks_past_the_longest_retention_are_dropped_and_a_shorter_one_pr
 ) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite's history is one table each: tests/worker/test_retention.py")
-    async with database_at("0078", database_url, tmp_path, request) as db:
+    async with database_at("0079", database_url, tmp_path, request) as db:
         first = week_of(utcnow()) + SPAN  # the migration's first week of its own
         now = first + SPAN + timedelta(days=90, hours=1)
         recent = now - timedelta(days=10)  # past the short merchant's 7 days, not 90
@@ -149,7 +157,7 @@ async def test_the_first_partition_s_old_rows_are_deleted_in_batches_then_it_is_
             await insert_endpoint(conn, "mer_old", OLD)
             for days in (100, 97, 95, 10):
                 await insert_history(conn, "mer_old", OLD, now - timedelta(days=days))
-        await upgrade_async(url_of(db), "0078")
+        await upgrade_async(url_of(db), "0079")
         first = week_of(now) + SPAN  # the first partition's bound
 
         # Three of its four past 90 days: deleted a row a batch, the partition kept.
@@ -173,3 +181,28 @@ async def test_the_first_partition_s_old_rows_are_deleted_in_batches_then_it_is_
         assert pruned == Pruned()
         async with db.read() as conn:
             assert await count_history(conn, OLD) == dict.fromkeys(TABLES, 0)
+
+
+async def test_the_floor_of_pending_deliveries_reaches_the_history_from_before_partitions(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Just after the conversion, the history written before it is one partition up to next
+    Monday: a delivery in it still pending, weeks old, is above the floor of the leases (which
+    then reads from the least key), and once it is done the floor is last week's."""
+    async with database_at("0079", database_url, tmp_path, request) as db:
+        now = utcnow()
+        if database_url.startswith("sqlite"):
+            assert await pending_floor(db, now) == ""
+            return
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await insert_endpoint(conn, "mer_old", OLD)
+            old = await insert_history(conn, "mer_old", OLD, now - 3 * SPAN, status="pending")
+            assert await where_is(conn, "webhook_deliveries", "id", old.delivery_id) == (
+                "webhook_deliveries_before"
+            )
+        assert await pending_floor(db, now) == ""
+        async with db.transaction() as conn:
+            done = text("UPDATE webhook_deliveries SET status = 'succeeded' WHERE id = :id")
+            await conn.execute(done, {"id": old.delivery_id})
+        assert await pending_floor(db, now) == id_floor("dlv", week_of(now) - SPAN)
