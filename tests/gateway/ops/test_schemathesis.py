@@ -26,7 +26,7 @@ from tests.fixtures.core import make_settings
 # so the negative run takes half as many, and costs about what the positive run does. A few
 # each: every operation is still called in both modes, and hypothesis tries the simplest input
 # (empty and missing fields, the bounds) first, where a 5xx or an off-spec reply shows most.
-EXAMPLES = {GenerationMode.POSITIVE: 5, GenerationMode.NEGATIVE: 3}
+EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
