@@ -1,7 +1,11 @@
 """Losing Redis stops nothing for long: a real gateway (uvicorn), ``python -m worker`` as a process,
 a Redis of the test's own killed and restarted empty on the same port, and a receiver that checks
 every signature. The worker waits the outage out and delivers again; the gateway's sends and its
-readiness never fail for it. How a worker stops, whatever it waits for: ``test_stopping``."""
+readiness never fail for it. How a worker stops, whatever it waits for: ``test_stopping``.
+
+Redis's outage on SQLite alone (``tests/conftest.py`` ``ONE_STORE``): the worker's wait for Redis
+and the sweep that hands the outbox out again are the same code on either store, whose queries
+the delivery tests prove on both; PostgreSQL's own outages below stop a cluster of their own."""
 
 import asyncio
 import signal
