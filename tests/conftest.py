@@ -5,10 +5,11 @@ which server: the one ``AITOPUP_TEST_POSTGRES_URL`` names, else a throwaway one 
 Two kinds run on SQLite alone (``ONE_STORE``; collection deselects their PostgreSQL run): the
 doors' tests (``api/``, ``dashboard/``, ``mcp/``, ``ops/``), whose subject is parsing,
 rendering, envelopes, links and CSRF over a store the rest of the suite proves on both; and the
-process tests (the CLI, ``make run``, the runner's signals, a worker's stop), whose subject is
-a process. A test of either that guards a store's behaviour (a race, a concurrency claim,
-idempotency under concurrent requests, a CHECK or constraint, a migration, a plan's rendering)
-is marked ``both_stores`` and runs on both. ``tests/test_conftest.py`` pins the rule.
+process tests (the CLI, ``make run``, the runner's signals, a worker's stop, a worker losing
+its Redis, what the app's startup leaves in the collector), whose subject is a process. A test
+of either that guards a store's behaviour (a race, a concurrency claim, idempotency under
+concurrent requests, a CHECK or constraint, a migration, a plan's rendering) is marked
+``both_stores`` and runs on both. ``tests/test_conftest.py`` pins the rule.
 Domain fixtures and every helper a test imports live in ``tests/fixtures/``: a test imports them
 from there, never from a conftest.
 """
@@ -87,9 +88,11 @@ ONE_STORE = (
     "tests/gateway/dashboard/",
     "tests/gateway/mcp/",
     "tests/gateway/ops/",
+    "tests/gateway/test_app.py",
     "tests/gateway/test_cli",
     "tests/gateway/test_devrun.py",
     "tests/test_runner_signals.py",
+    "tests/worker/test_outages.py",  # Redis lost; PostgreSQL's own outages on a cluster of its own
     "tests/worker/test_stopping.py",
 )
 

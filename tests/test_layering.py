@@ -20,9 +20,25 @@ FORBIDDEN = {
 }
 
 
+# The module's tests share one process, so each file is parsed and walked once for all of them
+# (``_import_nodes``): parsing every module of ours, once for each test that read them, was most
+# of this module's CPU.
+pytestmark = pytest.mark.xdist_group("layering")
+
+
+@functools.cache
+def _import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """The file's imports at any depth (inside functions too)."""
+    return [
+        node
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+
+
 def _imports(path: Path) -> set[str]:
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _import_nodes(path):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -234,12 +250,11 @@ def _edges() -> list[Edge]:
     collected: each of the run's processes collects it, and one runs its tests."""
     found: set[Edge] = set()
     for module, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                for target in _targets(module, path, node):
-                    known = _known(target)
-                    if known is not None and known != module:
-                        found.add(Edge(module, known, node.lineno))
+        for node in _import_nodes(path):
+            for target in _targets(module, path, node):
+                known = _known(target)
+                if known is not None and known != module:
+                    found.add(Edge(module, known, node.lineno))
     return sorted(found, key=lambda e: (e.importer, e.line, e.imported))
 
 
@@ -449,7 +464,10 @@ def test_tests_import_helpers_from_the_fixtures_never_a_conftest() -> None:
     """A helper has one home (``tests/fixtures``): a conftest only holds fixtures and hooks."""
     importing = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        text = path.read_text()
+        if "conftest" not in text:  # no import of one without its name: left unparsed
+            continue
+        for node in ast.walk(ast.parse(text, str(path))):
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             elif isinstance(node, ast.Import):

@@ -120,7 +120,11 @@ async def test_events_arrive_in_order_each_once_while_a_plain_endpoint_goes_at_f
     start_worker: StartWorker,
     db: Database,
 ) -> None:
-    count = 1000
+    """Two workers race for one ordered endpoint's rows while three in ten of its answers are
+    500s. Two hundred events are some sixty failures to retry in place, each a chance to send
+    the next too soon or twice (which ``assert_in_order`` catches at its first), and the plain
+    endpoint's two hundred are done while the ordered one is still at it."""
+    count = 200
     flaky = Flaky(53, 0.3)
     plain: list[int] = []
 
@@ -373,7 +377,9 @@ async def test_a_burst_arrives_in_order_in_batches_each_once_a_failed_batch_sent
     start_worker: StartWorker,
     db: Database,
 ) -> None:
-    count, size = 300, 7
+    # Some fourteen batches, a few of them failed and sent again (seeded), two workers racing
+    # for them: each a chance to split, reorder or repeat a batch, caught at its first.
+    count, size = 100, 7
     chance = random.Random(5336)
     log: list[tuple[str, list[int], bool]] = []  # webhook-id, events, answered 200
 

@@ -36,7 +36,9 @@ _D = table_of(WebhookDelivery)
 _EP = table_of(WebhookEndpoint)
 
 RATE = 5
-BURST = 1000
+# The burst: ten times what the throttle lets through in the others' deadline (a tenth of its
+# run at its rate), so "done before the throttled one has had a tenth" can fail by far.
+BURST = 400
 # Seconds of the throttled endpoint's receipts measured: long enough for a rate, and the others
 # drain well within them.
 WATCHED = 8
@@ -66,17 +68,17 @@ async def test_a_throttled_endpoint_gets_its_rate_and_no_one_waits_for_it(
     db: Database,
     hook_settings: Settings,
 ) -> None:
-    """Merchant A has two endpoints, one throttled to 5/s; merchant B has one. A burst of 1,000
-    events reaches both of A's endpoints, and B's own 1,000 reach B's.
+    """Merchant A has two endpoints, one throttled to 5/s; merchant B has one. A burst of ``BURST``
+    events reaches both of A's endpoints, and B's own ``BURST`` reach B's.
 
     Measured where the requests arrive: the throttled endpoint receives at most ``PACED`` a
     second over the eight seconds from its first receipt, and no second of its sends (as the
-    worker records their starts) holds more; A's other endpoint and B's get all 1,000 at more
+    worker records their starts) holds more; A's other endpoint and B's get all of theirs at more
     than 20 times that, done before the throttled one has had a tenth of its burst. (Its eight
     seconds are counted from its first receipt.) The bursts are written before the worker
     starts, so every endpoint's deliveries start together and none is counted from a head start.
-    Nothing is lost: 1,000 at 2/s is more than this test waits, so at the end each of the
-    throttled endpoint's 1,000 deliveries was either received once and recorded as delivered on
+    Nothing is lost: ``BURST`` at 2/s is more than this test waits, so at the end each of
+    the throttled endpoint's deliveries was either received once and recorded as delivered on
     its one attempt, or is still due, untried; waiting for a slot is not an attempt."""
     fast_a, fast_b, slow = Receiver(), Receiver(), Receiver()
     for receiver in (fast_a, fast_b, slow):
@@ -436,7 +438,10 @@ async def test_a_slow_first_connection_brings_no_two_requests_closer_than_the_ra
 
 
 HELD = 8
-CROWD = 3000
+# Enough to drain for seconds through two connections on a quiet machine (200-400 a second
+# measured), past the held rows' slots (under two seconds at ``RATE``); the test asserts the
+# burst was still draining when the last held row arrived, so a crowd too small fails it.
+CROWD = 2000
 
 
 def _out_of_place(got: list[str], written: list[str]) -> int:
@@ -493,6 +498,7 @@ async def test_held_rows_go_out_in_their_slots_and_order_behind_a_burst(
             return len({r.headers["x-aitopup-delivery"] for r in slow.received}) >= HELD
 
         await wait_until(all_held_received, within=30)
+        assert len(crowd.received) < CROWD  # the held rows went out while the burst drained
         # Each delivery's first receipt: the receiver shares the test's event loop with the
         # worker and the crowd's receiver, so an answer can miss the timeout and be sent again.
         first: dict[str, float] = {}

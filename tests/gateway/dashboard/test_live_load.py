@@ -1,4 +1,4 @@
-"""Every long-lived response has a bound, measured: one account opens a thousand streams of every
+"""Every long-lived response has a bound, measured: one account opens hundreds of streams of every
 kind (dashboard live streams, MCP GETs) against a gateway as ``aitopup serve`` runs it, and
 another merchant is served as before: no 503, and a median latency within twice its baseline."""
 
@@ -18,7 +18,10 @@ from tests.fixtures.dashboard import sign_up_on
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import gateway_process
 
-STREAMS = 1000  # of each kind
+# Of each kind: past a process's bound on live streams as deployed (``live_streams_per_process``,
+# 200) as well as a user's (5), so a stream held past either bound, or a refusal that costs the
+# gateway's loop more than a refusal should, shows in the counts or the other merchant's latency.
+STREAMS = 300
 SAMPLES = 50
 _M = table_of(Merchant)
 
@@ -65,7 +68,7 @@ class _Opened:
             writer.close()
 
 
-async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_served(
+async def test_hundreds_of_streams_of_every_kind_from_one_account_leave_others_served(
     settings: Settings,
     db: Database,
     database_url: str,
@@ -88,7 +91,8 @@ async def test_a_thousand_streams_of_every_kind_from_one_account_leave_others_se
         key = (await make_merchant(merchant_id=merchant_id)).key
 
         async with local_client(base_url=api, timeout=30) as http:
-            await _p50(http, other.key)  # warm up
+            for _ in range(SAMPLES):  # warm up: the connection, the key's cache, the pool
+                await http.get("/balance", headers={"Authorization": f"Bearer {other.key}"})
             baseline, statuses = await _p50(http, other.key)
             assert set(statuses) == {200}
 

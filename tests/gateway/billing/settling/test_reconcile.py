@@ -4,9 +4,8 @@ credited exactly once whichever gets there first; what Stripe reports unpaid or 
 never credited. On both stores, over real concurrent HTTP requests."""
 
 import asyncio
-import itertools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway.billing.orders import expire_due
+from gateway.billing.orders.expiry import expire
 from gateway.billing.settling import reconcile
 from gateway.store.engine import Database
 from gateway.store.models import FundingOrder, LedgerEntry, table_of
@@ -62,21 +62,41 @@ StartCheckout = Callable[..., Awaitable[Checkout]]
 
 
 @pytest.fixture
-def live_checkout(
-    api: httpx.AsyncClient, stripe_stand_in: StripeStandIn, make_merchant: MakeMerchant
-) -> StartCheckout:
+async def live_checkout(
+    api: httpx.AsyncClient,
+    db: Database,
+    stripe_stand_in: StripeStandIn,
+    make_merchant: MakeMerchant,
+) -> AsyncIterator[StartCheckout]:
     """A new live merchant's checkout of ``pack_id``; ``paid``: paid on Stripe's page, with
-    Stripe's webhook never sent."""
+    Stripe's webhook never sent. What a test leaves pending is expired, and stamped asked, at
+    its end: every later sweep of the shared store would otherwise ask Stripe for it again, the
+    sweeps of the tests below (and of every billing module after them) growing with each."""
+    started: list[str] = []
 
     async def start(pack_id: str = "pack_pro", *, paid: bool = False) -> Checkout:
         merchant = await make_merchant("live")
         order = await checkout(api, merchant, pack_id=pack_id)
+        started.append(order["order_id"])
         session = stripe_stand_in.session_of(order["order_id"])
         if paid:
             stripe_stand_in.pay(session["id"])
         return Checkout(merchant, order["order_id"], session)
 
-    return start
+    yield start
+    await _leave_nothing_due(db, started)
+
+
+async def _leave_nothing_due(db: Database, order_ids: list[str]) -> None:
+    """The orders still pending expired as the expiry sweep would, and stamped asked since."""
+    now = utcnow()
+    mine = _O.c.id.in_(order_ids)
+    async with db.transaction() as conn:
+        due = update(_O).where(mine, _O.c.status == "pending")
+        await conn.execute(due.values(expires_at=now - timedelta(seconds=1)))
+        for order_id in order_ids:
+            await expire(conn, now, order_id=order_id)
+        await conn.execute(update(_O).where(mine, _O.c.status == "expired").values(checked_at=now))
 
 
 async def invoice_order(
@@ -145,22 +165,29 @@ def tries(
     return {"return": return_, "button": button, "sweep": sweep}
 
 
-@pytest.mark.parametrize("first", list(itertools.permutations(["return", "button", "sweep"])))
+WAYS = ["return", "button", "sweep"]
+
+
+@pytest.mark.parametrize("first", WAYS)
 async def test_a_paid_session_without_its_webhook_is_credited_once_whoever_goes_first(
     api: httpx.AsyncClient,
     db: Database,
     stripe_stood_in_settings: Settings,
     stripe_stand_in: StripeStandIn,
     live_checkout: StartCheckout,
-    first: tuple[str, str, str],
+    first: str,
 ) -> None:
+    """Each way started first, the other two next, then seven more of them mixed: every way
+    meets every other at once, and each of them twice or more, so a second credit by a way
+    racing another, or itself, is counted (the order of the second and third started adds
+    nothing: once started they all wait on the same store and the same Stripe)."""
     order = await live_checkout(paid=True)
     merchant, session = order.merchant, order.session
 
     ways = tries(api, db, stripe_stood_in_settings, merchant, order.order_id, session["id"])
-    # 20 tries: each way in turn in this round's order first, then the rest mixed.
-    rest = random.Random(hash(first)).choices(list(ways), k=17)
-    racing = [ways[name]() for name in [*first, *rest]]
+    # 10 tries: this round's way first, the other two, then the rest mixed.
+    rest = random.Random(first).choices(WAYS, k=7)
+    racing = [ways[name]() for name in [first, *(w for w in WAYS if w != first), *rest]]
     results = await asyncio.gather(*racing)
 
     flat = [r for found in results for r in (found if isinstance(found, list) else [found])]
@@ -216,7 +243,8 @@ async def test_a_session_stripe_reports_unpaid_or_expired_is_never_credited(
         stripe_stand_in.complete_unpaid(session_id)
 
     ways = tries(api, db, stripe_stood_in_settings, merchant, order.order_id, session_id)
-    await asyncio.gather(*(ways[name]() for name in list(ways) * 4))
+    # Each way twice at once: a credit by any of them, or by one racing another, would show.
+    await asyncio.gather(*(ways[name]() for name in list(ways) * 2))
 
     assert await credited(db, order.order_id) == 0
     assert await balance(api, merchant) == 0
