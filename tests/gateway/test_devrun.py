@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -49,7 +49,8 @@ from gateway.values.settings import Settings
 from keys import parse_api_key
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import csrf_of
-from tests.fixtures.make_run import printed_until_the_key, run_env, started_key
+from tests.fixtures.make_run import SharedRun, printed_until_the_key, run_env
+from tests.fixtures.redis import start_redis
 
 
 def test_an_exiting_process_is_restarted_until_the_bound(
@@ -148,15 +149,16 @@ async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
 async def test_each_start_revokes_the_key_the_last_start_printed(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """120 starts in a row under a cap of two keys: each prints a working key and revokes the
-    one before, so the demo's keys never pile up toward the cap."""
+    """Six starts in a row under a cap of two keys: each prints a working key and revokes the
+    one before, so the demo's keys never pile up toward the cap (without the revoke the third
+    start would be refused: six are three times the cap)."""
     monkeypatch.chdir(tmp_path)
     capped = settings.model_copy(update={"max_keys_per_merchant_env": 2})
     printed: list[str] = []
-    for _ in range(120):
+    for _ in range(6):
         _, key = await asyncio.to_thread(demo.demo_key, capped)
         printed.append(key)
-    assert len(set(printed)) == 120
+    assert len(set(printed)) == 6
     async with local_client() as http, live_server(settings) as root:
         for key, works in ((printed[-2], False), (printed[-1], True)):
             balance = await http.get(
@@ -269,40 +271,23 @@ def test_a_store_file_this_user_may_not_change_is_one_line(
     assert "staging key" not in capsys.readouterr().out
 
 
-def test_a_second_start_in_a_running_folder_is_refused_in_one_line(
-    tmp_path: Path, private_redis: RedisServer
-) -> None:
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_a_second_start_in_a_running_folder_is_refused_in_one_line(docs_run: SharedRun) -> None:
     """While a start runs here, another (say on the port the taken-port line advises) would
     share its store and its key file and revoke the key it printed: it is refused with one
-    line, and the first start's key keeps working."""
-    port = free_port()
-    env = run_env(tmp_path, private_redis)
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            key = started_key(proc)
-            said = _refused_start(tmp_path, env, port + 1)
-            assert "a start already runs in this folder" in said
-            assert f"serving http://127.0.0.1:{port}" in said and "Ctrl-C" in said
-            balance = httpx.get(
-                f"http://127.0.0.1:{port}/api/public/v1/balance",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=10,
-            )
-            assert balance.status_code == 200, balance.text
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
-    # Stopped: the folder is free for the next start.
-    with (tmp_path / ".aitopup" / "run.lock").open() as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    line, and the first start's key keeps working (once it stops, the folder is free: the
+    stopping test)."""
+    run = docs_run.serving()
+    said = _refused_start(run.cwd, run.env, run.port + 1)
+    assert "a start already runs in this folder" in said
+    assert f"serving {run.base}" in said and "Ctrl-C" in said
+    balance = httpx.get(
+        f"{run.base}/api/public/v1/balance",
+        headers={"Authorization": f"Bearer {run.key}"},
+        timeout=10,
+    )
+    assert balance.status_code == 200, balance.text
 
 
 @pytest.mark.slow
@@ -437,53 +422,53 @@ async def test_a_start_that_cannot_make_its_key_says_why_and_fails(
             await http.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
-@pytest.mark.slow
-def test_make_run_serves_on_the_port_it_is_given(
-    tmp_path: Path, private_redis: RedisServer
-) -> None:
-    """`make run PORT=…` as a newcomer types it (the target runs `aitopup run --port`): the
-    gateway answers a send on that port, the CLI beside it learns the URL, and Ctrl-C (SIGINT to
-    the process group) stops every process it started."""
-    port = free_port()
-    env = run_env(tmp_path, private_redis)
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        _serves_a_send(proc, port, tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{base}/healthz", timeout=2)
-
-
-def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def docs_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedRun]:
+    """One ``make run`` as the docs start it (the demo's staging wallet empty), for the tests
+    that only read what it printed or what it serves; at ``info``, every process's log line
+    among what it prints, so that one that should not be there shows."""
+    folder = tmp_path_factory.mktemp("docs-run")
+    redis_server = start_redis(folder / "redis")
+    env = run_env(
+        folder,
+        redis_server,
+        AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0",
+        AITOPUP_LOG_LEVEL="INFO",
+    )
+    run = SharedRun(folder, env)
     try:
-        printed = printed_until_the_key(proc)
-        base = f"http://127.0.0.1:{port}"
-        assert f"aiTopUp gateway: {base}/api/public/v1" in printed
-        key = printed[-1].rsplit(" ", 1)[-1]
-        reply = httpx.post(
-            f"{base}/api/public/v1/topup/send",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"},
-            timeout=10,
-        )
-        assert reply.json()["code"] == 1001, reply.text
-        plans = httpx.get(
-            f"{base}/api/public/v1/subscription/plans",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=10,
-        )
-        assert [p["id"] for p in plans.json()["data"]] == ["plan_demo_pro"], plans.text
-        assert (tmp_path / ".aitopup" / "gateway-url").read_text().strip() == base
+        yield run
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        try:
+            run.stop()
+        finally:
+            redis_server.close()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_make_run_serves_on_the_port_it_is_given(docs_run: SharedRun) -> None:
+    """`make run PORT=…` as a newcomer types it (the target runs `aitopup run --port`): the
+    gateway answers a send with the printed key on that port (refused for funds: the docs'
+    start leaves the staging wallet empty; a send that goes through is the payments' test),
+    and the CLI beside it learns the URL."""
+    run = docs_run.serving()
+    base = run.base
+    assert f"aiTopUp gateway: {base}/api/public/v1" in run.printed
+    reply = httpx.post(
+        f"{base}/api/public/v1/topup/send",
+        headers={"Authorization": f"Bearer {run.key}"},
+        json={"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"},
+        timeout=10,
+    )
+    assert reply.json()["code"] == 4001, reply.text
+    plans = httpx.get(
+        f"{base}/api/public/v1/subscription/plans",
+        headers={"Authorization": f"Bearer {run.key}"},
+        timeout=10,
+    )
+    assert [p["id"] for p in plans.json()["data"]] == ["plan_demo_pro"], plans.text
+    assert (run.cwd / ".aitopup" / "gateway-url").read_text().strip() == base
 
 
 @asynccontextmanager
@@ -650,52 +635,32 @@ def _shows_what_was_printed(page: Path, printed: list[str], port: int) -> None:
 
 
 @pytest.mark.slow
-def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
-    tmp_path: Path, private_redis: RedisServer
-) -> None:
+@pytest.mark.xdist_group("make-run")
+def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(docs_run: SharedRun) -> None:
     """A fresh ``make run`` starts staging's x402 facilitator beside the gateway: the demo key's
     send refused for funds carries an x402 offer, the ``x402`` package's client pays it, and
     the send goes through with the settlement; then the docs' MPP client pays its challenge.
     Started as the docs start it, the demo's staging wallet empty; what it printed is what the
     README's and the quick start's sample output show."""
-    port = free_port()
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            printed = printed_until_the_key(proc)
-            key = printed[-1].rsplit(" ", 1)[-1]
-            # The facilitator's address printed beside the key, as the docs say.
-            assert proc.stdout is not None
-            said = ""
-            for _ in range(10):  # the welcome's few lines, then this one
-                said = proc.stdout.readline().strip()
-                printed.append(said)
-                if said.startswith("staging's x402 facilitator (aitopup dev x402): "):
-                    break
-            for page in (ROOT / "README.md", ROOT / "docs" / "quickstart.md"):
-                _shows_what_was_printed(page, printed, port)
-            settles = said.rsplit(" ", 1)[-1]
-            assert httpx.get(f"{settles}/supported", timeout=10).status_code == 200
-            base = f"http://127.0.0.1:{port}/api/public/v1"
-            reply = asyncio.run(_pays_with_x402(base, key))
-            assert reply.status_code == 200, reply.text
-            assert reply.json()["data"]["payment"]["amount_cents"] == 1300
-            assert reply.headers["payment-response"]
-            mpp = asyncio.run(_pays_with_mpp(base, key))
-            assert mpp.status_code == 200, mpp.text
-            # 1,168 short (the x402 payment left 66 cents): a challenge for 1,200.
-            assert mpp.json()["data"]["payment"]["amount_cents"] == 1200
-            assert mpp.headers["payment-receipt"]
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+    run = docs_run.serving()
+    # The facilitator's address printed beside the key, as the docs say.
+    facilitator = "staging's x402 facilitator (aitopup dev x402): "
+    said = run.wait_for(lambda line: line.startswith(facilitator))
+    printed = run.printed[: run.printed.index(said) + 1]
+    for page in (ROOT / "README.md", ROOT / "docs" / "quickstart.md"):
+        _shows_what_was_printed(page, printed, run.port)
+    settles = said.rsplit(" ", 1)[-1]
+    assert httpx.get(f"{settles}/supported", timeout=10).status_code == 200
+    base = f"{run.base}/api/public/v1"
+    reply = asyncio.run(_pays_with_x402(base, run.key))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["data"]["payment"]["amount_cents"] == 1300
+    assert reply.headers["payment-response"]
+    mpp = asyncio.run(_pays_with_mpp(base, run.key))
+    assert mpp.status_code == 200, mpp.text
+    # 1,168 short (the x402 payment left 66 cents): a challenge for 1,200.
+    assert mpp.json()["data"]["payment"]["amount_cents"] == 1200
+    assert mpp.headers["payment-receipt"]
 
 
 async def _staging_offer(settings: Settings, key: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -762,39 +727,28 @@ async def _audit_lines(db: Database) -> int:
         return int((await conn.execute(select(func.count()).select_from(AuditRecord))).scalar_one())
 
 
-def test_make_run_prints_no_access_line_a_request(
-    tmp_path: Path, private_redis: RedisServer
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_make_run_prints_no_access_line_a_request_and_ctrl_c_stops_it(
+    docs_run: SharedRun,
 ) -> None:
     """The terminal ``make run`` prints is its own lines: a request served there writes no JSON
     access line among them, at the level that shows every other ``info`` line (``aitopup serve``
-    keeps the access log: ``AITOPUP_ACCESS_LOG``)."""
-    port = free_port()
-    env = run_env(tmp_path, private_redis, AITOPUP_LOG_LEVEL="INFO")
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        printed = printed_until_the_key(proc)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            key = printed[-1].rsplit(" ", 1)[-1]
-            for _ in range(3):
-                reply = httpx.get(
-                    f"{base}/api/public/v1/balance",
-                    headers={"Authorization": f"Bearer {key}"},
-                    timeout=10,
-                )
-                assert reply.status_code == 200, reply.text
-            assert httpx.get(f"{base}/dashboard/sign-in", timeout=10).status_code == 200
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
-        assert proc.stdout is not None
-        printed += proc.stdout.read().splitlines()
+    keeps the access log: ``AITOPUP_ACCESS_LOG``). Ctrl-C (SIGINT to the process group) stops
+    every process it started, its last line says so, and the folder is free for the next start;
+    what it printed is read once stopped, when every process has written all it would."""
+    run = docs_run.serving()
+    for _ in range(3):
+        reply = httpx.get(
+            f"{run.base}/api/public/v1/balance",
+            headers={"Authorization": f"Bearer {run.key}"},
+            timeout=10,
+        )
+        assert reply.status_code == 200, reply.text
+    assert httpx.get(f"{run.base}/dashboard/sign-in", timeout=10).status_code == 200
+    printed = run.stop()
+    assert any(line.startswith("{") for line in printed), printed  # info lines are printed
     assert not [line for line in printed if "aitopup.access" in line], printed
-    assert printed[-1].startswith("aitopup run: stopped ("), printed[-3:]
+    # Stopped: the folder is free for the next start.
+    with (run.cwd / ".aitopup" / "run.lock").open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
