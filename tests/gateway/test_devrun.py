@@ -50,7 +50,6 @@ from keys import parse_api_key
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import csrf_of
 from tests.fixtures.make_run import SharedRun, printed_until_the_key, run_env
-from tests.fixtures.redis import start_redis
 
 
 def test_an_exiting_process_is_restarted_until_the_bound(
@@ -291,36 +290,20 @@ def test_a_second_start_in_a_running_folder_is_refused_in_one_line(docs_run: Sha
 
 
 @pytest.mark.slow
-def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
-    """``AITOPUP_REDIS_URL`` names a Redis that needs a password: ``make run`` uses it (its
-    worker connects there), and starts no Redis of its own in its place."""
-    binary = shutil.which("redis-server")
-    assert binary is not None
-    with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
-        env = {**run_env(tmp_path, protected), "AITOPUP_REDIS_URL": protected.url}
-        with subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "--port", str(free_port())],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        ) as proc:
-            try:
-                printed = printed_until_the_key(proc)
-                assert not any("started" in line and "Redis" in line for line in printed)
-                assert not (tmp_path / ".aitopup" / "redis").exists()
-                client = redis.Redis.from_url(protected.url)
-                deadline = time.monotonic() + 60
-                # Its own connection, and the worker's (and the gateway's) beside it.
-                while len(cast(list[object], client.client_list())) < 2:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)  # polled, within the deadline above
-                client.close()
-            finally:
-                os.killpg(proc.pid, signal.SIGINT)
-                assert proc.wait(timeout=30) == 0
+@pytest.mark.xdist_group("make-run")
+def test_a_redis_that_needs_a_password_is_used_as_given(docs_run: SharedRun) -> None:
+    """``AITOPUP_REDIS_URL`` names a Redis that needs a password (the shared start's): ``make
+    run`` uses it (its worker connects there), and starts no Redis of its own in its place."""
+    run = docs_run.serving()
+    assert not any("started" in line and "Redis" in line for line in run.printed)
+    assert not (run.cwd / ".aitopup" / "redis").exists()
+    client = redis.Redis.from_url(run.env["AITOPUP_REDIS_URL"])
+    deadline = time.monotonic() + 60
+    # Its own connection, and the worker's (and the gateway's) beside it.
+    while len(cast(list[object], client.client_list())) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)  # polled, within the deadline above
+    client.close()
 
 
 def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path) -> None:
@@ -426,23 +409,23 @@ async def test_a_start_that_cannot_make_its_key_says_why_and_fails(
 def docs_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedRun]:
     """One ``make run`` as the docs start it (the demo's staging wallet empty), for the tests
     that only read what it printed or what it serves; at ``info``, every process's log line
-    among what it prints, so that one that should not be there shows."""
+    among what it prints, so that one that should not be there shows; on a Redis that needs a
+    password."""
     folder = tmp_path_factory.mktemp("docs-run")
-    redis_server = start_redis(folder / "redis")
-    env = run_env(
-        folder,
-        redis_server,
-        AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0",
-        AITOPUP_LOG_LEVEL="INFO",
-    )
-    run = SharedRun(folder, env)
-    try:
-        yield run
-    finally:
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    with RedisServer(binary, None, folder / "redis", password="s3cret") as protected:
+        env = run_env(
+            folder,
+            protected,
+            AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0",
+            AITOPUP_LOG_LEVEL="INFO",
+        )
+        run = SharedRun(folder, env)
         try:
-            run.stop()
+            yield run
         finally:
-            redis_server.close()
+            run.stop()
 
 
 @pytest.mark.slow
