@@ -234,12 +234,28 @@ def test_a_start_its_store_fails_says_why_in_one_line(
     private_redis: RedisServer,
     store: Callable[[Path], str],
     says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A folder that cannot exist, a file that cannot be opened, a store a newer version
     migrated, a database server that does not answer: one line naming the store (never its
-    password) and what to do, and a non-zero status; no traceback."""
+    password) and what to do, and a non-zero status; no traceback. Started in this process
+    (``devrun.run``, what ``aitopup run`` calls), not a process of its own: the line is the
+    ``SystemExit`` that ends the start, which the interpreter prints alone and exits 1 for, and
+    nothing else is written (``test_a_taken_port_is_a_failure_not_a_welcome`` starts one as a
+    newcomer does)."""
     url = store(tmp_path)
-    said = _refused_start(tmp_path, run_env(tmp_path, private_redis, AITOPUP_DATABASE_URL=url))
+    monkeypatch.chdir(tmp_path)
+    for name in ("AITOPUP_KEY_PEPPER", "AITOPUP_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AITOPUP_DATABASE_URL", url)
+    monkeypatch.setenv("AITOPUP_REDIS_URL", private_redis.url)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:
+        devrun.run(host="127.0.0.1", port=free_port())
+    said = ended.value.code
+    assert isinstance(said, str) and said.startswith("aitopup run: ") and "\n" not in said
+    assert capsys.readouterr() == ("", "")  # no key, no URL, no traceback: only the line
     assert says in said and "AITOPUP_DATABASE_URL" in said
     assert "hunter2" not in said
 
