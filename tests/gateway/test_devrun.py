@@ -220,6 +220,31 @@ def _store_no_server_answers_for(tmp_path: Path) -> str:
     return f"postgresql+asyncpg://aitopup:hunter2@127.0.0.1:{free_port()}/aitopup"
 
 
+def _refused_here(
+    folder: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """``make run``'s start in this process (``devrun.run``, what ``aitopup run`` calls) in
+    ``folder`` on ``env``, expected to fail: the one line that ends it, a ``SystemExit``'s,
+    which the interpreter prints alone and exits 1 for; nothing else written (no key, no URL,
+    no traceback). ``test_a_taken_port_is_a_failure_not_a_welcome`` starts a process of its
+    own as a newcomer does."""
+    monkeypatch.chdir(folder)
+    for name in ("AITOPUP_DATABASE_URL", "AITOPUP_KEY_PEPPER", "AITOPUP_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:
+        devrun.run(host="127.0.0.1", port=free_port())
+    said = ended.value.code
+    assert isinstance(said, str) and said.startswith("aitopup run: ") and "\n" not in said
+    assert capsys.readouterr() == ("", "")
+    return said
+
+
 @pytest.mark.parametrize(
     ("store", "says"),
     [
@@ -239,23 +264,10 @@ def test_a_start_its_store_fails_says_why_in_one_line(
 ) -> None:
     """A folder that cannot exist, a file that cannot be opened, a store a newer version
     migrated, a database server that does not answer: one line naming the store (never its
-    password) and what to do, and a non-zero status; no traceback. Started in this process
-    (``devrun.run``, what ``aitopup run`` calls), not a process of its own: the line is the
-    ``SystemExit`` that ends the start, which the interpreter prints alone and exits 1 for, and
-    nothing else is written (``test_a_taken_port_is_a_failure_not_a_welcome`` starts one as a
-    newcomer does)."""
+    password) and what to do, and a non-zero status; no traceback (``_refused_here``)."""
     url = store(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    for name in ("AITOPUP_KEY_PEPPER", "AITOPUP_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AITOPUP_DATABASE_URL", url)
-    monkeypatch.setenv("AITOPUP_REDIS_URL", private_redis.url)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as ended:
-        devrun.run(host="127.0.0.1", port=free_port())
-    said = ended.value.code
-    assert isinstance(said, str) and said.startswith("aitopup run: ") and "\n" not in said
-    assert capsys.readouterr() == ("", "")  # no key, no URL, no traceback: only the line
+    env = {"AITOPUP_DATABASE_URL": url, "AITOPUP_REDIS_URL": private_redis.url}
+    said = _refused_here(tmp_path, env, monkeypatch, capsys)
     assert says in said and "AITOPUP_DATABASE_URL" in said
     assert "hunter2" not in said
 
@@ -322,17 +334,17 @@ def test_a_redis_that_needs_a_password_is_used_as_given(docs_run: SharedRun) -> 
     client.close()
 
 
-def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path) -> None:
+def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A wrong password is not "no Redis answers": the start says which Redis refused and
     what to correct, and starts none of its own; it is asked before the store is migrated,
-    which is left untouched."""
+    which is left untouched (``_refused_here``)."""
     binary = shutil.which("redis-server")
     assert binary is not None
     with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
         wrong = f"redis://:wrong@127.0.0.1:{protected.port}/0"
-        said = _refused_start(
-            tmp_path, {**run_env(tmp_path, protected), "AITOPUP_REDIS_URL": wrong}
-        )
+        said = _refused_here(tmp_path, {"AITOPUP_REDIS_URL": wrong}, monkeypatch, capsys)
     assert f"the Redis at 127.0.0.1:{protected.port} refused AITOPUP_REDIS_URL" in said
     assert "wrong" not in said.split("(", 1)[0]  # the password is not repeated
     assert not (tmp_path / ".aitopup" / "redis").exists()
@@ -340,14 +352,13 @@ def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path)
 
 
 def test_no_redis_at_a_url_with_a_password_ends_the_start_in_one_line(
-    tmp_path: Path, private_redis: RedisServer
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A URL with a password, or another machine's, names a Redis ``make run`` cannot stand in
-    for: when none answers there the start says so and stops."""
+    for: when none answers there the start says so and stops (``_refused_here``)."""
     port = free_port()
     for url in (f"redis://:s3cret@127.0.0.1:{port}/0", "redis://redis.invalid:6379/0"):
-        env = {**run_env(tmp_path, private_redis), "AITOPUP_REDIS_URL": url}
-        said = _refused_start(tmp_path, env)
+        said = _refused_here(tmp_path, {"AITOPUP_REDIS_URL": url}, monkeypatch, capsys)
         assert "no Redis answers at" in said and "AITOPUP_REDIS_URL" in said, said
         assert "s3cret" not in said
     assert not (tmp_path / ".aitopup" / "redis").exists()
