@@ -1,6 +1,11 @@
 """``make run``: it starts again a process that exits, within a bound; and its demo key is
 minted on every start for the same demo merchant, found again by the id this machine wrote,
-never by its name."""
+never by its name.
+
+The tests that only read what a start printed or what it serves (its port, the docs' sample
+output and payments, two merchants' wallets meeting, a second start refused, its Redis, no
+access line, Ctrl-C) share one start (``docs_run``, one unit of the run: ``make-run``); the
+tests about starting itself start their own."""
 
 import asyncio
 import fcntl
@@ -49,6 +54,7 @@ from gateway.values.settings import Settings
 from keys import parse_api_key
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import csrf_of
+from tests.fixtures.demo_agents import API, FUNDED, Agent, payer_key, pays_once, used_by_the_seller
 from tests.fixtures.make_run import SharedRun, printed_until_the_key, run_env
 
 
@@ -735,6 +741,39 @@ async def test_make_run_puts_the_demo_plans_and_every_channels_sandbox_on_sale_o
 async def _audit_lines(db: Database) -> int:
     async with db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(AuditRecord))).scalar_one())
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_on_make_run_one_merchants_wallet_pays_anothers_402_once(docs_run: SharedRun) -> None:
+    """The demo merchant's send refused for funds (its staging wallet started empty, and short
+    of each send), paid by another merchant's wallet, made with the command line in the start's
+    folder, with MPP, then with x402 (staging's facilitator under ``make run``): each payment
+    moves its amount once, and the worker learns the seller used it
+    (``tests.fixtures.demo_agents``)."""
+    run = docs_run.serving()
+    run.wait_for(lambda line: line.startswith("staging's x402 facilitator"))
+    payer_key_ = payer_key(run.cwd, run.env)
+    with httpx.Client(base_url=f"{run.base}{API}/", timeout=30) as http:
+        seller, payer = Agent(http, run.key), Agent(http, payer_key_)
+        had = seller.balance()
+        assert had < 1150 and payer.balance() == 0
+        funded = payer.post("/sandbox/fund", {"amount_cents": FUNDED})
+        assert funded.status_code == 200, funded.text
+
+        payments = [pays_once(seller, payer, "mpp", 1150)]
+        payments.append(pays_once(seller, payer, "x402", 1234))
+        paid = sum(p["amount_cents"] for p in payments)
+        for payment in payments:
+            used = used_by_the_seller(payer, payment["id"])
+            assert used["used_cents"] == payment["amount_cents"]
+        # The seller took all of each: nothing released, each debited once.
+        assert payer.balance() == FUNDED - paid
+        assert payer.ledger() == [
+            ("sandbox_fund", FUNDED),
+            *(("payment_debit", -p["amount_cents"]) for p in payments),
+        ]
+        assert seller.balance() == had + paid - 1150 - 1234
 
 
 @pytest.mark.slow
