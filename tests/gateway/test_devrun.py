@@ -1,6 +1,11 @@
 """``make run``: it starts again a process that exits, within a bound; and its demo key is
 minted on every start for the same demo merchant, found again by the id this machine wrote,
-never by its name."""
+never by its name.
+
+The tests that only read what a start printed or what it serves (its port, the docs' sample
+output and payments, two merchants' wallets meeting, a second start refused, its Redis, no
+access line, Ctrl-C) share one start (``docs_run``, one unit of the run: ``make-run``); the
+tests about starting itself start their own."""
 
 import asyncio
 import fcntl
@@ -13,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -49,7 +54,8 @@ from gateway.values.settings import Settings
 from keys import parse_api_key
 from tests.fixtures.core import live_server, local_client
 from tests.fixtures.dashboard import csrf_of
-from tests.fixtures.make_run import printed_until_the_key, run_env, started_key
+from tests.fixtures.demo_agents import API, FUNDED, Agent, payer_key, pays_once, used_by_the_seller
+from tests.fixtures.make_run import SharedRun, printed_until_the_key, run_env
 
 
 def test_an_exiting_process_is_restarted_until_the_bound(
@@ -148,15 +154,16 @@ async def test_the_demo_merchant_is_remembered_by_id_not_found_by_name(
 async def test_each_start_revokes_the_key_the_last_start_printed(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """120 starts in a row under a cap of two keys: each prints a working key and revokes the
-    one before, so the demo's keys never pile up toward the cap."""
+    """Six starts in a row under a cap of two keys: each prints a working key and revokes the
+    one before, so the demo's keys never pile up toward the cap (without the revoke the third
+    start would be refused: six are three times the cap)."""
     monkeypatch.chdir(tmp_path)
     capped = settings.model_copy(update={"max_keys_per_merchant_env": 2})
     printed: list[str] = []
-    for _ in range(120):
+    for _ in range(6):
         _, key = await asyncio.to_thread(demo.demo_key, capped)
         printed.append(key)
-    assert len(set(printed)) == 120
+    assert len(set(printed)) == 6
     async with local_client() as http, live_server(settings) as root:
         for key, works in ((printed[-2], False), (printed[-1], True)):
             balance = await http.get(
@@ -219,6 +226,31 @@ def _store_no_server_answers_for(tmp_path: Path) -> str:
     return f"postgresql+asyncpg://aitopup:hunter2@127.0.0.1:{free_port()}/aitopup"
 
 
+def _refused_here(
+    folder: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """``make run``'s start in this process (``devrun.run``, what ``aitopup run`` calls) in
+    ``folder`` on ``env``, expected to fail: the one line that ends it, a ``SystemExit``'s,
+    which the interpreter prints alone and exits 1 for; nothing else written (no key, no URL,
+    no traceback). ``test_a_taken_port_is_a_failure_not_a_welcome`` starts a process of its
+    own as a newcomer does."""
+    monkeypatch.chdir(folder)
+    for name in ("AITOPUP_DATABASE_URL", "AITOPUP_KEY_PEPPER", "AITOPUP_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:
+        devrun.run(host="127.0.0.1", port=free_port())
+    said = ended.value.code
+    assert isinstance(said, str) and said.startswith("aitopup run: ") and "\n" not in said
+    assert capsys.readouterr() == ("", "")
+    return said
+
+
 @pytest.mark.parametrize(
     ("store", "says"),
     [
@@ -233,12 +265,15 @@ def test_a_start_its_store_fails_says_why_in_one_line(
     private_redis: RedisServer,
     store: Callable[[Path], str],
     says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A folder that cannot exist, a file that cannot be opened, a store a newer version
     migrated, a database server that does not answer: one line naming the store (never its
-    password) and what to do, and a non-zero status; no traceback."""
+    password) and what to do, and a non-zero status; no traceback (``_refused_here``)."""
     url = store(tmp_path)
-    said = _refused_start(tmp_path, run_env(tmp_path, private_redis, AITOPUP_DATABASE_URL=url))
+    env = {"AITOPUP_DATABASE_URL": url, "AITOPUP_REDIS_URL": private_redis.url}
+    said = _refused_here(tmp_path, env, monkeypatch, capsys)
     assert says in said and "AITOPUP_DATABASE_URL" in said
     assert "hunter2" not in said
 
@@ -269,86 +304,53 @@ def test_a_store_file_this_user_may_not_change_is_one_line(
     assert "staging key" not in capsys.readouterr().out
 
 
-def test_a_second_start_in_a_running_folder_is_refused_in_one_line(
-    tmp_path: Path, private_redis: RedisServer
-) -> None:
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_a_second_start_in_a_running_folder_is_refused_in_one_line(docs_run: SharedRun) -> None:
     """While a start runs here, another (say on the port the taken-port line advises) would
     share its store and its key file and revoke the key it printed: it is refused with one
-    line, and the first start's key keeps working."""
-    port = free_port()
-    env = run_env(tmp_path, private_redis)
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            key = started_key(proc)
-            said = _refused_start(tmp_path, env, port + 1)
-            assert "a start already runs in this folder" in said
-            assert f"serving http://127.0.0.1:{port}" in said and "Ctrl-C" in said
-            balance = httpx.get(
-                f"http://127.0.0.1:{port}/api/public/v1/balance",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=10,
-            )
-            assert balance.status_code == 200, balance.text
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
-    # Stopped: the folder is free for the next start.
-    with (tmp_path / ".aitopup" / "run.lock").open() as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    line, and the first start's key keeps working (once it stops, the folder is free: the
+    stopping test)."""
+    run = docs_run.serving()
+    said = _refused_start(run.cwd, run.env, run.port + 1)
+    assert "a start already runs in this folder" in said
+    assert f"serving {run.base}" in said and "Ctrl-C" in said
+    balance = httpx.get(
+        f"{run.base}/api/public/v1/balance",
+        headers={"Authorization": f"Bearer {run.key}"},
+        timeout=10,
+    )
+    assert balance.status_code == 200, balance.text
 
 
 @pytest.mark.slow
-def test_a_redis_that_needs_a_password_is_used_as_given(tmp_path: Path) -> None:
-    """``AITOPUP_REDIS_URL`` names a Redis that needs a password: ``make run`` uses it (its
-    worker connects there), and starts no Redis of its own in its place."""
-    binary = shutil.which("redis-server")
-    assert binary is not None
-    with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
-        env = {**run_env(tmp_path, protected), "AITOPUP_REDIS_URL": protected.url}
-        with subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "--port", str(free_port())],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        ) as proc:
-            try:
-                printed = printed_until_the_key(proc)
-                assert not any("started" in line and "Redis" in line for line in printed)
-                assert not (tmp_path / ".aitopup" / "redis").exists()
-                client = redis.Redis.from_url(protected.url)
-                deadline = time.monotonic() + 60
-                # Its own connection, and the worker's (and the gateway's) beside it.
-                while len(cast(list[object], client.client_list())) < 2:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)  # polled, within the deadline above
-                client.close()
-            finally:
-                os.killpg(proc.pid, signal.SIGINT)
-                assert proc.wait(timeout=30) == 0
+@pytest.mark.xdist_group("make-run")
+def test_a_redis_that_needs_a_password_is_used_as_given(docs_run: SharedRun) -> None:
+    """``AITOPUP_REDIS_URL`` names a Redis that needs a password (the shared start's): ``make
+    run`` uses it (its worker connects there), and starts no Redis of its own in its place."""
+    run = docs_run.serving()
+    assert not any("started" in line and "Redis" in line for line in run.printed)
+    assert not (run.cwd / ".aitopup" / "redis").exists()
+    client = redis.Redis.from_url(run.env["AITOPUP_REDIS_URL"])
+    deadline = time.monotonic() + 60
+    # Its own connection, and the worker's (and the gateway's) beside it.
+    while len(cast(list[object], client.client_list())) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)  # polled, within the deadline above
+    client.close()
 
 
-def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path) -> None:
+def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A wrong password is not "no Redis answers": the start says which Redis refused and
     what to correct, and starts none of its own; it is asked before the store is migrated,
-    which is left untouched."""
+    which is left untouched (``_refused_here``)."""
     binary = shutil.which("redis-server")
     assert binary is not None
     with RedisServer(binary, None, tmp_path / "redis", password="s3cret") as protected:
         wrong = f"redis://:wrong@127.0.0.1:{protected.port}/0"
-        said = _refused_start(
-            tmp_path, {**run_env(tmp_path, protected), "AITOPUP_REDIS_URL": wrong}
-        )
+        said = _refused_here(tmp_path, {"AITOPUP_REDIS_URL": wrong}, monkeypatch, capsys)
     assert f"the Redis at 127.0.0.1:{protected.port} refused AITOPUP_REDIS_URL" in said
     assert "wrong" not in said.split("(", 1)[0]  # the password is not repeated
     assert not (tmp_path / ".aitopup" / "redis").exists()
@@ -356,14 +358,13 @@ def test_a_redis_that_refuses_the_url_ends_the_start_in_one_line(tmp_path: Path)
 
 
 def test_no_redis_at_a_url_with_a_password_ends_the_start_in_one_line(
-    tmp_path: Path, private_redis: RedisServer
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A URL with a password, or another machine's, names a Redis ``make run`` cannot stand in
-    for: when none answers there the start says so and stops."""
+    for: when none answers there the start says so and stops (``_refused_here``)."""
     port = free_port()
     for url in (f"redis://:s3cret@127.0.0.1:{port}/0", "redis://redis.invalid:6379/0"):
-        env = {**run_env(tmp_path, private_redis), "AITOPUP_REDIS_URL": url}
-        said = _refused_start(tmp_path, env)
+        said = _refused_here(tmp_path, {"AITOPUP_REDIS_URL": url}, monkeypatch, capsys)
         assert "no Redis answers at" in said and "AITOPUP_REDIS_URL" in said, said
         assert "s3cret" not in said
     assert not (tmp_path / ".aitopup" / "redis").exists()
@@ -437,53 +438,53 @@ async def test_a_start_that_cannot_make_its_key_says_why_and_fails(
             await http.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
+@pytest.fixture(scope="module")
+def docs_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedRun]:
+    """One ``make run`` as the docs start it (the demo's staging wallet empty), for the tests
+    that only read what it printed or what it serves; at ``info``, every process's log line
+    among what it prints, so that one that should not be there shows; on a Redis that needs a
+    password."""
+    folder = tmp_path_factory.mktemp("docs-run")
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    with RedisServer(binary, None, folder / "redis", password="s3cret") as protected:
+        env = run_env(
+            folder,
+            protected,
+            AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0",
+            AITOPUP_LOG_LEVEL="INFO",
+        )
+        run = SharedRun(folder, env)
+        try:
+            yield run
+        finally:
+            run.stop()
+
+
 @pytest.mark.slow
-def test_make_run_serves_on_the_port_it_is_given(
-    tmp_path: Path, private_redis: RedisServer
-) -> None:
+@pytest.mark.xdist_group("make-run")
+def test_make_run_serves_on_the_port_it_is_given(docs_run: SharedRun) -> None:
     """`make run PORT=…` as a newcomer types it (the target runs `aitopup run --port`): the
-    gateway answers a send on that port, the CLI beside it learns the URL, and Ctrl-C (SIGINT to
-    the process group) stops every process it started."""
-    port = free_port()
-    env = run_env(tmp_path, private_redis)
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        _serves_a_send(proc, port, tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{base}/healthz", timeout=2)
-
-
-def _serves_a_send(proc: "subprocess.Popen[str]", port: int, tmp_path: Path) -> None:
-    try:
-        printed = printed_until_the_key(proc)
-        base = f"http://127.0.0.1:{port}"
-        assert f"aiTopUp gateway: {base}/api/public/v1" in printed
-        key = printed[-1].rsplit(" ", 1)[-1]
-        reply = httpx.post(
-            f"{base}/api/public/v1/topup/send",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"},
-            timeout=10,
-        )
-        assert reply.json()["code"] == 1001, reply.text
-        plans = httpx.get(
-            f"{base}/api/public/v1/subscription/plans",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=10,
-        )
-        assert [p["id"] for p in plans.json()["data"]] == ["plan_demo_pro"], plans.text
-        assert (tmp_path / ".aitopup" / "gateway-url").read_text().strip() == base
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+    gateway answers a send with the printed key on that port (refused for funds: the docs'
+    start leaves the staging wallet empty; a send that goes through is the payments' test),
+    and the CLI beside it learns the URL."""
+    run = docs_run.serving()
+    base = run.base
+    assert f"aiTopUp gateway: {base}/api/public/v1" in run.printed
+    reply = httpx.post(
+        f"{base}/api/public/v1/topup/send",
+        headers={"Authorization": f"Bearer {run.key}"},
+        json={"platform": "claude", "amount_cents": 100, "recipient_email": "a@example.com"},
+        timeout=10,
+    )
+    assert reply.json()["code"] == 4001, reply.text
+    plans = httpx.get(
+        f"{base}/api/public/v1/subscription/plans",
+        headers={"Authorization": f"Bearer {run.key}"},
+        timeout=10,
+    )
+    assert [p["id"] for p in plans.json()["data"]] == ["plan_demo_pro"], plans.text
+    assert (run.cwd / ".aitopup" / "gateway-url").read_text().strip() == base
 
 
 @asynccontextmanager
@@ -650,52 +651,32 @@ def _shows_what_was_printed(page: Path, printed: list[str], port: int) -> None:
 
 
 @pytest.mark.slow
-def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(
-    tmp_path: Path, private_redis: RedisServer
-) -> None:
+@pytest.mark.xdist_group("make-run")
+def test_make_run_takes_the_docs_mpp_and_x402_payments_in_staging(docs_run: SharedRun) -> None:
     """A fresh ``make run`` starts staging's x402 facilitator beside the gateway: the demo key's
     send refused for funds carries an x402 offer, the ``x402`` package's client pays it, and
     the send goes through with the settlement; then the docs' MPP client pays its challenge.
     Started as the docs start it, the demo's staging wallet empty; what it printed is what the
     README's and the quick start's sample output show."""
-    port = free_port()
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=run_env(tmp_path, private_redis, AITOPUP_STAGING_INITIAL_BALANCE_CENTS="0"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            printed = printed_until_the_key(proc)
-            key = printed[-1].rsplit(" ", 1)[-1]
-            # The facilitator's address printed beside the key, as the docs say.
-            assert proc.stdout is not None
-            said = ""
-            for _ in range(10):  # the welcome's few lines, then this one
-                said = proc.stdout.readline().strip()
-                printed.append(said)
-                if said.startswith("staging's x402 facilitator (aitopup dev x402): "):
-                    break
-            for page in (ROOT / "README.md", ROOT / "docs" / "quickstart.md"):
-                _shows_what_was_printed(page, printed, port)
-            settles = said.rsplit(" ", 1)[-1]
-            assert httpx.get(f"{settles}/supported", timeout=10).status_code == 200
-            base = f"http://127.0.0.1:{port}/api/public/v1"
-            reply = asyncio.run(_pays_with_x402(base, key))
-            assert reply.status_code == 200, reply.text
-            assert reply.json()["data"]["payment"]["amount_cents"] == 1300
-            assert reply.headers["payment-response"]
-            mpp = asyncio.run(_pays_with_mpp(base, key))
-            assert mpp.status_code == 200, mpp.text
-            # 1,168 short (the x402 payment left 66 cents): a challenge for 1,200.
-            assert mpp.json()["data"]["payment"]["amount_cents"] == 1200
-            assert mpp.headers["payment-receipt"]
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+    run = docs_run.serving()
+    # The facilitator's address printed beside the key, as the docs say.
+    facilitator = "staging's x402 facilitator (aitopup dev x402): "
+    said = run.wait_for(lambda line: line.startswith(facilitator))
+    printed = run.printed[: run.printed.index(said) + 1]
+    for page in (ROOT / "README.md", ROOT / "docs" / "quickstart.md"):
+        _shows_what_was_printed(page, printed, run.port)
+    settles = said.rsplit(" ", 1)[-1]
+    assert httpx.get(f"{settles}/supported", timeout=10).status_code == 200
+    base = f"{run.base}/api/public/v1"
+    reply = asyncio.run(_pays_with_x402(base, run.key))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["data"]["payment"]["amount_cents"] == 1300
+    assert reply.headers["payment-response"]
+    mpp = asyncio.run(_pays_with_mpp(base, run.key))
+    assert mpp.status_code == 200, mpp.text
+    # 1,168 short (the x402 payment left 66 cents): a challenge for 1,200.
+    assert mpp.json()["data"]["payment"]["amount_cents"] == 1200
+    assert mpp.headers["payment-receipt"]
 
 
 async def _staging_offer(settings: Settings, key: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -762,39 +743,61 @@ async def _audit_lines(db: Database) -> int:
         return int((await conn.execute(select(func.count()).select_from(AuditRecord))).scalar_one())
 
 
-def test_make_run_prints_no_access_line_a_request(
-    tmp_path: Path, private_redis: RedisServer
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_on_make_run_one_merchants_wallet_pays_anothers_402_once(docs_run: SharedRun) -> None:
+    """The demo merchant's send refused for funds (its staging wallet started empty, and short
+    of each send), paid by another merchant's wallet, made with the command line in the start's
+    folder, with MPP, then with x402 (staging's facilitator under ``make run``): each payment
+    moves its amount once, and the worker learns the seller used it
+    (``tests.fixtures.demo_agents``)."""
+    run = docs_run.serving()
+    run.wait_for(lambda line: line.startswith("staging's x402 facilitator"))
+    payer_key_ = payer_key(run.cwd, run.env)
+    with httpx.Client(base_url=f"{run.base}{API}/", timeout=30) as http:
+        seller, payer = Agent(http, run.key), Agent(http, payer_key_)
+        had = seller.balance()
+        assert had < 1150 and payer.balance() == 0
+        funded = payer.post("/sandbox/fund", {"amount_cents": FUNDED})
+        assert funded.status_code == 200, funded.text
+
+        payments = [pays_once(seller, payer, "mpp", 1150)]
+        payments.append(pays_once(seller, payer, "x402", 1234))
+        paid = sum(p["amount_cents"] for p in payments)
+        for payment in payments:
+            used = used_by_the_seller(payer, payment["id"])
+            assert used["used_cents"] == payment["amount_cents"]
+        # The seller took all of each: nothing released, each debited once.
+        assert payer.balance() == FUNDED - paid
+        assert payer.ledger() == [
+            ("sandbox_fund", FUNDED),
+            *(("payment_debit", -p["amount_cents"]) for p in payments),
+        ]
+        assert seller.balance() == had + paid - 1150 - 1234
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("make-run")
+def test_make_run_prints_no_access_line_a_request_and_ctrl_c_stops_it(
+    docs_run: SharedRun,
 ) -> None:
     """The terminal ``make run`` prints is its own lines: a request served there writes no JSON
     access line among them, at the level that shows every other ``info`` line (``aitopup serve``
-    keeps the access log: ``AITOPUP_ACCESS_LOG``)."""
-    port = free_port()
-    env = run_env(tmp_path, private_redis, AITOPUP_LOG_LEVEL="INFO")
-    with subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        printed = printed_until_the_key(proc)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            key = printed[-1].rsplit(" ", 1)[-1]
-            for _ in range(3):
-                reply = httpx.get(
-                    f"{base}/api/public/v1/balance",
-                    headers={"Authorization": f"Bearer {key}"},
-                    timeout=10,
-                )
-                assert reply.status_code == 200, reply.text
-            assert httpx.get(f"{base}/dashboard/sign-in", timeout=10).status_code == 200
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
-        assert proc.stdout is not None
-        printed += proc.stdout.read().splitlines()
+    keeps the access log: ``AITOPUP_ACCESS_LOG``). Ctrl-C (SIGINT to the process group) stops
+    every process it started, its last line says so, and the folder is free for the next start;
+    what it printed is read once stopped, when every process has written all it would."""
+    run = docs_run.serving()
+    for _ in range(3):
+        reply = httpx.get(
+            f"{run.base}/api/public/v1/balance",
+            headers={"Authorization": f"Bearer {run.key}"},
+            timeout=10,
+        )
+        assert reply.status_code == 200, reply.text
+    assert httpx.get(f"{run.base}/dashboard/sign-in", timeout=10).status_code == 200
+    printed = run.stop()
+    assert any(line.startswith("{") for line in printed), printed  # info lines are printed
     assert not [line for line in printed if "aitopup.access" in line], printed
-    assert printed[-1].startswith("aitopup run: stopped ("), printed[-3:]
+    # Stopped: the folder is free for the next start.
+    with (run.cwd / ".aitopup" / "run.lock").open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

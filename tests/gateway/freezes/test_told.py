@@ -23,7 +23,7 @@ from gateway.webhooks.health import within_operational_count
 from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.mail import Inbox, text_of
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member
-from tests.fixtures.policies import set_policy, three_gateways
+from tests.fixtures.policies import set_policy, two_gateways
 from tests.fixtures.webhooks import Receiver, events_of, make_endpoint, spend_operational_bound
 from tests.fixtures.workers import StartWorker
 
@@ -121,10 +121,10 @@ async def _storm(db: Database, roots: list[str], make_merchant: MakeMerchant) ->
     assert await _mails(db, merchant.merchant_id) == 4  # two owners, two changes
 
 
-async def test_a_storm_of_pulls_and_lifts_across_three_processes(
+async def test_a_storm_of_pulls_and_lifts_across_two_processes(
     db: Database, settings: Settings, make_merchant: MakeMerchant, tmp_path: Path
 ) -> None:
-    async with three_gateways(db, settings, tmp_path) as roots:
+    async with two_gateways(db, settings, tmp_path) as roots:
         await _storm(db, roots, make_merchant)
 
 

@@ -1,9 +1,11 @@
 """A key's limits hold under real concurrent requests: never a cent over, on either store, and
 on PostgreSQL across two gateway processes.
 
-150 sends of 100 cents race for a limit of 5,000 with a wallet of 100,000: exactly 50 go
+60 sends of 100 cents race for a limit of 2,000 with a wallet of 100,000: exactly 20 go
 through, and every other one is refused with the limit's code, nothing left and the window's
-reset (a rolling window's: when its oldest spend frees).
+reset (a rolling window's: when its oldest spend frees). Sixty are enough: all are in flight
+together, three for each send the limit admits, so a limit read before another send's spend
+commits lets a 21st through.
 """
 
 import asyncio
@@ -24,7 +26,7 @@ from tests.fixtures.merchants import MakeMerchant, assert_ledger_balanced, merch
 from tests.fixtures.policies import gateway_processes, set_policy, spend_rows
 
 # Three times what the limit admits, all in flight together.
-SENDS, AMOUNT, LIMIT = 150, 100, 5_000
+SENDS, AMOUNT, LIMIT = 60, 100, 2_000
 
 
 def _next_midnight() -> str:

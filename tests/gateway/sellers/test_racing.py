@@ -1,12 +1,12 @@
 """Payments to sellers racing for one $10.00 budget never pass it by a cent, on each store:
 50 of 25 cents, through REST and MCP at once (real concurrent requests to a real server), and
-on PostgreSQL across three gateway processes; exactly 40 are authorized, each debited once and
+on PostgreSQL across two gateway processes; exactly 40 are authorized, each debited once and
 its credential made once, and every other is the budget's refusal, nothing written for it. In
 the same race, a merchant whose environment is frozen authorizes nothing, and a key whose
 ``allowed_payees`` names none of the sellers is refused before anything is made: no payment
 row, no call of the provider.
 
-And the whole combination on one merchant, on one server on each store and across three gateway
+And the whole combination on one merchant, on one server on each store and across two gateway
 processes on PostgreSQL: 24 racers deciding a held payment and a held send, and retrying both
 under their Idempotency-Keys as an agent whose answers were lost does, while a freeze lands and
 the deciding key is narrowed: each ends in one outcome, its credential made at most once, no
@@ -14,6 +14,7 @@ new payment or send made by a retry, and the balance and the ledger agree on eve
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from tests.fixtures.merchants import (
     merchant_balance,
 )
 from tests.fixtures.paying_gateway import makes
-from tests.fixtures.policies import set_policy, spend_rows, three_gateways
+from tests.fixtures.policies import set_policy, spend_rows, two_gateways
 from tests.fixtures.seller_payments import events_of, payment_rows, written
 from tests.fixtures.tally_payer import TallyPayer, challenge
 
@@ -192,19 +193,32 @@ async def test_payments_racing_through_rest_and_mcp_never_pass_the_budget(
     assert sorted(tally.makes) == sorted(authorized)
 
 
+@pytest.fixture(scope="module")
+async def paying_gateways(
+    db: Database, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Path, list[str]]]:
+    """Two gateway processes paying through Tally (``tests.fixtures.paying_gateway``), started
+    once for the races across processes of this module: each race is merchants of its own, and
+    reads the provider's calls made since it began. Their folder and API roots."""
+    folder = tmp_path_factory.mktemp("paying")
+    paying = "tests.fixtures.paying_gateway"
+    async with two_gateways(db, settings, folder, module=paying) as apis:
+        yield folder, apis
+
+
 @pytest.mark.xdist_group("concurrency")
-async def test_payments_racing_across_three_gateway_processes_never_pass_the_budget(
-    make_merchant: MakeMerchant, db: Database, settings: Settings, tmp_path: Path
+async def test_payments_racing_across_two_gateway_processes_never_pass_the_budget(
+    make_merchant: MakeMerchant, db: Database, paying_gateways: tuple[Path, list[str]]
 ) -> None:
     racing = await _racing(db, make_merchant)
     fenced = await written(db, racing.fenced)
-    paying = "tests.fixtures.paying_gateway"
-    async with three_gateways(db, settings, tmp_path, module=paying) as apis:
-        roots = [root.removesuffix(API) for root in apis]
-        codes = await _race_all(roots, racing)
+    folder, apis = paying_gateways
+    before = len(makes(folder))
+    roots = [root.removesuffix(API) for root in apis]
+    codes = await _race_all(roots, racing)
     authorized = await _held(db, racing, codes, fenced)
     # Each process's provider calls: one for each authorized payment, none for another.
-    assert sorted(makes(tmp_path)) == sorted(authorized)
+    assert sorted(makes(folder)[before:]) == sorted(authorized)
 
 
 # The whole combination on one merchant: a held payment and a held send, each decided by many
@@ -365,11 +379,11 @@ async def test_the_whole_combination_racing_on_one_server_ends_in_one_outcome(
 
 
 @pytest.mark.xdist_group("concurrency")
-async def test_the_whole_combination_racing_across_three_gateway_processes_ends_in_one_outcome(
-    make_merchant: MakeMerchant, db: Database, settings: Settings, tmp_path: Path
+async def test_the_whole_combination_racing_across_two_gateway_processes_ends_in_one_outcome(
+    make_merchant: MakeMerchant, db: Database, paying_gateways: tuple[Path, list[str]]
 ) -> None:
-    paying = "tests.fixtures.paying_gateway"
-    async with three_gateways(db, settings, tmp_path, module=paying) as apis:
-        held = await _holding(db, make_merchant, apis[0])
-        answers = await _combination(apis, held)
-    await _one_outcome(db, held, answers, makes(tmp_path))
+    folder, apis = paying_gateways
+    before = len(makes(folder))
+    held = await _holding(db, make_merchant, apis[0])
+    answers = await _combination(apis, held)
+    await _one_outcome(db, held, answers, makes(folder)[before:])
