@@ -8,13 +8,12 @@ The gateway (``gateway.app.app_from_env``, its settings from the environment) an
 the seller merchant ``BENCH_SELLER`` (``bench.payments.challenge_bodies``, all made before the
 counters are zeroed); its wallet pays each with a sandbox token minted in process, so nothing
 leaves the process but the store's and Redis's traffic. Requests go through httpx's ASGI
-transport, as the send's do.
+transport, as the send's do, on the send's event loop (``AITOPUP_BENCH_LOOP``).
 
 The protocol on stdin and stdout is ``bench.send_loop``'s: ``ready`` once warmed up, then a line
 from the bench; ``done`` once COUNT payments are answered, then a line.
 """
 
-import asyncio
 import os
 import sys
 import uuid
@@ -23,7 +22,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from bench.payments import challenge_bodies
-from bench.send_loop import WARM_UP, _step
+from bench.send_loop import WARM_UP, _step, run_counted
 from gateway.app import app_from_env
 from gateway.values.settings import load_settings
 
@@ -57,4 +56,4 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    run_counted(main(int(sys.argv[1])))

@@ -1,10 +1,11 @@
 """The gateway's after-commit wakes, grouped across requests.
 
-A wake is one Redis publish per kind of work (``outbox.wake``). A busy gateway commits hundreds
-of sends a second, and a worker needs one wake for all that are due, not one each: so a process
-wakes through one ``Waker``, which publishes at most once per ``linger`` for every kind handed in
-meanwhile (as a Kafka producer's ``linger.ms`` does). An idle gateway wakes at once. Best effort:
-the rows are written, and every worker looks at its rows on its own too.
+A wake is one Redis publish naming every kind of work it is for (``outbox.wake``). A busy
+gateway commits hundreds of sends a second, and a worker needs one wake for all that are due, not
+one each: so a process wakes through one ``Waker``, which publishes at most once per ``linger``
+for every kind handed in meanwhile (as a Kafka producer's ``linger.ms`` does). An idle gateway
+wakes at once. Best effort: the rows are written, and every worker looks at its rows on its own
+too.
 """
 
 import asyncio

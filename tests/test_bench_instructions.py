@@ -1,6 +1,7 @@
 """The instruction counter of ``make bench``: a count between two points of a program run under
 callgrind, which grows with the work done between them and not with what came before."""
 
+import asyncio
 import shutil
 import sys
 import textwrap
@@ -53,3 +54,37 @@ def test_the_count_grows_with_the_work_between_the_marks_alone(tmp_path: Path) -
     assert 2.5 < large / small < 3.5  # three times the loop, about three times the count
     # Work before "ready" is not counted: a long warm-up leaves the count as it was.
     assert 0.8 < count(2_000_000, 20_000) / small < 1.2
+
+
+@pytest.mark.parametrize(("named", "loop_type"), [(None, "uvloop.Loop"), ("asyncio", "asyncio")])
+def test_the_send_is_counted_on_the_loop_uvicorn_serves_it_on_unless_told(
+    monkeypatch: pytest.MonkeyPatch, named: str | None, loop_type: str
+) -> None:
+    from bench.send_loop import run_counted
+
+    if named is None:
+        monkeypatch.delenv("AITOPUP_BENCH_LOOP", raising=False)
+    else:
+        monkeypatch.setenv("AITOPUP_BENCH_LOOP", named)
+    ran_on: list[str] = []
+
+    async def main() -> None:
+        loop = type(asyncio.get_running_loop())
+        ran_on.append(f"{loop.__module__}.{loop.__qualname__}")
+
+    run_counted(main())
+    assert len(ran_on) == 1 and ran_on[0].startswith(loop_type)
+
+
+def test_a_loop_the_count_does_not_know_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.send_loop import run_counted
+
+    monkeypatch.setenv("AITOPUP_BENCH_LOOP", "tokio")
+    ran: list[bool] = []
+
+    async def main() -> None:
+        ran.append(True)
+
+    with pytest.raises(ValueError, match="tokio"):
+        run_counted(main())
+    assert ran == []

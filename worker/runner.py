@@ -37,7 +37,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from gateway.outbox import WAKE_CHANNEL, kinds_of
+from gateway.outbox import WAKE_CHANNEL, kinds_in, kinds_of
 from gateway.store.queue import floor, lease, next_due
 from gateway.store.raw import Raw
 from gateway.webhooks.shares import Shares
@@ -282,8 +282,8 @@ class Runner:
         self._tasks = []
 
     async def _listen(self) -> None:
-        """Wakes from Redis, each naming a kind. Lost while Redis is away: when it answers
-        again, every lane looks at its rows at once."""
+        """Wakes from Redis, each naming one kind or more. Lost while Redis is away: when it
+        answers again, every lane looks at its rows at once."""
         backoff = 0.0
         while True:
             try:
@@ -295,7 +295,8 @@ class Runner:
                             lane.wake()
                     async for message in wakes.listen():
                         if message.get("type") == "message":
-                            self.wake_kind(_text(message["data"]))
+                            for kind in kinds_in(_text(message["data"])):
+                                self.wake_kind(kind)
             except (RedisError, OSError):
                 backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, 2 * backoff))
                 await self._deps.clock.sleep(backoff)

@@ -67,7 +67,10 @@ def decode_json(raw: bytes) -> Any:
         raise ApiError(Code.DUPLICATE_JSON_KEY) from None
     except (ValueError, RecursionError):
         raise ApiError(Code.INVALID_JSON) from None
-    if holds_nul(decoded):
+    # Strict JSON has no raw control character in a string, so a decoded string holds a NUL
+    # only where the text spelled one as an escape: a body without one is not walked. A UTF-16
+    # or UTF-32 body holds zero bytes, and is.
+    if (b"\\u0000" in raw or b"\x00" in raw) and holds_nul(decoded):
         raise ApiError(Code.TEXT_HOLDS_NUL)
     return decoded
 

@@ -52,6 +52,27 @@ def test_depth_is_judged_before_decoding_whatever_the_recursion_limit(levels: in
     assert refused.value.code is Code.JSON_TOO_DEEP
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"memo": "a\\u0000b"}',
+        b'{"tags": [{"k\\u0000": 1}]}',
+        '{"memo": "a\\u0000b"}'.encode("utf-16"),
+        '{"memo": "a\\u0000b"}'.encode("utf-32-le"),
+    ],
+)
+def test_a_nul_spelled_in_any_encoding_json_takes_is_refused(body: bytes) -> None:
+    with pytest.raises(ApiError) as refused:
+        decode_json(body)
+    assert refused.value.code is Code.TEXT_HOLDS_NUL
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul() -> None:
+    body = b'{"memo": "a\\\\u0000b"}'  # the text \\u0000: a backslash, then "u0000"
+    assert decode_json(body) == {"memo": "a\\u0000b"}
+    assert decode_json('{"memo": "\u00e9t\u00e9"}'.encode("utf-16")) == {"memo": "\u00e9t\u00e9"}
+
+
 def _lists(levels: int) -> object:
     value: object = []
     for _ in range(levels - 1):
