@@ -1,5 +1,6 @@
 """A send through MCP (streamable HTTP: a JSON-RPC ``tools/call`` POST to ``/mcp``) beside the
-same send through REST, against one gateway process on SQLite, in turn, ``ROUNDS`` times.
+same send through REST, against one gateway process on SQLite, in turn, ``ROUNDS`` times (the
+send's own, ``AITOPUP_BENCH_SEND_ROUNDS``).
 
 Both carry a fresh idempotency key on every request (REST's header, the tool's argument), so
 both do the same work: the claim, the send, the recorded reply. The figure is the pair whose
@@ -16,11 +17,9 @@ from gateway.store.migrate import upgrade
 from .load import Make, Ok, Result, closed_loop_of
 from .report import Row, failures, print_rows
 from .servers import redis_server, uvicorn_server
-from .topup import CLIENTS, SECONDS, _gateway_env, _prepare
+from .topup import CLIENTS, ROUNDS, SECONDS, _gateway_env, _prepare
 
 __all__ = ["run"]
-
-ROUNDS = 3
 
 
 def _arguments(n: int) -> dict[str, object]:

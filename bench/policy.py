@@ -1,5 +1,6 @@
 """A send on a key with a full policy beside the same send on a key with none, on SQLite and on
-PostgreSQL, in turn, ``ROUNDS`` times against one gateway process.
+PostgreSQL, in turn, ``ROUNDS`` times (``AITOPUP_BENCH_POLICY_ROUNDS``, 5) against one gateway
+process.
 
 The full policy sets every check a send goes through: scopes, an expiry, a per-send cap, allowed
 platforms and recipients, an approval line (never reached), a rate limit (never reached: it
@@ -10,6 +11,7 @@ pair whose ratio is the median.
 """
 
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from .topup import CLIENTS, SECONDS, _bodies, _gateway_env, _prepare
 
 __all__ = ["FULL_POLICY", "run"]
 
-ROUNDS = 5
+ROUNDS = int(os.environ.get("AITOPUP_BENCH_POLICY_ROUNDS", "5"))
 _HIGH = 10**12
 FULL_POLICY: dict[str, Any] = {
     "scopes": ["topup:send", "topup:read"],

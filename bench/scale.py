@@ -11,8 +11,9 @@ workers, on PostgreSQL, each beside its baseline run with as many processes.
 Each is measured directly and again through a PgBouncer of the bench's own in transaction
 mode (Debian's 1.18, where it is installed; ``AITOPUP_BENCH_SCALE_POOLER=none`` skips it): the
 gateways with the statement cache off, the workers as a role whose sessions carry their
-planner settings (docs/operations.md); ``AITOPUP_BENCH_SCALE_POOLED_PROCESSES`` says with how
-many processes (1 and 2). Each pair runs in turn ``ROUNDS`` times and the pair
+planner settings (docs/operations.md); ``AITOPUP_BENCH_SCALE_PROCESSES`` and
+``AITOPUP_BENCH_SCALE_POOLED_PROCESSES`` say with how many processes each route is measured
+(1 and 2). Each pair runs in turn ``ROUNDS`` times and the pair
 whose ratio is the median is reported, as in ``bench.topup``. PostgreSQL:
 ``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of the benchmark's own.
 ``make bench SCALE=1`` runs it with the rest.
@@ -56,7 +57,14 @@ from .topup import _BARE_BODY, _bodies, _gateway_env, _prepare
 
 __all__ = ["run"]
 
-PROCESSES = (1, 2)
+
+def _processes(name: str) -> tuple[int, ...]:
+    """How many gateways and workers a route is measured with: ``name``'s list, else 1 and 2."""
+    return tuple(int(n) for n in os.environ.get(name, "1,2").split(","))
+
+
+# Directly, and through PgBouncer (the tests take one count of each, not both of both).
+PROCESSES = _processes("AITOPUP_BENCH_SCALE_PROCESSES")
 CLIENTS = 32
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("AITOPUP_BENCH_SCALE_ROUNDS", "3"))
@@ -64,10 +72,7 @@ DELIVERIES = int(os.environ.get("AITOPUP_BENCH_DELIVERIES", "3000"))
 SEALING = "bench-sealing-0123456789abcdef"
 # PgBouncer's server connections per database and user, behind up to two processes' pools.
 POOLED = 20
-# How many gateways and workers are measured through it (the tests take the two alone).
-POOLED_PROCESSES = tuple(
-    int(n) for n in os.environ.get("AITOPUP_BENCH_SCALE_POOLED_PROCESSES", "1,2").split(",")
-)
+POOLED_PROCESSES = _processes("AITOPUP_BENCH_SCALE_POOLED_PROCESSES")
 
 
 async def _spread(urls: list[str], bodies: list[bytes], headers: dict[str, str]) -> Result:
