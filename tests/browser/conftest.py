@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,18 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.values.settings import Settings
-from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, Merchant, chromium_path, watch
+from tests.fixtures.browser import (
+    ACTION_MS,
+    DESKTOP,
+    Merchant,
+    OwnerOf,
+    chromium_path,
+    new_owner,
+    watch,
+)
 from tests.fixtures.core import free_port, live_server, local_client, wait_until
 from tests.fixtures.workers import RunningWorker, StartWorker
 
@@ -141,18 +149,21 @@ async def page(browser: Browser, gateway_url: str) -> AsyncIterator[Page]:
 
 
 @pytest.fixture
-async def signed_up(page: Page) -> Merchant:
-    """A new merchant and its owner, signed up through the form, then signed in on ``page``."""
-    tag = uuid.uuid4().hex[:10]
-    merchant = Merchant(f"owner-{tag}@example.com", PASSWORD, f"Shop {tag}")
-    await page.goto("/dashboard/sign-up")
-    await page.get_by_label("Merchant name").fill(merchant.merchant_name)
-    await page.get_by_label("E-mail").fill(merchant.email)
-    await page.get_by_label("Password").fill(merchant.password)
-    await page.get_by_role("button", name="Create account").click()
-    await page.wait_for_url("**/dashboard/sign-in?signed-up")
-    await page.get_by_label("E-mail").fill(merchant.email)
-    await page.get_by_label("Password").fill(merchant.password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/dashboard/")
-    return merchant
+async def signed_up(
+    page: Page, db: Database, hook_settings: Settings, gateway_url: str
+) -> Merchant:
+    """A new merchant and its owner, signed in on ``page``, the page at the overview
+    (``new_owner``: made as the sign-up form makes them, without the forms)."""
+    return await new_owner(page, db, hook_settings, gateway_url)
+
+
+@pytest.fixture
+def owner(db: Database, hook_settings: Settings, gateway_url: str, language: str) -> OwnerOf:
+    """``new_owner`` for a page of the test's own, the merchant signed up in the ``language``
+    of the test's module (as the sign-up form read in it makes it): the forms themselves are
+    driven in each language by ``test_languages_browser``."""
+
+    async def made(page: Page) -> Merchant:
+        return await new_owner(page, db, hook_settings, gateway_url, language=language)
+
+    return made

@@ -2,10 +2,11 @@
 every page at desktop width and at a phone's 390 px."""
 
 import time
+import uuid
 
 from playwright.async_api import Locator, Page, expect
 
-from tests.fixtures.browser import Merchant, shoot
+from tests.fixtures.browser import PASSWORD, Merchant, shoot
 from tests.fixtures.core import local_client
 from tests.fixtures.workers import RunningWorker
 
@@ -98,6 +99,26 @@ async def test_every_page_at_desktop_and_phone_width(page: Page, signed_up: Merc
     await shoot(page, "sign-in")
     await page.goto("/dashboard/sign-up")
     await shoot(page, "sign-up")
+
+
+async def test_a_merchant_signs_up_then_in_by_the_forms_labels(page: Page) -> None:
+    """The sign-up form, then the sign-in form it leads to, filled by their labels as a person
+    reads them: the overview after, the merchant's name on it. (``signed_up`` makes the other
+    tests' merchants as the form does, without the form.)"""
+    tag = uuid.uuid4().hex[:10]
+    email = f"owner-{tag}@example.com"
+    await page.goto("/dashboard/sign-up")
+    await page.get_by_label("Merchant name").fill(f"Shop {tag}")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Create account").click()
+    await page.wait_for_url("**/dashboard/sign-in?signed-up")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/dashboard/")
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    await expect(page.locator("body")).to_contain_text(f"Shop {tag}")
 
 
 async def test_sign_in_keeps_the_address_and_says_what_went_wrong(

@@ -4,11 +4,11 @@ on the open page, marked verified, without a reload."""
 
 import uuid
 
-from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Page
 
 from gateway.accounts import users
 from gateway.store.engine import Database
+from tests.fixtures.accessibility import axe_findings
 from tests.fixtures.browser import Merchant, shoot
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
@@ -62,5 +62,5 @@ async def test_a_top_up_to_the_copied_inbox_url_shows_on_the_page_verified_witho
     assert "topup.delivered" in text
     await shoot(page, "webhooks-inbox")
     # The section with a request open, as axe sees it: nothing serious or critical.
-    violations = (await Axe().run(page)).response["violations"]
+    violations = (await axe_findings(page))["violations"]
     assert not [v["id"] for v in violations if v.get("impact") in ("serious", "critical")]

@@ -1,6 +1,7 @@
 """The translated pages in English, Chinese and Japanese, as a browser set to each language asks for
-them: the page is in it (``<html lang>``, its own words), axe finds no violation at 1280 and
-390 px, and nothing scrolls sideways on a phone (``assert_accessible``)."""
+them: the page is in it (``<html lang>``, its own words), axe finds no violation (at 1280 and
+390 px in English, at 1280 px in Chinese and Japanese: ``widths_for`` says why), and nothing
+scrolls sideways on a phone in any of them (``assert_accessible``)."""
 
 import re
 import uuid
@@ -13,8 +14,8 @@ from gateway.accounts import users
 from gateway.store.engine import Database
 from gateway.store.models import MerchantUser, table_of
 from gateway.values import languages
-from tests.fixtures.accessibility import assert_accessible
-from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, PHONE
+from tests.fixtures.accessibility import assert_accessible, widths_for
+from tests.fixtures.browser import ACTION_MS, DESKTOP, PASSWORD, OwnerOf
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
@@ -61,7 +62,7 @@ async def _opened(context: BrowserContext) -> tuple[Page, list[str]]:
 async def _checked(page: Page, language: str, name: str) -> None:
     await expect(page.locator("html")).to_have_attribute("lang", languages.html_lang(language))
     await expect(page.locator("h1")).to_be_visible()
-    await assert_accessible(page, f"{name}-{language}", widths=(DESKTOP, PHONE))
+    await assert_accessible(page, f"{name}-{language}", widths=widths_for(language))
 
 
 async def test_signed_out_and_signed_in_pages_in_each_language(
@@ -151,31 +152,15 @@ async def test_the_recipients_page_in_each_language(
     assert not errors, errors
 
 
-async def _signed_up(page: Page) -> str:
-    """A merchant signed up and its owner signed in on ``page``: the owner's address."""
-    tag = uuid.uuid4().hex[:10]
-    email = f"owner-{tag}@example.com"
-    await page.goto("/dashboard/sign-up")
-    await page.locator("#merchant_name").fill(f"Shop {tag}")
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(PASSWORD)
-    await page.locator("button.primary").click()
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(PASSWORD)
-    await page.locator("button.primary").click()
-    await page.wait_for_url("**/dashboard/")
-    return email
-
-
 @pytest.mark.parametrize("language", ["zh", "ja"])
 async def test_the_money_pages_in_chinese_and_japanese(
-    in_language: BrowserContext, language: str
+    in_language: BrowserContext, language: str, owner: OwnerOf
 ) -> None:
     """The wallet, keys (a key made through the policy form, and its page), sending, the
     approvals inbox, Telegram linking, budgets, the kill switch, policy templates, the staging
     mailbox, the delivery log and apps."""
     page, errors = await _opened(in_language)
-    await _signed_up(page)
+    await owner(page)
     await page.goto("/dashboard/keys")
     await _checked(page, language, "keys")
     await page.locator("#f-name").fill("agent")
@@ -246,13 +231,13 @@ async def test_the_money_pages_in_chinese_and_japanese(
 
 
 async def test_an_amount_typed_the_ledger_and_a_freeze_in_each_language(
-    in_language: BrowserContext, language: str
+    in_language: BrowserContext, language: str, owner: OwnerOf
 ) -> None:
     """$30 typed under the first pack, still picked: a $30 checkout; the ledger's line for it in
     the reader's words (none left marked as English); the kill switch frozen, its time said as
-    a time, not the store's ISO text. Each page at 1280 and 390 px."""
+    a time, not the store's ISO text. Each page checked as the module's docstring says."""
     page, errors = await _opened(in_language)
-    await _signed_up(page)
+    await owner(page)
     await page.goto("/dashboard/wallet")
     await page.locator("#pack_id").select_option("pack_starter")
     await page.locator("#amount").fill("30")
@@ -285,8 +270,8 @@ async def test_a_signed_out_reader_picks_each_language_with_the_switcher(
     in_english: BrowserContext, language: str, gateway_url: str, make_merchant: MakeMerchant
 ) -> None:
     """A browser asking for English picks the language by the switcher's link; the pages after
-    (password reset, an expired consent link, the recipient's page) keep it, each accessible at
-    1280 and 390 px."""
+    (password reset, an expired consent link, the recipient's page) keep it, each checked as the
+    module's docstring says."""
     page, errors = await _opened(in_english)
     await page.goto("/dashboard/sign-in")
     switcher = page.get_by_role("navigation", name="Language")
@@ -316,13 +301,13 @@ async def test_a_signed_out_reader_picks_each_language_with_the_switcher(
 
 
 async def test_the_consent_page_lists_what_an_app_asks_for_in_each_language(
-    in_language: BrowserContext, language: str
+    in_language: BrowserContext, language: str, owner: OwnerOf
 ) -> None:
     """Each scope an app asks for is an item of its own with its words in the reader's language,
-    and the merchant's choice names the scopes it may give as that language lists them; at 1280
-    and 390 px."""
+    and the merchant's choice names the scopes it may give as that language lists them; checked
+    as the module's docstring says."""
     page, errors = await _opened(in_language)
-    await _signed_up(page)
+    await owner(page)
     await page.goto("/dashboard/apps")
     await page.locator("#f-name").fill("Ledger Lens")
     await page.locator("#f-redirect_uris").fill("http://127.0.0.1:9/callback")
@@ -363,11 +348,13 @@ async def test_a_hold_asked_of_nobody_is_marked_in_the_inbox_and_the_mailbox(
     db: Database,
     make_merchant: MakeMerchant,
     language: str,
+    owner: OwnerOf,
 ) -> None:
     """A send held while nobody of the merchant's could decide it: the approvals inbox marks
-    it and the staging mailbox counts it, in the reader's language, at 1280 and 390 px."""
+    it and the staging mailbox counts it, in the reader's language; each page checked as the
+    module's docstring says."""
     page, errors = await _opened(in_language)
-    email = await _signed_up(page)
+    email = (await owner(page)).email
     user = await users.check_password(db, email, PASSWORD)
     assert user is not None
     agent = await make_merchant("staging", merchant_id=user.merchant_id)

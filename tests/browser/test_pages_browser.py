@@ -10,19 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Page, expect
 
 from gateway.accounts import users
 from gateway.security_headers import MAIL_SANDBOX
 from gateway.store.engine import Database
 from gateway.upstreams import work
+from tests.fixtures.accessibility import axe_findings
 from tests.fixtures.browser import DESKTOP, PHONE, Merchant
 from tests.fixtures.core import local_client
 from tests.fixtures.merchants import MakeMerchant, MerchantKey
 from tests.fixtures.upstreams import NewApiStandIn, newapi_body
 
-_AXE = Axe()
 _BLOCKING = {"serious", "critical"}
 _CHECKOUT = Path(__file__).resolve().parents[2]
 _ID = re.compile(r"(txn|dlv|evt|we)_[0-9A-Za-z]{24}(we_[0-9A-Za-z]{24})?")
@@ -33,10 +32,10 @@ async def _axe(page: Page, name: str) -> None:
     than the screen but inside a region that scrolls on its own."""
     for size in (DESKTOP, PHONE):
         await page.set_viewport_size(size)
-        results = await _AXE.run(page)
+        results = await axe_findings(page)
         found = [
             f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"]
+            for v in results["violations"]
             if v.get("impact") in _BLOCKING
         ]
         assert not found, f"{name} at {size['width']} px: {found}"

@@ -5,18 +5,16 @@ has left, its reset and expiry, read whole at 1280 and 390 px, axe finding nothi
 
 import re
 
-from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
 
+from tests.fixtures.accessibility import axe_findings
 from tests.fixtures.browser import DESKTOP, PHONE
 from tests.fixtures.core import local_client, wait_until
 from tests.fixtures.mail import Inbox, text_of
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.upstreams import OPENROUTER_MANAGEMENT_KEY, OpenRouterStandIn
 from tests.fixtures.workers import StartWorker
-
-_AXE = Axe()
 
 LINK = re.compile(r"https?://\S+?(/dashboard/recipient/\S+)")
 SEND = {"platform": "gemini", "amount_cents": 900, "recipient_email": "eve@example.com"}
@@ -101,10 +99,10 @@ async def test_an_openrouter_keys_figures_read_at_both_widths(
     for size in (DESKTOP, PHONE):
         await page.set_viewport_size(size)
         await expect(figures).to_be_visible()
-        results = await _AXE.run(page)
+        results = await axe_findings(page)
         found = [
             f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"]
+            for v in results["violations"]
             if v.get("impact") in {"serious", "critical"}
         ]
         assert not found, f"at {size['width']} px: {found}"
