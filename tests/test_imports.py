@@ -62,7 +62,8 @@ ENTRIES = {
     # its wing (+2); ``http`` a destination type of the registry's, the delivery's POST its
     # module (+1); the create form's fields per destination type, made from each type's model
     # (+1); the kinds' registry and a link's door a package of their own, above every kind
-    # (``gateway.holds``, +1).
+    # (``gateway.holds``, +1); a history week's name and bounds, made in one place
+    # (``store.partitions``), which the lease's floor reads (+1).
     "gateway.app": (
         (
             "stripe",
@@ -78,7 +79,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1405,
+        1406,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -126,10 +127,11 @@ ENTRIES = {
     # the level's alert and the operator's mails (+3); the ledger's words the product writes and
     # Babel's lists (+2); a hold as a seam: the kinds' registry, a send's and a payment's hold,
     # a held send's first try and the list of top-ups (+5); how each kind of hold closes (+1);
-    # ``http`` a destination type of the registry's (+1).
+    # ``http`` a destination type of the registry's (+1); a history week's name and bounds,
+    # made in one place (``store.partitions``, +1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1442,
+        1443,
     ),
 }
 
