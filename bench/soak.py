@@ -12,8 +12,10 @@ PostgreSQL for ``AITOPUP_SOAK_PG_STOP_SECONDS``.
 
 The report: sends accepted and refused, debits per accepted send, ledger sums, events stored
 against distinct webhook-ids received, duplicates, time to recover after each fault, send latency
-inside and outside the fault windows. It exits non-zero on any loss, double debit, broken sum or
-bad signature. Settings: ``AITOPUP_SOAK_*`` (``SoakSettings``).
+inside and outside the fault windows, each event's commit to its first receipt, and the most
+PostgreSQL connections held at once (``bench.soak_watch``). It exits non-zero on any loss, double
+debit, broken sum, bad signature, or connections past the bound docs/operations.md gives.
+Settings: ``AITOPUP_SOAK_*`` (``SoakSettings``).
 """
 
 import asyncio
@@ -55,7 +57,7 @@ from tests.fixtures.pgbouncer import INSTALL_HINT, Pgbouncer, pgbouncer_binary
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 from worker.store import POSTGRES_SETTINGS
 
-from . import soak_history
+from . import soak_history, soak_watch
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port
 
@@ -70,6 +72,9 @@ FAULTS: tuple[Fault, ...] = ("worker", "gateway", "redis", "postgres")
 # What gives the soak its nginx, as .ci/run installs it.
 NGINX_PACKAGE = "nginx-light"
 INITIAL_CENTS = 1_000_000_000
+# Each gateway's pool (P), and PgBouncer's server connections a database and role.
+POOL_SIZE = 5
+POOLER_POOL = 8
 
 
 class SoakSettings(BaseSettings):
@@ -126,6 +131,7 @@ class Injected:
 class Received:
     ids: Counter[str] = field(default_factory=Counter)
     arrivals: list[float] = field(default_factory=list)  # time.monotonic(), in order
+    first_at: dict[str, float] = field(default_factory=dict)  # webhook-id: time.time()
     bad_signatures: int = 0
 
 
@@ -161,7 +167,7 @@ class Cluster:
             "AITOPUP_ACCESS_LOG": "false",
             "AITOPUP_WEBHOOK_TIMEOUT_SECONDS": "5",
             "AITOPUP_WEBHOOK_RETRY_SCHEDULE": "0,1,2,4,8,16,30",
-            "AITOPUP_DATABASE_POOL_SIZE": "5",
+            "AITOPUP_DATABASE_POOL_SIZE": str(POOL_SIZE),
         }
 
     def start_store(self) -> None:
@@ -178,7 +184,9 @@ class Cluster:
         if self.settings.pooler == "pgbouncer":
             assert self.postgres is not None, "main() refuses a pooler on SQLite"
             asyncio.run(_worker_role(self.database_url))
-            self.pgbouncer = Pgbouncer(self.database_url, users=[WORKER_ROLE], pool_size=8)
+            self.pgbouncer = Pgbouncer(
+                self.database_url, users=[WORKER_ROLE], pool_size=POOLER_POOL
+            )
             self.pgbouncer.start()
             self.worker_url = self.pgbouncer.url(self.database_url, user=WORKER_ROLE)
             self.database_url = self.pgbouncer.url(self.database_url)
@@ -525,6 +533,18 @@ async def _check(
             f"send latency {label}: n={len(ms)} p50 {_percentile(ms, 0.5):.1f} ms,"
             f" p99 {_percentile(ms, 0.99):.1f} ms, max {max(ms, default=0):.1f} ms"
         )
+    async with db.read() as conn:
+        created = dict(
+            (
+                await conn.execute(
+                    select(events.c.id, events.c.created_at).where(
+                        events.c.merchant_id == merchant_id
+                    )
+                )
+            ).all()
+        )
+    walls = [(soak_watch.wall_of(a), soak_watch.wall_of(b)) for a, b in windows]
+    lines.append(soak_watch.receipt_line(created, received.first_at, walls))
     return Report(lines, failures)
 
 
@@ -536,6 +556,7 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
         runner, hook = await _receiver_placeholder()
         db = open_database(cluster.direct_url, pool_size=2)
         runners: list[Database] = []
+        watch: soak_watch.ConnectionWatch | None = None
         try:
             if settings.scale:
                 await soak_history.prepare(db, utcnow())
@@ -557,6 +578,9 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
                 cluster.start(f"worker-{n}")
             for port in cluster.gateway_ports:
                 await _wait_port(port)
+            if cluster.postgres is not None:
+                watch = soak_watch.ConnectionWatch(admin_dsn(cluster.direct_url))
+                watch.start()
             cluster.start("proxy")
             await _wait_port(cluster.proxy_port)
             injected: list[Injected] = []
@@ -575,12 +599,17 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
                 await faults
                 figures = None if history is None else await history
             found = await _check(db, merchant_id, sends, received, injected, settings.drain_seconds)
+            if watch is not None:
+                await watch.stop()
+                _connections(found, watch, settings, cluster, runners=len(runners))
             if figures is not None:
                 lines, failures = await soak_history.report(db, figures)
                 found.lines.extend(lines)
                 found.failures.extend(failures)
             return found
         finally:
+            if watch is not None:
+                await watch.stop()
             await runner.cleanup()
             for each in runners:
                 await each.dispose()
@@ -588,6 +617,32 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
             hook.close()
     finally:
         cluster.stop_all()
+
+
+def _connections(
+    found: Report,
+    watch: soak_watch.ConnectionWatch,
+    settings: SoakSettings,
+    cluster: Cluster,
+    *,
+    runners: int,
+) -> None:
+    """The most PostgreSQL connections seen against the documented bound: past it fails."""
+    most = soak_watch.bound(
+        gateways=settings.gateways,
+        workers=settings.workers,
+        pool_size=POOL_SIZE,
+        pooler_pool=POOLER_POOL if cluster.pgbouncer is not None else None,
+        runners=runners,
+    )
+    found.lines.append(
+        f"PostgreSQL connections: at most {watch.most} at once ({watch.samples} samples),"
+        f" bound {most} (docs/operations.md)"
+    )
+    if watch.samples == 0:
+        found.failures.append("the PostgreSQL connections were never counted")
+    elif watch.most > most:
+        found.failures.append(f"{watch.most} PostgreSQL connections, past the bound of {most}")
 
 
 async def _receiver_placeholder() -> tuple[web.AppRunner, PortHold]:
@@ -610,6 +665,7 @@ async def _receiver_on(secret: str, received: Received, port: int) -> tuple[web.
             received.bad_signatures += 1
             return web.Response(status=400)
         received.ids[request.headers["webhook-id"]] += 1
+        received.first_at.setdefault(request.headers["webhook-id"], time.time())
         received.arrivals.append(time.monotonic())
         return web.Response(text="ok")
 

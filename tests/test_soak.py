@@ -47,6 +47,13 @@ def _every_fault_in(report: str) -> None:
     assert "lost 0, duplicates" in report, report  # a worker killed mid-send sends again
     for fault in ("worker", "gateway", "redis", "postgres"):
         assert f"fault {fault}" in report, report
+    # The processes' PostgreSQL connections were counted all along and held to the documented
+    # bound (past it the soak exits non-zero); each event's commit to receipt is a figure.
+    held = re.search(
+        r"PostgreSQL connections: at most (\d+) at once \((\d+) samples\), bound (\d+)", report
+    )
+    assert held is not None and 0 < int(held[1]) <= int(held[3]) and int(held[2]) > 10, report
+    assert re.search(r"event to receipt outside fault windows: n=[1-9]\d* p50", report), report
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed: apt-get install nginx-light")

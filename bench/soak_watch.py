@@ -1,0 +1,122 @@
+"""What the soak watches beside its ledger: the PostgreSQL connections its processes hold, against
+the bound docs/operations.md gives for them, and each event's time from its commit to its first
+receipt.
+
+The connections are counted from ``pg_stat_activity`` four times a second on a connection of
+the watch's own (not counted), straight to the cluster whatever the processes go through; an
+outage of PostgreSQL (the ``postgres`` fault) ends that connection, and the watch connects again
+once the server answers. The bound is the documented one (docs/operations.md, "PostgreSQL
+connections"): a gateway up to 3P (its SQLAlchemy pool of P, as many again in overflow, the hot
+path's driver pool of P), a worker up to 12, and the soak's own checks; through PgBouncer,
+PostgreSQL sees only the pooler's server connections (its pool a database and role, two roles
+here) beside the soak's own checks."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+import asyncpg
+
+__all__ = ["OWN_CONNECTIONS", "ConnectionWatch", "bound", "receipt_line"]
+
+# The soak's own checks: its Database (pool 2, overflow 2, driver pool 2) and, with a history,
+# the two runners' (the same each) when they connect directly.
+OWN_CONNECTIONS = 6
+WORKER_CONNECTIONS = 12  # docs/operations.md: a pool of 4 (up to 8) plus its driver pool
+EVERY = 0.25
+# The design's event-to-receipt budget (p99, at a steady 200 events a second), printed beside
+# the soak's figure: the soak runs slower and under faults, so it is a reading, not a verdict.
+RECEIPT_P99_BUDGET_MS = 50.0
+
+
+def bound(
+    *, gateways: int, workers: int, pool_size: int, pooler_pool: int | None, runners: int
+) -> int:
+    """The most connections PostgreSQL may see from the soak's processes and checks.
+    ``pooler_pool``: PgBouncer's server connections a database and role (two roles: the
+    gateways' and the workers'), or None when the processes connect directly; ``runners``: the
+    history's runners (each a Database like the soak's own), which go through the pooler when
+    there is one."""
+    own = OWN_CONNECTIONS
+    if pooler_pool is not None:
+        return 2 * pooler_pool + own
+    processes = gateways * 3 * pool_size + workers * WORKER_CONNECTIONS
+    return processes + own + runners * OWN_CONNECTIONS
+
+
+class ConnectionWatch:
+    """The most connections to the soak's database seen at once, sampled until ``stop``."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self.most = 0
+        self.samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=2)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                await asyncio.sleep(EVERY)  # the server is down (a fault): try again
+                continue
+            try:
+                while True:
+                    held = await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                        timeout=2,
+                    )
+                    self.most = max(self.most, int(held))
+                    self.samples += 1
+                    await asyncio.sleep(EVERY)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
+
+
+def receipt_line(
+    created: Mapping[str, datetime],
+    first_receipts: Mapping[str, float],
+    outside: Iterable[tuple[float, float]],
+) -> str:
+    """Each event's commit to its first receipt (wall clock, ``time.time()``), for the events
+    committed outside ``outside``'s fault windows (wall-clock seconds)."""
+    windows = list(outside)
+    took: list[float] = []
+    for event_id, at in created.items():
+        received = first_receipts.get(event_id)
+        if received is None:
+            continue
+        stamp = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        if any(a <= stamp <= b for a, b in windows):
+            continue
+        took.append((received - stamp) * 1000)
+    took.sort()
+
+    def nth(fraction: float) -> float:
+        return took[min(len(took) - 1, int(fraction * len(took)))] if took else float("nan")
+
+    return (
+        f"event to receipt outside fault windows: n={len(took)} p50 {nth(0.5):.1f} ms,"
+        f" p99 {nth(0.99):.1f} ms (the design's p99 at a steady 200/s: "
+        f"{RECEIPT_P99_BUDGET_MS:g} ms)"
+    )
+
+
+def wall_of(monotonic: float) -> float:
+    """A ``time.monotonic()`` reading as wall-clock seconds, for comparing with stored times."""
+    return time.time() - (time.monotonic() - monotonic)
