@@ -34,7 +34,9 @@ run: install
 # otherwise each of the hundreds of processes the tests start (gateways, workers, commands)
 # compiled them again, 0.6 s of CPU at every start, and every pytest session (the tests run
 # some of their own) rewrote and compiled each test module for its asserts, where a session
-# after the first reads them (a collection of the suite: 12 s of CPU, 6 once written).
+# after the first reads them (a collection of the suite: 12 s of CPU, 6 once written). The rest's
+# JUnit report (.test-report.xml) is what weighs the PostgreSQL lanes again:
+# `python -m tests.fixtures.lanes .test-report.xml` rewrites tests/fixtures/lane_seconds.json.
 MAXFAIL ?= 25
 TEST_WORKERS ?= 4
 BROWSER_LOG := .browser-tests.log
@@ -44,7 +46,7 @@ test: install
 	@$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 tests/browser >$(BROWSER_LOG) 2>&1 & \
 	browser=$$!; \
 	$(BIN)/pytest --maxfail=$(MAXFAIL) --durations=20 --ignore=tests/browser \
-		-n $(TEST_WORKERS) --dist loadgroup; rest=$$?; \
+		-n $(TEST_WORKERS) --dist loadgroup --junitxml=.test-report.xml; rest=$$?; \
 	wait $$browser; browsed=$$?; \
 	echo "== the browser tests"; cat $(BROWSER_LOG); \
 	[ $$rest -eq 0 ] && [ $$browsed -eq 0 ]
