@@ -28,6 +28,7 @@ __all__ = [
     "Latency",
     "bound",
     "receipt_times",
+    "until_received",
 ]
 
 # The soak's own checks: its Database (pool 2, overflow 2, driver pool 2) and, with a history,
@@ -144,11 +145,26 @@ def receipt_times(
         at = created.get(event_id)
         if at is None:
             continue
-        stamp = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        stamp = _stamp(at)
         if any(a <= stamp <= b for a, b in windows):
             continue
         took.append((received - stamp) * 1000)
     return took
+
+
+def until_received(
+    created: Mapping[str, datetime],
+    receipts: Iterable[tuple[str, float]],
+    windows: Iterable[tuple[float, float]],
+) -> list[tuple[float, float]]:
+    """Each fault's window (wall-clock seconds) on until the last first receipt of the events
+    committed in it: the deliveries a fault held up drain after it, and are its own."""
+    firsts = [(_stamp(created[event_id]), at) for event_id, at in receipts if event_id in created]
+    return [(a, max([b, *(at for stamp, at in firsts if a <= stamp <= b)])) for a, b in windows]
+
+
+def _stamp(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def wall_of(monotonic: float) -> float:

@@ -3,7 +3,7 @@ figure that leaves out what a fault held up, and the p99s judged against their b
 
 from datetime import UTC, datetime
 
-from bench.soak_watch import OWN_CONNECTIONS, Latency, bound, receipt_times
+from bench.soak_watch import OWN_CONNECTIONS, Latency, bound, receipt_times, until_received
 
 
 def test_the_bound_is_the_documented_one_directly_and_through_the_pooler() -> None:
@@ -42,3 +42,14 @@ def test_a_p99_past_its_budget_fails_and_nothing_read_is_not_a_pass() -> None:
     assert past.failure() == "send latency p99 30.0 ms, past its budget of 29.9 ms"
     assert "(budget p99 29.9 ms)" in past.line()
     assert not Latency("event to receipt", [], 50).within()
+
+
+def test_a_fault_s_window_lasts_until_the_events_committed_in_it_are_received() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    t = at.timestamp()
+    created = {"a": at, "b": at.replace(second=5), "c": at.replace(second=30)}
+    # "b", committed inside the window (t+4 to t+6), is received at t+12: its window runs on to
+    # there; "c" after it does not stretch it, and "a" before it neither.
+    firsts = [("a", t + 0.01), ("b", t + 12.0), ("c", t + 30.01)]
+    assert until_received(created, firsts, [(t + 4, t + 6)]) == [(t + 4, t + 12.0)]
+    assert until_received(created, firsts, [(t + 20, t + 21)]) == [(t + 20, t + 21)]
