@@ -121,8 +121,9 @@ class Latency:
 
     def line(self) -> str:
         return (
-            f"{self.name} outside fault windows: n={len(self.readings)} p50 {self.nth(0.5):.1f}"
-            f" ms, p99 {self.nth(0.99):.1f} ms, max {max(self.readings, default=0):.1f} ms"
+            f"{self.name} outside the warm-up and fault windows: n={len(self.readings)}"
+            f" p50 {self.nth(0.5):.1f} ms, p99 {self.nth(0.99):.1f} ms,"
+            f" max {max(self.readings, default=0):.1f} ms"
             f" (budget p99 {self.budget_ms:g} ms)"
         )
 
