@@ -34,6 +34,11 @@ SHORT = {
     "AITOPUP_SOAK_PG_STOP_SECONDS": "5",
     "AITOPUP_SOAK_RATE": "5",
     "AITOPUP_SOAK_DRAIN_SECONDS": "60",
+    # Each event fanned out to two endpoints, each delivery counted on its own.
+    "AITOPUP_SOAK_ENDPOINTS": "2",
+    # The p99s are printed beside their budgets, not judged: this run shares the machine with
+    # the rest of the suite, and a budget is judged on a quiet one (`make soak`, docs).
+    "AITOPUP_SOAK_JUDGE_LATENCY": "false",
 }
 # Where PgBouncer is installed (CI installs it), the soak at scale runs every connection through
 # one in transaction mode, the statement cache off, the worker as a role carrying its planner
@@ -53,7 +58,11 @@ def _every_fault_in(report: str) -> None:
         r"PostgreSQL connections: at most (\d+) at once \((\d+) samples\), bound (\d+)", report
     )
     assert held is not None and 0 < int(held[1]) <= int(held[3]) and int(held[2]) > 10, report
-    assert re.search(r"event to receipt outside fault windows: n=[1-9]\d* p50", report), report
+    assert re.search(r"deliveries \d+ to 2 endpoints, distinct deliveries received", report), report
+    for judged in ("send latency", "event to receipt"):
+        windows = "outside the warm-up and fault windows"
+        line = rf"{judged} {windows}: n=[1-9]\d* p50 .* \(budget p99 \d+ ms\)"
+        assert re.search(line, report), report
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed: apt-get install nginx-light")

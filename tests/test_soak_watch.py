@@ -1,9 +1,9 @@
-"""The soak's watch, alone: the connection bound docs/operations.md gives, and the event-to-receipt
-figure that leaves out what a fault held up."""
+"""The soak's watch, alone: the connection bound docs/operations.md gives, the event-to-receipt
+figure that leaves out what a fault held up, and the p99s judged against their budgets."""
 
 from datetime import UTC, datetime
 
-from bench.soak_watch import OWN_CONNECTIONS, bound, receipt_line
+from bench.soak_watch import OWN_CONNECTIONS, Latency, bound, receipt_times, until_received
 
 
 def test_the_bound_is_the_documented_one_directly_and_through_the_pooler() -> None:
@@ -23,9 +23,33 @@ def test_receipts_are_counted_from_the_commit_outside_the_fault_windows() -> Non
     at = datetime(2026, 1, 1, tzinfo=UTC)
     t = at.timestamp()
     created = {"a": at, "b": at.replace(second=10), "c": at.replace(second=20).replace(tzinfo=None)}
-    first = {"a": t + 0.004, "b": t + 10 + 5.0, "c": t + 20 + 0.006}
-    line = receipt_line(created, first, [(t + 9, t + 11)])
+    # "a" went to two endpoints, each delivery's first receipt counted.
+    first = [("a", t + 0.004), ("a", t + 0.008), ("b", t + 10 + 5.0), ("c", t + 20 + 0.006)]
+    took = receipt_times(created, first, [(t + 9, t + 11)])
     # "b" committed inside a fault's window is left out; "c", stored without a zone, is UTC.
-    assert line.startswith("event to receipt outside fault windows: n=2 p50 6.0 ms, p99 6.0 ms"), (
-        line
-    )
+    assert [round(ms, 1) for ms in took] == [4.0, 8.0, 6.0], took
+    line = Latency("event to receipt", took, 50).line()
+    assert line.startswith(
+        "event to receipt outside the warm-up and fault windows: n=3 p50 6.0 ms, p99 8.0 ms"
+    ), line
+
+
+def test_a_p99_past_its_budget_fails_and_nothing_read_is_not_a_pass() -> None:
+    readings = [1.0] * 98 + [9.0, 30.0]
+    assert Latency("send latency", readings, 30).within()
+    past = Latency("send latency", readings, 29.9)
+    assert not past.within()
+    assert past.failure() == "send latency p99 30.0 ms, past its budget of 29.9 ms"
+    assert "(budget p99 29.9 ms)" in past.line()
+    assert not Latency("event to receipt", [], 50).within()
+
+
+def test_a_fault_s_window_lasts_until_the_events_committed_in_it_are_received() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    t = at.timestamp()
+    created = {"a": at, "b": at.replace(second=5), "c": at.replace(second=30)}
+    # "b", committed inside the window (t+4 to t+6), is received at t+12: its window runs on to
+    # there; "c" after it does not stretch it, and "a" before it neither.
+    firsts = [("a", t + 0.01), ("b", t + 12.0), ("c", t + 30.01)]
+    assert until_received(created, firsts, [(t + 4, t + 6)]) == [(t + 4, t + 12.0)]
+    assert until_received(created, firsts, [(t + 20, t + 21)]) == [(t + 20, t + 21)]
