@@ -222,7 +222,9 @@ def _deliveries(
     return sorted(pairs, key=lambda pair: pair[0] / pair[1])[ROUNDS // 2]
 
 
-_WORKER_ROLE = "aitopup_bench_worker"
+# A run's own: two runs on one server at once, or a run after one killed before it could drop
+# its role, never meet on the name.
+_WORKER_ROLE = f"aitopup_bench_worker_{uuid.uuid4().hex[:12]}"
 
 
 async def _on(url: str, *statements: str) -> None:
