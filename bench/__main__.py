@@ -9,12 +9,11 @@ suite puts them away, rather than left running for the next run to trip on."""
 
 import importlib
 import os
-import signal
 import sys
 import traceback
-from types import FrameType
 
 from .report import Row, missed, print_rows
+from .stopping import unwind_on_sigterm
 
 SUITES = [
     "bench.topup",
@@ -37,10 +36,6 @@ SUITES = [
 def _unfinished(name: str, exc: BaseException) -> Row:
     said = f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
     return Row(f"{name}: did not finish", 1, "suite", "suites", 1, f"0 ({said})", True)
-
-
-def _stopped(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
 
 
 def main(suites: list[str] | None = None) -> int:
@@ -77,5 +72,5 @@ def main(suites: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _stopped)
+    unwind_on_sigterm()
     sys.exit(main())

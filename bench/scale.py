@@ -44,7 +44,7 @@ from worker.store import POSTGRES_SETTINGS
 from .deliveries import _aiohttp_loop, _emit, _Receiver, _setup, _signed
 from .history import _cluster
 from .load import Result, closed_loop, collector_off
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import (
     admin_dsn,
     free_port,
@@ -344,4 +344,4 @@ def _measured(folder: Path, base: str, route_to: Callable[[str], Route], n: int)
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)
