@@ -3,7 +3,9 @@
 Every suite runs, whatever an earlier one came to: a suite that raises is printed (its
 traceback) and reported as a row that missed, and the rest go on. Every row is printed; the
 exit status is 1 if any row missed its target (requests that failed, a suite that did not
-finish), else 0."""
+finish), else 0. A run stopped by SIGTERM (``timeout``, a supervisor) ends as an interrupted
+one does: every suite's servers, databases and roles are put away on the way out, as a finished
+suite puts them away, rather than left running for the next run to trip on."""
 
 import importlib
 import os
@@ -11,6 +13,7 @@ import sys
 import traceback
 
 from .report import Row, missed, print_rows
+from .stopping import unwind_on_sigterm
 
 SUITES = [
     "bench.topup",
@@ -69,4 +72,5 @@ def main(suites: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

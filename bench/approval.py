@@ -25,7 +25,7 @@ from gateway.store.models import ApiKeyRow, Topup, table_of
 from gateway.values.clock import utcnow
 
 from .load import Result, closed_loop, collector_off, seen_in
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import (
     BENCH_PEPPER,
     each_store,
@@ -138,4 +138,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

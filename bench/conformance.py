@@ -42,6 +42,7 @@ from gateway.values.settings import Settings
 from tests.fixtures.dashboard import csrf_of, sign_up_on
 
 from .servers import BENCH_PEPPER, BENCH_SECRET, free_port, redis_server, uvicorn_server
+from .stopping import unwind_on_sigterm
 
 __all__ = ["SCENARIOS", "main"]
 
@@ -294,4 +295,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

@@ -40,7 +40,7 @@ from keys import Sealer, decode_webhook_secret, sign_headers
 
 from .endpoints import add_endpoint
 from .load import collector_off
-from .report import Row, print_rows
+from .report import Row, run_alone
 from .servers import each_store, free_port, process, redis_server, uvicorn_server
 
 __all__ = ["run", "worker_bench"]
@@ -388,4 +388,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

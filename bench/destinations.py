@@ -60,7 +60,7 @@ from .deliveries import (
 )
 from .endpoints import add_endpoint
 from .load import collector_off
-from .report import Row, print_rows
+from .report import Row, run_alone
 from .servers import each_store, free_port, process
 
 __all__ = ["run"]
@@ -521,4 +521,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

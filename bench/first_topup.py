@@ -58,7 +58,7 @@ from tests.fixtures.first_run import (
 )
 from tests.fixtures.upstreams import dev_standin
 
-from .report import Row, print_rows
+from .report import Row, run_alone
 
 __all__ = ["BASELINE_SECONDS", "FIGURE", "READING", "TOTAL", "clone", "reading_seconds", "run"]
 
@@ -256,4 +256,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

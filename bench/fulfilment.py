@@ -31,7 +31,7 @@ from tests.fixtures.upstreams import (
 )
 
 from .load import Result, closed_loop
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import BENCH_PEPPER, BENCH_SECRET, redis_server, uvicorn_server
 from .topup import CLIENTS, SECONDS, _gateway_env
 
@@ -176,4 +176,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

@@ -67,6 +67,7 @@ from .servers import (
     redis_server,
     uvicorn_server,
 )
+from .stopping import unwind_on_sigterm
 from .topup import _bodies, _gateway_env
 
 __all__ = ["Heavy", "History", "load_history", "main", "measure", "run"]
@@ -669,4 +670,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     main()

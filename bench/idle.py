@@ -35,7 +35,7 @@ from .deliveries import (
     worker_bench,
 )
 from .load import collector_off
-from .report import Row, print_rows
+from .report import Row, run_alone
 from .servers import each_store, process
 
 __all__ = ["cpu_seconds", "run"]
@@ -107,4 +107,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

@@ -240,6 +240,6 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    from .report import print_rows
+    from .report import run_alone
 
-    print_rows(run())
+    run_alone(run)

@@ -15,7 +15,7 @@ from pathlib import Path
 from gateway.store.migrate import upgrade
 
 from .load import Make, Ok, Result, closed_loop_of
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import redis_server, uvicorn_server
 from .topup import CLIENTS, ROUNDS, SECONDS, _gateway_env, _prepare
 
@@ -115,4 +115,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

@@ -46,7 +46,7 @@ from keys import Sealer
 
 from .endpoints import add_endpoint
 from .load import Result, closed_loop, closed_loop_of
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import (
     BENCH_PEPPER,
     BENCH_SECRET,
@@ -291,4 +291,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

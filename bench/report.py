@@ -1,12 +1,13 @@
 """One row per figure: the measurement, its same-run baseline, their ratio and the target."""
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .load import Result
+from .stopping import unwind_on_sigterm
 
-__all__ = ["Row", "failures", "missed", "print_rows"]
+__all__ = ["Row", "failures", "missed", "print_rows", "run_alone"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,10 @@ def print_rows(rows: list[Row]) -> None:
         baseline = f"{row.baseline_name} {row.baseline:,.1f}"
         mark = "MISSED " if row.missed else ""
         print(f"{row.name:<46} {value:>12} {baseline:>30} {row.ratio:>7.2f}  {mark}{row.target}")
+
+
+def run_alone(run: Callable[[], list[Row]]) -> None:
+    """A suite run on its own (``python -m bench.topup``): its rows printed, and a SIGTERM
+    unwinding it as an interrupt does (``stopping``)."""
+    unwind_on_sigterm()
+    print_rows(run())

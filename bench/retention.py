@@ -34,7 +34,7 @@ from gateway.store.partitions import SPAN, drop_past, make_ahead, week_of
 from gateway.values.clock import id_floor, utcnow
 from worker.retention import drop_history, prune_history
 
-from .report import Row, print_rows
+from .report import Row, run_alone
 from .servers import DEFAULT_PG, STORES, postgres_available, postgres_database
 
 __all__ = ["measure", "run"]
@@ -244,4 +244,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

@@ -44,7 +44,7 @@ from worker.store import POSTGRES_SETTINGS
 from .deliveries import _aiohttp_loop, _emit, _Receiver, _setup, _signed
 from .history import _cluster
 from .load import Result, closed_loop, collector_off
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import (
     admin_dsn,
     free_port,
@@ -222,7 +222,9 @@ def _deliveries(
     return sorted(pairs, key=lambda pair: pair[0] / pair[1])[ROUNDS // 2]
 
 
-_WORKER_ROLE = "aitopup_bench_worker"
+# A run's own: two runs on one server at once, or a run after one killed before it could drop
+# its role, never meet on the name.
+_WORKER_ROLE = f"aitopup_bench_worker_{uuid.uuid4().hex[:12]}"
 
 
 async def _on(url: str, *statements: str) -> None:
@@ -342,4 +344,4 @@ def _measured(folder: Path, base: str, route_to: Callable[[str], Route], n: int)
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

@@ -60,6 +60,7 @@ from worker.store import POSTGRES_SETTINGS
 from . import soak_history, soak_watch
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port
+from .stopping import unwind_on_sigterm
 
 __all__ = ["SoakSettings", "find_nginx", "main", "soak"]
 
@@ -804,4 +805,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

@@ -21,7 +21,7 @@ from gateway.store.migrate import upgrade
 from tests.fixtures.pgbouncer import pgbouncer_binary, running_pgbouncer
 
 from .load import Result
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import (
     DEFAULT_PG,
     STORES,
@@ -138,4 +138,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

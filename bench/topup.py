@@ -27,7 +27,7 @@ from keys import Sealer
 from . import wrk
 from .endpoints import add_endpoint
 from .load import Result, closed_loop, open_loop
-from .report import Row, failures, print_rows
+from .report import Row, failures, run_alone
 from .servers import (
     BENCH_PEPPER,
     BENCH_SECRET,
@@ -316,4 +316,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    print_rows(run())
+    run_alone(run)

@@ -2,7 +2,10 @@
 missed its target, the suites after it still run, every row is printed, and the exit status
 says a target was missed."""
 
+import os
 import re
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +37,29 @@ def run():
 """
 
 
+_HOLDS_A_SERVER = """
+import contextlib
+import os
+import pathlib
+import time
+
+
+@contextlib.contextmanager
+def server():
+    try:
+        yield
+    finally:
+        pathlib.Path(os.environ["MARKER"]).write_text("put away")
+
+
+def run():
+    with server():
+        print("held", flush=True)
+        time.sleep(60)  # the run is stopped here
+    return []
+"""
+
+
 @pytest.fixture
 def suites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name, text in (("raises", _RAISES), ("measures", _MEASURES), ("clean", _CLEAN)):
@@ -62,6 +88,29 @@ def test_a_run_every_target_of_which_is_met_exits_0(
 ) -> None:
     assert bench.main(["bench_suite_clean"]) == 0
     assert "clean: req/s" in capsys.readouterr().out
+
+
+def test_a_run_stopped_by_sigterm_puts_its_servers_away(tmp_path: Path) -> None:
+    """``timeout`` and supervisors stop with SIGTERM: the suite under way unwinds as an
+    interrupted one does (its servers, databases and roles put away), and the run exits 143."""
+    (tmp_path / "bench_suite_serving.py").write_text(_HOLDS_A_SERVER)
+    marker = tmp_path / "marker"
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)]),
+        "AITOPUP_BENCH_SUITES": "bench_suite_serving",
+        "MARKER": str(marker),
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench"], cwd=root, env=env, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        while proc.stdout.readline().strip() != "held":
+            assert proc.poll() is None, "the suite ended before it served"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert marker.read_text() == "put away"
 
 
 # Gateways and stand-ins started in turn, as make bench starts them, on SQLite alone: what this
