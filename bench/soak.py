@@ -17,7 +17,7 @@ inside and outside the fault windows, each delivery's commit to its first receip
 PostgreSQL connections held at once (``bench.soak_watch``). It exits non-zero on any loss, double
 debit, broken sum, bad signature, connections past the bound docs/operations.md gives, or a p99
 outside the fault windows (the send's, an event to its receipt) past DESIGN's budget.
-Settings: ``AITOPUP_SOAK_*`` (``SoakSettings``).
+Settings: ``AITOPUP_SOAK_*`` (``bench.soak_settings``); its checks: ``bench.soak_check``.
 """
 
 import asyncio
@@ -31,28 +31,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import asyncpg
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import func, select
 
 from gateway.merchants import service as merchants
 from gateway.redis_server import PortHold
 from gateway.store.db import open_database
 from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
-from gateway.store.models import Event, LedgerEntry, Topup, WebhookDelivery, table_of
 from gateway.values.clock import new_id, utcnow
 from keys import Sealer
-from tests.fixtures.merchants import unbalanced_wallets
 from tests.fixtures.pgbouncer import INSTALL_HINT, Pgbouncer, pgbouncer_binary
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 from worker.store import POSTGRES_SETTINGS
@@ -60,102 +52,19 @@ from worker.store import POSTGRES_SETTINGS
 from . import soak_history, soak_watch
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port
+from .soak_check import Injected, Received, Report, Send, check, connections
+from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, SoakSettings
 from .stopping import unwind_on_sigterm
 
-__all__ = ["SoakSettings", "find_nginx", "main", "soak"]
+__all__ = ["find_nginx", "main", "soak"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 PEPPER = "soak-pepper-0123456789abcdef"
 SEALING = "soak-sealing-key-0123456789abcdef"
-Fault = Literal["worker", "gateway", "redis", "postgres"]
-FAULTS: tuple[Fault, ...] = ("worker", "gateway", "redis", "postgres")
 # What gives the soak its nginx, as .ci/run installs it.
 NGINX_PACKAGE = "nginx-light"
 INITIAL_CENTS = 1_000_000_000
-# Each gateway's pool (P), and PgBouncer's server connections a database and role.
-POOL_SIZE = 5
-POOLER_POOL = 8
-
-
-class SoakSettings(BaseSettings):
-    """``AITOPUP_SOAK_*``: the defaults finish within 10 minutes on 2 cores."""
-
-    model_config = SettingsConfigDict(env_prefix="AITOPUP_SOAK_", extra="ignore")
-
-    store: Literal["postgres", "sqlite"] = "postgres"
-    # ``pgbouncer``: every gateway and worker connects through a PgBouncer in transaction mode
-    # (Debian's 1.18, ``tests.fixtures.pgbouncer``) with the statement cache off, the workers as
-    # a role of their own that carries their planner settings; PostgreSQL only.
-    pooler: Literal["none", "pgbouncer"] = "none"
-    gateways: int = 2
-    workers: int = 2
-    rate: float = 20.0  # sends a second
-    # Endpoints each send's event goes to: 10 is the ten-million shape's fan-out (a million
-    # sends a day, ten million deliveries), each endpoint a path of the one receiver.
-    endpoints: int = Field(default=1, ge=1, le=20)
-    seconds: float = 60.0  # of steady sends; faults are spread over it
-    pg_stop_seconds: float = 10.0
-    # The faults injected, spread over the run (names, commas between; empty: none, a steady
-    # run to read the latencies a fault's recovery does not reach).
-    faults: str = ",".join(FAULTS)
-    # A client gives up on a send after this long of retrying (counted from when it was due);
-    # above nginx's proxy_read_timeout (90 s), so a request a stalled gateway holds is retried.
-    give_up_seconds: float = 180.0
-    # Until every event is received, after the sends end.
-    drain_seconds: float = 120.0
-    # Where the processes' logs go, kept after the run; unset: a temporary folder.
-    folder: Path | None = None
-    # The nginx to run (a name on PATH or a path); unset: ``nginx`` on PATH, else Debian's.
-    nginx: str | None = None
-    # The budgets the p99s outside the fault windows are judged against (unset: DESIGN's
-    # performance budget, ``soak_watch``'s: a send at 200/s on the store, an event to its
-    # receipt at 200 events/s); ``judge_latency`` off prints them beside their budgets without
-    # judging (a soak on a machine other work loads: the tests' short runs).
-    send_p99_ms: float | None = Field(default=None, gt=0)
-    receipt_p99_ms: float = Field(default=soak_watch.RECEIPT_P99_BUDGET_MS, gt=0)
-    judge_latency: bool = True
-    # Sends begun this long after the start, or after a process was started again, are its
-    # warm-up (connections opened, statements prepared, code loaded), not the steady state the
-    # p99s are judged on: counted inside a window, as the bench leaves out its first sends.
-    warmup_seconds: float = Field(default=5.0, ge=0)
-    # Above 0: the history of a merchant at ten million deliveries a day, times ``scale``,
-    # written over ``weeks`` compressed weeks during the sends, with retention at each
-    # compressed day (``bench.soak_history``); PostgreSQL only.
-    scale: float = Field(default=0.0, ge=0.0, le=1.0)
-    weeks: int = Field(default=6, ge=3, le=52)
-
-    @property
-    def send_budget_ms(self) -> float:
-        return self.send_p99_ms or soak_watch.SEND_P99_BUDGET_MS[self.store]
-
-
-@dataclass
-class Send:
-    key: str
-    amount: int
-    started: float
-    ended: float = 0.0
-    tries: int = 0
-    code: int | None = None
-    transaction_id: str | None = None
-
-
-@dataclass
-class Injected:
-    fault: Fault
-    at: float
-    back: float  # when the fault ended (a process started again, PostgreSQL resumed)
-    recovered: float | None = None
-
-
-@dataclass
-class Received:
-    # Each delivery is an endpoint's path and a webhook-id (its event's id): ``delivered``.
-    ids: Counter[tuple[int, str]] = field(default_factory=Counter)
-    arrivals: list[float] = field(default_factory=list)  # time.monotonic(), in order
-    first_at: dict[tuple[int, str], float] = field(default_factory=dict)  # time.time()
-    bad_signatures: int = 0
 
 
 class Cluster:
@@ -443,168 +352,6 @@ async def _faults(
         injected.append(Injected(fault, at, time.monotonic()))
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-@dataclass
-class Report:
-    lines: list[str]
-    failures: list[str]
-
-
-async def _check(
-    db: Database,
-    merchant_id: str,
-    sends: list[Send],
-    received: Received,
-    injected: list[Injected],
-    settings: SoakSettings,
-    paths: Mapping[str, int],
-) -> Report:
-    lines: list[str] = []
-    failures: list[str] = []
-    accepted = [s for s in sends if s.code == 1001]
-    refused = [s for s in sends if s.code is not None and s.code != 1001]
-    gave_up = [s for s in sends if s.code is None]
-    lines.append(
-        f"sends: {len(sends)}, accepted {len(accepted)}, refused {len(refused)}"
-        f" {sorted(Counter(s.code for s in refused).items())}, gave up {len(gave_up)},"
-        f" retried {sum(1 for s in sends if s.tries > 1)}"
-    )
-    if gave_up or refused:
-        failures.append(f"{len(gave_up)} sends gave up, {len(refused)} refused")
-
-    topups, ledger, events = table_of(Topup), table_of(LedgerEntry), table_of(Event)
-    deliveries = table_of(WebhookDelivery)
-
-    # Every delivery stored reaches its endpoint, whatever the faults did: wait for the stragglers.
-    async def stored_deliveries() -> set[tuple[int, str]]:
-        async with db.read() as conn:
-            rows = await conn.execute(
-                select(deliveries.c.endpoint_id, deliveries.c.event_id).where(
-                    deliveries.c.merchant_id == merchant_id
-                )
-            )
-            return {(paths[r.endpoint_id], r.event_id) for r in rows}
-
-    deadline = time.monotonic() + settings.drain_seconds
-    stored = await stored_deliveries()
-    while not stored <= set(received.ids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        stored = await stored_deliveries()
-    async with db.read() as conn:
-        debits: dict[str, int] = dict(
-            (
-                await conn.execute(
-                    select(ledger.c.reference, func.count())
-                    .where(ledger.c.kind == "topup_debit")
-                    .group_by(ledger.c.reference)
-                )
-            ).all()
-        )
-        topup_ids = set(
-            (
-                await conn.execute(select(topups.c.id).where(topups.c.merchant_id == merchant_id))
-            ).scalars()
-        )
-        event_count = (
-            await conn.execute(
-                select(func.count()).select_from(events).where(events.c.merchant_id == merchant_id)
-            )
-        ).scalar_one()
-    accepted_ids = {s.transaction_id or "" for s in accepted}
-    per_send = Counter(debits.get(t, 0) for t in accepted_ids)
-    lines.append(f"debits per accepted send: {dict(sorted(per_send.items()))}")
-    if set(per_send) != {1} and accepted:
-        failures.append(f"debits per accepted send {dict(per_send)}")
-    if len(accepted_ids) != len(accepted):
-        failures.append("two accepted sends share a transaction id")
-    extra = topup_ids - accepted_ids
-    lines.append(f"top-ups stored: {len(topup_ids)} (not acknowledged to the client: {len(extra)})")
-    if extra - {s.transaction_id for s in gave_up}:
-        failures.append(f"{len(extra)} top-ups no client was told of")
-    unbalanced = await unbalanced_wallets(db)
-    lines.append(f"wallets whose balance is not the sum of their entries: {len(unbalanced)}")
-    if unbalanced:
-        failures.append(f"broken sums: {unbalanced[:5]}")
-    lost = stored - set(received.ids)
-    duplicates = sum(n - 1 for n in received.ids.values())
-    with_delivery = {event_id for _, event_id in stored}
-    lines.append(
-        f"events stored {event_count} (with a delivery {len(with_delivery)}), deliveries"
-        f" {len(stored)} to {settings.endpoints} endpoints, distinct deliveries received"
-        f" {len(received.ids)}, lost {len(lost)}, duplicates {duplicates},"
-        f" bad signatures {received.bad_signatures}"
-    )
-    if lost:
-        failures.append(f"{len(lost)} deliveries never received")
-    if received.bad_signatures:
-        failures.append(f"{received.bad_signatures} bad signatures")
-    if len(with_delivery) < len(accepted) or len(stored) < len(accepted) * settings.endpoints:
-        failures.append("fewer events or deliveries than accepted sends made")
-
-    begun = min((s.started for s in sends), default=0.0)
-    windows: list[tuple[float, float]] = [(begun, begun + settings.warmup_seconds)]
-    for fault in injected:
-        after = [s for s in accepted if s.started >= fault.at]
-        first = min((s.ended for s in after), default=None)
-        fault.recovered = first
-        took = f"{first - fault.at:.1f} s" if first is not None else "never"
-        webhook = next((t for t in received.arrivals if t >= fault.back), None)
-        hooked = f"{webhook - fault.back:.1f} s" if webhook is not None else "never"
-        # A fault's window lasts until the sends it held are answered: from its start to a
-        # second after the first send begun after it was accepted, and on until the last send
-        # begun meanwhile was answered. The backlog a fault leaves is its own, not the steady
-        # state's that the p99s outside the windows are judged on.
-        end = max((first or fault.back) + 1.0, fault.back + settings.warmup_seconds)
-        end = max([end, *(s.ended for s in accepted if fault.at <= s.started <= end)])
-        lines.append(
-            f"fault {fault.fault}: lasted {fault.back - fault.at:.1f} s; sends: the first one"
-            f" started after it accepted {took} after it began, every one it held answered"
-            f" {end - fault.at:.1f} s after it began; webhooks: the next one {hooked} after"
-            " it ended"
-        )
-        windows.append((fault.at, end))
-
-    def inside(send: Send) -> bool:
-        return any(a <= send.started <= b for a, b in windows)
-
-    outside = [(s.ended - s.started) * 1000 for s in accepted if not inside(s)]
-    within = [(s.ended - s.started) * 1000 for s in accepted if inside(s)]
-    lines.append(
-        f"send latency inside the warm-up and fault windows: n={len(within)}"
-        f" p50 {_percentile(within, 0.5):.1f} ms, p99 {_percentile(within, 0.99):.1f} ms,"
-        f" max {max(within, default=0):.1f} ms"
-    )
-    async with db.read() as conn:
-        created = dict(
-            (
-                await conn.execute(
-                    select(events.c.id, events.c.created_at).where(
-                        events.c.merchant_id == merchant_id
-                    )
-                )
-            ).all()
-        )
-    walls = [(soak_watch.wall_of(a), soak_watch.wall_of(b)) for a, b in windows]
-    firsts = [(event_id, at) for (_, event_id), at in received.first_at.items()]
-    receipts = soak_watch.receipt_times(
-        created, firsts, soak_watch.until_received(created, firsts, walls)
-    )
-    for judged in (
-        soak_watch.Latency("send latency", outside, settings.send_budget_ms),
-        soak_watch.Latency("event to receipt", receipts, settings.receipt_p99_ms),
-    ):
-        lines.append(judged.line())
-        if settings.judge_latency and not judged.within():
-            failures.append(judged.failure())
-    return Report(lines, failures)
-
-
 async def soak(settings: SoakSettings, folder: Path) -> Report:
     cluster = Cluster(folder, settings)
     received = Received()
@@ -656,10 +403,16 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
                 await faults
                 figures = None if history is None else await history
             paths = {endpoint_id: n for endpoint_id, (n, _) in endpoints.items()}
-            found = await _check(db, merchant_id, sends, received, injected, settings, paths)
+            found = await check(db, merchant_id, sends, received, injected, settings, paths)
             if watch is not None:
                 await watch.stop()
-                _connections(found, watch, settings, cluster, runners=len(runners))
+                connections(
+                    found,
+                    watch,
+                    settings,
+                    pooled=cluster.pgbouncer is not None,
+                    runners=len(runners),
+                )
             if figures is not None:
                 lines, failures = await soak_history.report(db, figures)
                 found.lines.extend(lines)
@@ -674,32 +427,6 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
             await db.dispose()
     finally:
         cluster.stop_all()
-
-
-def _connections(
-    found: Report,
-    watch: soak_watch.ConnectionWatch,
-    settings: SoakSettings,
-    cluster: Cluster,
-    *,
-    runners: int,
-) -> None:
-    """The most PostgreSQL connections seen against the documented bound: past it fails."""
-    most = soak_watch.bound(
-        gateways=settings.gateways,
-        workers=settings.workers,
-        pool_size=POOL_SIZE,
-        pooler_pool=POOLER_POOL if cluster.pgbouncer is not None else None,
-        runners=runners,
-    )
-    found.lines.append(
-        f"PostgreSQL connections: at most {watch.most} at once ({watch.samples} samples),"
-        f" bound {most} (docs/operations.md)"
-    )
-    if watch.samples == 0:
-        found.failures.append("the PostgreSQL connections were never counted")
-    elif watch.most > most:
-        found.failures.append(f"{watch.most} PostgreSQL connections, past the bound of {most}")
 
 
 class Receiver:
