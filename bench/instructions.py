@@ -19,10 +19,17 @@ the send's count of the same run.
 
 Each count runs the interpreter under valgrind (about a minute for the imports alone); the
 suite is skipped, saying so, where valgrind is not installed (``apt-get install valgrind``).
+
+A counted process runs some fifty times slower than it would, slower still on a loaded machine,
+so the gateway's counted processes give Redis a minute to answer (``AITOPUP_REDIS_ANSWER_SECONDS``)
+where a served gateway gives it half a second: past that bound a call fails, and the count would
+be of the failure's path (a warning, its traceback formatted), not of a send's. A count whose
+process logged a warning (or worse) between its marks is refused, never printed as a figure.
 """
 
 import asyncio
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -42,7 +49,14 @@ from .report import Row
 from .servers import DEFAULT_PG, postgres_available, postgres_database, redis_server
 from .topup import _gateway_env, _prepare
 
-__all__ = ["COUNT", "count_between", "dumped_total", "run"]
+__all__ = [
+    "COUNT",
+    "PROFILED_ANSWER_SECONDS",
+    "count_between",
+    "dumped_total",
+    "run",
+    "warnings_in",
+]
 
 COUNT = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_REQUESTS", "100"))
 DELIVERIES = int(os.environ.get("AITOPUP_BENCH_INSTRUCTION_DELIVERIES", "200"))
@@ -63,12 +77,35 @@ def dumped_total(text: str) -> int:
     raise ValueError("no summary in the callgrind dump")
 
 
-def _expect(stream: IO[str], word: str) -> None:
-    """Read on to ``word`` alone on a line; the lines before it are the app's log."""
+# A gateway's bound on a Redis answer in a counted process (``redis_client.ANSWER_WITHIN``).
+PROFILED_ANSWER_SECONDS = 60
+_PROFILED = {"AITOPUP_REDIS_ANSWER_SECONDS": str(PROFILED_ANSWER_SECONDS)}
+# The log levels (``ops.logs``'s JSON lines) of a path a healthy request does not take.
+_FAILING_LEVELS = frozenset({"warning", "error", "critical"})
+
+
+def _expect(stream: IO[str], word: str) -> list[str]:
+    """Read on to ``word`` alone on a line; the lines before it (the app's log) are returned."""
+    lines: list[str] = []
     while (line := stream.readline()) != "":
         if line.strip() == word:
-            return
+            return lines
+        lines.append(line)
     raise RuntimeError(f"the counted process ended before it said {word!r}")
+
+
+def warnings_in(lines: list[str]) -> list[str]:
+    """The messages of the log lines at warning or above: a Redis call past its bound, a store
+    that failed, anything a healthy request does not do and a count must not hold."""
+    found: list[str] = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # not a log line: the program's own output
+        if isinstance(record, dict) and record.get("level") in _FAILING_LEVELS:
+            found.append(f"{record.get('logger')}: {record.get('msg')}")
+    return found
 
 
 def _control(flag: str, pid: int) -> None:
@@ -93,7 +130,7 @@ def count_between(argv: list[str], env: Mapping[str, str], folder: Path) -> int:
             _control("-z", proc.pid)
             proc.stdin.write("\n")
             proc.stdin.flush()
-            _expect(proc.stdout, "done")
+            logged = _expect(proc.stdout, "done")
             _control("-d", proc.pid)
             proc.stdin.write("\n")
             proc.stdin.close()
@@ -104,6 +141,11 @@ def count_between(argv: list[str], env: Mapping[str, str], folder: Path) -> int:
                 proc.kill()
     if proc.returncode != 0:  # its own check after the dump failed: the count is of nothing
         raise RuntimeError(f"the counted process ended with status {proc.returncode}")
+    if warned := warnings_in(logged):
+        raise RuntimeError(
+            f"the counted process logged {len(warned)} warnings while counted, so the count is "
+            f"of a failure's path, not a figure; the first: {warned[0]}"
+        )
     dumps = sorted(glob.glob(f"{folder}/callgrind.{proc.pid}.*"))
     if len(dumps) != 1:
         raise RuntimeError(f"expected one dump of the requests, found {len(dumps)}")
@@ -112,7 +154,7 @@ def count_between(argv: list[str], env: Mapping[str, str], folder: Path) -> int:
 
 def _per_request(mode: str, env: Mapping[str, str], folder: Path) -> float:
     argv = [sys.executable, "-m", "bench.send_loop", mode, str(COUNT)]
-    return count_between(argv, {**os.environ, **env}, folder) / COUNT
+    return count_between(argv, {**os.environ, **_PROFILED, **env}, folder) / COUNT
 
 
 def _send_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -127,6 +169,7 @@ def _per_payment(database_url: str, redis_url: str, folder: Path) -> float:
     paying = asyncio.run(payments.prepare(database_url))
     env = {
         **os.environ,
+        **_PROFILED,
         **_gateway_env(database_url, redis_url, payments.PAYING_ENV),
         "BENCH_KEY": paying.key,
         "BENCH_SELLER": paying.seller_id,

@@ -57,8 +57,11 @@ def _key(key_id: str, suffix: str) -> str:
 class RequestCounter:
     """This process's requests not yet sent to Redis, by key, and the task that sends them."""
 
-    def __init__(self, flush_seconds: float = FLUSH_SECONDS) -> None:
+    def __init__(
+        self, flush_seconds: float = FLUSH_SECONDS, *, answer_within: float = ANSWER_WITHIN
+    ) -> None:
         self._flush_seconds = flush_seconds
+        self._answer_within = answer_within
         self._pending: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
 
@@ -79,7 +82,10 @@ class RequestCounter:
             return
         windows = _windows(now or utcnow())
         try:
-            async with asyncio.timeout(ANSWER_WITHIN), redis.pipeline(transaction=False) as pipe:
+            async with (
+                asyncio.timeout(self._answer_within),
+                redis.pipeline(transaction=False) as pipe,
+            ):
                 for key_id, count in taken.items():
                     for suffix, ttl in windows:
                         pipe.incrby(_key(key_id, suffix), count)

@@ -55,6 +55,7 @@ from starlette.requests import HTTPConnection
 
 from .ratelimit import (
     CLOSED_DEADLINE_SECONDS,
+    OPEN_DEADLINE_SECONDS,
     Decision,
     Limit,
     LimiterUnavailable,
@@ -110,10 +111,13 @@ class Lockout:
         recheck_seconds: float = RECHECK_SECONDS,
         in_flight_seconds: int = IN_FLIGHT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        answer_within: float = OPEN_DEADLINE_SECONDS,
     ) -> None:
         self._recheck = recheck_seconds
         self._in_flight = in_flight_seconds
         self._clock = clock
+        # How long a look or count that fails open waits for Redis (``redis_answer_seconds``).
+        self._answer_within = answer_within
         # bucket -> (until when this is known, the lockout's decision or None for open)
         self._known: dict[str, tuple[float, Decision | None]] = {}
         # Redis failed to answer: until then nothing asks it again (a hung server would cost
@@ -152,7 +156,9 @@ class Lockout:
         if not unknown:
             return None
         try:
-            decisions = await peek_all(redis, limits, closed=not fail_open)
+            decisions = await peek_all(
+                redis, limits, closed=not fail_open, answer_within=self._answer_within
+            )
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=fail_open)
             if not fail_open:
@@ -266,7 +272,9 @@ class Lockout:
         if now < self._down_until:
             raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
         try:
-            decisions = await hit_all(redis, limits, closed=not fail_open)
+            decisions = await hit_all(
+                redis, limits, closed=not fail_open, answer_within=self._answer_within
+            )
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=fail_open)
             raise

@@ -411,14 +411,15 @@ def kinds_in(message: str) -> list[str]:
     return message.split()
 
 
-async def wake(redis: Redis, kinds: Iterable[str]) -> None:
-    """Best effort: tells the workers that rows of ``kinds`` are due. A wake lost costs only
-    time: each worker looks at its rows every ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` anyway."""
+async def wake(redis: Redis, kinds: Iterable[str], *, within: float = ANSWER_WITHIN) -> None:
+    """Best effort: tells the workers that rows of ``kinds`` are due, waiting ``within`` for
+    Redis at most. A wake lost costs only time: each worker looks at its rows every
+    ``AITOPUP_WORKER_IDLE_POLL_SECONDS`` anyway."""
     message = wake_message(kinds)
     if not message:
         return
     try:
-        async with asyncio.timeout(ANSWER_WITHIN):
+        async with asyncio.timeout(within):
             await redis.publish(WAKE_CHANNEL, message)
     except Exception:
         log.warning("wake not published; the workers find the rows on their own", exc_info=True)

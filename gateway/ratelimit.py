@@ -114,7 +114,8 @@ _LEASE_SHA = hashlib.sha1(_LEASE_LUA).hexdigest()  # noqa: S324
 _RELEASE_SHA = hashlib.sha1(_RELEASE_LUA).hexdigest()  # noqa: S324
 # Keys of this module's own, apart from ARQ's.
 _NAMESPACE = "aitopup:ratelimit:"
-# A limit that admits when it cannot count (``closed=False``) gives Redis this long: a request
+# A limit that admits when it cannot count (``closed=False``) gives Redis this long by default
+# (a caller holding the process's settings passes their ``redis_answer_seconds``): a request
 # must not wait on it (the send's own calls, docs/performance.md).
 OPEN_DEADLINE_SECONDS = ANSWER_WITHIN
 # A limit that refuses (or holds) when it cannot count (``closed=True``): a count that is only
@@ -123,10 +124,11 @@ OPEN_DEADLINE_SECONDS = ANSWER_WITHIN
 CLOSED_DEADLINE_SECONDS = 2.0
 
 
-def deadline_of(*, closed: bool) -> float:
+def deadline_of(*, closed: bool, answer_within: float = OPEN_DEADLINE_SECONDS) -> float:
     """How long a count may take before Redis is taken as down: the one rule, chosen by what
-    the limit does then (every counting call states it, so none takes the other's by default)."""
-    return CLOSED_DEADLINE_SECONDS if closed else OPEN_DEADLINE_SECONDS
+    the limit does then (every counting call states it, so none takes the other's by default).
+    ``answer_within``: an open limit's bound, the process's ``redis_answer_seconds``."""
+    return CLOSED_DEADLINE_SECONDS if closed else answer_within
 
 
 class LimiterUnavailable(Exception):
@@ -207,12 +209,20 @@ async def _script(
     return [int(v) for v in raw]
 
 
-async def _run(redis: Redis, limits: Sequence[Limit], cost: int, *, closed: bool) -> list[Decision]:
+async def _run(
+    redis: Redis,
+    limits: Sequence[Limit],
+    cost: int,
+    *,
+    closed: bool,
+    answer_within: float = OPEN_DEADLINE_SECONDS,
+) -> list[Decision]:
     keys = [_NAMESPACE + each.bucket for each in limits]
     args: list[int] = [cost]
     for each in limits:
         args += [each.limit, each.window_seconds * 1000]
-    values = await _script(redis, _LUA, _SHA, keys, args, deadline_of(closed=closed))
+    deadline = deadline_of(closed=closed, answer_within=answer_within)
+    values = await _script(redis, _LUA, _SHA, keys, args, deadline)
     return [
         Decision(
             allowed=values[3 * i] == 1,
@@ -238,17 +248,29 @@ async def hit(
 
 
 async def hit_all(
-    redis: Redis, limits: Sequence[Limit], *, closed: bool, cost: int = 1
+    redis: Redis,
+    limits: Sequence[Limit],
+    *,
+    closed: bool,
+    cost: int = 1,
+    answer_within: float = OPEN_DEADLINE_SECONDS,
 ) -> list[Decision]:
     """``hit`` on several buckets in one round trip; each counts where it has room.
-    ``cost``: events counted at once, all or none in each bucket."""
+    ``cost``: events counted at once, all or none in each bucket; ``answer_within`` as
+    ``deadline_of``'s."""
     assert cost >= 1
-    return await _run(redis, limits, cost, closed=closed)
+    return await _run(redis, limits, cost, closed=closed, answer_within=answer_within)
 
 
-async def peek_all(redis: Redis, limits: Sequence[Limit], *, closed: bool) -> list[Decision]:
+async def peek_all(
+    redis: Redis,
+    limits: Sequence[Limit],
+    *,
+    closed: bool,
+    answer_within: float = OPEN_DEADLINE_SECONDS,
+) -> list[Decision]:
     """Whether a hit on each bucket would be admitted now, counting nothing."""
-    return await _run(redis, limits, 0, closed=closed)
+    return await _run(redis, limits, 0, closed=closed, answer_within=answer_within)
 
 
 async def release_all(redis: Redis, limits: Sequence[Limit]) -> None:

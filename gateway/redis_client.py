@@ -11,6 +11,8 @@ once more, and a rate limit counting a hit twice errs on the safe side.
 
 from typing import TYPE_CHECKING, TypeAlias, cast
 
+from .values.settings import Settings
+
 # redis and ARQ (about seventy modules: ``redis`` loads its asyncio client as it loads) are
 # imported where a client is made: the command line reaches ``ANSWER_WITHIN`` through the
 # outbox, and makes no client.
@@ -39,7 +41,16 @@ CONNECT_TIMEOUT = 1
 # server that refuses; a stalled one (stopped, or cut off without a reset) answers nothing and
 # refuses nothing, and would hold the caller until the kernel gives the connection up, minutes
 # later. A limit that refuses when it cannot count waits longer (``ratelimit``).
-ANSWER_WITHIN = 0.5
+#
+# Half a second: the default of the settings' ``redis_answer_seconds``
+# (``AITOPUP_REDIS_ANSWER_SECONDS``), which bounds the calls every send may make instead: the
+# key's request counts (``key_requests.RequestCounter``), the wakes (``wakes.Waker``) and the
+# lockout's look (``lockout.Lockout``), each given it where the services are opened. Only a
+# process run at a profiler's pace raises it: under callgrind a process runs some fifty times
+# slower, a tenth of a core on a loaded machine, and half a second is passed by answers that
+# came, so a count would count the failure's path (the warning, its traceback formatted) instead
+# of the send's (``bench.instructions`` sets a minute).
+ANSWER_WITHIN: float = Settings.model_fields["redis_answer_seconds"].default
 
 
 def _retry() -> "Retry":

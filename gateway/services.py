@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 # The longest closing the clients takes at the lifespan's end, whatever Redis, the store and the
 # far sides do: past it the process ends with them open and the system closes them, where a
 # close waiting on a stalled server would hold a stopping gateway until its supervisor kills it.
-# Each best-effort Redis call is bounded below this (``redis_client.ANSWER_WITHIN``).
+# Each best-effort Redis call is bounded below this (``redis_client.ANSWER_WITHIN``), unless the
+# settings raise that bound for a profiler's pace.
 CLOSE_WITHIN = 5.0
 
 
@@ -75,11 +76,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         statement_cache=settings.database_statement_cache,
     )
     redis = open_redis(settings.redis_url)
-    waker = Waker(redis)
+    answer_within = settings.redis_answer_seconds  # each best-effort Redis call's bound
+    waker = Waker(redis, answer_within=answer_within)
     upstreams = open_upstreams(settings)
     reader = open_reader(settings)
     allowances = open_allowances(settings)
-    counter = RequestCounter()
+    counter = RequestCounter(answer_within=answer_within)
     try:
         yield Services(
             settings=settings,
@@ -87,6 +89,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             redis=redis,
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
             waker=waker,
+            lockout=Lockout(answer_within=answer_within),
             hashes=HashSlots(settings.password_hashes_per_process),
             upstreams=upstreams,
             key_requests=counter,

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterable
 
 from . import outbox
-from .redis_client import Redis
+from .redis_client import ANSWER_WITHIN, Redis
 
 __all__ = ["LINGER", "Waker"]
 
@@ -21,9 +21,12 @@ LINGER = 0.005
 
 
 class Waker:
-    def __init__(self, redis: Redis, *, linger: float = LINGER) -> None:
+    def __init__(
+        self, redis: Redis, *, linger: float = LINGER, answer_within: float = ANSWER_WITHIN
+    ) -> None:
         self._redis = redis
         self._linger = linger
+        self._answer_within = answer_within  # each publish's bound
         self._pending: set[str] = set()
         self._runner: asyncio.Task[None] | None = None
         self._last = float("-inf")  # when the last wake went, on the loop's clock
@@ -45,7 +48,7 @@ class Waker:
                         await self._draining.wait()  # a drain cuts the linger short
             self._last = loop.time()
             kinds, self._pending = self._pending, set()
-            await outbox.wake(self._redis, kinds)  # logs, never raises
+            await outbox.wake(self._redis, kinds, within=self._answer_within)  # logs, never raises
 
     async def drain(self) -> None:
         """Publish what was handed in so far, now rather than after a linger: before Redis is

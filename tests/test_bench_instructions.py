@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.instructions import count_between, dumped_total
+from bench.instructions import count_between, dumped_total, warnings_in
 
 needs_valgrind = pytest.mark.skipif(
     shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
@@ -35,6 +35,42 @@ def test_a_dump_is_read_by_its_summary() -> None:
     assert dumped_total("events: Ir\ntotals: 42\n") == 42
     with pytest.raises(ValueError):
         dumped_total("events: Ir\n")
+
+
+def test_a_warning_logged_is_found_among_the_counted_lines() -> None:
+    lines = [
+        '{"ts":"2026-01-01T00:00:00.000Z","level":"info","logger":"gateway.access","msg":"POST"}\n',
+        "a line of the program's own\n",
+        '{"level":"warning","logger":"gateway.outbox","msg":"wake not published"}\n',
+        '{"level":"error","logger":"gateway.store","msg":"gone"}\n',
+        "[1, 2]\n",
+    ]
+    assert warnings_in(lines) == ["gateway.outbox: wake not published", "gateway.store: gone"]
+    assert warnings_in(lines[:2]) == []
+
+
+@needs_valgrind
+def test_a_count_whose_process_warned_between_the_marks_is_refused(tmp_path: Path) -> None:
+    """A warning before ``ready`` (the warm-up) is not counted and refuses nothing; one between
+    the marks (a Redis call past its bound, say) does: such a count is of the failure's path."""
+    program = tmp_path / "warns.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import json, sys
+            def say(level):
+                print(json.dumps({"level": level, "logger": "bench", "msg": "slow"}), flush=True)
+            say("warning")
+            print("ready", flush=True); sys.stdin.readline()
+            say(sys.argv[1])
+            print("done", flush=True); sys.stdin.readline()
+            """
+        )
+    )
+    argv = [sys.executable, "-I", "-S", str(program)]
+    assert count_between([*argv, "info"], {}, tmp_path) > 0
+    with pytest.raises(RuntimeError, match="bench: slow"):
+        count_between([*argv, "warning"], {}, tmp_path)
 
 
 @needs_valgrind

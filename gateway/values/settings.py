@@ -46,6 +46,8 @@ class Settings(TreasurySettings):
     # Off behind a pooler in transaction mode keeping no prepared statements (docs/operations.md).
     database_statement_cache: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # How long a call a request can do without waits for Redis (``redis_client.ANSWER_WITHIN``).
+    redis_answer_seconds: float = Field(default=0.5, gt=0, le=3600)
     # Secrets have no defaults: a gateway without them must not start. `aitopup run` writes a
     # fresh pair into .env on first start.
     key_pepper: SecretStr = Field(min_length=16)

@@ -4,6 +4,8 @@ Redis does."""
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +13,8 @@ from redis.asyncio import Redis
 
 from gateway import outbox
 from gateway import services as services_module
+from gateway.ratelimit import Limit
+from gateway.redis_client import ANSWER_WITHIN
 from gateway.services import Services, open_services
 from gateway.values.settings import Settings
 from gateway.wakes import Waker
@@ -79,6 +83,38 @@ async def test_a_stalled_redis_holds_the_gateways_stop_no_longer_than_its_bounds
             assert sent.status_code == 200, sent.text
             stopping = loop.time()
         assert loop.time() - stopping < 4
+
+
+async def test_the_settings_bound_is_what_each_call_a_send_makes_to_redis_waits(
+    settings: Settings, private_redis: RedisServer
+) -> None:
+    """``redis_answer_seconds`` raised (as a count under callgrind raises it): the key's request
+    counts, the wake and the lockout's look each wait that long for a Redis that answers
+    nothing, not ``ANSWER_WITHIN``."""
+    bound = ANSWER_WITHIN + 1.5
+    chosen = settings.model_copy(
+        update={"redis_url": private_redis.url, "redis_answer_seconds": bound}
+    )
+    loop = asyncio.get_running_loop()
+
+    async def waited(call: Coroutine[Any, Any, object]) -> float:
+        started = loop.time()
+        await call
+        return loop.time() - started
+
+    async with open_services(chosen) as svc:
+        assert await svc.redis.ping() is True
+        with stalled(private_redis):
+            svc.key_requests.record(svc.redis, "key_bounded")
+            svc.waker.wake(["dlv_bounded"])
+            look = svc.lockout.locked(svc.redis, [Limit("lockout-bounded", 5, 60)])
+            async with asyncio.timeout(30):  # unbounded, each waits on the kernel: minutes
+                waits = await asyncio.gather(
+                    waited(svc.key_requests.close(svc.redis)),  # the counts in hand, flushed
+                    waited(svc.waker.drain()),
+                    waited(look),
+                )
+    assert all(bound <= each < bound + 4 for each in waits), waits
 
 
 async def test_a_close_that_never_ends_is_cut_off_and_said(

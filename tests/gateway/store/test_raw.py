@@ -2,7 +2,9 @@
 connection is SQLAlchemy's or one of the database's own driver connections."""
 
 import asyncio
+import sqlite3
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +16,7 @@ from gateway.merchants.service import create_merchant
 from gateway.store.engine import Database
 from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.raw import Raw, Statement, _sqlite_params
+from gateway.store.sqlite import _drive
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
 
@@ -209,17 +212,25 @@ async def _wallet_of_new_merchant(db: Database) -> tuple[str, int]:
 def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime) -> None:
     """In UTC, as SQLAlchemy's SQLite DATETIME text, so Core reads them back unchanged."""
     expected = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    statement = Statement("SELECT :at AS at, :n AS n", ("at", "n"))
     params = {"at": value, "n": 1, "other": value}
-    assert _sqlite_params(("at", "n"), params, {}) == {"at": expected, "n": 1}
+    with closing(sqlite3.connect(":memory:")) as connection:
+        rows = _drive(Raw(connection, True, inline=True).fetch(statement, params))
+    assert rows == [{"at": expected, "n": 1}]
     assert params["at"] is value  # the caller's own parameters are left as they were
 
 
 def test_a_sqlite_statement_is_bound_its_own_parameters_alone() -> None:
-    """A plan hands every step all its parameters; each statement takes the ones it names,
-    each once, and a name it lacks is left for sqlite3 to report."""
-    statement = Statement("SELECT :a, :b, :a, '12:30', 'm:' || :c")
+    """A plan hands every step all its parameters; each statement takes the ones it names (a
+    list as JSON text), and a name it lacks is sqlite3's to report."""
+    statement = Statement("SELECT :a, :b, :a, '12:30', 'm:' || :c", ("a", "b", "a2", "t", "c"))
     _, names, _ = statement.sqlite
     assert names == ("a", "b", "c")
-    assert _sqlite_params(names, {"a": 1, "b": [1, 2], "z": 3}, {}) == {"a": 1, "b": "[1, 2]"}
+    with closing(sqlite3.connect(":memory:")) as connection:
+        tx = Raw(connection, True, inline=True)
+        found = _drive(tx.fetch(statement, {"a": 1, "b": [1, 2], "c": "x", "z": 3}))
+        assert found == [{"a": 1, "b": "[1, 2]", "a2": 1, "t": "12:30", "c": "m:x"}]
+        with pytest.raises(sqlite3.ProgrammingError, match="binding parameter :c"):
+            _drive(tx.fetch(statement, {"a": 1, "b": [1, 2]}))
     # A statement's own values (a construct's literals) fill what the parameters do not.
-    assert _sqlite_params(names, {"a": 1}, {"a": 0, "c": "x"}) == {"a": 1, "c": "x"}
+    assert _sqlite_params({"a": 1}, {"a": 0, "c": "x"}) == {"a": 1, "c": "x"}
