@@ -17,7 +17,8 @@ both stores (``_weekly``), as a year after the migration that made them.
 Both stores run at once (a gateway and a worker each, in one PostgreSQL cluster) and each figure
 is taken on one, then the other, ``ROUNDS`` times; the median of each is reported, so a slow
 spell of the machine hits both alike. The lists' GETs take turns one request at a time, after
-an ``ANALYZE`` of both stores (``_lists``, ``_analyzed``). PostgreSQL:
+an ``ANALYZE`` of both stores (``_lists``, ``_analyzed``); ``AITOPUP_BENCH_HISTORY_LISTS``
+names the lists a run measures (``measured_lists``: every one when unset). PostgreSQL:
 ``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of the benchmark's own (a load
 of millions of rows is no guest's business on a shared server).
 """
