@@ -17,7 +17,8 @@ both stores (``_weekly``), as a year after the migration that made them.
 Both stores run at once (a gateway and a worker each, in one PostgreSQL cluster) and each figure
 is taken on one, then the other, ``ROUNDS`` times; the median of each is reported, so a slow
 spell of the machine hits both alike. The lists' GETs take turns one request at a time, after
-an ``ANALYZE`` of both stores (``_lists``, ``_analyzed``). PostgreSQL:
+an ``ANALYZE`` of both stores (``_lists``, ``_analyzed``); ``AITOPUP_BENCH_HISTORY_LISTS``
+names the lists a run measures (``measured_lists``: every one when unset). PostgreSQL:
 ``AITOPUP_BENCH_POSTGRES_URL`` when set, else a throwaway cluster of the benchmark's own (a load
 of millions of rows is no guest's business on a shared server).
 """
@@ -70,7 +71,7 @@ from .servers import (
 from .stopping import unwind_on_sigterm
 from .topup import _bodies, _gateway_env
 
-__all__ = ["Heavy", "History", "load_history", "main", "measure", "run"]
+__all__ = ["Heavy", "History", "load_history", "main", "measure", "measured_lists", "run"]
 
 ROWS = int(os.environ.get("AITOPUP_BENCH_HISTORY_ROWS", "300000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
@@ -425,6 +426,21 @@ LISTS: list[tuple[str, str]] = [
     ("endpoints", "/webhooks/endpoints"),
     ("keys", "/keys"),
 ]
+# The lists a run measures: names from ``LISTS``, comma-separated; every one when unset. A run
+# after one list's figures at a size whose load takes minutes need not read the others.
+ONLY = os.environ.get("AITOPUP_BENCH_HISTORY_LISTS", "")
+
+
+def measured_lists(only: str = ONLY) -> list[tuple[str, str]]:
+    """``LISTS``, or those ``only`` names (an unknown name is an error, not an empty run)."""
+    if not only.strip():
+        return LISTS
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    known = dict(LISTS)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"no such list: {', '.join(unknown)} (lists: {', '.join(known)})")
+    return [(name, known[name]) for name in names]
 
 
 async def _get_ms(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
@@ -458,7 +474,7 @@ async def _lists(targets: list[Target]) -> dict[str, float]:
     the turns the other spends on its deep pages."""
     out: dict[str, float] = {}
     async with aiohttp.ClientSession() as session:
-        for name, path in LISTS:
+        for name, path in measured_lists():
             pages = {target.name: _pages(target, name, path) for target in targets}
             most = max(len(found) for found in pages.values())
             turns: list[tuple[str, str, dict[str, str]]] = []

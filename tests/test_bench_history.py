@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bench.history import LISTS, measured_lists
 from tests.fixtures.benches import run_bench
 
 # Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
@@ -42,3 +43,13 @@ def test_the_history_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None
         row = re.search(rf"^history 0\.00M rows: .*{re.escape(figure)} +([\d,.]+) ", report, re.M)
         assert row is not None, f"{figure} missing:\n{report}"
         assert float(row.group(1).replace(",", "")) > 0, report
+
+
+def test_a_run_measures_the_lists_it_names_or_every_one() -> None:
+    assert measured_lists("") == LISTS
+    assert measured_lists(" recipients, topups ") == [
+        ("recipients", "/recipients"),
+        ("topups", "/topup"),
+    ]
+    with pytest.raises(ValueError, match="no such list: nope"):
+        measured_lists("recipients,nope")

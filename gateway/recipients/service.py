@@ -55,19 +55,11 @@ async def _build(conn: AsyncConnection, caller: Caller, found: list[Any]) -> lis
     )
     for email, platform, cents in wallets:
         balances[email][platform] = int(cents)
-    latest = (
-        select(_T.c.recipient_email, func.max(_M.c.id).label("mail_id"))
-        .select_from(_M.join(_T, _T.c.id == _M.c.topup_id))
-        .where(*_mine(caller), _T.c.recipient_email.in_(emails), _M.c.kind == mail.VOUCHER)
-        .group_by(_T.c.recipient_email)
-        .subquery()
-    )
-    states = {
-        r.recipient_email: r
-        for r in await conn.execute(
-            select(latest.c.recipient_email, _M).join(_M, _M.c.id == latest.c.mail_id)
-        )
-    }
+    # By id, the key: none read where the page's addresses were never mailed a voucher.
+    mail_ids = [r.mail_id for r in found if r.mail_id is not None]
+    mails = {}
+    if mail_ids:
+        mails = {m.id: m for m in await conn.execute(select(_M).where(_M.c.id.in_(mail_ids)))}
     last_at = {
         r.id: r.created_at
         for r in await conn.execute(
@@ -76,7 +68,7 @@ async def _build(conn: AsyncConnection, caller: Caller, found: list[Any]) -> lis
     }
     out = []
     for r in found:
-        state = states.get(r.recipient_email)
+        state = None if r.mail_id is None else mails.get(r.mail_id)
         out.append(
             RecipientData(
                 id=r.recipient_email,
@@ -103,14 +95,37 @@ async def _build(conn: AsyncConnection, caller: Caller, found: list[Any]) -> lis
 
 
 def _grouped(caller: Caller) -> Any:
+    """Each address's top-ups counted, its last one, and its latest voucher e-mail's id."""
     return (
         select(
             _T.c.recipient_email,
             func.count().label("count"),
             func.max(_T.c.id).label("last_id"),
+            _latest_mail(caller).label("mail_id"),
         )
         .where(*_mine(caller))
         .group_by(_T.c.recipient_email)
+    )
+
+
+def _latest_mail(caller: Caller) -> Any:
+    """The id of the latest voucher e-mail of the group's address (mail ids sort by time),
+    sought for each row of the page by the address itself: the index of top-ups by recipient
+    then the mails by top-up. One statement for the page's addresses, an ``IN`` list, was
+    planned by PostgreSQL's generic plan of a prepared statement (which knows no merchant) as a
+    read of every top-up of the merchant with the list as a filter: 33 ms at 29,000 top-ups,
+    in proportion to the merchant's history."""
+    mailed = _T.alias("mailed")
+    return (
+        select(func.max(_M.c.id))
+        .select_from(_M.join(mailed, mailed.c.id == _M.c.topup_id))
+        .where(
+            mailed.c.merchant_id == caller.merchant_id,
+            mailed.c.env == caller.env,
+            mailed.c.recipient_email == _T.c.recipient_email,
+            _M.c.kind == mail.VOUCHER,
+        )
+        .scalar_subquery()
     )
 
 

@@ -34,6 +34,9 @@ async def test_recipients_list_their_balances_topups_and_mail(
     assert rows["b@example.com"]["topups_count"] == 2
     assert rows["a@example.com"]["email_state"]["status"] == "queued"
     assert rows["c@example.com"]["email_state"] is None  # notify_recipient: false
+    # Of two voucher mails, the latest: its top-up is the address's last.
+    b = rows["b@example.com"]
+    assert b["email_state"]["transaction_id"] == b["last_topup_id"]
 
     first = (await client.get("/recipients?limit=2", headers=merchant.headers)).json()
     assert first["meta"] == {"limit": 2, "has_more": True, "next_cursor": "b@example.com"}
