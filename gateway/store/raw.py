@@ -87,6 +87,26 @@ def _sqlite_params(
     return out
 
 
+# What sqlite3 binds as it is: most of a row, told apart by one look rather than two checks.
+_AS_THEY_ARE = frozenset({str, int, type(None), bytes, float, bool})
+
+
+def _sqlite_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Every value of ``row`` as ``_sqlite_params`` binds it, converted once for all the
+    statements an ``executemany_each`` runs over it (sqlite3 reads a statement's own names out
+    of a parameter set and leaves the rest): each record of a batch carries the same columns
+    through every statement, which named them one by one for each."""
+    out = dict(row)
+    for name, value in row.items():
+        if value.__class__ in _AS_THEY_ARE:
+            continue
+        if isinstance(value, datetime):
+            out[name] = _sqlite_datetime(value)
+        elif isinstance(value, list):
+            out[name] = json.dumps(value)
+    return out
+
+
 def _names(sql: str) -> tuple[str, ...]:
     """The ``:name`` parameters of ``sql``, each once, in order of first use."""
     return tuple(dict.fromkeys(_PARAM.findall(sql)))
@@ -264,9 +284,13 @@ class Raw:
         if not rows:
             return
         if self.is_sqlite:
+            converted = [_sqlite_row(row) for row in rows]
             for statement in statements:
-                sql, names, constants = statement.sqlite
-                each = [_sqlite_params(names, row, constants) for row in rows]
+                sql, _, constants = statement.sqlite
+                each = converted
+                if constants:  # a row's own value first, as ``_sqlite_params`` picks it
+                    fixed = _sqlite_row(constants)
+                    each = [{**fixed, **row} for row in converted]
                 if self._inline:
                     self._driver.executemany(sql, each)
                 else:
