@@ -23,7 +23,7 @@ connection opened for the inbox never carries another request.
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -61,6 +61,7 @@ _PORTS = {"http": 80, "https": 443}
 _WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 # Written by the transport itself: the body is always sent whole, with its length.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
+_FRAMING_NAMES = frozenset(name.decode() for name in _FRAMING)
 # The most URLs ``post`` keeps parsed: far more endpoints than one worker sends to in a while.
 _TARGETS_KEPT = 4096
 
@@ -77,12 +78,10 @@ def _origin_key(base: str | None) -> Key | None:
     return parsed.scheme, parsed.host.lower(), parsed.port
 
 
-def _head(
-    method: bytes, target: bytes, fields: Iterable[tuple[bytes, bytes]], length: int
-) -> bytes:
-    """The request line and headers. A header holding a line break would end the head early
-    and let what follows pass for headers of its own: counted, each line has exactly one."""
-    lines = [b"%s: %s\r\n" % item for item in fields if item[0].lower() not in _FRAMING]
+def _head(method: bytes, target: bytes, lines: list[bytes], length: int) -> bytes:
+    """The request line and headers (``lines``, each ``name: value`` and its line end). A
+    header holding a line break would end the head early and let what follows pass for headers
+    of its own: counted, each line has exactly one."""
     block = b"".join(lines)
     if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
         raise httpx.LocalProtocolError("a header name or value holds a line break")
@@ -95,12 +94,12 @@ def _head(
 @dataclass(frozen=True, slots=True)
 class _Target:
     """What sending to one URL needs of it, worked out once (``WebhookTransport._target``):
-    where it connects, whether it is the gateway's own test inbox, its ``Host`` header and
-    its request target."""
+    where it connects, whether it is the gateway's own test inbox, its ``Host`` header's line
+    and its request target."""
 
     key: Key
     own: bool
-    host: bytes
+    host_line: bytes
     path: bytes
 
 
@@ -132,7 +131,7 @@ class _Body(httpx.AsyncByteStream):
             self._transport.release(self._connection, self._share)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
     """A response to ``WebhookTransport.post``: its status, its header lines as they came, and
     its body, whose ``aclose`` gives the connection back (as closing an httpx response does)."""
@@ -193,7 +192,10 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             body = request.content  # read already by a caller that built it from bytes
         except httpx.RequestNotRead:
             body = await request.aread()
-        head = _head(request.method.encode("ascii"), url.raw_path, request.headers.raw, len(body))
+        lines = [
+            b"%s: %s\r\n" % item for item in request.headers.raw if item[0].lower() not in _FRAMING
+        ]
+        head = _head(request.method.encode("ascii"), url.raw_path, lines, len(body))
         share: str | None = request.extensions.get(SHARE) if self._shares is not None else None
         connection, deadline = await self._open(
             target,
@@ -215,7 +217,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
     async def post(
         self,
         url: str,
-        fields: Iterable[tuple[bytes, bytes]],
+        headers: Mapping[str, str],
         body: bytes,
         *,
         connect: float | None,
@@ -223,16 +225,23 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         send_by: float | None = None,
     ) -> Reply:
         """A POST of ``body`` to ``url`` as ``handle_async_request`` sends one, without httpx's
-        request and response around it: the worker's deliveries, whose header lines
-        (``fields``, names and values encoded) are all theirs to write. ``Host`` and
-        ``Content-Length`` are the transport's. Timeouts and ``send_by`` as a request's
-        ``timeout`` and ``SEND_BY`` extensions say them."""
+        request and response around it: the worker's deliveries, whose header lines are all
+        theirs to write (``headers``, sent as UTF-8). ``Host`` and ``Content-Length`` are the
+        transport's. Timeouts and ``send_by`` as a request's ``timeout`` and ``SEND_BY``
+        extensions say them."""
         target = self._targets.get(url)
         if target is None:
             if len(self._targets) >= _TARGETS_KEPT:
                 self._targets.clear()
             target = self._targets[url] = self._target(httpx.URL(url))
-        head = _head(b"POST", target.path, [(b"Host", target.host), *fields], len(body))
+        # Each line written as text and encoded once, not each name and value on its own.
+        text = [
+            f"{name}: {value}\r\n"
+            for name, value in headers.items()
+            if name.lower() not in _FRAMING_NAMES
+        ]
+        lines = [target.host_line, *map(str.encode, text)]
+        head = _head(b"POST", target.path, lines, len(body))
         connection, deadline = await self._open(
             target, head, body, connect, read, share=None, send_by=send_by
         )
@@ -255,7 +264,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             and (url.scheme, url.host.rstrip(".").lower(), key[2]) == self._own_origin
             and is_own_inbox(str(url), self._own_inbox_base)
         )
-        return _Target(key, own, url.netloc, url.raw_path)
+        return _Target(key, own, b"Host: %s\r\n" % url.netloc, url.raw_path)
 
     async def _open(
         self,

@@ -86,6 +86,17 @@ def _kept_headers(raw: Sequence[tuple[bytes, bytes]], encoding: str) -> dict[str
     return kept
 
 
+def _kept(raw: Sequence[tuple[bytes, bytes]]) -> tuple[dict[str, str], str]:
+    """The headers the attempt keeps, and the encoding they were read with (``_encoding``):
+    read as ASCII, as nearly every reply's are, in the one pass that keeps them (each line is
+    decoded whole, so it fails just where ``_encoding`` would not choose ASCII)."""
+    try:
+        return _kept_headers(raw, "ascii"), "ascii"
+    except UnicodeDecodeError:
+        encoding = _encoding(raw)
+        return _kept_headers(raw, encoding), encoding
+
+
 def _header(raw: Sequence[tuple[bytes, bytes]], name: bytes, encoding: str) -> str | None:
     """Header ``name`` (lower case) of every line of the head, its values joined by ", " when
     sent more than once; ``None`` when it was not sent."""
@@ -139,10 +150,9 @@ async def _sent(
     headers httpx would normalise and look through again, several times the cost of the rest of
     the request; on any other transport (a test's stand-in) as an httpx request."""
     if isinstance(transport, WebhookTransport):
-        fields = [(name.encode(), value.encode()) for name, value in headers.items()]
         return await transport.post(
             url,
-            fields,
+            headers,
             body,
             connect=min(CONNECT_TIMEOUT, deadline),
             read=deadline,
@@ -176,8 +186,7 @@ async def post(
         reply = await _sent(transport, url, body, headers, deadline, send_by)
         try:
             result.status = reply.status
-            encoding = _encoding(reply.headers)
-            result.headers = _kept_headers(reply.headers, encoding)
+            result.headers, encoding = _kept(reply.headers)
             # Each looked up only where it is used: a lookup scans every header of the reply.
             if result.status in RETRY_AFTER_STATUSES:
                 result.retry_after = _header(reply.headers, b"retry-after", encoding)
