@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    DateTime,
     Select,
     exists,
     func,
@@ -56,6 +57,7 @@ from sqlalchemy.types import TypeEngine
 
 from .expressions import one_of, param
 from .raw import Construct, Raw, Statement
+from .types import UTCDateTime
 
 __all__ = ["NO_REFS", "Applied", "Plan", "PlanError", "Refs", "Step", "steps"]
 
@@ -396,7 +398,18 @@ class Plan:
             columns = {name: list(map(itemgetter(name), rows)) for name in self.each_row}
             await db.fetch(self.one_statement, columns)
             return
-        await db.executemany_each([item.statement for item in self._ordered], rows)
+        await db.executemany_each(
+            [item.statement for item in self._ordered], rows, times=self._each_row_times
+        )
+
+    @cached_property
+    def _each_row_times(self) -> tuple[str, ...]:
+        """The columns of ``each_row`` that hold datetimes (``executemany_each``'s ``times``)."""
+        return tuple(
+            name
+            for name, type_ in (self.each_row or {}).items()
+            if isinstance(type_, UTCDateTime | DateTime)
+        )
 
     def _unpack(self, row: dict[str, Any] | None) -> Applied | None:
         assert row is not None

@@ -107,6 +107,17 @@ def _sqlite_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _sqlite_times(row: dict[str, Any], times: Sequence[str]) -> dict[str, Any]:
+    """``row`` with its datetimes ``times`` as ``_sqlite_row`` converts them; the rest as they
+    are."""
+    out = dict(row)
+    for name in times:
+        value = out[name]
+        if value is not None:
+            out[name] = _sqlite_datetime(value)
+    return out
+
+
 def _names(sql: str) -> tuple[str, ...]:
     """The ``:name`` parameters of ``sql``, each once, in order of first use."""
     return tuple(dict.fromkeys(_PARAM.findall(sql)))
@@ -278,13 +289,23 @@ class Raw:
         await self.executemany_each([statement], rows)
 
     async def executemany_each(
-        self, statements: Sequence[Statement], rows: list[dict[str, Any]]
+        self,
+        statements: Sequence[Statement],
+        rows: list[dict[str, Any]],
+        *,
+        times: Sequence[str] | None = None,
     ) -> None:
-        """Each statement in turn over the same parameter sets, bound once."""
+        """Each statement in turn over the same parameter sets, bound once. ``times``: where
+        the caller knows its rows' types (a plan's ``each_row``), the names whose values are
+        datetimes or ``None``, every other value one sqlite3 binds as it is: on SQLite only
+        those are converted, not every value looked at."""
         if not rows:
             return
         if self.is_sqlite:
-            converted = [_sqlite_row(row) for row in rows]
+            if times is None:
+                converted = [_sqlite_row(row) for row in rows]
+            else:
+                converted = [_sqlite_times(row, times) for row in rows]
             for statement in statements:
                 sql, _, constants = statement.sqlite
                 each = converted

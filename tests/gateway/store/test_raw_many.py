@@ -31,7 +31,12 @@ async def table_db(db: Database) -> Database:
     return db
 
 
-async def test_each_statement_binds_its_own_names_of_every_row(table_db: Database) -> None:
+@pytest.mark.parametrize("times", [None, ("at",)])
+async def test_each_statement_binds_its_own_names_of_every_row(
+    table_db: Database, times: tuple[str, ...] | None
+) -> None:
+    """Converting every value, or only the datetimes the caller names (``times``), binds the
+    same rows."""
     first = Statement.of(
         insert(_T).from_select(
             ["n", "at", "tag"],
@@ -51,14 +56,15 @@ async def test_each_statement_binds_its_own_names_of_every_row(table_db: Databas
         {"n": n, "at": _WHEN + timedelta(seconds=n), "tag": f"t{n}", "unused": [n]}
         for n in range(3)
     ]
+    rows[1]["at"] = None
 
     async def write(tx: Raw) -> None:
-        await tx.executemany_each([first, second], rows)
+        await tx.executemany_each([first, second], rows, times=times)
 
     await table_db.run(write)
     async with table_db.read() as conn:
         found = (await conn.execute(select(_T).order_by(_T.c.n))).all()
     assert [tuple(row) for row in found] == [
-        *((n, _WHEN + timedelta(seconds=n), "first") for n in range(3)),
+        *((n, None if n == 1 else _WHEN + timedelta(seconds=n), "first") for n in range(3)),
         *((n + 100, None, f"t{n}") for n in range(3)),
     ]
