@@ -70,20 +70,21 @@ def _plan(
     delays = settings.long_retry_delays if claim.retry_schedule == "long" else settings.retry_delays
     run = delays[:1] if claim.trigger == "replay" else delays
     number = claim.attempts - claim.run_start + 1  # this attempt's place in its run
+    ok = attempt.succeeded  # a property that reads three fields: read once
     next_at: datetime | None = None
     disable_reason: str | None = None
     if attempt.status == 410:
         disable_reason = "endpoint answered 410 Gone"
     elif attempt.final:
         pass  # the broker refuses the message itself: given up, with no retry to wait for
-    elif not attempt.succeeded:
+    elif not ok:
         asked = None
         if attempt.status in RETRY_AFTER_STATUSES:
             asked = retry_after_seconds(attempt.retry_after, finished)
         next_at = next_try(run, number, finished, asked)
     if (
         disable_reason is None
-        and not attempt.succeeded
+        and not ok
         and claim.failing_since is not None
         and (started - claim.failing_since).total_seconds()
         >= settings.webhook_disable_after_seconds
@@ -93,7 +94,7 @@ def _plan(
             f"(over {settings.webhook_disable_after_seconds}s)"
         )
         next_at = None
-    return Tried.of(attempt.succeeded, next_at), next_at, disable_reason
+    return Tried.of(ok, next_at), next_at, disable_reason
 
 
 # An attempt's outcome as the metrics and the log name it.
@@ -215,7 +216,7 @@ async def _attempt(deps: Deps, claim: Claim, done: Callable[[], None]) -> list[s
     observe_delivery_attempt(outcome, seconds)
     # A line a success would be most of a busy worker's log, and a measurable part of its CPU a
     # delivery (docs/performance.md): by default only what failed is logged.
-    if not attempt.succeeded or settings.webhook_log_successes:
+    if tried is not Tried.DONE or settings.webhook_log_successes:
         log.info(
             "delivery attempt",
             extra={

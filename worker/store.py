@@ -84,9 +84,11 @@ async def role_lacks(db: Database) -> list[str]:
     ]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Claim:
-    """A leased attempt and everything needed to send it."""
+    """A leased attempt and everything needed to send it. Made once a lease and never changed
+    (``dataclasses.replace`` makes a changed copy): not frozen, since a frozen dataclass sets
+    each of its 28 fields through ``object.__setattr__``, a call a field for every delivery."""
 
     delivery_id: str
     event_id: str

@@ -254,7 +254,9 @@ class Raw:
     async def executemany_each(
         self, statements: Sequence[Statement], rows: list[dict[str, Any]]
     ) -> None:
-        """Each statement in turn over the same parameter sets, bound once."""
+        """Each statement in turn over the same parameter sets: on SQLite each binds its own
+        names of them (sqlite3 reads them out, adapting datetimes and lists), on PostgreSQL each
+        picks its own in order."""
         if not rows:
             return
         if self.is_sqlite:

@@ -13,7 +13,7 @@ an answer that is encoded all the same (``encoded``)."""
 
 import httpx
 
-__all__ = ["BodyTooLarge", "encoded", "read_capped"]
+__all__ = ["BodyTooLarge", "encoded", "read_capped", "read_stream_capped"]
 
 
 class BodyTooLarge(Exception):
@@ -35,10 +35,18 @@ async def read_capped(response: httpx.Response, cap: int, *, whole: bool = False
     response, which drops the connection). ``whole``: a body longer than ``cap`` is refused
     (``BodyTooLarge``) rather than cut. Read from the response's stream as the transport hands
     it over: ``aiter_raw``'s chunking and bookkeeping cost more than reading a webhook reply."""
-    chunks: list[bytes] = []
-    size = 0
     stream = response.stream
     assert isinstance(stream, httpx.AsyncByteStream)
+    return await read_stream_capped(stream, cap, whole=whole)
+
+
+async def read_stream_capped(
+    stream: httpx.AsyncByteStream, cap: int, *, whole: bool = False
+) -> bytes:
+    """``read_capped`` of a body stream a transport handed over without a response around it
+    (``WebhookTransport.post``)."""
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in stream:
         chunks.append(chunk)
         size += len(chunk)

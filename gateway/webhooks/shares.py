@@ -67,7 +67,8 @@ class Shares:
             if not waiter.done():  # a cancelled wait is done: skipped
                 waiter.set_result(True)  # the slot passes on, still counted as busy
                 return
-        self._stop_waiting(key)
+        if waiting is not None:  # its timer goes with its waits (``_expire``)
+            self._stop_waiting(key)
         self._backed_up.discard(key)
         busy = self._busy[key] - 1
         if busy:

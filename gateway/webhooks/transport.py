@@ -12,6 +12,9 @@ connect can re-resolve the name and DNS rebinding cannot slip a private address 
 connection goes back only to requests for the same scheme, host and port. TLS still verifies the
 certificate against the host name.
 
+The worker's deliveries, which write every header line themselves, send with ``post``: the same
+exchange as an httpx request's, without an ``httpx.Request`` and ``httpx.Response`` around it.
+
 A staging transport given the gateway's own public base URL (``own_inbox_base``) reaches the
 test inbox there unjudged (``urls.is_own_inbox`` says why), on connections of their own: a
 connection opened for the inbox never carries another request.
@@ -20,7 +23,8 @@ connection opened for the inbox never carries another request.
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 import httpx
 
@@ -36,7 +40,7 @@ from .urls import (
     resolve_own,
 )
 
-__all__ = ["SEND_BY", "SHARE", "TooLate", "WebhookTransport"]
+__all__ = ["SEND_BY", "SHARE", "Reply", "TooLate", "WebhookTransport"]
 
 # A request's extension naming whose share of the pool it is sent in (``shares``).
 SHARE = "aitopup.share"
@@ -54,9 +58,12 @@ class TooLate(Exception):
 
 _PORTS = {"http": 80, "https": 443}
 # Methods whose request has a body, so a ``Content-Length: 0`` is still sent without one.
-_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
 # Written by the transport itself: the body is always sent whole, with its length.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
+_FRAMING_NAMES = frozenset(name.decode() for name in _FRAMING)
+# The most URLs ``post`` keeps parsed: far more endpoints than one worker sends to in a while.
+_TARGETS_KEPT = 4096
 
 
 def _origin_key(base: str | None) -> Key | None:
@@ -71,19 +78,29 @@ def _origin_key(base: str | None) -> Key | None:
     return parsed.scheme, parsed.host.lower(), parsed.port
 
 
-def _head(request: httpx.Request, length: int) -> bytes:
-    """The request line and headers. A header holding a line break would end the head early
-    and let what follows pass for headers of its own: counted, each line has exactly one."""
-    lines = [
-        b"%s: %s\r\n" % item for item in request.headers.raw if item[0].lower() not in _FRAMING
-    ]
+def _head(method: bytes, target: bytes, lines: list[bytes], length: int) -> bytes:
+    """The request line and headers (``lines``, each ``name: value`` and its line end). A
+    header holding a line break would end the head early and let what follows pass for headers
+    of its own: counted, each line has exactly one."""
     block = b"".join(lines)
     if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
         raise httpx.LocalProtocolError("a header name or value holds a line break")
-    start = b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)
-    if length or request.method in _WITH_BODY:
+    start = b"%s %s HTTP/1.1\r\n" % (method, target)
+    if length or method in _WITH_BODY:
         return start + block + b"Content-Length: %d\r\n\r\n" % length
     return start + block + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What sending to one URL needs of it, worked out once (``WebhookTransport._target``):
+    where it connects, whether it is the gateway's own test inbox, its ``Host`` header's line
+    and its request target."""
+
+    key: Key
+    own: bool
+    host_line: bytes
+    path: bytes
 
 
 class _Body(httpx.AsyncByteStream):
@@ -112,6 +129,16 @@ class _Body(httpx.AsyncByteStream):
         if self._open:
             self._open = False
             self._transport.release(self._connection, self._share)
+
+
+@dataclass(slots=True)
+class Reply:
+    """A response to ``WebhookTransport.post``: its status, its header lines as they came, and
+    its body, whose ``aclose`` gives the connection back (as closing an httpx response does)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: httpx.AsyncByteStream
 
 
 class WebhookTransport(httpx.AsyncBaseTransport):
@@ -154,9 +181,74 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         )
         # Connections to the gateway's own test inbox, apart from every other.
         self._own_pool = Pool(max_idle=4, expiry=limits.keepalive_expiry or 0.0)
+        # ``post``'s URLs, each parsed and judged once: an endpoint's is the same every time.
+        self._targets: dict[str, _Target] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
+        target = self._target(url)
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        try:
+            body = request.content  # read already by a caller that built it from bytes
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        lines = [
+            b"%s: %s\r\n" % item for item in request.headers.raw if item[0].lower() not in _FRAMING
+        ]
+        head = _head(request.method.encode("ascii"), url.raw_path, lines, len(body))
+        share: str | None = request.extensions.get(SHARE) if self._shares is not None else None
+        connection, deadline = await self._open(
+            target,
+            head,
+            body,
+            timeouts.get("connect"),
+            timeouts.get("read"),
+            share=share,
+            send_by=request.extensions.get(SEND_BY),
+        )
+        return httpx.Response(
+            connection.status,
+            headers=connection.headers,
+            stream=_Body(self, connection, deadline, share),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
+            request=request,
+        )
+
+    async def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        connect: float | None,
+        read: float | None,
+        send_by: float | None = None,
+    ) -> Reply:
+        """A POST of ``body`` to ``url`` as ``handle_async_request`` sends one, without httpx's
+        request and response around it: the worker's deliveries, whose header lines are all
+        theirs to write (``headers``, sent as UTF-8). ``Host`` and ``Content-Length`` are the
+        transport's. Timeouts and ``send_by`` as a request's ``timeout`` and ``SEND_BY``
+        extensions say them."""
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= _TARGETS_KEPT:
+                self._targets.clear()
+            target = self._targets[url] = self._target(httpx.URL(url))
+        # Each line written as text and encoded once, not each name and value on its own.
+        text = [
+            f"{name}: {value}\r\n"
+            for name, value in headers.items()
+            if name.lower() not in _FRAMING_NAMES
+        ]
+        lines = [target.host_line, *map(str.encode, text)]
+        head = _head(b"POST", target.path, lines, len(body))
+        connection, deadline = await self._open(
+            target, head, body, connect, read, share=None, send_by=send_by
+        )
+        return Reply(connection.status, connection.headers, _Body(self, connection, deadline, None))
+
+    def _target(self, url: httpx.URL) -> _Target:
+        """Where ``url`` connects, or why it may not: only http(s), on a port that can be one."""
         port = _PORTS.get(url.scheme)
         if port is None:
             raise httpx.UnsupportedProtocol(f"cannot send to a {url.scheme!r} URL")
@@ -172,14 +264,22 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             and (url.scheme, url.host.rstrip(".").lower(), key[2]) == self._own_origin
             and is_own_inbox(str(url), self._own_inbox_base)
         )
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        try:
-            body = request.content  # read already by a caller that built it from bytes
-        except httpx.RequestNotRead:
-            body = await request.aread()
-        head = _head(request, len(body))
+        return _Target(key, own, b"Host: %s\r\n" % url.netloc, url.raw_path)
+
+    async def _open(
+        self,
+        target: _Target,
+        head: bytes,
+        body: bytes,
+        connect: float | None,
+        read: float | None,
+        *,
+        share: str | None,
+        send_by: float | None,
+    ) -> tuple[Connection, float | None]:
+        """The exchange's slots taken, the request sent and its response's head read: the
+        connection it is read on, and the deadline (the event loop's clock) of the rest."""
         shares = self._shares
-        share: str | None = request.extensions.get(SHARE) if shares is not None else None
         if shares is not None and share is not None and not await shares.acquire(share):
             raise httpx.PoolTimeout("too many exchanges of this merchant's in flight")
         try:
@@ -187,29 +287,16 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         except BaseException:
             self._release_share(share)
             raise
-        budget = timeouts.get("read")
-        deadline = None if budget is None else asyncio.get_running_loop().time() + budget
+        deadline = None if read is None else asyncio.get_running_loop().time() + read
         try:
             connection = await self._exchange(
-                key,
-                head,
-                body,
-                timeouts.get("connect"),
-                deadline,
-                own=own,
-                send_by=request.extensions.get(SEND_BY),
+                target.key, head, body, connect, deadline, own=target.own, send_by=send_by
             )
         except BaseException:
             self._slots.release()
             self._release_share(share)
             raise
-        return httpx.Response(
-            connection.status,
-            headers=connection.headers,
-            stream=_Body(self, connection, deadline, share),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
-            request=request,
-        )
+        return connection, deadline
 
     async def _exchange(
         self,

@@ -195,6 +195,30 @@ async def test_repeated_headers_are_joined_and_still_bounded(receiver: Receiver)
     assert len(result.headers["set-cookie"]) == STORED_VALUE
 
 
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("X-Name: caf\u00e9".encode(), "caf\u00e9"),  # UTF-8
+        (b"X-Name: caf\xe9", "caf\u00e9"),  # not UTF-8: read as Latin-1
+    ],
+)
+async def test_a_head_that_is_not_ascii_is_kept_as_httpx_reads_it(
+    receiver: Receiver, line: bytes, kept: str
+) -> None:
+    """The worker's transport hands its reply's header lines over as bytes; they are read as
+    an httpx response's are, whichever transport sent the request."""
+    raw = _ok(line, b"Location: /a", b"location: /b", status=b"302 Found")
+    receiver.respond = lambda _: Reply(raw=raw)
+    sender = WebhookTransport(allow_loopback=True, limits=httpx.Limits(max_connections=4))
+    result = await post(sender, receiver.url, b"{}", {}, 5)
+    await sender.aclose()
+    async with httpx.AsyncClient() as client:
+        read = await client.post(receiver.url, content=b"{}")
+    assert result.headers is not None and result.headers["x-name"] == kept
+    assert result.headers["x-name"] == read.headers["x-name"]
+    assert result.error == "redirect not followed: HTTP 302 to /a, /b"
+
+
 # A receiver in a process of its own, so what the test process measures is the worker alone: it
 # answers every request with ``HEAD_BYTES`` of head, as many headers or as one.
 HEAD_BYTES = 20 * 1024 * 1024

@@ -6,14 +6,15 @@ row keeps of it (``Attempt``)."""
 
 import email.utils
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from ..bodies import read_capped
+from ..bodies import read_stream_capped
 from ..connections import HeadTooLarge
-from ..transport import SEND_BY
+from ..transport import SEND_BY, Reply, WebhookTransport
 from .base import Addressed, Attempt, Destination, Message, Via
 
 __all__ = [
@@ -56,12 +57,25 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return min(max((when - now).total_seconds(), 0.0), RETRY_AFTER_CAP)
 
 
-def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
+def _encoding(raw: Sequence[tuple[bytes, bytes]]) -> str:
+    """What a response's header lines are read as: ASCII, or else UTF-8, or else Latin-1, which
+    reads any bytes (the choice httpx's ``Headers.encoding`` makes, for every reply alike)."""
+    for encoding in ("ascii", "utf-8"):
+        try:
+            for name, value in raw:
+                name.decode(encoding)
+                value.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "iso-8859-1"
+
+
+def _kept_headers(raw: Sequence[tuple[bytes, bytes]], encoding: str) -> dict[str, str]:
     """The first ``STORED_HEADERS`` header names, each value cut to ``STORED_VALUE``; a name
-    sent more than once keeps its values joined, as ``Headers.items`` joins them."""
+    sent more than once keeps its values joined, as ``_header`` joins them."""
     kept: dict[str, str] = {}
-    encoding = headers.encoding  # what ``multi_items`` decodes with, read once, not twice a header
-    for raw_name, raw_value in headers.raw:
+    for raw_name, raw_value in raw:
         name, value = raw_name.lower().decode(encoding)[:STORED_NAME], raw_value.decode(encoding)
         before = kept.get(name)
         if before is not None:
@@ -70,6 +84,24 @@ def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
             continue
         kept[name] = value[:STORED_VALUE]
     return kept
+
+
+def _kept(raw: Sequence[tuple[bytes, bytes]]) -> tuple[dict[str, str], str]:
+    """The headers the attempt keeps, and the encoding they were read with (``_encoding``):
+    read as ASCII, as nearly every reply's are, in the one pass that keeps them (each line is
+    decoded whole, so it fails just where ``_encoding`` would not choose ASCII)."""
+    try:
+        return _kept_headers(raw, "ascii"), "ascii"
+    except UnicodeDecodeError:
+        encoding = _encoding(raw)
+        return _kept_headers(raw, encoding), encoding
+
+
+def _header(raw: Sequence[tuple[bytes, bytes]], name: bytes, encoding: str) -> str | None:
+    """Header ``name`` (lower case) of every line of the head, its values joined by ", " when
+    sent more than once; ``None`` when it was not sent."""
+    values = [value.decode(encoding) for key, value in raw if key.lower() == name]
+    return ", ".join(values) if values else None
 
 
 def _describe(exc: Exception) -> str:
@@ -87,15 +119,6 @@ def _describe(exc: Exception) -> str:
     return f"{kind}: {detail}"[:500]
 
 
-@functools.lru_cache(maxsize=4096)
-def _target(url: str) -> tuple[httpx.URL, bytes]:
-    """An endpoint's URL parsed, and its ``Host`` header. Parsing is most of what building an
-    ``httpx.Request`` from a string costs; an endpoint's URL is the same on every delivery, and
-    ``httpx.URL`` is immutable, so one parse serves them all."""
-    parsed = httpx.URL(url)
-    return parsed, parsed.netloc
-
-
 @functools.lru_cache(maxsize=64)
 def _timeouts(deadline: float) -> dict[str, float]:
     return {"connect": min(CONNECT_TIMEOUT, deadline), "read": deadline, "write": deadline}
@@ -104,25 +127,41 @@ def _timeouts(deadline: float) -> dict[str, float]:
 def _request(
     url: str, body: bytes, headers: dict[str, str], deadline: float, send_by: float | None
 ) -> httpx.Request:
-    """The attempt as an ``httpx.Request`` with its headers already encoded and its ``Host`` and
-    ``Content-Length`` set, which is what httpx would add. Given text headers and a ``content``,
-    httpx normalises and searches its header list once per header it adds: several times the
-    cost of the rest of the request, for headers this module writes itself."""
-    target, host = _target(url)
-    raw = [(b"Host", host), (b"Content-Length", str(len(body)).encode())]
-    raw += [(name.encode(), value.encode()) for name, value in headers.items()]
+    """The attempt as an ``httpx.Request``, for a transport other than the worker's own."""
     extensions: dict[str, Any] = {"timeout": _timeouts(deadline)}
     if send_by is not None:
         extensions[SEND_BY] = send_by
-    request = httpx.Request(
-        "POST",
-        target,
-        stream=httpx.ByteStream(body),
-        headers=raw,
-        extensions=extensions,
-    )
-    request.read()  # in memory already; reading it here spares the transport an async read
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+    request = httpx.Request("POST", url, content=body, headers=raw, extensions=extensions)
+    request.read()
     return request
+
+
+async def _sent(
+    transport: httpx.AsyncBaseTransport,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    send_by: float | None,
+) -> Reply:
+    """The POST on ``transport``: on the worker's own (``WebhookTransport``) as bytes, its header
+    lines written once, without an ``httpx.Request`` and ``httpx.Response`` around it, whose
+    headers httpx would normalise and look through again, several times the cost of the rest of
+    the request; on any other transport (a test's stand-in) as an httpx request."""
+    if isinstance(transport, WebhookTransport):
+        return await transport.post(
+            url,
+            headers,
+            body,
+            connect=min(CONNECT_TIMEOUT, deadline),
+            read=deadline,
+            send_by=send_by,
+        )
+    response = await transport.handle_async_request(_request(url, body, headers, deadline, send_by))
+    stream = response.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    return Reply(response.status_code, response.headers.raw, stream)
 
 
 async def post(
@@ -137,26 +176,26 @@ async def post(
     (``WebhookTransport``'s read timeout), so a receiver that trickles bytes cannot hold the
     attempt past it. ``send_by``: ``TooLate`` if its first byte could not be written by then.
 
-    The request goes to the shared client's transport as an ``httpx.Request``: a delivery needs
-    none of the client's cookie jar (a receiver's cookies must not ride along to the next one),
-    auth, redirects or header merging, which cost several times the CPU of the request itself."""
+    The request goes to the shared client's transport itself (``_sent``), not through the
+    client: a delivery needs none of the client's cookie jar (a receiver's cookies must not ride
+    along to the next one), auth, redirects or header merging, which cost several times the CPU
+    of the request itself."""
     result = Attempt()
     location = ""
     try:
-        request = _request(url, body, headers, deadline, send_by)
-        response = await transport.handle_async_request(request)
+        reply = await _sent(transport, url, body, headers, deadline, send_by)
         try:
-            result.status = response.status_code
-            result.headers = _kept_headers(response.headers)
+            result.status = reply.status
+            result.headers, encoding = _kept(reply.headers)
             # Each looked up only where it is used: a lookup scans every header of the reply.
             if result.status in RETRY_AFTER_STATUSES:
-                result.retry_after = response.headers.get("retry-after")
+                result.retry_after = _header(reply.headers, b"retry-after", encoding)
             elif 300 <= result.status < 400:
-                location = response.headers.get("location", "")
-            raw = await read_capped(response, RESPONSE_CAP)
+                location = _header(reply.headers, b"location", encoding) or ""
+            raw = await read_stream_capped(reply.body, RESPONSE_CAP)
             result.body = raw.decode("utf-8", errors="replace")
         finally:
-            await response.aclose()
+            await reply.body.aclose()
     except httpx.ReadTimeout:
         result.error = f"timeout: no complete response within {deadline:g}s"
     except httpx.HTTPError as exc:

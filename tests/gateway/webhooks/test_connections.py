@@ -211,6 +211,39 @@ async def test_a_header_with_a_line_break_is_never_sent(
     await sender.aclose()
 
 
+async def test_a_post_of_bytes_goes_out_as_an_httpx_request_would(
+    serve: Callable[..., Awaitable[Receiver]],
+) -> None:
+    """``post`` (the worker's deliveries) writes the same head as a request through httpx: its
+    lines in order, ``Host`` and the length the transport's own (a framing header given is
+    dropped), UTF-8 text as it is; a line break in a header sends nothing at all."""
+    server = await serve(lambda n, _: ok())
+    sender = transport()
+    url = f"http://127.0.0.1:{server.port}/hook?a=1"
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await sender.post(url, {"X-A": "1\r\nX-B: 2"}, b"{}", connect=2, read=2)
+    assert server.connections == 0
+    headers = {"X-Name": "caf\u00e9", "Content-Length": "99", "transfer-encoding": "chunked"}
+    reply = await sender.post(url, headers, b"{}", connect=2, read=2)
+    assert reply.status == 200 and (b"Content-Length", b"2") in reply.headers
+    assert [chunk async for chunk in reply.body] == [b"ok"]
+    await reply.body.aclose()
+    request = httpx.Request(
+        "POST", url, content=b"{}", headers=[(k.encode(), v.encode()) for k, v in headers.items()]
+    )
+    response = await sender.handle_async_request(request)
+    await response.aread()
+    await response.aclose()
+    direct, through_httpx = (r.raw for r in server.received)
+    assert direct == (
+        b"POST /hook?a=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Name: caf\xc3\xa9\r\n"
+        b"Content-Length: 2\r\n\r\n{}" % server.port
+    )
+    assert through_httpx == direct
+    assert server.connections == 1  # the first reply's connection kept and used again
+    await sender.aclose()
+
+
 async def test_a_silent_server_times_out_and_the_connection_is_dropped(
     serve: Callable[..., Awaitable[Receiver]],
 ) -> None:
