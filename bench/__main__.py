@@ -5,7 +5,8 @@ traceback) and reported as a row that missed, and the rest go on. Every row is p
 exit status is 1 if any row missed its target (requests that failed, a suite that did not
 finish), else 0. A run stopped by SIGTERM (``timeout``, a supervisor) ends as an interrupted
 one does: every suite's servers, databases and roles are put away on the way out, as a finished
-suite puts them away, rather than left running for the next run to trip on."""
+suite puts them away, rather than left running for the next run to trip on, and the figures of
+the suites that finished before it are printed."""
 
 import importlib
 import os
@@ -60,6 +61,12 @@ def main(suites: list[str] | None = None) -> int:
         except Exception as exc:  # one suite's end is a figure, not the run's
             traceback.print_exc()
             rows.append(_unfinished(name, exc))
+        except (KeyboardInterrupt, SystemExit):
+            # Stopped (Ctrl-C, SIGTERM): the suites that finished keep their figures, printed
+            # once this one's servers are put away, and the stop goes on.
+            print()
+            print_rows([*rows, _unfinished(name, RuntimeError("the run was stopped"))])
+            raise
     print()
     print_rows(rows)
     failed = missed(rows)

@@ -92,14 +92,16 @@ def test_a_run_every_target_of_which_is_met_exits_0(
 
 def test_a_run_stopped_by_sigterm_puts_its_servers_away(tmp_path: Path) -> None:
     """``timeout`` and supervisors stop with SIGTERM: the suite under way unwinds as an
-    interrupted one does (its servers, databases and roles put away), and the run exits 143."""
+    interrupted one does (its servers, databases and roles put away), the figures of the suites
+    before it are printed, and the run exits 143."""
     (tmp_path / "bench_suite_serving.py").write_text(_HOLDS_A_SERVER)
+    (tmp_path / "bench_suite_clean.py").write_text(_CLEAN)
     marker = tmp_path / "marker"
     root = Path(__file__).resolve().parent.parent
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)]),
-        "AITOPUP_BENCH_SUITES": "bench_suite_serving",
+        "AITOPUP_BENCH_SUITES": "bench_suite_clean,bench_suite_serving",
         "MARKER": str(marker),
     }
     with subprocess.Popen(
@@ -110,7 +112,11 @@ def test_a_run_stopped_by_sigterm_puts_its_servers_away(tmp_path: Path) -> None:
             assert proc.poll() is None, "the suite ended before it served"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        said = proc.stdout.read()
     assert marker.read_text() == "put away"
+    # The suite that finished before the stop keeps its figure; the stopped one is a row.
+    assert "clean: req/s" in said, said
+    assert "bench_suite_serving: did not finish" in said and "the run was stopped" in said, said
 
 
 # Gateways and stand-ins started in turn, as make bench starts them, on SQLite alone: what this
