@@ -150,12 +150,13 @@ async def _sent(
     headers httpx would normalise and look through again, several times the cost of the rest of
     the request; on any other transport (a test's stand-in) as an httpx request."""
     if isinstance(transport, WebhookTransport):
+        timeouts = _timeouts(deadline)  # the request's, as an httpx request would carry them
         return await transport.post(
             url,
             headers,
             body,
-            connect=min(CONNECT_TIMEOUT, deadline),
-            read=deadline,
+            connect=timeouts["connect"],
+            read=timeouts["read"],
             send_by=send_by,
         )
     response = await transport.handle_async_request(_request(url, body, headers, deadline, send_by))
