@@ -272,8 +272,14 @@ class Lockout:
         if now < self._down_until:
             raise LimiterUnavailable("Redis failed to answer the limiter a moment ago")
         try:
+            # Before the check (not ``fail_open``) an attempt refused counts nowhere: it was
+            # not checked, so a bucket with room takes nothing either.
             decisions = await hit_all(
-                redis, limits, closed=not fail_open, answer_within=self._answer_within
+                redis,
+                limits,
+                closed=not fail_open,
+                answer_within=self._answer_within,
+                whole=not fail_open,
             )
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=fail_open)
@@ -282,11 +288,6 @@ class Lockout:
             self._remember(
                 limits, [None if d.allowed and d.remaining else _full(d) for d in decisions], now
             )
-        elif any(not d.allowed for d in decisions):
-            # Before the check: not checked, so it counts nowhere (a bucket with room took it).
-            counted = [each for each, d in zip(limits, decisions, strict=True) if d.allowed]
-            if counted:
-                await self._give_back(redis, counted)
         return next((_full(d) for d in decisions if not d.allowed), None)
 
     async def succeeded(self, redis: Redis, limits: Sequence[Limit]) -> None:

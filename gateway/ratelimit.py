@@ -8,7 +8,9 @@ reset (so ``Retry-After``) comes from Redis's own clock, whatever the gateways' 
 
 A refused hit counts nothing, so a client that keeps knocking does not push its own window on;
 ``peek`` (cost 0) asks whether a hit would be admitted without counting one, for limits that
-count only failures (``gateway.lockout``).
+count only failures (``gateway.lockout``). A hit on several buckets counts in each that has room,
+or, ``whole``, in every one or in none: a mail held by one of its caps takes nothing from the
+others, in the same round trip (never counted, then given back).
 
 Redis not answering is ``LimiterUnavailable``; each caller decides whether that admits the
 request (fail open) or refuses it (fail closed), and says why.
@@ -51,19 +53,28 @@ __all__ = [
     "unavailable",
 ]
 
-# Per bucket: KEYS[i], ARGV = cost, then limit and window (ms) for each bucket in turn.
-# Returns allowed (1/0), count and TTL (ms) per bucket.
+# Per bucket: KEYS[i], ARGV = cost, whole (1: every bucket counts or none does), then limit and
+# window (ms) for each bucket in turn. Returns allowed (1/0: it had room), count and TTL (ms)
+# per bucket.
 _LUA = b"""
 local cost = tonumber(ARGV[1])
+local counts = {}
+local counting = cost > 0
+for i, key in ipairs(KEYS) do
+  counts[i] = tonumber(redis.call('GET', key) or '0')
+  if ARGV[2] == '1' and counts[i] + cost > tonumber(ARGV[2 * i + 1]) then
+    counting = false
+  end
+end
 local out = {}
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
-  local count = tonumber(redis.call('GET', key) or '0')
+  local limit = tonumber(ARGV[2 * i + 1])
+  local window = tonumber(ARGV[2 * i + 2])
+  local count = counts[i]
   local allowed = 0
   if count + math.max(cost, 1) <= limit then
     allowed = 1
-    if cost > 0 then
+    if counting then
       count = redis.call('INCRBY', key, cost)
     end
   end
@@ -216,9 +227,10 @@ async def _run(
     *,
     closed: bool,
     answer_within: float = OPEN_DEADLINE_SECONDS,
+    whole: bool = False,
 ) -> list[Decision]:
     keys = [_NAMESPACE + each.bucket for each in limits]
-    args: list[int] = [cost]
+    args: list[int] = [cost, int(whole)]
     for each in limits:
         args += [each.limit, each.window_seconds * 1000]
     deadline = deadline_of(closed=closed, answer_within=answer_within)
@@ -254,12 +266,14 @@ async def hit_all(
     closed: bool,
     cost: int = 1,
     answer_within: float = OPEN_DEADLINE_SECONDS,
+    whole: bool = False,
 ) -> list[Decision]:
-    """``hit`` on several buckets in one round trip; each counts where it has room.
-    ``cost``: events counted at once, all or none in each bucket; ``answer_within`` as
-    ``deadline_of``'s."""
+    """``hit`` on several buckets in one round trip; each counts where it has room, or, with
+    ``whole``, every one counts if each has room and none does otherwise (each decision still
+    says whether its bucket had room). ``cost``: events counted at once, all or none in each
+    bucket; ``answer_within`` as ``deadline_of``'s."""
     assert cost >= 1
-    return await _run(redis, limits, cost, closed=closed, answer_within=answer_within)
+    return await _run(redis, limits, cost, closed=closed, answer_within=answer_within, whole=whole)
 
 
 async def peek_all(

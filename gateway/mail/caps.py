@@ -117,16 +117,12 @@ async def _gate(
     redis: Redis, limits: Sequence[Limit], reasons: Sequence[str], uncounted: str, cost: int = 1
 ) -> Gate:
     """Count ``cost`` mails in every one of ``limits`` if each has room (``reasons``: why a
-    mail is held past each); else the mail is held and nothing this counted stays counted, or,
-    when Redis cannot count it, held all the same (``uncounted``)."""
+    mail is held past each); else the mail is held and counted in none, or, when Redis cannot
+    count it, held all the same (``uncounted``)."""
     try:
-        decisions = await hit_all(redis, limits, closed=True, cost=cost)
+        decisions = await hit_all(redis, limits, closed=True, cost=cost, whole=True)
         if all(d.allowed for d in decisions):
             return Gate(None, tuple(limits), remaining=min(d.remaining for d in decisions))
-        counted = [each for each, d in zip(limits, decisions, strict=True) if d.allowed]
-        if counted:
-            assert cost == 1  # a give back returns one
-            await release_all(redis, counted)
     except LimiterUnavailable as exc:
         log.warning("mail caps unavailable, the mail is held: %s", exc)
         return Gate(uncounted)

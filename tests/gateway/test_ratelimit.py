@@ -4,7 +4,8 @@ outage. Real Redis (the session's); each test counts in buckets of its own."""
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from arq import create_pool
@@ -89,6 +90,34 @@ async def test_peek_counts_nothing_and_hit_all_counts_each(redis: Redis) -> None
     assert [d.allowed for d in await peek_all(redis, limits, closed=False)] == [True, False]
     second = await hit_all(redis, limits, closed=False)
     assert [d.allowed for d in second] == [True, False]
+
+
+async def test_a_whole_hit_counts_in_every_bucket_or_in_none_in_one_round_trip(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, full = bucket(), bucket()
+    limits = [Limit(room, 5, 60), Limit(full, 1, 60)]
+    assert [d.allowed for d in await hit_all(redis, limits, closed=False, whole=True)] == [
+        True,
+        True,
+    ]
+    sent: list[object] = []
+    execute: Callable[..., Awaitable[Any]] = redis.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        sent.append(args[0])
+        return await execute(*args, **options)
+
+    monkeypatch.setattr(redis, "execute_command", counted)
+    refused = await hit_all(redis, limits, closed=False, whole=True)
+    # Each decision says whether its bucket had room; the one with room took nothing.
+    assert [d.allowed for d in refused] == [True, False]
+    assert [d.remaining for d in refused] == [4, 0]
+    assert sent == ["EVALSHA"]  # one script, nothing given back after
+    assert (await count_of(redis, room), await count_of(redis, full)) == (1, 1)
+    # Without ``whole``, the bucket with room counts.
+    assert [d.allowed for d in await hit_all(redis, limits, closed=False)] == [True, False]
+    assert await count_of(redis, room) == 2
 
 
 async def test_an_unanswering_redis_is_unavailable_not_an_error(
