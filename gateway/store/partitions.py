@@ -249,10 +249,18 @@ class Dropped:
 
 # Read through the partitioned table, its key's range pruning it to the one partition: the
 # workers' role has grants on the tables, not necessarily on each partition the owner made.
-_PENDING = text(
-    "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' "
-    "AND id >= coalesce(:low, '') AND id < :high LIMIT 1"
-)
+def _pending_probes(parts: list[_Part]) -> str:
+    """One statement answering which of ``parts`` (ranges of the deliveries' key) is the first
+    holding a pending delivery: a probe a range, each planned on its one partition (the bounds
+    are ours, ids' floors, as ``attach_sql`` writes them), the first to find one answering."""
+    probes = []
+    for n, part in enumerate(parts):
+        low = "''" if part.low is None else _DELIVERIES.bound(part.low)
+        probes.append(
+            f"(SELECT {n} AS n FROM webhook_deliveries WHERE status = 'pending' "  # noqa: S608
+            f"AND id >= {low} AND id < {_DELIVERIES.bound(part.high)} LIMIT 1)"
+        )
+    return f"SELECT n FROM ({' UNION ALL '.join(probes)}) AS probes ORDER BY n LIMIT 1"  # noqa: S608
 
 
 async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED) -> Dropped:
@@ -281,7 +289,7 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
             names = [part.name for _, part in found]
             pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
             if pending is not None:
-                kept = kept or pending
+                kept = kept or pending.name
                 continue
             for history, part in found:  # through the owner's function, as made (0079)
                 await conn.execute(_DROP, {"table": history.table, "name": part.name})
@@ -299,14 +307,13 @@ async def _exists(conn: AsyncConnection, name: str) -> bool:
     return found.scalar_one() is not None
 
 
-async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> str | None:
-    """The partition of deliveries among ``parts`` that holds one still pending, if any."""
-    for part in parts:
-        low = None if part.low is None else _DELIVERIES.floor(part.low)
-        high = _DELIVERIES.floor(part.high)
-        if (await conn.execute(_PENDING, {"low": low, "high": high})).first():
-            return part.name
-    return None
+async def _pending_in(conn: AsyncConnection, parts: list[_Part]) -> _Part | None:
+    """The first of ``parts`` (ranges of the deliveries' key) that holds a delivery still
+    pending, if any: one round trip, however many weeks of history there are."""
+    if not parts:
+        return None
+    found = (await conn.exec_driver_sql(_pending_probes(parts))).scalar()
+    return None if found is None else parts[found]
 
 
 async def pending_floor(db: Database, now: datetime) -> str:
@@ -326,10 +333,10 @@ async def pending_floor(db: Database, now: datetime) -> str:
     async with db.read() as conn:
         if not await _is_partitioned(conn):
             return ""
-        for part in _below(await _parts(conn, _DELIVERIES), recent):
-            if await _pending_in(conn, [part]) is not None:
-                return "" if part.low is None else _DELIVERIES.floor(part.low)
-    return _DELIVERIES.floor(recent)
+        part = await _pending_in(conn, _below(await _parts(conn, _DELIVERIES), recent))
+    if part is None:
+        return _DELIVERIES.floor(recent)
+    return "" if part.low is None else _DELIVERIES.floor(part.low)
 
 
 def _below(parts: list[_Part], recent: datetime) -> list[_Part]:

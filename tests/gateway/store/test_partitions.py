@@ -26,6 +26,7 @@ from gateway.values.clock import id_floor, utcnow
 from gateway.webhooks.retention import Pruned
 from tests.fixtures.history import count_history, insert_endpoint, insert_history, where_is
 from tests.fixtures.migrations import database_at, insert_old_merchant, url_of
+from tests.fixtures.plans import captured
 from worker.retention import drop_history, prune_history
 
 TABLES = ("events", "webhook_deliveries", "webhook_attempts", "webhook_filtered")
@@ -206,3 +207,47 @@ async def test_the_floor_of_pending_deliveries_reaches_the_history_from_before_p
             done = text("UPDATE webhook_deliveries SET status = 'succeeded' WHERE id = :id")
             await conn.execute(done, {"id": old.delivery_id})
         assert await pending_floor(db, now) == id_floor("dlv", week_of(now) - SPAN)
+
+
+async def test_the_floor_is_one_statement_however_many_weeks_of_partitions_there_are(
+    database_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twenty weeks made ahead, then looked at from after them: every week is below the week
+    before ``now``, and the worker's look (once an idle poll) probes them all in one statement,
+    each probe planned on its week alone. The first week holding a pending delivery is the
+    floor; with none, last week's."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("partitions are PostgreSQL's")
+    async with database_at("0079", database_url, tmp_path, request) as db:
+        now = utcnow()
+        await make_ahead(db, now, weeks=20)
+        later = week_of(now) + 22 * SPAN
+        pending = week_of(now) + 9 * SPAN
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await insert_endpoint(conn, "mer_old", OLD)
+            for week in (3, 14):  # a week before the pending one, and one after, done
+                await insert_history(conn, "mer_old", OLD, week_of(now) + week * SPAN)
+            held = await insert_history(
+                conn, "mer_old", OLD, pending + timedelta(days=2), status="pending"
+            )
+            assert await where_is(conn, "webhook_deliveries", "id", held.delivery_id) == (
+                f"webhook_deliveries_p{pending:%Y%m%d}"
+            )
+        with captured(db, monkeypatch) as seen:
+            assert await pending_floor(db, later) == id_floor("dlv", pending)
+        probes = [s for s, _ in seen if "status = 'pending'" in s]
+        assert len(probes) == 1 and probes[0].count("LIMIT 1)") >= 20, seen
+        async with db.read() as conn:
+            explain = await conn.exec_driver_sql("EXPLAIN " + probes[0])
+            plan = "\n".join(str(row[0]) for row in explain)
+        # Each probe on its one week: as many partitions read as probes, each once.
+        read = re.findall(r"on (webhook_deliveries_\w+)", plan)
+        assert len(read) == len(set(read)) == probes[0].count("LIMIT 1)"), plan
+        async with db.transaction() as conn:
+            done = text("UPDATE webhook_deliveries SET status = 'succeeded' WHERE id = :id")
+            await conn.execute(done, {"id": held.delivery_id})
+        assert await pending_floor(db, later) == id_floor("dlv", later - SPAN)
