@@ -12,7 +12,7 @@ it pages by offset), 90% of the way into the merchant's history. The ledger offe
 deep page is read by cursor, as a client walking it does, and by offset for information.
 
 On PostgreSQL the history is in partitions of a week (``store.partitions``), a year of them on
-both stores (``_weekly``), as a year after the migration that made them.
+both stores (``weekly_partitions``), as a year after the migration that made them.
 
 Both stores run at once (a gateway and a worker each, in one PostgreSQL cluster) and each figure
 is taken on one, then the other, ``ROUNDS`` times; the median of each is reported, so a slow
@@ -71,7 +71,16 @@ from .servers import (
 from .stopping import unwind_on_sigterm
 from .topup import _bodies, _gateway_env
 
-__all__ = ["Heavy", "History", "load_history", "main", "measure", "measured_lists", "run"]
+__all__ = [
+    "Heavy",
+    "History",
+    "load_history",
+    "main",
+    "measure",
+    "measured_lists",
+    "run",
+    "weekly_partitions",
+]
 
 ROWS = int(os.environ.get("AITOPUP_BENCH_HISTORY_ROWS", "300000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
@@ -302,7 +311,7 @@ _ENTRY_COUNTS = (
 )
 
 
-async def _weekly(database_url: str) -> None:
+async def weekly_partitions(database_url: str) -> None:
     """On PostgreSQL, the year's history in partitions of a week each, as after a year of the
     worker's ``make_partitions`` (the migration puts every row older than its next week in one):
     the migration's first partition, still empty, dropped, and a week's made for each week of
@@ -655,7 +664,7 @@ def run(rows: int = ROWS) -> list[Row]:
             (folder / name).mkdir()
             redis_url = stack.enter_context(redis_server(folder / name))
             upgrade(url)
-            asyncio.run(_weekly(url))
+            asyncio.run(weekly_partitions(url))
             heavy = asyncio.run(_heavy(url, hook_url))
             if name == "history":
                 history = asyncio.run(load_history(url, heavy, rows))

@@ -4,7 +4,9 @@ delivered a warm-up burst and a steady 200 events/s whose event-to-receipt p99 i
 beside it (the idle wait must not cost latency).
 
 ``python -m bench.idle``: on SQLite in a temporary folder, then on a fresh PostgreSQL database
-when ``AITOPUP_BENCH_POSTGRES_URL`` (default: the local server) answers.
+when ``AITOPUP_BENCH_POSTGRES_URL`` (default: the local server) answers. On PostgreSQL the
+history is a year of weekly partitions (``bench.history.weekly_partitions``), as after a year of
+running: what an idle worker looks at once a poll (the floor of its leases) grows with them.
 """
 
 import asyncio
@@ -34,6 +36,7 @@ from .deliveries import (
     labelled,
     worker_bench,
 )
+from .history import weekly_partitions
 from .load import collector_off
 from .report import Row, run_alone
 from .servers import each_store, process
@@ -56,6 +59,9 @@ def cpu_seconds(pid: int) -> float:
 
 async def _measure(folder: Path, database_url: str) -> list[Row]:
     await asyncio.to_thread(upgrade, database_url)
+    weeks = "" if database_url.startswith("sqlite") else ", a year of weekly partitions"
+    if weeks:
+        await weekly_partitions(database_url)
     with worker_bench(folder, database_url) as (env, receiver_port):
         db = open_database(database_url)
         redis = await create_pool(RedisSettings.from_dsn(env["AITOPUP_REDIS_URL"]))
@@ -82,7 +88,7 @@ async def _measure(folder: Path, database_url: str) -> list[Row]:
             await redis.aclose()
             await receiver.http.aclose()
             await db.dispose()
-    window = f"idle worker CPU over {IDLE_SECONDS:g} s"
+    window = f"idle worker CPU over {IDLE_SECONDS:g} s{weeks}"
     return [
         Row(window, share, "%", "target", 1.0, "< 1% of a core"),
         # The process's own CPU seconds: what load on a shared machine changes least.

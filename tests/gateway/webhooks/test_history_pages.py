@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import event, text
 
-from bench.history import _weekly
+from bench.history import weekly_partitions
 from gateway.callers import Caller
 from gateway.store.engine import Database
 from gateway.store.paging import RECENT
@@ -83,7 +83,7 @@ async def test_with_a_year_of_weeks_a_first_page_is_planned_over_the_recent_ones
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite's history is one table each")
     async with database_at("head", database_url, tmp_path, request) as db:
-        await _weekly(url_of(db))
+        await weekly_partitions(url_of(db))
         statements: list[tuple[str, Any]] = []
 
         def seen(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
