@@ -60,7 +60,8 @@ def _senders(update: bot.Update) -> list[str]:
 
 
 async def _count(request: Request, update: bot.Update) -> None:
-    """Count ``update`` in its chat's and its user's buckets: 429 past either, 503 when Redis
+    """Count ``update`` in its chat's and its user's buckets: 429 past either, counted in
+    neither then (a user past their minute takes nothing from a group's chat), 503 when Redis
     cannot count (closed: Telegram retries an update it could not deliver, so a refusal loses
     nothing, and each update may write rows)."""
     svc = services(request)
@@ -69,7 +70,7 @@ async def _count(request: Request, update: bot.Update) -> None:
     if not limits:
         return
     try:
-        decisions = await hit_all(svc.redis, limits, closed=True)
+        decisions = await hit_all(svc.redis, limits, closed=True, whole=True)
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing a Telegram update: %s", exc)
         raise unavailable() from None

@@ -47,7 +47,9 @@ async def count_request(
         Limit(f"{kind}:address:{digest}", per_address, WINDOW_SECONDS),
     ]
     try:
-        decisions = await hit_all(redis, limits, closed=True)
+        # A request refused by either bucket counts in neither: a client past its own hour
+        # takes nothing more from the address's (nor the address's from the client's).
+        decisions = await hit_all(redis, limits, closed=True, whole=True)
     except LimiterUnavailable:
         raise ApiError(Code.SERVICE_UNAVAILABLE) from None
     over = [d for d in decisions if not d.allowed]

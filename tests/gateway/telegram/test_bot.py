@@ -321,10 +321,16 @@ async def test_the_secret_is_checked_before_any_count_and_updates_count_per_chat
             other = await post_update(api, update_of_message(chat + 1, user + 1, "hello"))
             # The same user in another chat is past their own minute all the same.
             same_user = await post_update(api, update_of_message(chat + 2, user, "hello"))
+            # ...and that refusal took nothing from the other chat: its minute is whole.
+            there = [
+                (await post_update(api, update_of_message(chat + 2, user + n, "hi"))).status_code
+                for n in (2, 3)
+            ]
     assert forged == [401] * 5
     assert genuine == [200, 200, 429]
     assert past.status_code == 429 and past.json()["code"] == 4561
     assert other.status_code == 200 and same_user.status_code == 429
+    assert there == [200, 200]
     assert telegram.calls == []
 
 
