@@ -37,8 +37,9 @@ def address(given: str) -> str | None:
         return None
 
 
-def _mine(caller: Caller) -> tuple[Any, ...]:
-    return (_T.c.merchant_id == caller.merchant_id, _T.c.env == caller.env)
+def _mine(caller: Caller, topups: Any = _T) -> tuple[Any, ...]:
+    """The caller's own top-ups (``topups``: the table, or an alias of it)."""
+    return (topups.c.merchant_id == caller.merchant_id, topups.c.env == caller.env)
 
 
 async def _build(conn: AsyncConnection, caller: Caller, found: list[Any]) -> list[RecipientData]:
@@ -120,8 +121,7 @@ def _latest_mail(caller: Caller) -> Any:
         select(func.max(_M.c.id))
         .select_from(_M.join(mailed, mailed.c.id == _M.c.topup_id))
         .where(
-            mailed.c.merchant_id == caller.merchant_id,
-            mailed.c.env == caller.env,
+            *_mine(caller, mailed),
             mailed.c.recipient_email == _T.c.recipient_email,
             _M.c.kind == mail.VOUCHER,
         )
