@@ -21,6 +21,7 @@ connection opened for the inbox never carries another request.
 """
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -182,7 +183,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         # Connections to the gateway's own test inbox, apart from every other.
         self._own_pool = Pool(max_idle=4, expiry=limits.keepalive_expiry or 0.0)
         # ``post``'s URLs, each parsed and judged once: an endpoint's is the same every time.
-        self._targets: dict[str, _Target] = {}
+        self._target_of = functools.lru_cache(maxsize=_TARGETS_KEPT)(self._parsed_target)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -229,11 +230,7 @@ class WebhookTransport(httpx.AsyncBaseTransport):
         theirs to write (``headers``, sent as UTF-8). ``Host`` and ``Content-Length`` are the
         transport's. Timeouts and ``send_by`` as a request's ``timeout`` and ``SEND_BY``
         extensions say them."""
-        target = self._targets.get(url)
-        if target is None:
-            if len(self._targets) >= _TARGETS_KEPT:
-                self._targets.clear()
-            target = self._targets[url] = self._target(httpx.URL(url))
+        target = self._target_of(url)
         # Each line written as text and encoded once, not each name and value on its own.
         text = [
             f"{name}: {value}\r\n"
@@ -246,6 +243,9 @@ class WebhookTransport(httpx.AsyncBaseTransport):
             target, head, body, connect, read, share=None, send_by=send_by
         )
         return Reply(connection.status, connection.headers, _Body(self, connection, deadline, None))
+
+    def _parsed_target(self, url: str) -> _Target:
+        return self._target(httpx.URL(url))
 
     def _target(self, url: httpx.URL) -> _Target:
         """Where ``url`` connects, or why it may not: only http(s), on a port that can be one."""

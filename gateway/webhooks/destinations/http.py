@@ -57,20 +57,6 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return min(max((when - now).total_seconds(), 0.0), RETRY_AFTER_CAP)
 
 
-def _encoding(raw: Sequence[tuple[bytes, bytes]]) -> str:
-    """What a response's header lines are read as: ASCII, or else UTF-8, or else Latin-1, which
-    reads any bytes (the choice httpx's ``Headers.encoding`` makes, for every reply alike)."""
-    for encoding in ("ascii", "utf-8"):
-        try:
-            for name, value in raw:
-                name.decode(encoding)
-                value.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "iso-8859-1"
-
-
 def _kept_headers(raw: Sequence[tuple[bytes, bytes]], encoding: str) -> dict[str, str]:
     """The first ``STORED_HEADERS`` header names, each value cut to ``STORED_VALUE``; a name
     sent more than once keeps its values joined, as ``_header`` joins them."""
@@ -87,13 +73,14 @@ def _kept_headers(raw: Sequence[tuple[bytes, bytes]], encoding: str) -> dict[str
 
 
 def _kept(raw: Sequence[tuple[bytes, bytes]]) -> tuple[dict[str, str], str]:
-    """The headers the attempt keeps, and the encoding they were read with (``_encoding``):
-    read as ASCII, as nearly every reply's are, in the one pass that keeps them (each line is
-    decoded whole, so it fails just where ``_encoding`` would not choose ASCII)."""
+    """The headers the attempt keeps, and the encoding they were read with: read as ASCII, as
+    nearly every reply's are, in the one pass that keeps them (each line is decoded whole, so it
+    fails just where httpx's ``Headers.encoding`` would not choose ASCII); else as that chooses
+    (UTF-8, or else Latin-1, which reads any bytes)."""
     try:
         return _kept_headers(raw, "ascii"), "ascii"
     except UnicodeDecodeError:
-        encoding = _encoding(raw)
+        encoding = httpx.Headers(list(raw)).encoding
         return _kept_headers(raw, encoding), encoding
 
 
