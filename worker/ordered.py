@@ -30,6 +30,7 @@ worker that holds it (to put it off, as it is no head) writes nothing; and every
 behind the head, so nothing else sends it meanwhile.
 """
 
+import functools
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -43,6 +44,7 @@ from sqlalchemy import (
     exists,
     literal_column,
     select,
+    union_all,
     update,
 )
 
@@ -90,14 +92,53 @@ def _head_of(endpoint: Any) -> Any:
 # the lease ends.
 _FREE_AT = QUEUE.free_at()
 
-# An ordered endpoint's head, its oldest pending delivery, and the one after it; each with when
-# it is free (due, or its lease ends).
-_HEAD = Statement.of(
-    select(_D.c.id, _FREE_AT.label("free_at"))
-    .where(_D.c.endpoint_id == param("endpoint_id", String()), _waiting(_D))
-    .order_by(_D.c.created_at, _D.c.id)
-    .limit(2)
-)
+# The most ordered endpoints whose heads one statement reads (``_heads``): a lease holding more
+# reads them in as many statements of this many.
+HEADS_AT_ONCE = 32
+
+
+@functools.cache
+def _heads(count: int) -> Statement:
+    """For each of ``count`` ordered endpoints (``endpoint_0``, …), its head, its oldest pending
+    delivery, and the one after it, each with when it is free (due, or its lease ends): one
+    probe an endpoint, each read on the partial index of heads, in one statement. A lease's
+    endpoints in one trip, not one trip each; ``count`` is a power of two (``_heads_of``), so a
+    few statements serve every lease."""
+    probes = [
+        select(
+            literal_column(str(n)).label("n"),
+            _D.c.id,
+            _FREE_AT.label("free_at"),
+            _D.c.created_at,
+        )
+        .where(_D.c.endpoint_id == param(f"endpoint_{n}", String()), _waiting(_D))
+        .order_by(_D.c.created_at, _D.c.id)
+        .limit(2)
+        .subquery(f"probe_{n}")
+        for n in range(count)
+    ]
+    heads = union_all(*(select(probe) for probe in probes)).subquery("heads")
+    return Statement.of(
+        select(heads.c.n, heads.c.id, heads.c.free_at).order_by(
+            heads.c.n, heads.c.created_at, heads.c.id
+        )
+    )
+
+
+async def _heads_of(tx: Raw, endpoint_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each endpoint's head and the one after it (``_heads``), in order: ``HEADS_AT_ONCE``
+    endpoints a statement, a group padded to a power of two with its last endpoint again."""
+    found: dict[str, list[dict[str, Any]]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
+    for start in range(0, len(endpoint_ids), HEADS_AT_ONCE):
+        group = endpoint_ids[start : start + HEADS_AT_ONCE]
+        size = 1 << (len(group) - 1).bit_length()
+        padded = group + group[-1:] * (size - len(group))
+        params = {f"endpoint_{n}": endpoint_id for n, endpoint_id in enumerate(padded)}
+        for row in await tx.fetch(_heads(size), params):
+            if row["n"] < len(group):  # a padding probe's rows are its endpoint's again
+                found[group[row["n"]]].append(row)
+    return found
+
 
 # A leased delivery that is not its endpoint's head: due again at ``at``, untried; only while
 # this lease holds it (its stamp says it is pending: ``QUEUE.stamp_says_due``) and no record has
@@ -149,8 +190,9 @@ async def put_off(
     head, to be sent; the rest put off, untried, until their head is due again."""
     ready: list[SimpleNamespace] = []
     held: list[dict[str, Any]] = []
+    heads = await _heads_of(tx, list(rows))
     for endpoint_id, leased in rows.items():
-        first = await tx.fetch(_HEAD, {"endpoint_id": endpoint_id})
+        first = heads[endpoint_id]
         head_id = first[0]["id"] if first else None
         after_head = first[1]["id"] if len(first) > 1 else None
         due = tx.timestamp(first[0]["free_at"]) if first else None

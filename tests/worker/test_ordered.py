@@ -8,13 +8,16 @@ import json
 import random
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from gateway.store.engine import Database
 from gateway.store.models import WebhookDelivery, table_of
+from gateway.store.raw import Raw, Statement
 from gateway.values.settings import Settings
 from gateway.webhooks import event_types
 from gateway.webhooks.batches import batch_id
@@ -31,6 +34,7 @@ from tests.fixtures.webhooks import (
     running_receiver,
 )
 from tests.fixtures.workers import StartWorker, spawn_worker
+from worker import ordered
 from worker.delivery import LEASE_MARGIN
 
 _D = table_of(WebhookDelivery)
@@ -514,3 +518,62 @@ async def test_the_next_goes_as_soon_as_the_one_before_it_is_recorded(
 
         await wait_until(all_sent, within=20)
         assert log == list(range(20))
+
+
+async def test_a_lease_s_ordered_endpoints_have_their_heads_read_in_one_statement(
+    hook_client: httpx.AsyncClient,
+    make_merchant: MakeMerchant,
+    receiver: Receiver,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The heads of every ordered endpoint a lease holds rows of are read in one statement, not
+    one each; each endpoint's the same two rows its own read finds (its oldest pending
+    deliveries of an automatic run, in order): one whose first was delivered starts at its
+    second, one with none pending has none. Past ``HEADS_AT_ONCE`` endpoints, a statement each
+    so many, the last group padded."""
+    merchant = await make_merchant()
+    made = [
+        (await make_endpoint(hook_client, merchant, receiver.url, ordered=True))["id"]
+        for _ in range(7)
+    ]
+    ids = await emit_test_events(db, merchant.merchant_id, 3)
+    async with db.transaction() as conn:
+        oldest = (
+            select(_D.c.id)
+            .where(_D.c.endpoint_id == made[1], _D.c.id.in_(ids))
+            .order_by(_D.c.created_at, _D.c.id)
+        )
+        first = (await conn.execute(oldest)).scalars().first()
+        for done in (_D.c.id == first, _D.c.endpoint_id == made[2]):
+            await conn.execute(update(_D).where(done).values(status="succeeded"))
+        expected = {}
+        for endpoint_id in made:
+            rows = await conn.execute(
+                select(_D.c.id)
+                .where(_D.c.endpoint_id == endpoint_id, _D.c.status == "pending")
+                .order_by(_D.c.created_at, _D.c.id)
+                .limit(2)
+            )
+            expected[endpoint_id] = list(rows.scalars())
+    assert [len(expected[e]) for e in made] == [2, 2, 0, 2, 2, 2, 2]
+
+    read: list[Statement] = []
+    fetch = Raw.fetch
+
+    async def counted(self: Raw, statement: Statement, params: dict[str, Any]) -> Any:
+        read.append(statement)
+        return await fetch(self, statement, params)
+
+    monkeypatch.setattr(Raw, "fetch", counted)
+
+    async def heads(tx: Raw) -> dict[str, list[str]]:
+        found = await ordered._heads_of(tx, made)
+        return {endpoint_id: [row["id"] for row in rows] for endpoint_id, rows in found.items()}
+
+    assert await db.run(heads) == expected
+    assert len(read) == 1
+    read.clear()
+    monkeypatch.setattr(ordered, "HEADS_AT_ONCE", 4)
+    assert await db.run(heads) == expected
+    assert len(read) == 2
