@@ -22,12 +22,14 @@ from datetime import datetime, timedelta
 from .redis_client import ANSWER_WITHIN, Redis
 from .values.clock import utcnow
 from .values.model import Model
+from .values.settings import Settings
 
 __all__ = ["FLUSH_SECONDS", "RequestCounter", "RequestCounts", "read_counts"]
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 1.0
+# The settings' default (``key_request_counts_flush_seconds``).
+FLUSH_SECONDS: float = Settings.model_fields["key_request_counts_flush_seconds"].default
 _PREFIX = "aitopup:key-requests"
 
 
@@ -60,7 +62,7 @@ class RequestCounter:
     def __init__(
         self, flush_seconds: float = FLUSH_SECONDS, *, answer_within: float = ANSWER_WITHIN
     ) -> None:
-        self._flush_seconds = flush_seconds
+        self.flush_seconds = flush_seconds
         self._answer_within = answer_within
         self._pending: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
@@ -72,7 +74,7 @@ class RequestCounter:
 
     async def _run(self, redis: Redis) -> None:
         while self._pending:
-            await asyncio.sleep(self._flush_seconds)
+            await asyncio.sleep(self.flush_seconds)
             await self.flush(redis)
 
     async def flush(self, redis: Redis, now: datetime | None = None) -> None:

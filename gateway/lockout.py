@@ -64,12 +64,14 @@ from .ratelimit import (
     release_all,
 )
 from .redis_client import Redis
+from .values.settings import Settings
 
 __all__ = ["IN_FLIGHT_SECONDS", "RECHECK_SECONDS", "Lockout", "client_address"]
 
 log = logging.getLogger(__name__)
 
-RECHECK_SECONDS = 1.0
+# The settings' default (``lockout_recheck_seconds``).
+RECHECK_SECONDS: float = Settings.model_fields["lockout_recheck_seconds"].default
 # How soon an attempt that found the count full of checks in flight asks again, the wait
 # doubling each time up to the last: a burst asks Redis a few times each, not every moment.
 _BUSY_POLL_SECONDS = (0.01, 0.25)
@@ -113,7 +115,7 @@ class Lockout:
         clock: Callable[[], float] = time.monotonic,
         answer_within: float = OPEN_DEADLINE_SECONDS,
     ) -> None:
-        self._recheck = recheck_seconds
+        self.recheck_seconds = recheck_seconds
         self._in_flight = in_flight_seconds
         self._clock = clock
         # How long a look or count that fails open waits for Redis (``redis_answer_seconds``).
@@ -318,12 +320,12 @@ class Lockout:
         if len(self._known) > _MEMORY:
             self._known.clear()
         for each, decision in zip(limits, found, strict=True):
-            until = now + (decision.reset_seconds if decision is not None else self._recheck)
+            until = now + (decision.reset_seconds if decision is not None else self.recheck_seconds)
             self._known[each.bucket] = (until, decision)
 
     def _unavailable(self, exc: LimiterUnavailable, *, fail_open: bool = True) -> None:
         now = self._clock()
-        self._down_until = now + self._recheck
+        self._down_until = now + self.recheck_seconds
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
             failing = "failing open" if fail_open else "refusing the checks it guards"

@@ -81,7 +81,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     upstreams = open_upstreams(settings)
     reader = open_reader(settings)
     allowances = open_allowances(settings)
-    counter = RequestCounter(answer_within=answer_within)
+    counter = RequestCounter(settings.key_request_counts_flush_seconds, answer_within=answer_within)
     try:
         yield Services(
             settings=settings,
@@ -89,7 +89,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             redis=redis,
             sealer=Sealer(settings.secret_key.get_secret_value().encode()),
             waker=waker,
-            lockout=Lockout(answer_within=answer_within),
+            lockout=Lockout(
+                answer_within=answer_within, recheck_seconds=settings.lockout_recheck_seconds
+            ),
             hashes=HashSlots(settings.password_hashes_per_process),
             upstreams=upstreams,
             key_requests=counter,

@@ -48,6 +48,12 @@ class Settings(TreasurySettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # How long a call a request can do without waits for Redis (``redis_client.ANSWER_WITHIN``).
     redis_answer_seconds: float = Field(default=0.5, gt=0, le=3600)
+    # Work a process does by the clock, once a second by default: its keys' request counts
+    # written to Redis (``key_requests``), and the lockout's look again at a bucket it knew open
+    # (``lockout``: a lockout another process records takes effect here within it). A process
+    # counted under callgrind raises both, so its count is of requests, not of its pace.
+    key_request_counts_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
+    lockout_recheck_seconds: float = Field(default=1.0, gt=0, le=3600)
     # Secrets have no defaults: a gateway without them must not start. `aitopup run` writes a
     # fresh pair into .env on first start.
     key_pepper: SecretStr = Field(min_length=16)

@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 
 from gateway import outbox
 from gateway import services as services_module
+from gateway.key_requests import FLUSH_SECONDS
+from gateway.lockout import RECHECK_SECONDS
 from gateway.ratelimit import Limit
 from gateway.redis_client import ANSWER_WITHIN
 from gateway.services import Services, open_services
@@ -135,3 +137,23 @@ async def test_a_close_that_never_ends_is_cut_off_and_said(
         for svc in opened:  # what the cut-off close left open
             await svc.redis.aclose()
             await svc.db.dispose()
+
+
+async def test_the_work_a_process_does_by_the_clock_runs_at_the_settings_pace(
+    settings: Settings, private_redis: RedisServer
+) -> None:
+    """The keys' request counts are written, and a lockout known open is looked at again, at
+    the pace the settings give (a count under callgrind slows both, so that it counts requests,
+    not its own pace); by default once a second."""
+    assert Settings.model_fields["key_request_counts_flush_seconds"].default == FLUSH_SECONDS
+    assert Settings.model_fields["lockout_recheck_seconds"].default == RECHECK_SECONDS == 1
+    chosen = settings.model_copy(
+        update={
+            "redis_url": private_redis.url,
+            "key_request_counts_flush_seconds": 7.0,
+            "lockout_recheck_seconds": 9.0,
+        }
+    )
+    async with open_services(chosen) as svc:
+        assert svc.key_requests.flush_seconds == 7.0
+        assert svc.lockout.recheck_seconds == 9.0
