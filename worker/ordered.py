@@ -32,6 +32,7 @@ behind the head, so nothing else sends it meanwhile.
 
 import functools
 from datetime import datetime, timedelta
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -101,9 +102,10 @@ HEADS_AT_ONCE = 32
 def _heads(count: int) -> Statement:
     """For each of ``count`` ordered endpoints (``endpoint_0``, …), its head, its oldest pending
     delivery, and the one after it, each with when it is free (due, or its lease ends): one
-    probe an endpoint, each read on the partial index of heads, in one statement. A lease's
-    endpoints in one trip, not one trip each; ``count`` is a power of two (``_heads_of``), so a
-    few statements serve every lease."""
+    probe an endpoint, each read on the partial index of heads, in one statement (each probe's
+    rows with their ``created_at``, to be put in order). A lease's endpoints in one trip, not
+    one trip each; ``count`` is a power of two (``_heads_of``), so a few statements serve every
+    lease."""
     probes = [
         select(
             literal_column(str(n)).label("n"),
@@ -117,12 +119,10 @@ def _heads(count: int) -> Statement:
         .subquery(f"probe_{n}")
         for n in range(count)
     ]
+    # No order over the whole: each probe's rows are put in order where they are read, and a
+    # sort here would be a step of every lease's plan.
     heads = union_all(*(select(probe) for probe in probes)).subquery("heads")
-    return Statement.of(
-        select(heads.c.n, heads.c.id, heads.c.free_at).order_by(
-            heads.c.n, heads.c.created_at, heads.c.id
-        )
-    )
+    return Statement.of(select(heads))
 
 
 async def _heads_of(tx: Raw, endpoint_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -137,6 +137,8 @@ async def _heads_of(tx: Raw, endpoint_ids: list[str]) -> dict[str, list[dict[str
         for row in await tx.fetch(_heads(size), params):
             if row["n"] < len(group):  # a padding probe's rows are its endpoint's again
                 found[group[row["n"]]].append(row)
+    for rows in found.values():
+        rows.sort(key=itemgetter("created_at", "id"))
     return found
 
 
