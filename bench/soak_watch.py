@@ -93,7 +93,15 @@ class ConnectionWatch:
                     self.most = max(self.most, int(held))
                     self.samples += 1
                     await asyncio.sleep(EVERY)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # A connection the driver can no longer use, as a PostgreSQL stop can leave one
+                # mid-statement ("cannot switch to state …"): that connection ends, not the watch.
+                asyncpg.InternalClientError,
+                TimeoutError,
+            ):
                 pass
             finally:
                 with contextlib.suppress(Exception):

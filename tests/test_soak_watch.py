@@ -2,8 +2,21 @@
 figure that leaves out what a fault held up, and the p99s judged against their budgets."""
 
 from datetime import UTC, datetime
+from typing import Any
 
-from bench.soak_watch import OWN_CONNECTIONS, Latency, bound, receipt_times, until_received
+import asyncpg
+import pytest
+
+from bench.servers import admin_dsn
+from bench.soak_watch import (
+    OWN_CONNECTIONS,
+    ConnectionWatch,
+    Latency,
+    bound,
+    receipt_times,
+    until_received,
+)
+from tests.fixtures.core import wait_until
 
 
 def test_the_bound_is_the_documented_one_directly_and_through_the_pooler() -> None:
@@ -53,3 +66,33 @@ def test_a_fault_s_window_lasts_until_the_events_committed_in_it_are_received() 
     firsts = [("a", t + 0.01), ("b", t + 12.0), ("c", t + 30.01)]
     assert until_received(created, firsts, [(t + 4, t + 6)]) == [(t + 4, t + 12.0)]
     assert until_received(created, firsts, [(t + 20, t + 21)]) == [(t + 20, t + 21)]
+
+
+async def test_the_watch_outlives_a_connection_the_driver_can_no_longer_use(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection the driver says it cannot use (``InternalClientError``, as a PostgreSQL stop
+    left one mid-statement in a soak, whose report was then lost to the error) ends that
+    connection, not the watch: it connects again and samples, and its stop raises nothing."""
+    fetchval = asyncpg.Connection.fetchval
+    broken: list[bool] = []
+
+    async def once_broken(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+        if not broken:
+            broken.append(True)
+            raise asyncpg.InternalClientError("cannot switch to state 12")
+        return await fetchval(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", once_broken)
+    watch = ConnectionWatch(admin_dsn(postgres_server))
+    watch.start()
+
+    async def sampled() -> bool:
+        return watch.samples > 0
+
+    try:
+        await wait_until(sampled, within=30)
+    finally:
+        await watch.stop()
+    assert broken == [True]
+    assert watch.most >= 0
