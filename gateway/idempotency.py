@@ -11,11 +11,13 @@ The outcome is kept sealed (AES-GCM under the server's secret, bound to the merc
 key, the env and the idempotency key): a reply holds a voucher, and nothing secret is kept in
 clear at rest. Rows are purged once their TTL has passed (``purge``, run by the worker).
 
-The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` at the start of the request's own
-transaction, with driver statements (``store.raw``) as it runs on the send's hot path (the row
-counted, not returned: SQLite's RETURNING costs a write a third again). A
-concurrent duplicate blocks on the unique index (PostgreSQL) or on the write lock (SQLite) until
-the first commits, then finds the stored reply: one debit, however many duplicates.
+The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` in the request's own transaction,
+before anything it writes: a payment's plan takes it as its first step (``claim_step``, which
+the debit waits on: on PostgreSQL a CTE of the payment's one statement, no trip of its own),
+any other write as a statement of its own (``claim``); either way the row is counted, not
+returned (SQLite's RETURNING costs a write a third again). A concurrent duplicate blocks on the
+unique index (PostgreSQL) or on the write lock (SQLite) until the first commits, then finds the
+stored reply (``taken``): one debit, however many duplicates.
 """
 
 import hashlib
@@ -23,17 +25,28 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import String
+from sqlalchemy.sql.elements import ColumnElement
+
 from keys import Sealer, SealError
 
-from .store.raw import Conn, Statement, raw
+from .store.compose import Refs
+from .store.expressions import param, upsert
+from .store.models import IdempotencyRecord, table_of
+from .store.raw import Conn, Construct, Statement, raw
+from .store.types import UTCDateTime
 from .values.code_names import Code
 from .values.codes import CATALOGUE
 from .values.outcome import ApiError, Outcome
 
 __all__ = [
+    "CLAIM_PARAMS",
     "REPLAYED_HEADER",
+    "Claimed",
     "KeyHolder",
     "claim",
+    "claim_params",
+    "claim_step",
     "fingerprint",
     "forget",
     "parse_key",
@@ -42,6 +55,7 @@ __all__ = [
     "put",
     "record",
     "scope_of",
+    "taken",
 ]
 
 _MAX_KEY = 255
@@ -150,12 +164,43 @@ async def claim(
     claim_params = {**scope, "merchant_id": merchant_id, "request_hash": request_hash, "now": now}
     if await db.count(_CLAIM, claim_params):
         return None
+    stored = await taken(
+        conn,
+        sealer,
+        merchant_id=merchant_id,
+        api_key_id=api_key_id,
+        env=env,
+        key=key,
+        request_hash=request_hash,
+        now=now,
+        ttl_seconds=ttl_seconds,
+    )
+    if stored is None:  # expired and forgotten: the key is free again
+        await db.count(_CLAIM, claim_params)
+    return stored
+
+
+async def taken(
+    conn: Conn,
+    sealer: Sealer,
+    *,
+    merchant_id: str,
+    api_key_id: str,
+    env: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    ttl_seconds: int,
+) -> Outcome | None:
+    """After a claim found the key taken: the outcome of the API key's first request with it;
+    or ``None`` when that request's TTL has passed, its row now deleted in this transaction so
+    that the next claim takes the key."""
+    db = await raw(conn)
+    scope = {"api_key_id": api_key_id, "env": env, "key": key}
     row = await db.fetchrow(_STORED, {**scope, "cutoff": now - timedelta(seconds=ttl_seconds)})
     assert row is not None  # the claim's conflict is this row, and nothing deletes it but us
     if row["expired"]:
-        # Expired: the key is free again.
         await db.fetch(_FORGET, scope)
-        await db.count(_CLAIM, claim_params)
         return None
     if row["request_hash"] != request_hash:
         raise ApiError(Code.IDEMPOTENCY_KEY_REUSED)
@@ -163,6 +208,50 @@ async def claim(
         # Only reachable if a reply was never recorded, which the claiming transaction forbids.
         raise ApiError(Code.INTERNAL_ERROR)
     return _opened(sealer, row["response_body"], merchant_id, api_key_id, env, key)
+
+
+class Claimed(Exception):
+    """A plan's claim (``claim_step``) found the key taken: nothing of the plan was written,
+    and what the key keeps is ``taken``'s to read."""
+
+
+# The claim step's parameters, each its own name: a payment's plan binds ``merchant_id``,
+# ``api_key_id`` and ``now`` for its own rows, and the claim must be scoped to the caller
+# whatever a kind's plan binds under those names.
+_I = table_of(IdempotencyRecord)
+CLAIM_PARAMS = frozenset(
+    {"claim_merchant_id", "claim_api_key_id", "claim_env", "claim_key", "claim_hash", "claim_at"}
+)
+
+
+def claim_params(holder: KeyHolder, key: str, request_hash: str, now: datetime) -> dict[str, Any]:
+    """``claim_step``'s parameters: ``holder``'s key ``key`` claimed for this request."""
+    return {
+        "claim_merchant_id": holder.merchant_id,
+        "claim_api_key_id": holder.key_id,
+        "claim_env": holder.env,
+        "claim_key": key,
+        "claim_hash": request_hash,
+        "claim_at": now,
+    }
+
+
+def claim_step(refs: Refs) -> Construct:
+    """The claim as a plan's first step (``claim``'s insert, bound by ``claim_params``): a row
+    when this request now owns the key, none when another's holds it (``Claimed``)."""
+    row: dict[str, ColumnElement[Any]] = {
+        "merchant_id": param("claim_merchant_id", String),
+        "api_key_id": param("claim_api_key_id", String),
+        "env": param("claim_env", String),
+        "key": param("claim_key", String),
+        "request_hash": param("claim_hash", String),
+        "created_at": param("claim_at", UTCDateTime()),
+    }
+    return (
+        upsert(_I)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=[_I.c.api_key_id, _I.c.env, _I.c.key])
+    )
 
 
 async def record(

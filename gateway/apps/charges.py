@@ -149,12 +149,13 @@ async def charge(
     windows = tuple(c.name for c in counted)
     request_hash = request_hash_of(body)
 
-    async def apply(tx: Raw) -> once.Paid:
+    async def apply(tx: Raw, claim: once.Claim) -> once.Paid:
         paid = await charging.payee(tx, app_id, caller.env, now)
         prepared = charging.charge_params(
             caller, app_id, paid, body.amount_cents, body.description, body.metadata, counted, now
         )
-        applied = await charging.charge_plan(windows).run(tx, prepared.params)
+        planned = charging.charge_plan(windows, once.claimed(claim))
+        applied = await planned.run(tx, once.bound(prepared.params, claim))
         if applied is None:
             return await once.short(tx, caller.wallet_id, body.amount_cents, public_base_url)
         # The fee is a credit of the app owner's wallet: as every credit of a merchant wallet,

@@ -94,7 +94,7 @@ def _insert_charge(refs: Refs) -> Construct:
     return from_rows(sa.insert(_CH), [row], where=refs.after(DEBIT))
 
 
-def charge_steps(windows: Sequence[str]) -> list[Step]:
+def charge_steps(windows: Sequence[str], claimed: bool = False) -> list[Step]:
     """The charge's writes: a payment's, with the payee's credit and the charge row among its
     own, and the payee's event after."""
     payee_wallet = param("payee_wallet_id", sa.String)
@@ -112,6 +112,7 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
 
     return plan.payment_steps(
         windows,
+        claimed=claimed,
         writes=[
             Step("payee", lambda r: ledger.wallet_credit(r, wallet=payee_wallet, after=DEBIT)),
             Step(
@@ -136,17 +137,18 @@ def charge_steps(windows: Sequence[str]) -> list[Step]:
     )
 
 
-def given(windows: Sequence[str]) -> frozenset[str]:
-    """The names a charge counted in ``windows`` supplies."""
+def given(windows: Sequence[str], claimed: bool = False) -> frozenset[str]:
+    """The names a charge counted in ``windows`` (``claimed``: its key's claim first)
+    supplies."""
     parts = (Charging, plan.Announcing, PayeeEvent)
-    return plan.given(windows, *(part.__required_keys__ for part in parts))
+    return plan.given(windows, *(part.__required_keys__ for part in parts), claimed=claimed)
 
 
 @functools.cache
-def charge_plan(windows: tuple[str, ...]) -> Plan:
+def charge_plan(windows: tuple[str, ...], claimed: bool = False) -> Plan:
     """The plan of ``charge_steps``, built with the names a charge supplies (``given``): a step
     binding any other fails here."""
-    return Plan(charge_steps(windows), given=given(windows))
+    return Plan(charge_steps(windows, claimed), given=given(windows, claimed))
 
 
 class Prepared(NamedTuple):

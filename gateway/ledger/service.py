@@ -128,7 +128,13 @@ def _moved(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement
     }
 
 
-def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -> Construct:
+def conditional_debit(
+    refs: Refs,
+    *,
+    entries: int = 1,
+    unfrozen: bool = False,
+    gate: ColumnElement[bool] | None = None,
+) -> Construct:
     """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
     balance, or no row (and nothing changed). A send that fails at once takes nothing but must
     still be covered (and writes two entries: ``entries``). The row stays locked until commit:
@@ -148,6 +154,8 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
     ]
     if unfrozen:
         where.append(_W.c.frozen_at.is_(None))
+    if gate is not None:  # an earlier step it waits on (a payment's idempotency claim)
+        where.append(gate)
     return (
         update(_W)
         .where(*where)
@@ -168,14 +176,17 @@ def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -
     )
 
 
-def unfrozen_gate(refs: Refs) -> Construct:
+def unfrozen_gate(refs: Refs, *, gate: ColumnElement[bool] | None = None) -> Construct:
     """What stands for the debit of a payment another instrument pays (the merchant's own card
     or payer key): the payer's wallet ``:wallet_id`` only while its environment is not frozen,
     its balance untouched; returns it, or no row. It writes the row the freeze writes, so it is
     ordered against the freeze as ``conditional_debit(unfrozen=True)`` is."""
+    where = [_W.c.id == param("wallet_id", String), _W.c.frozen_at.is_(None)]
+    if gate is not None:
+        where.append(gate)
     return (
         update(_W)
-        .where(_W.c.id == param("wallet_id", String), _W.c.frozen_at.is_(None))
+        .where(*where)
         .values({"updated_at": _W.c.updated_at})
         .returning(_W.c.balance_cents, _W.c.entry_count)
     )

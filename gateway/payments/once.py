@@ -1,6 +1,8 @@
 """A payment run as every kind runs it: its plan in one transaction on the driver
 (``Database.run``, the one kind of connection it uses), with an idempotency key the key's claim
-before it and its outcome recorded after, in the same transaction.
+its plan's first step (``Claim``, ``plan.payment_steps(claimed=True)``: on PostgreSQL no trip
+of its own) and its outcome recorded after, in the same transaction. A claim that finds the key
+taken writes nothing and answers what the key keeps (``idempotency.taken``).
 
 The caller judges the key's policy first (``rules.judge``): a payment the key may not make
 reads no stored reply and records none, as Stripe saves no result for a request refused before
@@ -29,7 +31,7 @@ from ..store.raw import CheckViolated, Raw
 from ..values.code_names import Code
 from ..values.outcome import ApiError, Outcome
 
-__all__ = ["Apply", "Keyed", "Paid", "pay", "short"]
+__all__ = ["Apply", "Claim", "Keyed", "Paid", "bound", "claimed", "pay", "short"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,25 @@ class Paid(NamedTuple):
     alert: thresholds.Alerting | None = None  # windows the payment took to a level, not alerted
 
 
-# The payment's plan and its reply, in the transaction it is given.
-Apply = Callable[[Raw], Coroutine[Any, Any, Paid]]
+# The parameters of an idempotency key's claim (``idempotency.claim_params``), which the
+# payment's plan takes first; ``None`` without a key.
+Claim = dict[str, Any] | None
+
+# The payment's plan and its reply, in the transaction it is given, its plan built with the
+# claim's step when given one (``claimed``) and run with the claim's parameters (``bound``).
+Apply = Callable[[Raw, Claim], Coroutine[Any, Any, Paid]]
+
+
+def claimed(claim: Claim) -> bool:
+    """Whether the payment's plan takes ``claim``'s step (``plan.payment_steps(claimed=…)``)."""
+    return claim is not None
+
+
+def bound(params: dict[str, Any], claim: Claim) -> dict[str, Any]:
+    """``params`` (the payment's own, made for this run) with the claim's."""
+    if claim is not None:
+        params.update(claim)
+    return params
 
 
 async def pay(
@@ -70,14 +89,20 @@ async def pay(
     deliveries of the ``key.budget_low`` it made due."""
     try:
         if keyed is None:
-            return await _alerted(db, await db.run(apply, each_statement=each_statement), now)
+            run = await db.run(lambda tx: apply(tx, None), each_statement=each_statement)
+            return await _alerted(db, run, now)
 
         async def once(tx: Raw) -> Paid:
             assert keyed is not None
-            stored = await _claim(tx, sealer, caller, keyed, now)
-            if stored is not None:
-                return Paid(stored)
-            done = await apply(tx)
+            claim = idempotency.claim_params(caller, keyed.key, keyed.request_hash, now)
+            try:
+                done = await apply(tx, claim)
+            except idempotency.Claimed:
+                stored = await _taken(tx, sealer, caller, keyed, now)
+                if stored is not None:
+                    return Paid(stored)
+                # Its TTL had passed: forgotten in this transaction, so this claim takes it.
+                done = await apply(tx, claim)
             await _record(tx, sealer, caller, keyed, done.outcome)
             return done
 
@@ -118,6 +143,19 @@ async def _claim(
 ) -> Outcome | None:
     """The key's stored reply, or ``None`` when this request now owns the key."""
     return await idempotency.claim(
+        tx,
+        sealer,
+        **idempotency.scope_of(caller, keyed.key),
+        request_hash=keyed.request_hash,
+        now=now,
+        ttl_seconds=keyed.ttl_seconds,
+    )
+
+
+async def _taken(
+    tx: Raw, sealer: Sealer, caller: Caller, keyed: Keyed, now: datetime
+) -> Outcome | None:
+    return await idempotency.taken(
         tx,
         sealer,
         **idempotency.scope_of(caller, keyed.key),

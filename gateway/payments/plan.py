@@ -1,11 +1,12 @@
 """A payment's plan: what every payment binds, and the steps every payment shares.
 
-A payment is one plan (``store.compose``): the conditional debit of the payer's wallet first
-(nothing is written when it is short), its count in the key's spend windows (the store refuses
-the whole write when one would pass its limit), the kind's own writes (a send's recipient and
-top-up row, a charge's payee and charge row), the ledger entries, the payment's event with its
-deliveries, ``balance.low`` on crossing, and an auto top-up's run on crossing its threshold
-(``ledger.refills``) (``steps``).
+A payment is one plan (``store.compose``): under an idempotency key the key's claim first
+(``claimed``: nothing is written when another request holds it, ``idempotency.Claimed``), the
+conditional debit of the payer's wallet (nothing is written when it is short), its count in
+the key's spend windows (the store refuses the whole write when one would pass its limit),
+the kind's own writes (a send's recipient and top-up row, a charge's payee and charge row),
+the ledger entries, the payment's event with its deliveries, ``balance.low`` on crossing, and
+an auto top-up's run on crossing its threshold (``ledger.refills``) (``steps``).
 
 The parameters are a contract, typed where they are made: every payment supplies ``Paying``
 and ``BalanceLow``, one with an event ``Announcing``, each window it counts in that window's
@@ -20,15 +21,18 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TypedDict
 
-from .. import outbox
+from sqlalchemy import ColumnElement
+
+from .. import idempotency, outbox
 from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..policies import spend
 from ..store.compose import Refs, Step, steps
 
-__all__ = ["DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
+__all__ = ["CLAIM", "DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
 
 DEBIT = "debit"  # the step every other step of a payment depends on
+CLAIM = "claim"  # an idempotency key's claim, which the debit waits on
 
 
 class Paying(TypedDict):
@@ -54,10 +58,12 @@ Announcing = outbox.EventParams
 _EVERY = frozenset(Paying.__required_keys__ | BalanceLow.__required_keys__)
 
 
-def given(windows: Sequence[str], *parts: Collection[str]) -> frozenset[str]:
-    """The names a payment counted in ``windows`` supplies: every payment's, and those of each
-    of its ``parts`` (a part's ``__required_keys__``)."""
+def given(windows: Sequence[str], *parts: Collection[str], claimed: bool = False) -> frozenset[str]:
+    """The names a payment counted in ``windows`` supplies: every payment's, those of each of
+    its ``parts`` (a part's ``__required_keys__``), and, ``claimed``, its key's claim's."""
     supplied = set(_EVERY).union(*parts)
+    if claimed:
+        supplied.update(idempotency.CLAIM_PARAMS)
     for name in windows:
         supplied.update(spend.window_params(name))
     return frozenset(supplied)
@@ -73,9 +79,11 @@ def payment_steps(
     then: Iterable[Step] = (),
     locks: Iterable[Step] = (),
     debits: bool = True,
+    claimed: bool = False,
 ) -> list[Step]:
     """The payment's steps: a rolling window's lock (``spend.lock_steps``), the kind's own
-    ``locks`` (a wallet its ``writes`` make a grant in, settled: ``grants.settle_steps``), the
+    ``locks`` (a wallet its ``writes`` make a grant in, settled: ``grants.settle_steps``), with
+    ``claimed`` its idempotency key's claim (``idempotency.claim_step``), the
     debit (none while the payer's environment is frozen; its wallet's count of entries moved by
     ``debited``, the payer's own ``lines``), the count in ``windows``, the kind's ``writes``,
     the entries of ``lines``, the event (``event``), ``balance.low``, and what else the kind
@@ -87,11 +95,27 @@ def payment_steps(
     (``ledger.unfrozen_gate``), so a frozen environment still writes nothing and the windows
     still count the amount, but the wallet is not debited and no entry, level or refill is
     written."""
+    claim: list[Step] = []
+    if claimed:
+        claim.append(
+            Step(
+                CLAIM,
+                idempotency.claim_step,
+                required=True,
+                counted=True,
+                refused=idempotency.Claimed,
+            )
+        )
+
+    def claimed_first(refs: Refs) -> ColumnElement[bool] | None:
+        return refs.after(CLAIM) if claimed else None
+
     if not debits:
         return steps(
             spend.lock_steps(windows),
             locks,
-            Step(DEBIT, ledger.unfrozen_gate, required=True),
+            claim,
+            Step(DEBIT, lambda r: ledger.unfrozen_gate(r, gate=claimed_first(r)), required=True),
             spend.count_steps(windows, after=DEBIT),
             *writes,
             outbox.event_steps("event", after=lambda r: r.after(DEBIT)) if event else [],
@@ -102,9 +126,12 @@ def payment_steps(
         # payment of the key takes it.
         spend.lock_steps(windows),
         locks,
+        claim,
         Step(
             DEBIT,
-            lambda r: ledger.conditional_debit(r, entries=debited, unfrozen=True),
+            lambda r: ledger.conditional_debit(
+                r, entries=debited, unfrozen=True, gate=claimed_first(r)
+            ),
             required=True,
         ),
         spend.count_steps(windows, after=DEBIT),

@@ -148,7 +148,7 @@ def _insert_work(refs: Refs) -> Construct:
     return from_rows(sa.insert(_W), [row], where=refs.after(DEBIT))
 
 
-def _steps(windows: Sequence[str], held: bool, own: bool) -> list[Step]:
+def _steps(windows: Sequence[str], held: bool, own: bool, claimed: bool) -> list[Step]:
     debit = ledger.Line(ledger.merchant_wallet(), -ledger.amount(), const(DEBIT_KIND))
 
     def lines(refs: Refs) -> list[ledger.Line]:
@@ -157,6 +157,7 @@ def _steps(windows: Sequence[str], held: bool, own: bool) -> list[Step]:
 
     return plan.payment_steps(
         windows,
+        claimed=claimed,
         writes=[Step("payment", lambda r: _insert_payment(r, held)), Step("work", _insert_work)],
         lines=lines,
         event=held,
@@ -164,24 +165,27 @@ def _steps(windows: Sequence[str], held: bool, own: bool) -> list[Step]:
     )
 
 
-def given(windows: Sequence[str], held: bool = False) -> frozenset[str]:
-    """The names a payment to a seller counted in ``windows`` (``held``: with its event)
-    supplies."""
+def given(windows: Sequence[str], held: bool = False, claimed: bool = False) -> frozenset[str]:
+    """The names a payment to a seller counted in ``windows`` (``held``: with its event;
+    ``claimed``: its key's claim first) supplies."""
     told = plan.Announcing.__required_keys__ if held else frozenset()
-    return plan.given(windows, Authorizing.__required_keys__, told)
+    return plan.given(windows, Authorizing.__required_keys__, told, claimed=claimed)
 
 
-_PLANS: dict[tuple[tuple[str, ...], bool, bool], Plan] = {}
+_PLANS: dict[tuple[tuple[str, ...], bool, bool, bool], Plan] = {}
 
 
-def payment_plan(windows: tuple[str, ...], held: bool = False, own: bool = False) -> Plan:
+def payment_plan(
+    windows: tuple[str, ...], held: bool = False, own: bool = False, claimed: bool = False
+) -> Plan:
     """The plan of a payment to a seller counted in ``windows`` (``held``: for approval;
-    ``own``: paid by the merchant's own instrument, the wallet not debited), built with the
-    names it supplies (``given``): a step binding any other fails here."""
-    found = _PLANS.get((windows, held, own))
+    ``own``: paid by the merchant's own instrument, the wallet not debited; ``claimed``: its
+    idempotency key's claim first), built with the names it supplies (``given``): a step
+    binding any other fails here."""
+    shape = (windows, held, own, claimed)
+    found = _PLANS.get(shape)
     if found is None:
-        plan_of = Plan(_steps(windows, held, own), given=given(windows, held))
-        found = _PLANS[(windows, held, own)] = plan_of
+        found = _PLANS[shape] = Plan(_steps(*shape), given=given(windows, held, claimed))
     return found
 
 

@@ -195,7 +195,7 @@ async def pay(
     alerting = thresholds.alerting_of(caller.key_id, counted)
     written: dict[str, authorizing.Prepared] = {}
 
-    async def apply(tx: Raw) -> once.Paid:
+    async def apply(tx: Raw, claim: once.Claim) -> once.Paid:
         hold = held
         if ask_new:  # held unless the key has paid this destination before
             hold = not await authorizing.known_payee(tx, caller.key_id, destination)
@@ -218,7 +218,8 @@ async def pay(
             funded_by=paid_by,
         )
         own = paid_by == OWN
-        applied = await authorizing.payment_plan(windows, hold, own).run(tx, prepared.params)
+        planned = authorizing.payment_plan(windows, hold, own, once.claimed(claim))
+        applied = await planned.run(tx, once.bound(prepared.params, claim))
         if applied is None:
             return await once.short(
                 tx, caller.wallet_id, demand.amount_cents, settings.public_base_url

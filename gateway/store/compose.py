@@ -13,9 +13,10 @@ steps return. A ``Plan`` renders the steps two ways:
   no data-modifying CTEs, runs this (and PostgreSQL can, which the tests use to compare the two).
 
 Both renderings come from the same constructs, are compiled once per dialect, and run through
-the driver (``store.raw``). The rule that keeps them equal when a step is refused: a
-``required`` step (the conditional debit) comes first, and every other step depends on it, so
-"no row" there means nothing was written in either rendering (checked when the plan is built).
+the driver (``store.raw``). The rule that keeps them equal when a step is refused: the
+``required`` steps (an idempotency key's claim, the conditional debit) come first, each
+depending on those before it, and every other step depends on them, so "no row" there means
+nothing was written in either rendering (checked when the plan is built).
 
 One statement reads the rows it does not write as they stood when it began (PostgreSQL's
 statement snapshot), whatever lock it then waits for. A step that must read what every rival
@@ -128,7 +129,12 @@ class Step:
     # Whether it wrote is all a later step uses of it (``after``), and its caller
     # reads nothing of it: built without RETURNING, which SQLite pays for with a table of its
     # own, and counted in order; given one for the one statement, whose CTE must return rows.
+    # A required one refuses the write when it wrote nothing.
     counted: bool = False
+    # A required step's "no row" raises this rather than the plan answering ``None``: a
+    # refusal its caller tells apart from a later required step's (an idempotency key's claim
+    # that found the key taken, before the debit that found the wallet short).
+    refused: Callable[[], Exception] | None = None
 
 
 class _CteRefs(Refs):
@@ -279,9 +285,10 @@ class Plan:
         for i, item in enumerate(self._ordered):
             step = item.step
             _require(
-                not step.counted or not (step.required or step.many or step.lock),
+                not step.counted or not (step.many or step.lock),
                 f"{step.name}: a counted step is one plain write",
             )
+            _require(step.refused is None or step.required, f"{step.name}: only a required step")
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
             _require(not item.sources & locks, f"{step.name} refers to a lock step")
             if step.lock:
@@ -298,6 +305,11 @@ class Plan:
                     all(s.required or s.lock for s in self.steps[:i]),
                     f"{step.name} must come first",
                 )
+                # The one statement runs every CTE: one that did not wait on the required
+                # steps before it would write when they found no row.
+                earlier = {s.name for s in self.steps[:i] if s.required}
+                missing = earlier - reaches[step.name]
+                _require(not missing, f"step {step.name} does not depend on {missing}")
                 continue
             missing = required - reaches[step.name]
             _require(not missing, f"step {step.name} does not depend on {missing}")
@@ -340,6 +352,8 @@ class Plan:
         for step in planned:
             cte = refs.ctes[step.name]
             columns = list(cte.c)
+            if step.counted and step.required:  # whether it wrote: the plan's to judge
+                outputs.append(select(cte.c.wrote).scalar_subquery().label(_wrote(step)))
             if not columns or step.counted:
                 continue
             if step.many:
@@ -405,6 +419,8 @@ class Plan:
             step, names = item.step, item.statement.columns
             if step.lock:
                 out[step.name] = []
+            elif step.counted:
+                out[step.name] = [{}] if step.required and row[_wrote(step)] is not None else []
             elif step.many:
                 records = (row[step.name] or []) if names else []
                 out[step.name] = [dict(zip(names, r, strict=True)) for r in records]
@@ -413,6 +429,7 @@ class Plan:
             else:
                 out[step.name] = []
             if step.required and not out[step.name]:
+                _refused(step)
                 return None
         return Applied(out)
 
@@ -445,9 +462,22 @@ class Plan:
             else:
                 rows = await db.fetch(item.statement, bound)
             if item.step.required and not rows:
+                _refused(item.step)
                 return None
             out[item.step.name] = rows
         return Applied(out)
+
+
+def _wrote(step: Step) -> str:
+    """The one statement's column saying whether required counted ``step`` wrote."""
+    return f"{step.name}__wrote"
+
+
+def _refused(step: Step) -> None:
+    """Required ``step`` returned no row, so nothing was written: raise its own refusal if it
+    has one (else the plan answers ``None``)."""
+    if step.refused is not None:
+        raise step.refused()
 
 
 def steps(*items: Step | Iterable[Step]) -> list[Step]:

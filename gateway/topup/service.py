@@ -149,7 +149,7 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
 Windows = tuple[str, ...]  # the names of the send's spend windows
 
 
-def _send_steps(outcome: str, windows: Windows) -> list[Step]:
+def _send_steps(outcome: str, windows: Windows, claimed: bool = False) -> list[Step]:
     """The send's writes for one outcome, a payment's (``payments.plan``): then the recipient's
     credit (a delivery only), the top-up row and an upstream's work, among the payment's own.
     A send held for approval is debited and counted like a delivered one, and credits no one."""
@@ -171,6 +171,7 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
     credited = sent.deliver
     return payment_steps(
         windows,
+        claimed=claimed,
         debited=len(own),
         writes=[
             lifecycle.deliver_steps(after=DEBIT) if credited else [],
@@ -183,10 +184,11 @@ def _send_steps(outcome: str, windows: Windows) -> list[Step]:
 
 
 @functools.cache
-def _send_plan(outcome: str, windows: Windows = ()) -> Plan:
+def _send_plan(outcome: str, windows: Windows = (), claimed: bool = False) -> Plan:
     """The plan of ``_send_steps``, built with the names the send supplies for this outcome and
     these windows (``sending.given``): a step binding any other fails here."""
-    return Plan(_send_steps(outcome, windows), given=sending.given(_sent(outcome), windows))
+    supplied = sending.given(_sent(outcome), windows, claimed)
+    return Plan(_send_steps(outcome, windows, claimed), given=supplied)
 
 
 # The send's outcome → its transition's target (``fulfilling`` leaves the top-up pending).
@@ -325,10 +327,11 @@ def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
 
 
 async def _apply(
-    tx: Raw, prepared: Prepared, body: SendRequest, public_base_url: str | None
+    tx: Raw, prepared: Prepared, body: SendRequest, public_base_url: str | None, claim: once.Claim
 ) -> once.Paid:
     outcome, params, voucher, windows, alerting, fulfilment = prepared
-    applied = await _send_plan(outcome, windows).run(tx, params)
+    planned = _send_plan(outcome, windows, once.claimed(claim))
+    applied = await planned.run(tx, once.bound(params, claim))
     if applied is None:
         return await once.short(tx, params["wallet_id"], body.amount_cents, public_base_url)
     recipient = applied.one("recipient") if outcome == statuses.DELIVERED else None
@@ -398,7 +401,7 @@ async def send(
     if caller.upstreams is not False:  # a merchant without upstreams pays no read for them
         provider = await work.provider_of(db, caller.merchant_id, caller.env, body.platform)
 
-    async def apply(tx: Raw) -> once.Paid:
+    async def apply(tx: Raw, claim: once.Claim) -> once.Paid:
         paid = True
         if ask_new:
             known = rules.paid_window(email).bucket
@@ -415,7 +418,7 @@ async def send(
             inline_seconds=inline_seconds,
             mail_held=mail_held,
         )
-        return await _apply(tx, prepared, body, public_base_url)
+        return await _apply(tx, prepared, body, public_base_url, claim)
 
     keyed = None
     if idempotency_key is not None:

@@ -8,10 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.callers import authenticate
 from gateway.merchants import service as merchants
 from gateway.store.engine import Database
+from gateway.topup import service
+from gateway.topup.schemas import SendRequest
 from gateway.values.clock import rfc3339, utcnow
-from tests.fixtures.core import local_client
+from keys import Sealer
+from tests.fixtures.core import TEST_PEPPER, TEST_SECRET, local_client
 from tests.fixtures.merchants import (
     MakeMerchant,
     MerchantKey,
@@ -201,4 +205,35 @@ async def test_concurrent_duplicates_of_two_keys_debit_once_per_key(
     assert by_key[0] != by_key[1]
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in replies) == 78
     assert await merchant_balance(db, one) == 100_000 - 2 * 250
+    assert await unbalanced_wallets(db) == []
+
+
+async def test_a_key_past_its_ttl_claims_again_and_its_send_debits_once_more(
+    make_merchant: MakeMerchant, db: Database
+) -> None:
+    """A replay within the TTL answers the first send; past it the key is free again: the
+    claim in the send's plan finds the old row, which is forgotten in the same transaction,
+    and the send runs and is recorded under the key, its replay answering the second send."""
+    merchant = await make_merchant()
+    caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
+    body = SendRequest.model_validate(SEND, context={"max_topup_cents": 100_000})
+    sealer, ttl, first_at = Sealer(TEST_SECRET.encode()), 60, utcnow()
+
+    async def sent(at: Any) -> Any:
+        return await service.send(
+            db, sealer, caller, body, idempotency_key="nightly", idempotency_ttl_seconds=ttl,
+            now=at,
+        )  # fmt: skip
+
+    first = await sent(first_at)
+    again = await sent(first_at + timedelta(seconds=ttl - 1))
+    assert again.transaction_id == first.transaction_id
+    assert await merchant_balance(db, merchant) == 100_000 - 250
+    later = first_at + timedelta(seconds=ttl + 1)
+    second = await sent(later)
+    assert second.code == 1001 and second.transaction_id != first.transaction_id
+    assert await merchant_balance(db, merchant) == 100_000 - 500
+    replayed = await sent(later + timedelta(seconds=1))
+    assert replayed.transaction_id == second.transaction_id
+    assert await merchant_balance(db, merchant) == 100_000 - 500
     assert await unbalanced_wallets(db) == []

@@ -293,7 +293,7 @@ def test_a_plan_refuses_a_lock_step_after_another_step() -> None:
 def test_a_counted_step_returns_nothing_in_order_and_nothing_uses_its_values() -> None:
     """A counted step (whether it wrote is all that is used of it) is written without
     RETURNING in order and given one in the one statement, where a later step's reference to it
-    must read rows; a step that binds one of its values, or a counted step that is required, is
+    must read rows; a step that binds one of its values, or a counted step of many rows, is
     refused when the plan is built."""
     from gateway.ledger import service as ledger
     from gateway.store.compose import Step
@@ -318,4 +318,39 @@ def test_a_counted_step_returns_nothing_in_order_and_nothing_uses_its_values() -
     with pytest.raises(PlanError, match="uses values of zeroed"):
         Plan([debit, Step("zeroed", zeroed, counted=True), Step("uses", uses)])
     with pytest.raises(PlanError, match="a counted step is one plain write"):
-        Plan([Step("debit", ledger.conditional_debit, required=True, counted=True)])
+        Plan([debit, Step("zeroed", zeroed, counted=True, many=True)])
+
+
+def test_a_required_step_waits_on_the_required_steps_before_it() -> None:
+    """Required steps come first, each depending on those before it: the one statement runs
+    every CTE, so a debit that did not wait on the claim before it would be taken when the claim
+    found its key taken. A required counted step (the claim) returns whether it wrote, in the
+    one statement too, and only a required step may have a refusal of its own."""
+    from gateway import idempotency
+    from gateway.ledger import service as ledger
+    from gateway.store.compose import Step
+
+    claim = Step(
+        "claim", idempotency.claim_step, required=True, counted=True, refused=idempotency.Claimed
+    )
+    with pytest.raises(PlanError, match="debit does not depend on"):
+        Plan([claim, Step("debit", ledger.conditional_debit, required=True)])
+    gated = Step(
+        "debit", lambda r: ledger.conditional_debit(r, gate=r.after("claim")), required=True
+    )
+    built = Plan([claim, gated])
+    [claiming, _] = built.in_order
+    assert "RETURNING" not in claiming.sqlite[0] and "DO NOTHING" in claiming.sqlite[0]
+    assert "claim__wrote" in built.one_statement.asyncpg[0]
+    assert "EXISTS (SELECT 1 FROM claim)" in built.one_statement.asyncpg[0]
+    with pytest.raises(PlanError, match="only a required step"):
+        Plan(
+            [
+                Step("debit", ledger.conditional_debit, required=True),
+                Step(
+                    "zeroed",
+                    lambda r: update(_W).where(r.after("debit")).values(balance_cents=0),
+                    refused=idempotency.Claimed,
+                ),
+            ]
+        )
