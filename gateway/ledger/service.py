@@ -128,13 +128,7 @@ def _moved(balance: ColumnElement[Any], entries: int) -> dict[str, ColumnElement
     }
 
 
-def conditional_debit(
-    refs: Refs,
-    *,
-    entries: int = 1,
-    unfrozen: bool = False,
-    gate: ColumnElement[bool] | None = None,
-) -> Construct:
+def conditional_debit(refs: Refs, *, entries: int = 1, unfrozen: bool = False) -> Construct:
     """Take ``:taken`` from wallet ``:wallet_id`` only while it holds ``:amount``; returns the new
     balance, or no row (and nothing changed). A send that fails at once takes nothing but must
     still be covered (and writes two entries: ``entries``). The row stays locked until commit:
@@ -154,8 +148,6 @@ def conditional_debit(
     ]
     if unfrozen:
         where.append(_W.c.frozen_at.is_(None))
-    if gate is not None:  # an earlier step it waits on (a payment's idempotency claim)
-        where.append(gate)
     return (
         update(_W)
         .where(*where)
@@ -176,17 +168,14 @@ def conditional_debit(
     )
 
 
-def unfrozen_gate(refs: Refs, *, gate: ColumnElement[bool] | None = None) -> Construct:
+def unfrozen_gate(refs: Refs) -> Construct:
     """What stands for the debit of a payment another instrument pays (the merchant's own card
     or payer key): the payer's wallet ``:wallet_id`` only while its environment is not frozen,
     its balance untouched; returns it, or no row. It writes the row the freeze writes, so it is
     ordered against the freeze as ``conditional_debit(unfrozen=True)`` is."""
-    where = [_W.c.id == param("wallet_id", String), _W.c.frozen_at.is_(None)]
-    if gate is not None:
-        where.append(gate)
     return (
         update(_W)
-        .where(*where)
+        .where(_W.c.id == param("wallet_id", String), _W.c.frozen_at.is_(None))
         .values({"updated_at": _W.c.updated_at})
         .returning(_W.c.balance_cents, _W.c.entry_count)
     )

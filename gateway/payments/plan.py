@@ -17,17 +17,19 @@ built. The parts are plain dicts at run time: the send is the hot path, and a da
 into the driver's mapping costs several times the dict itself on every send.
 """
 
+import functools
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import Update
 
 from .. import idempotency, outbox
 from ..ledger import alerts, refills
 from ..ledger import service as ledger
 from ..policies import spend
-from ..store.compose import Refs, Step, steps
+from ..store.compose import Build, Refs, Step, steps
+from ..store.raw import Construct
 
 __all__ = ["CLAIM", "DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
 
@@ -96,6 +98,9 @@ def payment_steps(
     still count the amount, but the wallet is not debited and no entry, level or refill is
     written."""
     claim: list[Step] = []
+    debit: Build = ledger.unfrozen_gate
+    if debits:
+        debit = functools.partial(ledger.conditional_debit, entries=debited, unfrozen=True)
     if claimed:
         claim.append(
             Step(
@@ -106,16 +111,13 @@ def payment_steps(
                 refused=idempotency.Claimed,
             )
         )
-
-    def claimed_first(refs: Refs) -> ColumnElement[bool] | None:
-        return refs.after(CLAIM) if claimed else None
-
+        debit = _after_claim(debit)
     if not debits:
         return steps(
             spend.lock_steps(windows),
             locks,
             claim,
-            Step(DEBIT, lambda r: ledger.unfrozen_gate(r, gate=claimed_first(r)), required=True),
+            Step(DEBIT, debit, required=True),
             spend.count_steps(windows, after=DEBIT),
             *writes,
             outbox.event_steps("event", after=lambda r: r.after(DEBIT)) if event else [],
@@ -127,13 +129,7 @@ def payment_steps(
         spend.lock_steps(windows),
         locks,
         claim,
-        Step(
-            DEBIT,
-            lambda r: ledger.conditional_debit(
-                r, entries=debited, unfrozen=True, gate=claimed_first(r)
-            ),
-            required=True,
-        ),
+        Step(DEBIT, debit, required=True),
         spend.count_steps(windows, after=DEBIT),
         *writes,
         Step("entries", lambda r: ledger.entries(lines(r), after=r.after(DEBIT))),
@@ -142,3 +138,16 @@ def payment_steps(
         refills.refill_steps(DEBIT),
         then,
     )
+
+
+def _after_claim(build: Build) -> Build:
+    """The debit ``build`` makes, taken only once the claim before it took the key: in the one
+    statement every CTE runs, so a debit that did not wait on the claim would be taken when the
+    claim found the key held."""
+
+    def waiting(refs: Refs) -> Construct:
+        debit = build(refs)
+        assert isinstance(debit, Update), "a payment's debit is an UPDATE of the payer's wallet"
+        return debit.where(refs.after(CLAIM))
+
+    return waiting

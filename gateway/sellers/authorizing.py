@@ -19,6 +19,7 @@ plan with the wallet's unfrozen gate in the debit's place (``plan.payment_steps`
 the wallet not debited and no entry written.
 """
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -172,9 +173,7 @@ def given(windows: Sequence[str], held: bool = False, claimed: bool = False) -> 
     return plan.given(windows, Authorizing.__required_keys__, told, claimed=claimed)
 
 
-_PLANS: dict[tuple[tuple[str, ...], bool, bool, bool], Plan] = {}
-
-
+@functools.cache
 def payment_plan(
     windows: tuple[str, ...], held: bool = False, own: bool = False, claimed: bool = False
 ) -> Plan:
@@ -182,11 +181,7 @@ def payment_plan(
     ``own``: paid by the merchant's own instrument, the wallet not debited; ``claimed``: its
     idempotency key's claim first), built with the names it supplies (``given``): a step
     binding any other fails here."""
-    shape = (windows, held, own, claimed)
-    found = _PLANS.get(shape)
-    if found is None:
-        found = _PLANS[shape] = Plan(_steps(*shape), given=given(windows, held, claimed))
-    return found
+    return Plan(_steps(windows, held, own, claimed), given=given(windows, held, claimed))
 
 
 # A payment of the key to the destination whose credential was made (only ``authorize`` writes

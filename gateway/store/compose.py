@@ -58,7 +58,7 @@ from sqlalchemy.types import TypeEngine
 from .expressions import one_of, param
 from .raw import Construct, Raw, Statement
 
-__all__ = ["NO_REFS", "Applied", "Plan", "PlanError", "Refs", "Step", "steps"]
+__all__ = ["NO_REFS", "Applied", "Build", "Plan", "PlanError", "Refs", "Step", "steps"]
 
 
 class PlanError(Exception):
