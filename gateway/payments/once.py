@@ -98,7 +98,7 @@ async def pay(
             try:
                 done = await apply(tx, claim)
             except idempotency.Claimed:
-                stored = await _taken(tx, sealer, caller, keyed, now)
+                stored = await idempotency.taken(tx, sealer, **_asked(caller, keyed, now))
                 if stored is not None:
                     return Paid(stored)
                 # Its TTL had passed: forgotten in this transaction, so this claim takes it.
@@ -118,7 +118,7 @@ async def pay(
 
     async def keep(tx: Raw) -> Outcome:
         assert keyed is not None
-        stored = await _claim(tx, sealer, caller, keyed, now)
+        stored = await idempotency.claim(tx, sealer, **_asked(caller, keyed, now))
         if stored is not None:
             return stored
         await _record(tx, sealer, caller, keyed, refusal)
@@ -138,31 +138,14 @@ async def short(tx: Raw, wallet_id: str, amount: int, public_base_url: str | Non
     return Paid(ApiError(Code.INSUFFICIENT_BALANCE, data=found).outcome())
 
 
-async def _claim(
-    tx: Raw, sealer: Sealer, caller: Caller, keyed: Keyed, now: datetime
-) -> Outcome | None:
-    """The key's stored reply, or ``None`` when this request now owns the key."""
-    return await idempotency.claim(
-        tx,
-        sealer,
+def _asked(caller: Caller, keyed: Keyed, now: datetime) -> dict[str, Any]:
+    """What ``idempotency.claim`` and ``idempotency.taken`` are asked of ``keyed``."""
+    return {
         **idempotency.scope_of(caller, keyed.key),
-        request_hash=keyed.request_hash,
-        now=now,
-        ttl_seconds=keyed.ttl_seconds,
-    )
-
-
-async def _taken(
-    tx: Raw, sealer: Sealer, caller: Caller, keyed: Keyed, now: datetime
-) -> Outcome | None:
-    return await idempotency.taken(
-        tx,
-        sealer,
-        **idempotency.scope_of(caller, keyed.key),
-        request_hash=keyed.request_hash,
-        now=now,
-        ttl_seconds=keyed.ttl_seconds,
-    )
+        "request_hash": keyed.request_hash,
+        "now": now,
+        "ttl_seconds": keyed.ttl_seconds,
+    }
 
 
 async def _record(tx: Raw, sealer: Sealer, caller: Caller, keyed: Keyed, outcome: Outcome) -> None:
