@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from keys import Sealer, SealError
 
-from .store.compose import Refs
+from .store.compose import NO_REFS, Refs
 from .store.expressions import param, upsert
 from .store.models import IdempotencyRecord, table_of
 from .store.raw import Conn, Construct, Statement, raw
@@ -107,11 +107,6 @@ def fingerprint(operation: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CLAIM = Statement(
-    """INSERT INTO idempotency_keys (merchant_id, api_key_id, env, key, request_hash, created_at)
-    VALUES (:merchant_id, :api_key_id, :env, :key, :request_hash, :now)
-    ON CONFLICT (api_key_id, env, key) DO NOTHING"""
-)
 _STORED = Statement(
     """SELECT request_hash, status_code, response_body, created_at < :cutoff AS expired
     FROM idempotency_keys WHERE api_key_id = :api_key_id AND env = :env AND key = :key""",
@@ -160,9 +155,8 @@ async def claim(
     """``None`` if this request now owns the key for this API key; else the outcome of the
     API key's first request with it."""
     db = await raw(conn)
-    scope = {"api_key_id": api_key_id, "env": env, "key": key}
-    claim_params = {**scope, "merchant_id": merchant_id, "request_hash": request_hash, "now": now}
-    if await db.count(_CLAIM, claim_params):
+    claiming = _claiming(merchant_id, api_key_id, env, key, request_hash, now)
+    if await db.count(_CLAIM, claiming):
         return None
     stored = await taken(
         conn,
@@ -176,7 +170,7 @@ async def claim(
         ttl_seconds=ttl_seconds,
     )
     if stored is None:  # expired and forgotten: the key is free again
-        await db.count(_CLAIM, claim_params)
+        await db.count(_CLAIM, claiming)
     return stored
 
 
@@ -226,10 +220,16 @@ CLAIM_PARAMS = frozenset(
 
 def claim_params(holder: KeyHolder, key: str, request_hash: str, now: datetime) -> dict[str, Any]:
     """``claim_step``'s parameters: ``holder``'s key ``key`` claimed for this request."""
+    return _claiming(holder.merchant_id, holder.key_id, holder.env, key, request_hash, now)
+
+
+def _claiming(
+    merchant_id: str, api_key_id: str, env: str, key: str, request_hash: str, now: datetime
+) -> dict[str, Any]:
     return {
-        "claim_merchant_id": holder.merchant_id,
-        "claim_api_key_id": holder.key_id,
-        "claim_env": holder.env,
+        "claim_merchant_id": merchant_id,
+        "claim_api_key_id": api_key_id,
+        "claim_env": env,
         "claim_key": key,
         "claim_hash": request_hash,
         "claim_at": now,
@@ -252,6 +252,10 @@ def claim_step(refs: Refs) -> Construct:
         .values(row)
         .on_conflict_do_nothing(index_elements=[_I.c.api_key_id, _I.c.env, _I.c.key])
     )
+
+
+# The same claim as a statement of its own, for a write that is no plan (``claim``).
+_CLAIM = Statement.of(claim_step(NO_REFS))
 
 
 async def record(
