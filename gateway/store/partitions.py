@@ -31,11 +31,16 @@ delivery it leased, and ``drop_past`` drops a week's events, deliveries and atte
 never one whose week still holds a pending delivery.
 """
 
+import asyncio
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..values.clock import id_floor, id_time
@@ -64,9 +69,18 @@ AHEAD = 2
 BEHIND = 8
 # Partitions a retention run drops at most: what is left waits for the next run.
 MOST_DROPPED = 4
-# A partition made or dropped waits this long for its table's lock, then gives up until the
-# next run: never queued behind a long read, with every write queued behind it.
-LOCK_TIMEOUT = "2s"
+# A partition made or dropped waits this long for its table's lock, then lets go of every lock
+# it took, pauses, and tries again, ``LOCK_TRIES`` times in all before it gives up until the next
+# run. PostgreSQL grants a table's locks in the order asked, so every write to the table asked
+# after it waits as long as it does, the sends' among them: a short wait, tried again, holds
+# them that long at a time, where one long wait held them all of it (docs/performance.md, "The
+# send's tail at 200 a second").
+LOCK_TIMEOUT = "20ms"
+LOCK_TRIES = 50
+LOCK_PAUSE_SECONDS = 0.1
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock not granted in ``lock_timeout``
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,32 +204,37 @@ async def make_ahead(db: Database, now: datetime, *, weeks: int = AHEAD) -> list
     the current one, each made once; the partitions made. Nothing on SQLite."""
     if db.is_sqlite:
         return []
+    async with db.read() as conn:
+        if not await _is_partitioned(conn):
+            return []
+
+    async def make(conn: AsyncConnection, history: History) -> list[str]:
+        made: list[str] = []
+        parts = await _parts(conn, history)
+        strays = await _strays_since(conn, history)
+        start = week_of(min(now, max(strays or now, now - BEHIND * SPAN)))
+        for step in range(int((week_of(now) - start) / SPAN) + weeks + 1):
+            week = start + step * SPAN
+            if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
+                continue
+            # Through the tables' owner's function (migration 0079): the workers' role has
+            # grants on the tables, and only their owner may add a partition.
+            name = history.partition(week)
+            await conn.execute(
+                _MAKE,
+                {
+                    "table": history.table,
+                    "name": name,
+                    "low": history.floor(week),
+                    "high": history.floor(week + SPAN),
+                },
+            )
+            made.append(name)
+        return made
+
     made: list[str] = []
     for history in HISTORY:
-        async with db.transaction() as conn:
-            if not await _is_partitioned(conn):
-                return made
-            await _serialised(conn)
-            parts = await _parts(conn, history)
-            strays = await _strays_since(conn, history)
-            start = week_of(min(now, max(strays or now, now - BEHIND * SPAN)))
-            for step in range(int((week_of(now) - start) / SPAN) + weeks + 1):
-                week = start + step * SPAN
-                if any((p.low is None or p.low < week + SPAN) and week < p.high for p in parts):
-                    continue
-                # Through the tables' owner's function (migration 0079): the workers' role
-                # has grants on the tables, and only their owner may add a partition.
-                name = history.partition(week)
-                await conn.execute(
-                    _MAKE,
-                    {
-                        "table": history.table,
-                        "name": name,
-                        "low": history.floor(week),
-                        "high": history.floor(week + SPAN),
-                    },
-                )
-                made.append(name)
+        made += await _serialised(db, functools.partial(make, history=history))
     return made
 
 
@@ -226,11 +245,23 @@ _MAKE = text("SELECT history_make_partition(:table, :name, :low, :high)")
 _DROP = text("SELECT history_drop_partition(:table, :name)")
 
 
-async def _serialised(conn: AsyncConnection) -> None:
-    """The transaction on ``conn`` the only one making or dropping partitions, and one that
-    waits at most ``LOCK_TIMEOUT`` for a table's lock."""
-    await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+async def _serialised(db: Database, step: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``step`` in a transaction of its own, the only one making or dropping partitions, which
+    waits at most ``LOCK_TIMEOUT`` for a table's lock: tried again after a pause while a lock is
+    not granted in time, ``LOCK_TRIES`` times in all, then its error raised."""
+    tried = 1
+    while True:
+        try:
+            async with db.transaction() as conn:
+                await conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+                return await step(conn)
+        except DBAPIError as exc:
+            not_granted = getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+            if not not_granted or tried == LOCK_TRIES:
+                raise
+        tried += 1
+        await asyncio.sleep(LOCK_PAUSE_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,19 +312,27 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
     dropped: list[str] = []
     through = None
     kept = None
+
+    async def drop(
+        conn: AsyncConnection, week: list[tuple[History, _Part]]
+    ) -> tuple[list[str], str | None]:
+        """The week's partitions dropped, and their names; or, with a delivery of it still
+        pending, none, and that one's partition."""
+        # Another worker's job may have dropped them while this one waited.
+        there = await _existing(conn, [p.name for _, p in week])
+        found = [(h, p) for h, p in week if p.name in there]
+        pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
+        if pending is not None:
+            return [], pending.name
+        for history, part in found:  # through the owner's function, as made (0079)
+            await conn.execute(_DROP, {"table": history.table, "name": part.name})
+        return [part.name for _, part in found], None
+
     for high in sorted(weeks)[:most]:
-        async with db.transaction() as conn:
-            await _serialised(conn)
-            # Another worker's job may have dropped them while this one waited.
-            there = await _existing(conn, [p.name for _, p in weeks[high]])
-            found = [(h, p) for h, p in weeks[high] if p.name in there]
-            names = [part.name for _, part in found]
-            pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
-            if pending is not None:
-                kept = kept or pending.name
-                continue
-            for history, part in found:  # through the owner's function, as made (0079)
-                await conn.execute(_DROP, {"table": history.table, "name": part.name})
+        names, pending = await _serialised(db, functools.partial(drop, week=weeks[high]))
+        if pending is not None:
+            kept = kept or pending
+            continue
         dropped += names
         through = high
     async with db.read() as conn:

@@ -24,6 +24,7 @@ from gateway.store.partitions import (
 )
 from gateway.values.clock import id_floor, utcnow
 from gateway.webhooks.retention import Pruned
+from tests.fixtures.core import wait_until
 from tests.fixtures.history import count_history, insert_endpoint, insert_history, where_is
 from tests.fixtures.migrations import database_at, insert_old_merchant, url_of
 from tests.fixtures.plans import captured
@@ -253,3 +254,43 @@ async def test_the_floor_is_one_statement_however_many_weeks_of_partitions_there
             done = text("UPDATE webhook_deliveries SET status = 'succeeded' WHERE id = :id")
             await conn.execute(done, {"id": held.delivery_id})
         assert await pending_floor(db, later) == id_floor("dlv", later - SPAN)
+
+
+async def test_a_drop_behind_a_long_transaction_lets_the_writes_asked_after_it_through(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A week's drop waits for its table's lock behind a transaction that writes to it. The
+    writes asked after the drop are not queued behind it for as long as that transaction
+    lasts: one gets through while the drop is still trying. Once the transaction ends, the
+    week is dropped."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's history is one table each: nothing is dropped")
+    async with database_at("0079", database_url, tmp_path, request) as db:
+        first = week_of(utcnow()) + SPAN
+        now = first + SPAN + timedelta(days=90, hours=1)
+        async with db.transaction() as conn:
+            await insert_old_merchant(conn)
+            await insert_endpoint(conn, "mer_old", OLD)
+            await insert_history(conn, "mer_old", OLD, first + timedelta(days=1))
+        await make_ahead(db, now)
+        waiting = text(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass"
+        )
+
+        async def drop_waits() -> bool:
+            async with db.read() as conn:
+                return bool((await conn.execute(waiting)).scalar_one())
+
+        async with db.engine.connect() as long, db.engine.connect() as later:
+            await long.execute(text("LOCK TABLE events IN ROW EXCLUSIVE MODE"))  # as a write
+            dropping = asyncio.create_task(drop_history(db, now=now, default_days=90))
+            await wait_until(drop_waits)
+            await later.execute(text("LOCK TABLE events IN ROW EXCLUSIVE MODE"))
+            # Through while the long transaction still holds its lock, the drop still trying.
+            assert not dropping.done()
+            await later.commit()
+            await long.commit()
+            dropped = await asyncio.wait_for(dropping, 30)
+        assert sorted(dropped.partitions) == sorted(
+            f"{h.table}_{week}" for h in HISTORY for week in ("before", f"p{first:%Y%m%d}")
+        )
