@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gateway.store.engine import Database
-from gateway.store.partitions import HISTORY, SPAN, drop_past, make_ahead, week_of
+from gateway.store.partitions import (
+    HISTORY,
+    SPAN,
+    drop_past,
+    lock_not_granted,
+    make_ahead,
+    week_of,
+)
 from gateway.values.clock import id_floor, utcnow
 from worker.retention import drop_history, prune_history
 
@@ -222,9 +229,6 @@ async def prepare(db: Database, now: datetime) -> None:
                 await conn.exec_driver_sql(sql)
 
 
-_LOCK = "lock timeout"  # PostgreSQL's words when a statement waited past ``lock_timeout``
-
-
 async def _jobs(db: Database, now: datetime, figures: Figures, week: int) -> None:
     """One worker's retention jobs at ``now``, as the worker runs them."""
     # Each figure added once its call is back: two runners' jobs interleave.
@@ -240,7 +244,7 @@ async def _jobs(db: Database, now: datetime, figures: Figures, week: int) -> Non
         )
         figures.deleted += pruned.rows
     except Exception as error:  # the soak's faults: the next day's run goes on
-        if _LOCK in str(error):
+        if lock_not_granted(error):
             figures.lock_waits += 1
         else:
             figures.errors[type(error).__name__] += 1

@@ -54,6 +54,7 @@ __all__ = [
     "History",
     "attach_sql",
     "drop_past",
+    "lock_not_granted",
     "make_ahead",
     "pending_floor",
     "week_of",
@@ -245,6 +246,14 @@ _MAKE = text("SELECT history_make_partition(:table, :name, :low, :high)")
 _DROP = text("SELECT history_drop_partition(:table, :name)")
 
 
+def lock_not_granted(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL's for a lock not granted within ``lock_timeout``: told
+    by its SQLSTATE, not its words."""
+    return isinstance(error, DBAPIError) and (
+        getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+    )
+
+
 async def _serialised(db: Database, step: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """``step`` in a transaction of its own, the only one making or dropping partitions, which
     waits at most ``LOCK_TIMEOUT`` for a table's lock: tried again after a pause while a lock is
@@ -257,8 +266,7 @@ async def _serialised(db: Database, step: Callable[[AsyncConnection], Awaitable[
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
                 return await step(conn)
         except DBAPIError as exc:
-            not_granted = getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
-            if not not_granted or tried == LOCK_TRIES:
+            if not lock_not_granted(exc) or tried == LOCK_TRIES:
                 raise
         tried += 1
         await asyncio.sleep(LOCK_PAUSE_SECONDS)
@@ -312,24 +320,8 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
     dropped: list[str] = []
     through = None
     kept = None
-
-    async def drop(
-        conn: AsyncConnection, week: list[tuple[History, _Part]]
-    ) -> tuple[list[str], str | None]:
-        """The week's partitions dropped, and their names; or, with a delivery of it still
-        pending, none, and that one's partition."""
-        # Another worker's job may have dropped them while this one waited.
-        there = await _existing(conn, [p.name for _, p in week])
-        found = [(h, p) for h, p in week if p.name in there]
-        pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
-        if pending is not None:
-            return [], pending.name
-        for history, part in found:  # through the owner's function, as made (0079)
-            await conn.execute(_DROP, {"table": history.table, "name": part.name})
-        return [part.name for _, part in found], None
-
     for high in sorted(weeks)[:most]:
-        names, pending = await _serialised(db, functools.partial(drop, week=weeks[high]))
+        names, pending = await _serialised(db, functools.partial(_drop_week, week=weeks[high]))
         if pending is not None:
             kept = kept or pending
             continue
@@ -340,6 +332,22 @@ async def drop_past(db: Database, horizon: datetime, *, most: int = MOST_DROPPED
     before = [part.high for part in parts if part.low is None]
     whole_since = before[0] if before else min((p.high - SPAN for p in parts), default=horizon)
     return Dropped(tuple(dropped), through, kept, whole_since)
+
+
+async def _drop_week(
+    conn: AsyncConnection, week: list[tuple[History, _Part]]
+) -> tuple[list[str], str | None]:
+    """The week's partitions dropped, and their names; or, with a delivery of it still pending,
+    none, and that one's partition."""
+    # Another worker's job may have dropped them while this one waited.
+    there = await _existing(conn, [p.name for _, p in week])
+    found = [(h, p) for h, p in week if p.name in there]
+    pending = await _pending_in(conn, [p for h, p in found if h is _DELIVERIES])
+    if pending is not None:
+        return [], pending.name
+    for history, part in found:  # through the owner's function, as made (0079)
+        await conn.execute(_DROP, {"table": history.table, "name": part.name})
+    return [part.name for _, part in found], None
 
 
 async def _existing(conn: AsyncConnection, names: list[str]) -> set[str]:

@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from gateway.store import partitions
 from gateway.store.migrate import upgrade_async
 from gateway.store.partitions import (
     HISTORY,
     SPAN,
     Dropped,
     drop_past,
+    lock_not_granted,
     make_ahead,
     pending_floor,
     week_of,
@@ -294,3 +297,33 @@ async def test_a_drop_behind_a_long_transaction_lets_the_writes_asked_after_it_t
         assert sorted(dropped.partitions) == sorted(
             f"{h.table}_{week}" for h in HISTORY for week in ("before", f"p{first:%Y%m%d}")
         )
+
+
+async def test_a_drop_that_never_gets_its_lock_gives_up_with_an_error_told_by_its_sqlstate(
+    database_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Behind a transaction that outlasts every try, the drop gives up with PostgreSQL's error
+    for a lock not granted, which ``lock_not_granted`` tells by its SQLSTATE (the soak counts
+    such a drop as one that goes on next day); another error of the store is not one."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite's history is one table each: nothing is dropped")
+    monkeypatch.setattr(partitions, "LOCK_TRIES", 2)
+    monkeypatch.setattr(partitions, "LOCK_PAUSE_SECONDS", 0.0)
+    async with database_at("0079", database_url, tmp_path, request) as db:
+        first = week_of(utcnow()) + SPAN
+        now = first + SPAN + timedelta(days=90, hours=1)
+        await make_ahead(db, now)
+        async with db.engine.connect() as long:
+            await long.execute(text("LOCK TABLE events IN ROW EXCLUSIVE MODE"))
+            with pytest.raises(DBAPIError) as gave_up:
+                await drop_history(db, now=now, default_days=90)
+            await long.commit()
+        assert lock_not_granted(gave_up.value), gave_up.value
+        with pytest.raises(DBAPIError) as other:
+            async with db.read() as conn:
+                await conn.execute(text("SELECT 1/0"))
+        assert not lock_not_granted(other.value)
+        assert not lock_not_granted(RuntimeError("lock timeout"))
