@@ -35,6 +35,8 @@ class RedisStream(Broker):
 
     async def open(self, config: Any, reach: Reach) -> Any:
         from redis.asyncio import ConnectionPool, Redis  # only a worker with such an endpoint
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         url, kind = reach.url, dict[str, Any]()
         if reach.tls is not None:
@@ -42,8 +44,10 @@ class RedisStream(Broker):
             # whose scheme does not set redis-py's own TLS connection over the one given.
             url = "redis" + url[len("rediss") :]
             kind = {"connection_class": _named_connection(), "named": reach.tls}
+        # Tried once, whatever redis-py's default: the worker's schedule is the only retry, and
+        # an XADD resent after the server took it would add the event twice.
         pool = ConnectionPool.from_url(
-            url, socket_connect_timeout=5.0, retry_on_timeout=False, **kind
+            url, socket_connect_timeout=5.0, retry=Retry(NoBackoff(), 0), **kind
         )
         client = Redis.from_pool(pool)  # closed with the client
         await client.ping()

@@ -50,7 +50,9 @@ async def aws_client(service: str, config: Any, reach: Reach) -> Any:
         config=AioConfig(
             connect_timeout=5,
             read_timeout=10,
-            retries={"max_attempts": 1},
+            # Tried once: the worker's schedule is the only retry, and logs each try. A resend
+            # under it (botocore's default) would put a message the broker took on it twice.
+            retries={"total_max_attempts": 1},
             connector_args={"resolver": Judged(allow_loopback=reach.allow_loopback)},
         ),
     )
