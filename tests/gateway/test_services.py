@@ -20,7 +20,7 @@ from gateway.redis_client import ANSWER_WITHIN
 from gateway.services import Services, open_services
 from gateway.values.settings import Settings
 from gateway.wakes import Waker
-from tests.fixtures.core import asgi_client, running_app, wait_until
+from tests.fixtures.core import STALLED_REDIS, asgi_client, running_app, wait_until
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.redis import RedisServer, stalled
 from tests.fixtures.webhooks import make_endpoint
@@ -33,7 +33,11 @@ async def test_a_gateway_started_without_redis_serves_and_wakes_the_workers_once
 ) -> None:
     private_redis.stop()
     chosen = settings.model_copy(
-        update={"redis_url": private_redis.url, "allow_private_webhook_urls": True}
+        update={
+            "redis_url": private_redis.url,
+            "allow_private_webhook_urls": True,
+            **STALLED_REDIS,
+        }
     )
     async with running_app(chosen) as app, asgi_client(app) as http:
         merchant = await make_merchant()
@@ -73,7 +77,11 @@ async def test_a_stalled_redis_holds_the_gateways_stop_no_longer_than_its_bounds
     """Sends made while Redis answers nothing: each leaves a wake and a key's request count to
     send, and the lifespan's end sends both, each waiting ``ANSWER_WITHIN`` at most."""
     chosen = settings.model_copy(
-        update={"redis_url": private_redis.url, "allow_private_webhook_urls": True}
+        update={
+            "redis_url": private_redis.url,
+            "allow_private_webhook_urls": True,
+            **STALLED_REDIS,
+        }
     )
     loop = asyncio.get_running_loop()
     with stalled(private_redis):

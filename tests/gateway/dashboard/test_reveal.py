@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 from gateway.store.engine import Database
 from gateway.store.models import ApiKeyRow, WebhookEndpoint, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import running_app
+from tests.fixtures.core import STALLED_REDIS, running_app
 from tests.fixtures.dashboard import SignUp, dashboard_client, sign_up_on
 from tests.fixtures.redis import RedisServer, stalled
 from tests.fixtures.webhooks import Receiver
@@ -103,7 +103,7 @@ async def test_with_redis_answering_nothing_the_post_shows_the_key_itself(
 ) -> None:
     """Nothing to stash it in (``reveal.stash`` waits ``ANSWER_WITHIN`` at most): the POST
     answers with the page, and the key is still made once."""
-    chosen = settings.model_copy(update={"redis_url": private_redis.url})
+    chosen = settings.model_copy(update={"redis_url": private_redis.url, **STALLED_REDIS})
     async with running_app(chosen) as app, dashboard_client(app) as client:
         account = await sign_up_on(client)
         with stalled(private_redis):

@@ -26,7 +26,13 @@ from gateway.store.models import Mail, Topup, table_of
 from gateway.values.clock import utcnow
 from gateway.values.settings import Settings
 from keys import Sealer
-from tests.fixtures.core import TEST_SECRET, live_server, local_client, make_settings
+from tests.fixtures.core import (
+    STALLED_REDIS,
+    TEST_SECRET,
+    live_server,
+    local_client,
+    make_settings,
+)
 from tests.fixtures.merchants import MakeMerchant, MerchantKey, add_member, assert_ledger_balanced
 from tests.fixtures.policies import gateway_processes, set_policy
 from tests.fixtures.redis import stalled
@@ -158,7 +164,7 @@ def _capped(settings: Settings) -> Settings:
 async def test_while_redis_stalls_no_approval_mail_goes_and_the_sends_stay_decidable(
     database_url: str, db: Database, make_merchant: MakeMerchant, private_redis: RedisServer
 ) -> None:
-    settings = make_settings(database_url, private_redis.url)
+    settings = make_settings(database_url, private_redis.url, **STALLED_REDIS)
     agent, approver = await _agent_and_approver(db, make_merchant)
     async with live_server(settings) as root:
         api = f"{root}/api/public/v1"

@@ -18,7 +18,7 @@ from gateway.redis_server import RedisServer
 from gateway.store.engine import Database
 from gateway.store.models import Event, Mail, Topup, table_of
 from gateway.values.settings import Settings
-from tests.fixtures.core import live_server, local_client, make_settings
+from tests.fixtures.core import STALLED_REDIS, live_server, local_client, make_settings
 from tests.fixtures.merchants import MakeMerchant
 from tests.fixtures.policies import set_policy
 from tests.fixtures.redis import stalled
@@ -158,7 +158,7 @@ async def test_a_burst_while_redis_stalls_holds_every_mail_it_cannot_count(
     """100 live one-cent sends, 50 at a time, to one address while the gateway's Redis is
     stopped (so every count misses the limiter's deadline): every send delivers, and no more
     mails go than the cap (5 an hour), never one past it because a count could not be made."""
-    settings = make_settings(database_url, private_redis.url)
+    settings = make_settings(database_url, private_redis.url, **STALLED_REDIS)
     cap = settings.voucher_mails_per_recipient_per_hour
     merchant = await make_merchant("live", balance_cents=10_000)
     async with (
