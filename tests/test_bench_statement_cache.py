@@ -19,9 +19,6 @@ def test_the_cache_off_is_a_figure_beside_the_cache_on(postgres_server: str) -> 
         timeout=280,
         AITOPUP_BENCH_CACHE_ROUNDS="1",
         AITOPUP_BENCH_STORES="postgres",
-        # The slowest loops of any bench (every statement parsed again, on pools of two): a
-        # half-second window on a machine busy with the rest of the run saw no send answered.
-        BENCH_SECONDS="2",
     )
     assert "Traceback" not in report
     prefix = "send postgres, "
