@@ -7,9 +7,6 @@ The far sides are on 127.0.0.1 and count what reaches them: an AWS endpoint that
 request and answers ``500`` (which botocore resends by default), and a Redis that takes an
 ``XADD`` and closes the connection before it answers."""
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,6 +20,7 @@ from gateway.webhooks.destinations.clients import Clients
 from gateway.webhooks.destinations.eventbridge import EVENTBRIDGE, EventBridgeConfig
 from gateway.webhooks.destinations.redis_stream import REDIS_STREAM, RedisStreamConfig
 from gateway.webhooks.destinations.sqs import SQS, SqsConfig
+from tests.fixtures.brokers import redis_stand_in
 from tests.fixtures.stand_ins import served
 
 MESSAGE = Message("evt_1", b'{"type":"webhook.test"}', {"webhook-id": "evt_1"})
@@ -67,36 +65,13 @@ async def test_an_aws_publish_answered_with_a_server_error_is_sent_once(kind: st
     assert aws.requests == 1
 
 
-@contextlib.asynccontextmanager
-async def _redis_dropping_xadd() -> AsyncIterator[tuple[int, list[bytes]]]:
-    """A Redis that answers a connect's commands and drops the connection on an ``XADD``."""
-    commands: list[bytes] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            while line := await reader.readline():
-                if line.startswith(b"*"):
-                    parts = [await reader.readline() for _ in range(2 * int(line[1:]))]
-                    command = parts[1].strip().upper()
-                    commands.append(command)
-                    if command == b"XADD":
-                        break  # taken, and the connection dropped before the answer
-                    writer.write(b"+PONG\r\n" if command == b"PING" else b"+OK\r\n")
-                    await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    async with server:
-        yield server.sockets[0].getsockname()[1], commands
-
-
 async def test_a_redis_xadd_whose_connection_drops_is_sent_once() -> None:
-    async with _redis_dropping_xadd() as (port, commands):
-        config = RedisStreamConfig(url=f"redis://127.0.0.1:{port}/0", stream="s")
+    async with redis_stand_in(drop_on=b"XADD") as redis:
+        config = RedisStreamConfig(url=f"redis://127.0.0.1:{redis.port}/0", stream="s")
         clients = Clients(allow_loopback=True)
         try:
             with pytest.raises(DestinationError):
                 await clients.publish(REDIS_STREAM, "d", config, MESSAGE, 10)
         finally:
             await clients.aclose()
-    assert commands.count(b"XADD") == 1
+    assert redis.commands.count(b"XADD") == 1

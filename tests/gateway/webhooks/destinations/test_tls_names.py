@@ -31,7 +31,7 @@ from gateway.webhooks.destinations.pubsub import PUBSUB, PubSubConfig
 from gateway.webhooks.destinations.rabbitmq import RABBITMQ, RabbitMqConfig
 from gateway.webhooks.destinations.redis_stream import REDIS_STREAM, RedisStreamConfig
 from gateway.webhooks.urls import NAME_REFUSED
-from tests.fixtures.brokers import NatsServer, cut_proxy
+from tests.fixtures.brokers import NatsServer, cut_proxy, redis_stand_in
 from tests.fixtures.stand_ins import served
 from tests.fixtures.tls import self_signed
 
@@ -79,31 +79,6 @@ def certificates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     return {"named": named, "other": other, "folder": tmp_path / "named"}
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Enough of Redis's protocol for a connect and a probe: every command answered."""
-    with contextlib.suppress(Exception):
-        while line := await reader.readline():
-            if line.startswith(b"*"):
-                parts = [await reader.readline() for _ in range(2 * int(line[1:]))]
-                command = parts[1].strip().upper()
-                writer.write(
-                    b"+none\r\n"
-                    if command == b"TYPE"
-                    else b"+PONG\r\n"
-                    if command == b"PING"
-                    else b"+OK\r\n"
-                )
-                await writer.drain()
-    writer.close()
-
-
-@contextlib.asynccontextmanager
-async def _redis(tls: Any) -> AsyncIterator[int]:
-    server = await asyncio.start_server(_answer, "127.0.0.1", 0, ssl=tls)
-    async with server:
-        yield server.sockets[0].getsockname()[1]
-
-
 @contextlib.asynccontextmanager
 async def _far_side(
     kind: str, certs: dict[str, Any], which: str, moto: str
@@ -112,8 +87,8 @@ async def _far_side(
     destination naming it by ``NAME``."""
     tls = certs[which]
     if kind == "rediss":
-        async with _redis(tls) as port:
-            yield RedisStreamConfig(url=f"rediss://{NAME}:{port}/0", stream="s")
+        async with redis_stand_in(tls) as redis:
+            yield RedisStreamConfig(url=f"rediss://{NAME}:{redis.port}/0", stream="s")
     elif kind == "amqps":
         async with cut_proxy(RABBIT_PORT, tls=tls) as proxy:
             url = f"amqps://guest:guest@{NAME}:{proxy.port}/%2F"
