@@ -53,3 +53,13 @@ async def test_a_refused_request_is_counted_by_what_it_answered(receiver: Receiv
     )
     assert result.errors == result.requests > 0
     assert result.seen == {"429 2208": result.errors}
+
+
+async def test_a_window_no_reply_came_back_in_is_taken_again_longer(receiver: Receiver) -> None:
+    # Every reply takes longer than wrk's shortest window (a second), as a loaded machine's did.
+    receiver.respond = lambda _: Reply(delay=1.3)
+    result = await asyncio.to_thread(
+        wrk.closed_loop, receiver.url, clients=2, seconds=1, body=b'{"hello": "world"}'
+    )
+    assert result.requests > 0 and result.errors == 0
+    assert result.seconds >= 2  # the window it took, not the one it was given
