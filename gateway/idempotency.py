@@ -18,20 +18,32 @@ any other write as a statement of its own (``claim``); either way the row is cou
 returned (SQLite's RETURNING costs a write a third again). A concurrent duplicate blocks on the
 unique index (PostgreSQL) or on the write lock (SQLite) until the first commits, then finds the
 stored reply (``taken``): one debit, however many duplicates.
+
+A payment that is one plan and nothing after it (a send) writes its answer instead as the plan's
+last step (``answer_step``): the claim and the answer in one row, inserted once the debit took
+the money, so the key's request is one statement, autocommitted, and its wallet's row is locked
+for that statement alone rather than across two more trips. Its answer is sealed before the plan
+runs, and the values only the plan computes (the balances after it, whether a mail was written)
+are kept beside it in clear (``filled``: figures the wallets and the ledger keep in clear too);
+``fill`` puts them into the answer, for the first reply and every replay alike. A duplicate's
+insert finds the key taken (``UniqueViolated``), which undoes its whole statement, the debit
+with it, and the stored reply is read as after a claim (``taken``).
 """
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String, Text, insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from keys import Sealer, SealError
 
 from .store.compose import NO_REFS, Refs
-from .store.expressions import param, upsert
+from .store.expressions import from_rows, json_object, param, upsert
 from .store.models import IdempotencyRecord, table_of
 from .store.raw import Conn, Construct, Statement, raw
 from .store.types import UTCDateTime
@@ -40,13 +52,17 @@ from .values.codes import CATALOGUE
 from .values.outcome import ApiError, Outcome
 
 __all__ = [
+    "ANSWER_PARAMS",
     "CLAIM_PARAMS",
     "REPLAYED_HEADER",
     "Claimed",
     "KeyHolder",
+    "answer_params",
+    "answer_step",
     "claim",
     "claim_params",
     "claim_step",
+    "fill",
     "fingerprint",
     "forget",
     "parse_key",
@@ -108,15 +124,16 @@ def fingerprint(operation: str, body: Any) -> str:
 
 
 _STORED = Statement(
-    """SELECT request_hash, status_code, response_body, created_at < :cutoff AS expired
+    """SELECT request_hash, status_code, response_body, filled, created_at < :cutoff AS expired
     FROM idempotency_keys WHERE api_key_id = :api_key_id AND env = :env AND key = :key""",
-    ("request_hash", "status_code", "response_body", "expired"),
+    ("request_hash", "status_code", "response_body", "filled", "expired"),
 )
 _FORGET = Statement(
     "DELETE FROM idempotency_keys WHERE api_key_id = :api_key_id AND env = :env AND key = :key"
 )
 _RECORD = Statement(
-    """UPDATE idempotency_keys SET status_code = :status_code, response_body = :response_body
+    """UPDATE idempotency_keys SET status_code = :status_code, response_body = :response_body,
+        filled = NULL
     WHERE api_key_id = :api_key_id AND env = :env AND key = :key"""
 )
 
@@ -126,18 +143,35 @@ def _context(merchant_id: str, api_key_id: str, env: str, key: str) -> str:
 
 
 def _opened(
-    sealer: Sealer, stored: str, merchant_id: str, api_key_id: str, env: str, key: str
+    sealer: Sealer,
+    stored: str,
+    filled: str | None,
+    merchant_id: str,
+    api_key_id: str,
+    env: str,
+    key: str,
 ) -> Outcome:
     """Rows written before outcomes were sealed hold their envelope in clear, and rows kept
     from before idempotency keys were the API key's (migration 0008) are sealed to the merchant,
-    env and key alone; both are gone once their TTL has passed."""
+    env and key alone; both are gone once their TTL has passed. An answer its plan wrote has
+    its plan's values put in (``fill``)."""
     if stored.startswith("{"):
         return Outcome.from_stored(stored)
     try:
         opened = sealer.open(stored, context=_context(merchant_id, api_key_id, env, key))
     except SealError:
         opened = sealer.open(stored, context=f"idempotency:{merchant_id}:{env}:{key}")
-    return Outcome.from_stored(opened)
+    outcome = Outcome.from_stored(opened)
+    return outcome if filled is None else fill(outcome, json.loads(filled))
+
+
+def fill(outcome: Outcome, values: Mapping[str, Any]) -> Outcome:
+    """``outcome`` (sealed before its plan ran) with the values its plan computed put into its
+    ``data``, each in its own place: a value the plan left NULL keeps what the answer said
+    without it (a mail not written stays ``off``). The first reply and a replay are both made
+    so, and alike."""
+    data = {**outcome.data, **{name: value for name, value in values.items() if value is not None}}
+    return dataclasses.replace(outcome, data=data)
 
 
 async def claim(
@@ -201,7 +235,8 @@ async def taken(
     if row["status_code"] is None or row["response_body"] is None:
         # Only reachable if a reply was never recorded, which the claiming transaction forbids.
         raise ApiError(Code.INTERNAL_ERROR)
-    return _opened(sealer, row["response_body"], merchant_id, api_key_id, env, key)
+    filled = row["filled"]
+    return _opened(sealer, row["response_body"], filled, merchant_id, api_key_id, env, key)
 
 
 class Claimed(Exception):
@@ -257,6 +292,48 @@ def claim_step(refs: Refs) -> Construct:
 # The same claim as a statement of its own, for a write that is no plan (``claim``).
 _CLAIM = Statement.of(claim_step(NO_REFS))
 
+# The answer step's parameters beyond the claim's: the answer's status and its sealed text.
+ANSWER_PARAMS = CLAIM_PARAMS | {"answer_status", "answer_sealed"}
+
+
+def answer_params(
+    sealer: Sealer,
+    holder: KeyHolder,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    outcome: Outcome,
+) -> dict[str, Any]:
+    """``answer_step``'s parameters: ``holder``'s key ``key`` taken for this request, with
+    ``outcome`` (the answer as it stands before the plan ran) sealed as ``record`` seals one."""
+    scope = (holder.merchant_id, holder.key_id, holder.env, key)
+    return {
+        **_claiming(*scope, request_hash, now),
+        "answer_status": CATALOGUE[outcome.code].http_status,
+        "answer_sealed": sealer.seal(outcome.stored(), context=_context(*scope)),
+    }
+
+
+def answer_step(
+    refs: Refs, *, after: ColumnElement[bool], filled: Mapping[str, ColumnElement[Any]]
+) -> Construct:
+    """The key taken and its answer kept in one row, once ``after`` holds (the debit took the
+    money), as a plan's last step: a plain insert, so a row already there for the key fails the
+    whole statement (``UniqueViolated``) and undoes the rest. ``filled``: the plan's values the
+    answer is given on replay, by name (``fill``), kept as JSON text."""
+    row: dict[str, ColumnElement[Any]] = {
+        "merchant_id": param("claim_merchant_id", String),
+        "api_key_id": param("claim_api_key_id", String),
+        "env": param("claim_env", String),
+        "key": param("claim_key", String),
+        "request_hash": param("claim_hash", String),
+        "created_at": param("claim_at", UTCDateTime()),
+        "status_code": param("answer_status", Integer),
+        "response_body": param("answer_sealed", Text),
+        "filled": json_object(filled),
+    }
+    return from_rows(insert(_I), [row], where=after)
+
 
 async def record(
     conn: Conn,
@@ -303,7 +380,7 @@ _PUT = Statement(
         :response_body)
     ON CONFLICT (api_key_id, env, key) DO UPDATE SET request_hash = excluded.request_hash,
         created_at = excluded.created_at, status_code = excluded.status_code,
-        response_body = excluded.response_body"""
+        response_body = excluded.response_body, filled = NULL"""
 )
 
 
@@ -331,7 +408,8 @@ async def peek(
         raise ApiError(Code.IDEMPOTENCY_KEY_REUSED)
     if row["response_body"] is None:
         return None
-    return _opened(sealer, row["response_body"], merchant_id, api_key_id, env, key)
+    filled = row["filled"]
+    return _opened(sealer, row["response_body"], filled, merchant_id, api_key_id, env, key)
 
 
 async def put(

@@ -32,8 +32,9 @@ ENTRIES = {
     # the hourly count it shares with operational events, which a key's thresholds read (+2).
     # The treasury's settings (+1); the payload filter's rule and its SQL (+2). How each kind of
     # hold closes with its key, beside the tables (``store.held``, +1). The settings' limits, a
-    # module of their own (+1).
-    "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 706),
+    # module of their own (+1). What a plan's step may use of the steps before it
+    # (``store.refs``, +1).
+    "gateway.cli.api_keys": (("stripe", "zxcvbn", "alembic", "uvicorn"), 707),
     "gateway.cli.serving": (("stripe", "zxcvbn", "alembic", "sqlalchemy", "mcp"), 400),
     # Its routes' 402s carry MPP's and x402's offers: their models (about 50 modules) load too.
     # Payments to sellers: their tables, their events and the payee rule are modules (+3); the
@@ -65,7 +66,8 @@ ENTRIES = {
     # (+1); the kinds' registry and a link's door a package of their own, above every kind
     # (``gateway.holds``, +1); a history week's name and bounds, made in one place
     # (``store.partitions``), which the lease's floor reads (+1); the settings' limits, a module
-    # of their own (``values.limit_settings``, +1).
+    # of their own (``values.limit_settings``, +1); what a plan's step may use of the steps
+    # before it (``store.refs``, +1).
     "gateway.app": (
         (
             "stripe",
@@ -81,7 +83,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1407,
+        1408,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -131,10 +133,10 @@ ENTRIES = {
     # a held send's first try and the list of top-ups (+5); how each kind of hold closes (+1);
     # ``http`` a destination type of the registry's (+1); a history week's name and bounds,
     # made in one place (``store.partitions``, +1); the settings' limits, a module of their own
-    # (+1).
+    # (+1); what a plan's step may use of the steps before it (``store.refs``, +1).
     "gateway.mcp.stdio": (
         ("stripe", "zxcvbn", "alembic", "fpdf", "gateway.app", "gateway.described"),
-        1444,
+        1445,
     ),
 }
 

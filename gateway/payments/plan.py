@@ -31,10 +31,26 @@ from ..policies import spend
 from ..store.compose import Build, Refs, Step, steps
 from ..store.raw import Construct
 
-__all__ = ["CLAIM", "DEBIT", "Announcing", "BalanceLow", "Paying", "given", "payment_steps"]
+__all__ = [
+    "ANSWER",
+    "CLAIM",
+    "DEBIT",
+    "Announcing",
+    "BalanceLow",
+    "Filled",
+    "Paying",
+    "given",
+    "payment_steps",
+]
 
 DEBIT = "debit"  # the step every other step of a payment depends on
 CLAIM = "claim"  # an idempotency key's claim, which the debit waits on
+ANSWER = "answer"  # or the key taken with its answer, last (``idempotency.answer_step``)
+
+# What a payment's answer takes from its plan, by name in the answer's ``data``: a step and a
+# column of the row it returned (``idempotency.fill``; NULL, so left as the answer says, when
+# the step returned none).
+Filled = dict[str, tuple[str, str]]
 
 
 class Paying(TypedDict):
@@ -60,12 +76,17 @@ Announcing = outbox.EventParams
 _EVERY = frozenset(Paying.__required_keys__ | BalanceLow.__required_keys__)
 
 
-def given(windows: Sequence[str], *parts: Collection[str], claimed: bool = False) -> frozenset[str]:
+def given(
+    windows: Sequence[str], *parts: Collection[str], claimed: bool = False, answered: bool = False
+) -> frozenset[str]:
     """The names a payment counted in ``windows`` supplies: every payment's, those of each of
-    its ``parts`` (a part's ``__required_keys__``), and, ``claimed``, its key's claim's."""
+    its ``parts`` (a part's ``__required_keys__``), and, ``claimed``, its key's claim's, or,
+    ``answered``, its key's answer's."""
     supplied = set(_EVERY).union(*parts)
     if claimed:
         supplied.update(idempotency.CLAIM_PARAMS)
+    if answered:
+        supplied.update(idempotency.ANSWER_PARAMS)
     for name in windows:
         supplied.update(spend.window_params(name))
     return frozenset(supplied)
@@ -82,6 +103,7 @@ def payment_steps(
     locks: Iterable[Step] = (),
     debits: bool = True,
     claimed: bool = False,
+    answered: Filled | None = None,
 ) -> list[Step]:
     """The payment's steps: a rolling window's lock (``spend.lock_steps``), the kind's own
     ``locks`` (a wallet its ``writes`` make a grant in, settled: ``grants.settle_steps``), with
@@ -96,8 +118,16 @@ def payment_steps(
     the merchant's own card or key): the debit's place is the wallet's unfrozen gate
     (``ledger.unfrozen_gate``), so a frozen environment still writes nothing and the windows
     still count the amount, but the wallet is not debited and no entry, level or refill is
-    written."""
+    written.
+
+    ``answered``: under an idempotency key, whose claim and answer are one row written last
+    (``idempotency.answer_step``, after everything else the plan writes), with these values of
+    the plan put into the answer (``Filled``); the payment is then this one statement."""
+    assert not (claimed and answered is not None), "a key is claimed first or answered last"
     claim: list[Step] = []
+    answer: list[Step] = []
+    if answered is not None:
+        answer.append(Step(ANSWER, functools.partial(_answer, answered), counted=True))
     debit: Build = ledger.unfrozen_gate
     if debits:
         debit = functools.partial(ledger.conditional_debit, entries=debited, unfrozen=True)
@@ -122,6 +152,7 @@ def payment_steps(
             *writes,
             outbox.event_steps("event", after=lambda r: r.after(DEBIT)) if event else [],
             then,
+            answer,
         )
     return steps(
         # Statements of their own, before the plan's: the windows' lock first, as every
@@ -137,7 +168,13 @@ def payment_steps(
         alerts.balance_low_steps(DEBIT),
         refills.refill_steps(DEBIT),
         then,
+        answer,
     )
+
+
+def _answer(answered: Filled, refs: Refs) -> Construct:
+    filled = {name: refs.maybe(step, column) for name, (step, column) in answered.items()}
+    return idempotency.answer_step(refs, after=refs.after(DEBIT), filled=filled)
 
 
 def _after_claim(build: Build) -> Build:

@@ -57,6 +57,7 @@ from sqlalchemy.types import TypeEngine
 
 from .expressions import one_of, param
 from .raw import Construct, Raw, Statement
+from .refs import NO_REFS, Refs
 
 __all__ = ["NO_REFS", "Applied", "Build", "Plan", "PlanError", "Refs", "Step", "steps"]
 
@@ -71,39 +72,6 @@ def _require(holds: bool, message: str) -> None:
     if not holds:
         raise PlanError(message)
 
-
-class Refs:
-    """What a step's construct may use of the steps before it."""
-
-    def col(self, step: str, column: str) -> ColumnElement[Any]:
-        """The value ``column`` of the row ``step`` returned."""
-        raise NotImplementedError
-
-    def after(self, step: str) -> ColumnElement[bool]:
-        """True once ``step`` returned a row: for a step that uses none of its values."""
-        raise NotImplementedError
-
-    def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
-        """``column`` is one of the values ``returned`` of the rows ``step`` (a many-row step)
-        returned."""
-        raise NotImplementedError
-
-    def row(self, column: str) -> ColumnElement[Any]:
-        """In a plan run once per row (``Plan(each_row=…)``): that row's ``column``."""
-        raise NotImplementedError
-
-
-class _NoRefs(Refs):
-    """For a construct run on its own: there is no earlier step."""
-
-    def col(self, step: str, column: str) -> ColumnElement[Any]:
-        raise AssertionError(f"a statement run on its own cannot use step {step}")
-
-    def after(self, step: str) -> ColumnElement[bool]:
-        return true()
-
-
-NO_REFS: Refs = _NoRefs()
 
 Build = Callable[[Refs], Construct]
 
@@ -151,6 +119,9 @@ class _CteRefs(Refs):
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
         return column.in_(select(self.ctes[step].c[returned]))
 
+    def maybe(self, step: str, column: str) -> ColumnElement[Any]:
+        return select(self.ctes[step].c[column]).scalar_subquery()
+
     def row(self, column: str) -> ColumnElement[Any]:
         _require(self.rows is not None, "a plan of one run has no row")
         assert self.rows is not None
@@ -166,6 +137,7 @@ class _Ordered:
     sources: set[str] = field(default_factory=set)
     binds: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     lists: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
+    maybes: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     names: set[str] = field(default_factory=set)  # what it binds from the caller's parameters
     labels: tuple[str, ...] = ()  # its columns' names in the one statement's row
 
@@ -200,6 +172,14 @@ class _BindRefs(Refs):
         assert self.current is not None
         self.current.sources.add(step)
         return true()
+
+    def maybe(self, step: str, column: str) -> ColumnElement[Any]:
+        assert self.current is not None
+        name = f"{step}__{column}__maybe"
+        self.current.maybes.append((name, step, column))
+        returned = self._built[step].exported_columns
+        _require(column in returned, f"{self.current.step.name} uses values of {step}")
+        return param(name, returned[column].type)
 
     def among(self, column: ColumnElement[Any], step: str, returned: str) -> ColumnElement[bool]:
         assert self.current is not None
@@ -272,6 +252,7 @@ class Plan:
             refs.current.labels = tuple(f"{step.name}__{c}" for c in statement.columns)
             refs.current.names = _bound(construct) - {name for name, _, _ in refs.current.binds}
             refs.current.names -= {name for name, _, _ in refs.current.lists}
+            refs.current.names -= {name for name, _, _ in refs.current.maybes}
             refs.current.names -= set(self.each_row or ())
             ordered.append(refs.current)
         return ordered
@@ -313,9 +294,9 @@ class Plan:
                 continue
             missing = required - reaches[step.name]
             _require(not missing, f"step {step.name} does not depend on {missing}")
-            for _, source, _ in item.binds:
+            for _, source, _ in (*item.binds, *item.maybes):
                 _require(not self._step(source).many, f"{step.name} uses one row of {source}")
-            for _, source, _ in (*item.binds, *item.lists):
+            for _, source, _ in (*item.binds, *item.lists, *item.maybes):
                 _require(not self._step(source).counted, f"{step.name} uses values of {source}")
 
     @property
@@ -450,12 +431,14 @@ class Plan:
                     out[item.step.name] = []
                     continue
             bound = params
-            if item.binds or item.lists:
+            if item.binds or item.lists or item.maybes:
                 bound = {**params}
                 for name, source, column in item.binds:
                     bound[name] = out[source][0][column]
                 for name, source, column in item.lists:
                     bound[name] = [row[column] for row in out[source]]
+                for name, source, column in item.maybes:
+                    bound[name] = out[source][0][column] if out[source] else None
             rows: Rows
             if item.step.counted:
                 rows = [{} for _ in range(await db.count(item.statement, bound))]

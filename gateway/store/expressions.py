@@ -1,7 +1,8 @@
 """SQL pieces that render per store, for the steps of a plan (``compose``) and the writes
 outside one: a typed parameter, an upsert, a fixed name, a column one of a list parameter, a
-CTE run once, JSON text into a JSON column, an INSERT of rows given as mappings. Each is one
-construct; where the stores' SQL differs, it compiles to each store's own."""
+CTE run once, JSON text into a JSON column, a JSON object's text, an INSERT of rows given as
+mappings. Each is one construct; where the stores' SQL differs, it compiles to each store's
+own."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ __all__ = [
     "const",
     "from_floor",
     "from_rows",
+    "json_object",
     "json_text",
     "materialized",
     "one_of",
@@ -153,6 +155,37 @@ def _json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> s
 
 def json_text(text: ColumnElement[Any]) -> ColumnElement[Any]:
     return _JsonText(text)
+
+
+class _JsonObject(ColumnElement[Any]):
+    """A JSON object's text, built by the store from names and values: PostgreSQL's
+    ``json_build_object`` as text, SQLite's ``json_object``."""
+
+    inherit_cache = True
+    _traverse_internals = [("values", InternalTraversal.dp_clauseelement_list)]  # noqa: RUF012
+
+    def __init__(self, pairs: Mapping[str, ColumnElement[Any]]) -> None:
+        self.values = [item for name, value in pairs.items() for item in (const(name), value)]
+
+
+def _json_object_args(element: _JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
+    return ", ".join(compiler.process(value, **kw) for value in element.values)
+
+
+@compiles(_JsonObject, "postgresql")
+def _json_object_postgresql(element: _JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(json_build_object({_json_object_args(element, compiler, **kw)}) AS TEXT)"
+
+
+@compiles(_JsonObject, "sqlite")
+def _json_object_sqlite(element: _JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_object({_json_object_args(element, compiler, **kw)})"
+
+
+def json_object(pairs: Mapping[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+    """The text of a JSON object of ``pairs`` (names written into the SQL, never from outside),
+    as the store builds it: a number stays a number, NULL is ``null``."""
+    return _JsonObject(pairs)
 
 
 _I = TypeVar("_I", bound=Insert)

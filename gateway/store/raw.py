@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import UpdateBase
 
-__all__ = ["CheckViolated", "Conn", "Construct", "Raw", "Statement", "raw"]
+__all__ = ["CheckViolated", "Conn", "Construct", "Raw", "Statement", "UniqueViolated", "raw"]
 
 
 class CheckViolated(Exception):
@@ -40,7 +40,18 @@ class CheckViolated(Exception):
         self.name = name
 
 
+class UniqueViolated(Exception):
+    """A statement would have written a second row of ``table`` under one of its unique keys,
+    so it changed nothing: an idempotency key's answer written last in its payment's plan finds
+    the key taken (``idempotency.answer_step``)."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
+
+
 _SQLITE_CHECK = "CHECK constraint failed: "
+_SQLITE_UNIQUE = "UNIQUE constraint failed: "
 
 # What ``Statement.of`` takes: a Core INSERT, UPDATE or DELETE (with RETURNING or not) or SELECT.
 Construct = UpdateBase | Select[Any]
@@ -155,11 +166,14 @@ def _constants(compiled: Any) -> dict[str, Any]:
     return {names[bind]: bind.value for bind in compiled.binds.values() if not bind.required}
 
 
-def _violated(exc: sqlite3.IntegrityError) -> CheckViolated | None:
-    """A CHECK constraint's refusal as ``CheckViolated``; none for any other integrity error."""
+def _violated(exc: sqlite3.IntegrityError) -> CheckViolated | UniqueViolated | None:
+    """A CHECK constraint's refusal as ``CheckViolated``, a unique key's as ``UniqueViolated``
+    (SQLite names its columns, ``table.column, …``); none for any other integrity error."""
     message = str(exc)
     if message.startswith(_SQLITE_CHECK):
         return CheckViolated(message.removeprefix(_SQLITE_CHECK))
+    if message.startswith(_SQLITE_UNIQUE):
+        return UniqueViolated(message.removeprefix(_SQLITE_UNIQUE).split(".", 1)[0])
     return None
 
 
@@ -207,6 +221,8 @@ class Raw:
             records = await self._driver.fetch(sql, *map(params.__getitem__, names))
         except asyncpg.CheckViolationError as exc:
             raise CheckViolated(exc.constraint_name or "") from None
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolated(exc.table_name or "") from None
         finally:
             self.in_statement = False
         return [dict(record) for record in records]
@@ -238,6 +254,8 @@ class Raw:
             status: str = await self._driver.execute(sql, *map(params.__getitem__, names))
         except asyncpg.CheckViolationError as exc:
             raise CheckViolated(exc.constraint_name or "") from None
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolated(exc.table_name or "") from None
         finally:
             self.in_statement = False
         return int(status.rsplit(" ", 1)[-1])  # the command tag: "INSERT 0 1", "UPDATE 3"

@@ -78,9 +78,9 @@ class Fulfilling(TypedDict):
     fulfil_due_at: datetime
 
 
-def given(sent: Transition, windows: Sequence[str], claimed: bool = False) -> frozenset[str]:
-    """The names a send of transition ``sent``, counted in ``windows`` (``claimed``: under an
-    idempotency key, its claim the plan's first step), supplies."""
+def given(sent: Transition, windows: Sequence[str], answered: bool = False) -> frozenset[str]:
+    """The names a send of transition ``sent``, counted in ``windows`` (``answered``: under an
+    idempotency key, taken with its answer as the plan's last step), supplies."""
     parts = [Sending.__required_keys__]
     if sent.deliver:
         parts.append(Crediting.__required_keys__)
@@ -88,7 +88,7 @@ def given(sent: Transition, windows: Sequence[str], claimed: bool = False) -> fr
         parts.append(Announcing.__required_keys__)
     if sent.fulfil:
         parts.append(Fulfilling.__required_keys__)
-    return plan.given(windows, *parts, claimed=claimed)
+    return plan.given(windows, *parts, answered=answered)
 
 
 def params(

@@ -8,6 +8,7 @@ Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): 
 the dashboard, MCP) render it and wake the workers for its rows after the commit.
 """
 
+import dataclasses
 import functools
 import json
 import logging
@@ -34,7 +35,7 @@ from ..ledger import alerts, grants, refills
 from ..ledger import service as ledger
 from ..mail import rows as mail
 from ..payments import once
-from ..payments.plan import DEBIT, payment_steps
+from ..payments.plan import DEBIT, Filled, payment_steps
 from ..policies import rules, spend, thresholds
 from ..store.compose import Plan, Refs, Step
 from ..store.engine import Database
@@ -149,10 +150,26 @@ def _insert_topup(refs: Refs, status: str, *, credited: bool) -> Construct:
 Windows = tuple[str, ...]  # the names of the send's spend windows
 
 
-def _send_steps(outcome: str, windows: Windows, claimed: bool = False) -> list[Step]:
+# What a send's answer takes from its plan (``payments.plan.Filled``): the merchant wallet's
+# balance after it, and a delivery's recipient's balance and its voucher mail's status (none
+# written: the answer's ``off`` stands).
+_FILLED: Filled = {"wallet_balance_cents": (DEBIT, "balance_cents")}
+_FILLED_DELIVERED: Filled = {
+    **_FILLED,
+    "new_balance_cents": ("recipient", "balance_cents"),
+    "mail": ("mail", "status"),
+}
+
+
+def _filled(sent: lifecycle.Transition) -> Filled:
+    return _FILLED_DELIVERED if sent.deliver else _FILLED
+
+
+def _send_steps(outcome: str, windows: Windows, answered: bool = False) -> list[Step]:
     """The send's writes for one outcome, a payment's (``payments.plan``): then the recipient's
-    credit (a delivery only), the top-up row and an upstream's work, among the payment's own.
-    A send held for approval is debited and counted like a delivered one, and credits no one."""
+    credit (a delivery only), the top-up row and an upstream's work, among the payment's own;
+    ``answered``, its idempotency key with its answer last. A send held for approval is debited
+    and counted like a delivered one, and credits no one."""
     debit, amount = ledger.merchant_wallet, ledger.amount
     sent = _sent(outcome)
     # The merchant wallet's entries: the debit moves its count of entries by as many.
@@ -171,7 +188,7 @@ def _send_steps(outcome: str, windows: Windows, claimed: bool = False) -> list[S
     credited = sent.deliver
     return payment_steps(
         windows,
-        claimed=claimed,
+        answered=_filled(sent) if answered else None,
         debited=len(own),
         writes=[
             lifecycle.deliver_steps(after=DEBIT) if credited else [],
@@ -184,11 +201,11 @@ def _send_steps(outcome: str, windows: Windows, claimed: bool = False) -> list[S
 
 
 @functools.cache
-def _send_plan(outcome: str, windows: Windows = (), claimed: bool = False) -> Plan:
+def _send_plan(outcome: str, windows: Windows = (), answered: bool = False) -> Plan:
     """The plan of ``_send_steps``, built with the names the send supplies for this outcome and
     these windows (``sending.given``): a step binding any other fails here."""
-    supplied = sending.given(_sent(outcome), windows, claimed)
-    return Plan(_send_steps(outcome, windows, claimed), given=supplied)
+    supplied = sending.given(_sent(outcome), windows, answered)
+    return Plan(_send_steps(outcome, windows, answered), given=supplied)
 
 
 # The send's outcome → its transition's target (``fulfilling`` leaves the top-up pending).
@@ -311,13 +328,6 @@ def send_params(
     return Prepared(outcome, params, shown, windows, alerting, fulfilment)
 
 
-def _wallet_after(applied: Any) -> int | None:
-    """The merchant wallet's balance after the send, as its debit returned it (a send that
-    fails at once is covered but takes nothing, so this is its balance too)."""
-    debited = applied.one(DEBIT)
-    return None if debited is None else int(debited["balance_cents"])
-
-
 def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
     """What a delivered send says of its voucher mail before its write: ``off`` (the send or
     the merchant turned it off), ``held`` (over a cap) or the status it is written with."""
@@ -327,43 +337,50 @@ def mail_word(caller: Caller, body: SendRequest, held: str | None) -> str:
 
 
 async def _apply(
-    tx: Raw, prepared: Prepared, body: SendRequest, public_base_url: str | None, claim: once.Claim
+    tx: Raw,
+    prepared: Prepared,
+    body: SendRequest,
+    public_base_url: str | None,
+    answering: once.Answering | None,
 ) -> once.Paid:
     outcome, params, voucher, windows, alerting, fulfilment = prepared
-    planned = _send_plan(outcome, windows, once.claimed(claim))
-    applied = await planned.run(tx, once.bound(params, claim))
-    if applied is None:
-        return await once.short(tx, params["wallet_id"], body.amount_cents, public_base_url)
-    recipient = applied.one("recipient") if outcome == statuses.DELIVERED else None
+    sent = _sent(outcome)
+    assert sent.code is not None
+    # The answer as it stands before the plan runs: what only the plan knows (``_filled``: a
+    # wallet that was debited, a null balance here) is put in after, as on every replay.
     data = SendData(
         voucher_code=voucher,
         platform=body.platform,
         amount_cents=body.amount_cents,
-        new_balance_cents=None if recipient is None else int(recipient["balance_cents"]),
-        wallet_balance_cents=_wallet_after(applied),
+        new_balance_cents=None,
+        wallet_balance_cents=None,
     ).model_dump()
     if fulfilment is not None:
         data["fulfilment"] = fulfilment
-    if recipient is not None:  # what was written: the mail's status, or none written
-        written = applied.one("mail")
-        data["mail"] = "off" if written is None else str(written["status"])
+    if sent.deliver:
+        data["mail"] = "off"  # unless the plan writes the voucher mail
+    answer = Outcome(sent.code, data, transaction_id=params["txn_id"], status=sent.status)
+    if answering is not None:
+        params.update(answering.params(answer))
+    planned = _send_plan(outcome, windows, answering is not None)
+    applied = await planned.run(tx, params)
+    if applied is None:
+        return await once.short(tx, params["wallet_id"], body.amount_cents, public_base_url)
+    filled = {}
+    for name, (step, column) in _filled(sent).items():
+        row = applied.one(step)
+        if row is not None:
+            filled[name] = row[column]
     deliveries = applied.ids("low_deliveries", refills.STEP)
     if outcome not in (statuses.PENDING, lifecycle.FULFILLING):
         deliveries = applied.ids("event_deliveries") + deliveries
-    if recipient is not None and params["mail_status"] == mail.QUEUED:
+    if sent.deliver and params["mail_status"] == mail.QUEUED:
         deliveries += applied.ids("mail")  # the voucher mail: outbox work like a delivery
     due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), params["txn_id"])
-    sent = _sent(outcome)
-    assert sent.code is not None
-    done = Outcome(
-        sent.code,
-        data,
-        transaction_id=params["txn_id"],
-        status=sent.status,
-        deliveries=deliveries,
-        handed_upstream=sent.fulfil,
+    done = dataclasses.replace(
+        idempotency.fill(answer, filled), deliveries=deliveries, handed_upstream=sent.fulfil
     )
-    return once.Paid(done, alerting if due else None)
+    return once.Paid(done, alerting if due else None, kept=answering is not None)
 
 
 async def send(
@@ -380,10 +397,11 @@ async def send(
     inline_seconds: float = 0.0,
     mail_held: str | None = None,
 ) -> Outcome:
-    """One transaction: the plan of the send's outcome, and with an idempotency key its claim
-    (the calling API key's own) and the outcome recorded for replays (a refusal of the store's
-    too, as Stripe replays it: the balance, a spend window). ``now``: the clock, for tests of
-    calendar windows.
+    """One plan of the send's outcome, and with an idempotency key the key (the calling API
+    key's own) taken with the answer for replays as its last step (``once.answered``: on
+    PostgreSQL the whole send one statement in autocommit); a refusal of the store's is kept
+    under the key too, as Stripe replays it (the balance, a spend window). ``now``: the clock,
+    for tests of calendar windows.
 
     The key's policy (scope, platform, recipient, per-send cap) is judged first, as the door
     judged revocation and expiry: a send the key may not make reads no stored reply and records
@@ -401,7 +419,7 @@ async def send(
     if caller.upstreams is not False:  # a merchant without upstreams pays no read for them
         provider = await work.provider_of(db, caller.merchant_id, caller.env, body.platform)
 
-    async def apply(tx: Raw, claim: once.Claim) -> once.Paid:
+    async def apply(tx: Raw, answering: once.Answering | None) -> once.Paid:
         paid = True
         if ask_new:
             known = rules.paid_window(email).bucket
@@ -418,13 +436,13 @@ async def send(
             inline_seconds=inline_seconds,
             mail_held=mail_held,
         )
-        return await _apply(tx, prepared, body, public_base_url, claim)
+        return await _apply(tx, prepared, body, public_base_url, answering)
 
     keyed = None
     if idempotency_key is not None:
         request_hash = idempotency.fingerprint(SEND, _canonical(body))
         keyed = once.Keyed(idempotency_key, request_hash, idempotency_ttl_seconds)
-    return await once.pay(
+    return await once.answered(
         db,
         sealer,
         caller,

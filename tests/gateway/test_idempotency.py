@@ -212,8 +212,9 @@ async def test_a_key_past_its_ttl_claims_again_and_its_send_debits_once_more(
     make_merchant: MakeMerchant, db: Database
 ) -> None:
     """A replay within the TTL answers the first send; past it the key is free again: the
-    claim in the send's plan finds the old row, which is forgotten in the same transaction,
-    and the send runs and is recorded under the key, its replay answering the second send."""
+    send's plan finds the old row under the key (its statement undone whole), which is
+    forgotten, and the send runs again and is kept under the key, its replay answering the
+    second send."""
     merchant = await make_merchant()
     caller = await authenticate(db, TEST_PEPPER.encode(), merchant.key)
     body = SendRequest.model_validate(SEND, context={"max_topup_cents": 100_000})

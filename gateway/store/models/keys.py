@@ -86,4 +86,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
+    # The values a keyed payment's own statement filled into its answer, as JSON text, when the
+    # rest was sealed before it ran (``idempotency.answer_step``): balances, a mail's status.
+    filled: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -18,7 +18,7 @@ from gateway.merchants.service import create_merchant
 from gateway.store import sqlite as store_sqlite
 from gateway.store.db import open_database
 from gateway.store.engine import Database
-from gateway.store.raw import Raw, Statement, raw
+from gateway.store.raw import Raw, Statement, UniqueViolated, raw
 from gateway.values.clock import utcnow
 from tests.fixtures.core import wait_until
 
@@ -418,7 +418,8 @@ async def test_postgres_joins_works_that_find_every_connection_taken(db: Databas
         assert len({row["tx"] for row in rows}) == 2
         refused = await each(database, [6, 7, 7, 8])
         assert refused[:2] == [6, 7] and refused[3] == 8
-        assert isinstance(refused[2], asyncpg.UniqueViolationError)
+        assert isinstance(refused[2], UniqueViolated)
+        assert refused[2].table == "joined_check"
         kept = await admin.fetch("SELECT n FROM joined_check ORDER BY n")
         assert [row["n"] for row in kept] == list(range(9))
 
