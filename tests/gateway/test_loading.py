@@ -66,5 +66,6 @@ def test_the_evm_signers_load_off_the_loop() -> None:
     assert on["worst"] > on["took"] / 2  # the import held the loop: what is under test
     off = _probe("off")
     # The thread shares the interpreter's lock, so the loop wakes a little late, never for
-    # the import's length (measured: 0.12 s late during a 4 s import, against 3.9 s on it).
-    assert off["worst"] < min(0.5, off["took"] / 4), off
+    # the import's length (measured: 0.12 s late during a 4 s import, against 3.9 s on it). Both
+    # bounds are shares of this run's own times: a machine busy with other work slows both.
+    assert off["worst"] < min(on["worst"], off["took"]) / 4, (on, off)
