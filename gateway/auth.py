@@ -149,7 +149,14 @@ async def _within_rate(svc: Services, key_id: str, per_minute: int) -> None:
     key, say), not the holder's to lift, so a count Redis cannot make refuses the request (503),
     and a count that is only slow (the holder's own burst) waits for it rather than skip it."""
     try:
-        decision = await svc.leases.hit(svc.redis, f"key:{key_id}", per_minute, 60, closed=True)
+        decision = await svc.leases.hit(
+            svc.redis,
+            f"key:{key_id}",
+            per_minute,
+            60,
+            closed=True,
+            answer_within=svc.settings.redis_answer_seconds,
+        )
     except LimiterUnavailable as exc:
         log.warning("key rate limit could not be counted, refusing: %s", exc)
         raise unavailable() from None

@@ -74,6 +74,7 @@ class ClientLimit:
                 self.per_window(svc.settings),
                 self.window_seconds,
                 closed=not self.fail_open,
+                answer_within=svc.settings.redis_answer_seconds,
             )
         except LimiterUnavailable as exc:
             if self.fail_open:

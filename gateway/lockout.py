@@ -214,7 +214,7 @@ class Lockout:
     async def _failures_full(self, redis: Redis, failures: Sequence[Limit]) -> Decision | None:
         now = self._clock()
         try:
-            found = await peek_all(redis, failures, closed=True)
+            found = await peek_all(redis, failures, closed=True, answer_within=self._answer_within)
         except LimiterUnavailable as exc:
             self._unavailable(exc, fail_open=False)
             raise
@@ -247,7 +247,12 @@ class Lockout:
             owed = list(self._owed.values())
             self._owed.clear()
             try:
-                await hit_all(redis, [each for each, _ in owed], closed=True)
+                await hit_all(
+                    redis,
+                    [each for each, _ in owed],
+                    closed=True,
+                    answer_within=self._answer_within,
+                )
             except LimiterUnavailable as exc:
                 for each, times in owed:
                     self._owe([each], times)

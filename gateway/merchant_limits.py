@@ -46,7 +46,8 @@ async def within(svc: Services, bucket: str, limit: int, refused: Code) -> Decis
     """Count one call in ``bucket`` (a minute's window); ``refused`` (429) past ``limit``.
     The decision's ``headers()`` go on the reply."""
     try:
-        decision = await hit(svc.redis, bucket, limit, 60, closed=True)
+        within = svc.settings.redis_answer_seconds
+        decision = await hit(svc.redis, bucket, limit, 60, closed=True, answer_within=within)
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing %s: %s", bucket.partition(":")[0], exc)
         raise ApiError(

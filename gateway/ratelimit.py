@@ -131,15 +131,17 @@ _NAMESPACE = "aitopup:ratelimit:"
 OPEN_DEADLINE_SECONDS = ANSWER_WITHIN
 # A limit that refuses (or holds) when it cannot count (``closed=True``): a count that is only
 # slow (a busy process, the caller's own burst) should rather delay its request a little than
-# refuse it. docs/security.md states both; a test holds the page to these names.
+# refuse it, so it waits at least this, and never less than an open limit's bound.
+# docs/security.md states both; a test holds the page to these names.
 CLOSED_DEADLINE_SECONDS = 2.0
 
 
 def deadline_of(*, closed: bool, answer_within: float = OPEN_DEADLINE_SECONDS) -> float:
     """How long a count may take before Redis is taken as down: the one rule, chosen by what
     the limit does then (every counting call states it, so none takes the other's by default).
-    ``answer_within``: an open limit's bound, the process's ``redis_answer_seconds``."""
-    return CLOSED_DEADLINE_SECONDS if closed else answer_within
+    ``answer_within``: an open limit's bound, the process's ``redis_answer_seconds``; a closed
+    limit, which refuses where an open one admits, never gives Redis less."""
+    return max(CLOSED_DEADLINE_SECONDS, answer_within) if closed else answer_within
 
 
 class LimiterUnavailable(Exception):
@@ -253,10 +255,13 @@ async def hit(
     window_seconds: int,
     *,
     closed: bool,
+    answer_within: float = OPEN_DEADLINE_SECONDS,
 ) -> Decision:
     """Count one event in ``bucket`` if the window has room; say whether it had. ``closed``:
-    the caller refuses (or holds) when Redis cannot count, and waits ``deadline_of`` for it."""
-    return (await _run(redis, [Limit(bucket, limit, window_seconds)], 1, closed=closed))[0]
+    the caller refuses (or holds) when Redis cannot count, and waits ``deadline_of`` for it
+    (``answer_within`` as its)."""
+    limits = [Limit(bucket, limit, window_seconds)]
+    return (await _run(redis, limits, 1, closed=closed, answer_within=answer_within))[0]
 
 
 async def hit_all(
@@ -327,6 +332,7 @@ class Leases:
         window_seconds: int,
         *,
         closed: bool,
+        answer_within: float = OPEN_DEADLINE_SECONDS,
     ) -> Decision:
         """As ``hit``: one event in ``bucket`` if the window has room, from this process's
         batch while it lasts. Hits made while a batch is being taken wait for it rather than
@@ -339,14 +345,15 @@ class Leases:
                 return Decision(True, limit, remaining + left - 1, ends - now)
             taking = self._taking.get(bucket)
             if taking is None or limit < 2 * LEASE_SHARE:  # a batch of one serves only its taker
-                return await self._take(redis, bucket, limit, window_seconds, closed)
+                deadline = deadline_of(closed=closed, answer_within=answer_within)
+                return await self._take(redis, bucket, limit, window_seconds, deadline)
             await asyncio.wait((taking,))  # not cancelled with a waiter that is
             taken = taking.result()
             if taken is not None and not taken.allowed:
                 return taken
 
     async def _take(
-        self, redis: Redis, bucket: str, limit: int, window_seconds: int, closed: bool
+        self, redis: Redis, bucket: str, limit: int, window_seconds: int, deadline: float
     ) -> Decision:
         """A new batch, of which this hit is the first."""
         taking = asyncio.get_running_loop().create_future()
@@ -360,7 +367,7 @@ class Leases:
                 _LEASE_SHA,
                 [_NAMESPACE + bucket],
                 args,
-                deadline_of(closed=closed),
+                deadline,
             )
             reset, remaining = ttl_ms / 1000, max(0, limit - count)
             if granted == 0:

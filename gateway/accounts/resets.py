@@ -69,7 +69,7 @@ async def request_reset(
 
     return await mail_link(
         db, redis, sealer, asked, email=email, client=client, env=mail.ACCOUNT,
-        merchant_id=None, owed=owed,
+        merchant_id=None, owed=owed, answer_within=settings.redis_answer_seconds,
     )  # fmt: skip
 
 

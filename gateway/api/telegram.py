@@ -70,7 +70,13 @@ async def _count(request: Request, update: bot.Update) -> None:
     if not limits:
         return
     try:
-        decisions = await hit_all(svc.redis, limits, closed=True, whole=True)
+        decisions = await hit_all(
+            svc.redis,
+            limits,
+            closed=True,
+            whole=True,
+            answer_within=svc.settings.redis_answer_seconds,
+        )
     except LimiterUnavailable as exc:
         log.warning("rate limiter unavailable, refusing a Telegram update: %s", exc)
         raise unavailable() from None

@@ -249,6 +249,7 @@ async def _sign_ups_exhausted(request: Request) -> Response | None:
             svc.settings.signups_per_client_per_hour,
             SIGNUP_WINDOW_SECONDS,
             closed=True,
+            answer_within=svc.settings.redis_answer_seconds,
         )
     except LimiterUnavailable:
         paused = marked("Sign-up is unavailable for a moment. Try again shortly.")

@@ -114,13 +114,25 @@ def _reason(settings: Settings, recipient: bool) -> str:
 
 
 async def _gate(
-    redis: Redis, limits: Sequence[Limit], reasons: Sequence[str], uncounted: str, cost: int = 1
+    redis: Redis,
+    settings: Settings,
+    limits: Sequence[Limit],
+    reasons: Sequence[str],
+    uncounted: str,
+    cost: int = 1,
 ) -> Gate:
     """Count ``cost`` mails in every one of ``limits`` if each has room (``reasons``: why a
     mail is held past each); else the mail is held and counted in none, or, when Redis cannot
     count it, held all the same (``uncounted``)."""
     try:
-        decisions = await hit_all(redis, limits, closed=True, cost=cost, whole=True)
+        decisions = await hit_all(
+            redis,
+            limits,
+            closed=True,
+            cost=cost,
+            whole=True,
+            answer_within=settings.redis_answer_seconds,
+        )
         if all(d.allowed for d in decisions):
             return Gate(None, tuple(limits), remaining=min(d.remaining for d in decisions))
     except LimiterUnavailable as exc:
@@ -135,7 +147,7 @@ async def take(redis: Redis, settings: Settings, merchant_id: str, env: str, ema
     count it, held all the same."""
     limits = _limits(settings, merchant_id, env, email)
     reasons = [_reason(settings, True), _reason(settings, False)]
-    return await _gate(redis, limits, reasons, UNCOUNTED)
+    return await _gate(redis, settings, limits, reasons, UNCOUNTED)
 
 
 # Why a held send's approval mails are held when their cap could not be counted.
@@ -150,7 +162,7 @@ async def approvals_gate(
     n = settings.approval_mails_per_merchant_per_hour
     limit = Limit(f"approval-mail:{merchant_id}:{env}", n, HOUR)
     reason = f"held: over {n} approval mails from this merchant in an hour"
-    return await _gate(redis, [limit], [reason], APPROVALS_UNCOUNTED, cost=count)
+    return await _gate(redis, settings, [limit], [reason], APPROVALS_UNCOUNTED, cost=count)
 
 
 async def give_back(redis: Redis, counted: Sequence[Limit]) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..ratelimit import Limit, LimiterUnavailable, hit_all
+from ..ratelimit import OPEN_DEADLINE_SECONDS, Limit, LimiterUnavailable, hit_all
 from ..redis_client import Redis
 from ..store.engine import Database
 from ..values.clock import utcnow
@@ -37,6 +37,7 @@ async def count_request(
     per_client: int,
     per_address: int,
     refused: Code,
+    answer_within: float = OPEN_DEADLINE_SECONDS,
 ) -> None:
     """Counts one request of ``kind`` (the buckets' prefix) from ``client`` for ``email``
     (canonical), each limit an hour; ``ApiError(refused)`` past either, with the retry of the
@@ -49,7 +50,9 @@ async def count_request(
     try:
         # A request refused by either bucket counts in neither: a client past its own hour
         # takes nothing more from the address's (nor the address's from the client's).
-        decisions = await hit_all(redis, limits, closed=True, whole=True)
+        decisions = await hit_all(
+            redis, limits, closed=True, whole=True, answer_within=answer_within
+        )
     except LimiterUnavailable:
         raise ApiError(Code.SERVICE_UNAVAILABLE) from None
     over = [d for d in decisions if not d.allowed]
@@ -86,6 +89,7 @@ async def mail_link(
     env: str | None,
     merchant_id: str | None,
     owed: Owed,
+    answer_within: float = OPEN_DEADLINE_SECONDS,
 ) -> Outcome:
     """``email`` (canonical) asks from ``client`` for what ``owed`` finds: counted first, then
     its mail written in the same transaction as the lookup (the worker sends it), the same
@@ -98,6 +102,7 @@ async def mail_link(
         per_client=asked.per_client,
         per_address=asked.per_address,
         refused=asked.refused,
+        answer_within=answer_within,
     )
     now = utcnow()
     work: list[str] = []

@@ -59,5 +59,5 @@ async def request_link(
 
     return await mail_link(
         db, redis, sealer, asked, email=email, client=client, env=env,
-        merchant_id=merchant_id, owed=owed,
+        merchant_id=merchant_id, owed=owed, answer_within=settings.redis_answer_seconds,
     )  # fmt: skip
