@@ -271,10 +271,9 @@ def _claiming(
     }
 
 
-def claim_step(refs: Refs) -> Construct:
-    """The claim as a plan's first step (``claim``'s insert, bound by ``claim_params``): a row
-    when this request now owns the key, none when another's holds it (``Claimed``)."""
-    row: dict[str, ColumnElement[Any]] = {
+def _claim_row() -> dict[str, ColumnElement[Any]]:
+    """The key's columns as a claim takes them, bound by ``claim_params``."""
+    return {
         "merchant_id": param("claim_merchant_id", String),
         "api_key_id": param("claim_api_key_id", String),
         "env": param("claim_env", String),
@@ -282,9 +281,14 @@ def claim_step(refs: Refs) -> Construct:
         "request_hash": param("claim_hash", String),
         "created_at": param("claim_at", UTCDateTime()),
     }
+
+
+def claim_step(refs: Refs) -> Construct:
+    """The claim as a plan's first step (``claim``'s insert, bound by ``claim_params``): a row
+    when this request now owns the key, none when another's holds it (``Claimed``)."""
     return (
         upsert(_I)
-        .values(row)
+        .values(_claim_row())
         .on_conflict_do_nothing(index_elements=[_I.c.api_key_id, _I.c.env, _I.c.key])
     )
 
@@ -321,13 +325,8 @@ def answer_step(
     money), as a plan's last step: a plain insert, so a row already there for the key fails the
     whole statement (``UniqueViolated``) and undoes the rest. ``filled``: the plan's values the
     answer is given on replay, by name (``fill``), kept as JSON text."""
-    row: dict[str, ColumnElement[Any]] = {
-        "merchant_id": param("claim_merchant_id", String),
-        "api_key_id": param("claim_api_key_id", String),
-        "env": param("claim_env", String),
-        "key": param("claim_key", String),
-        "request_hash": param("claim_hash", String),
-        "created_at": param("claim_at", UTCDateTime()),
+    row = {
+        **_claim_row(),
         "status_code": param("answer_status", Integer),
         "response_body": param("answer_sealed", Text),
         "filled": json_object(filled),

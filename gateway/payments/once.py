@@ -155,13 +155,7 @@ async def pay(
     except CheckViolated as violated:
         if violated.name != spend.LIMIT_CHECK:
             raise
-    # A window was full: the write, the idempotency claim with it, was undone. Say which.
-    spent = await db.run(lambda tx: spend.spent_in(tx, caller.key_id, counted), read_only=True)
-    refusal = rules.refused(counted, spent, amount).outcome()
-    if keyed is None:
-        return refusal
-
-    return await db.run(functools.partial(_keep, sealer, caller, keyed, now, refusal))
+    return await _window_full(db, sealer, caller, keyed, counted, amount, now)
 
 
 async def answered(
@@ -203,6 +197,20 @@ async def answered(
     except CheckViolated as violated:
         if violated.name != spend.LIMIT_CHECK:
             raise
+    return await _window_full(db, sealer, caller, keyed, counted, amount, now)
+
+
+async def _window_full(
+    db: Database,
+    sealer: Sealer,
+    caller: Caller,
+    keyed: Keyed | None,
+    counted: Sequence[rules.Counted],
+    amount: int,
+    now: datetime,
+) -> Outcome:
+    """A window was full: the write, the key's claim or answer with it, was undone. Say which,
+    kept under ``keyed``."""
     spent = await db.run(lambda tx: spend.spent_in(tx, caller.key_id, counted), read_only=True)
     refusal = rules.refused(counted, spent, amount).outcome()
     if keyed is None:
