@@ -71,14 +71,19 @@ _NO_STATEMENT_CACHE = {"statement_cache_size": 0, "prepared_statement_cache_size
 
 async def _joined(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
     """PostgreSQL: ``works`` in one transaction on ``tx``'s connection, one commit for all of
-    them. If any raises, nothing of them is kept, and each runs again alone in autocommit, as
-    it would have without the others: each hears its own outcome."""
+    them, each hearing its own outcome. If one raises, nothing is kept, and the batch runs
+    again with each work in a savepoint of its own (two more trips a work), so a work the data
+    refused (a full window, a key already answered) fails alone and the rest still commit
+    together. A failure the server's state decided (a lock, a timeout, the connection) is not
+    pinned on one work: then each runs again alone in autocommit, as it would have without the
+    others."""
     if len(works) > 1:
-        try:
-            async with tx.driver.transaction():
-                return [(True, await _OnlyStatements(work(tx), tx)) for work in works]
-        except Exception:  # rolled back: a refusal (a full window) or the connection
-            log.debug("a joined batch was rolled back; its works run alone", exc_info=True)
+        for apart in (False, True):
+            try:
+                async with tx.driver.transaction():
+                    return [await _own(tx, work, apart=apart) for work in works]
+            except Exception:  # rolled back: a refusal (a full window) or the connection
+                log.debug("a joined batch was rolled back (apart=%s)", apart, exc_info=True)
     outcomes: list[tuple[bool, Any]] = []
     for work in works:
         try:
@@ -86,6 +91,20 @@ async def _joined(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
         except Exception as exc:
             outcomes.append((False, exc))
     return outcomes
+
+
+async def _own(tx: Raw, work: Work, *, apart: bool) -> tuple[bool, Any]:
+    """``work``'s outcome in the batch's transaction; ``apart``: in a savepoint, so that a
+    failure of its own rolls back only what it wrote and is its outcome."""
+    if not apart:
+        return True, await _OnlyStatements(work(tx), tx)
+    try:
+        async with tx.driver.transaction():
+            return True, await _OnlyStatements(work(tx), tx)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        raise
+    except Exception as exc:
+        return False, exc
 
 
 _STATEMENT_CACHE_BYTES = 64 * 1024

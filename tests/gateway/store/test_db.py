@@ -396,7 +396,8 @@ async def test_a_batch_whose_transaction_fails_keeps_nothing(tmp_path: Path) -> 
 async def test_postgres_joins_works_that_find_every_connection_taken(db: Database) -> None:
     """Group commit on PostgreSQL: works whose statements each stand alone (``each_statement``)
     that find every connection of the pool taken join one batch, in one transaction. One that
-    is refused takes nothing of the others with it, and it alone hears of it."""
+    is refused takes nothing of the others with it, and it alone hears of it: the others still
+    commit together, not one by one."""
     insert = Statement("INSERT INTO joined_check (n) VALUES (:n)")
 
     async def insert_n(tx: Raw, *, n: int) -> int:
@@ -409,19 +410,22 @@ async def test_postgres_joins_works_that_find_every_connection_taken(db: Databas
             return_exceptions=True,
         )
 
-    async with _pool_of_one(db, "joined_check (n int PRIMARY KEY)") as (database, admin):
+    # The top transaction's id: a savepoint's rows have an xmin of their own.
+    table = "joined_check (n int PRIMARY KEY, tx bigint NOT NULL DEFAULT txid_current())"
+    async with _pool_of_one(db, table) as (database, admin):
         assert await each(database, [0]) == [0]  # the pool's one connection, opened
         assert await each(database, [1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]
         # Rows one transaction wrote share its id: the first took the connection, the four
         # that found it taken went in together.
-        rows = await admin.fetch("SELECT n, xmin::text AS tx FROM joined_check WHERE n > 0")
+        rows = await admin.fetch("SELECT n, tx FROM joined_check WHERE n > 0")
         assert len({row["tx"] for row in rows}) == 2
         refused = await each(database, [6, 7, 7, 8])
         assert refused[:2] == [6, 7] and refused[3] == 8
         assert isinstance(refused[2], UniqueViolated)
         assert refused[2].table == "joined_check"
-        kept = await admin.fetch("SELECT n FROM joined_check ORDER BY n")
+        kept = await admin.fetch("SELECT n, tx FROM joined_check ORDER BY n")
         assert [row["n"] for row in kept] == list(range(9))
+        assert kept[7]["tx"] == kept[8]["tx"]  # 7 and 8, beside the second 7: one commit
 
 
 _INSERT_STALLED = Statement("INSERT INTO stalled_check (n) VALUES (:n)")
