@@ -136,7 +136,7 @@ OPEN_DEADLINE_SECONDS = ANSWER_WITHIN
 CLOSED_DEADLINE_SECONDS = 2.0
 
 
-def deadline_of(*, closed: bool, answer_within: float = OPEN_DEADLINE_SECONDS) -> float:
+def deadline_of(*, closed: bool, answer_within: float) -> float:
     """How long a count may take before Redis is taken as down: the one rule, chosen by what
     the limit does then (every counting call states it, so none takes the other's by default).
     ``answer_within``: an open limit's bound, the process's ``redis_answer_seconds``; a closed
@@ -228,7 +228,7 @@ async def _run(
     cost: int,
     *,
     closed: bool,
-    answer_within: float = OPEN_DEADLINE_SECONDS,
+    answer_within: float,
     whole: bool = False,
 ) -> list[Decision]:
     keys = [_NAMESPACE + each.bucket for each in limits]
@@ -255,7 +255,7 @@ async def hit(
     window_seconds: int,
     *,
     closed: bool,
-    answer_within: float = OPEN_DEADLINE_SECONDS,
+    answer_within: float,
 ) -> Decision:
     """Count one event in ``bucket`` if the window has room; say whether it had. ``closed``:
     the caller refuses (or holds) when Redis cannot count, and waits ``deadline_of`` for it
@@ -270,7 +270,7 @@ async def hit_all(
     *,
     closed: bool,
     cost: int = 1,
-    answer_within: float = OPEN_DEADLINE_SECONDS,
+    answer_within: float,
     whole: bool = False,
 ) -> list[Decision]:
     """``hit`` on several buckets in one round trip; each counts where it has room, or, with
@@ -286,7 +286,7 @@ async def peek_all(
     limits: Sequence[Limit],
     *,
     closed: bool,
-    answer_within: float = OPEN_DEADLINE_SECONDS,
+    answer_within: float,
 ) -> list[Decision]:
     """Whether a hit on each bucket would be admitted now, counting nothing."""
     return await _run(redis, limits, 0, closed=closed, answer_within=answer_within)
@@ -332,7 +332,7 @@ class Leases:
         window_seconds: int,
         *,
         closed: bool,
-        answer_within: float = OPEN_DEADLINE_SECONDS,
+        answer_within: float,
     ) -> Decision:
         """As ``hit``: one event in ``bucket`` if the window has room, from this process's
         batch while it lasts. Hits made while a batch is being taken wait for it rather than

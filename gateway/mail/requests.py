@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys import Sealer
 
-from ..ratelimit import OPEN_DEADLINE_SECONDS, Limit, LimiterUnavailable, hit_all
+from ..ratelimit import Limit, LimiterUnavailable, hit_all
 from ..redis_client import Redis
 from ..store.engine import Database
 from ..values.clock import utcnow
@@ -37,7 +37,7 @@ async def count_request(
     per_client: int,
     per_address: int,
     refused: Code,
-    answer_within: float = OPEN_DEADLINE_SECONDS,
+    answer_within: float,
 ) -> None:
     """Counts one request of ``kind`` (the buckets' prefix) from ``client`` for ``email``
     (canonical), each limit an hour; ``ApiError(refused)`` past either, with the retry of the
@@ -89,7 +89,7 @@ async def mail_link(
     env: str | None,
     merchant_id: str | None,
     owed: Owed,
-    answer_within: float = OPEN_DEADLINE_SECONDS,
+    answer_within: float,
 ) -> Outcome:
     """``email`` (canonical) asks from ``client`` for what ``owed`` finds: counted first, then
     its mail written in the same transaction as the lookup (the worker sends it), the same
