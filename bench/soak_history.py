@@ -230,24 +230,30 @@ async def prepare(db: Database, now: datetime) -> None:
 
 
 async def _jobs(db: Database, now: datetime, figures: Figures, week: int) -> None:
-    """One worker's retention jobs at ``now``, as the worker runs them."""
+    """One worker's retention jobs at ``now``, as the worker runs them: tried again after a
+    fault until they ran, as the worker's next run would (a day here is seconds, its runs
+    minutes apart), so a fault's day is late rather than its drop a week; a lock not granted
+    in time waits for the next day's run, as the worker's does."""
     # Each figure added once its call is back: two runners' jobs interleave.
-    try:
-        made = await make_ahead(db, now)
-        figures.made += len(made)
-        dropped = await drop_history(db, now=now, default_days=KEPT_DAYS)
-        if dropped.partitions and figures.first_drop_week is None:
-            figures.first_drop_week = week
-        figures.dropped.extend(dropped.partitions)
-        pruned = await prune_history(
-            db, now=now, default_days=KEPT_DAYS, whole_since=dropped.whole_since
-        )
-        figures.deleted += pruned.rows
-    except Exception as error:  # the soak's faults: the next day's run goes on
-        if lock_not_granted(error):
-            figures.lock_waits += 1
-        else:
+    while True:
+        try:
+            made = await make_ahead(db, now)
+            figures.made += len(made)
+            dropped = await drop_history(db, now=now, default_days=KEPT_DAYS)
+            if dropped.partitions and figures.first_drop_week is None:
+                figures.first_drop_week = week
+            figures.dropped.extend(dropped.partitions)
+            pruned = await prune_history(
+                db, now=now, default_days=KEPT_DAYS, whole_since=dropped.whole_since
+            )
+            figures.deleted += pruned.rows
+            return
+        except Exception as error:  # the soak's faults
+            if lock_not_granted(error):
+                figures.lock_waits += 1
+                return
             figures.errors[type(error).__name__] += 1
+            await asyncio.sleep(0.2)
 
 
 async def _write(db: Database, day: int, figures: Figures) -> None:
