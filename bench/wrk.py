@@ -94,10 +94,11 @@ def closed_loop(
     A window no reply came back in (each took longer, on a machine busy with other work) is slow,
     not nothing done, as in ``bench.load``'s loops: it is taken again, twice as long, up to
     ``LONGEST`` seconds (wrk counts only the replies that end inside its window)."""
-    result = _run(url, seconds, clients, headers or {}, body, keyed)
+    sent = headers or {}
+    result = _run(url, seconds, clients, sent, body, keyed)
     while result.requests == 0 and seconds < LONGEST:
         seconds *= 2
-        result = _run(url, seconds, clients, headers or {}, body, keyed)
+        result = _run(url, seconds, clients, sent, body, keyed)
     return result
 
 
