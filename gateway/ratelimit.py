@@ -125,9 +125,9 @@ _LEASE_SHA = hashlib.sha1(_LEASE_LUA).hexdigest()  # noqa: S324
 _RELEASE_SHA = hashlib.sha1(_RELEASE_LUA).hexdigest()  # noqa: S324
 # Keys of this module's own, apart from ARQ's.
 _NAMESPACE = "aitopup:ratelimit:"
-# A limit that admits when it cannot count (``closed=False``) gives Redis this long by default
-# (a caller holding the process's settings passes their ``redis_answer_seconds``): a request
-# must not wait on it (the send's own calls, docs/performance.md).
+# A limit that admits when it cannot count (``closed=False``) gives Redis production's
+# ``redis_answer_seconds``, this long (every caller passes its process's setting, so none takes
+# this by default): a request must not wait on it (the send's own calls, docs/performance.md).
 OPEN_DEADLINE_SECONDS = ANSWER_WITHIN
 # A limit that refuses (or holds) when it cannot count (``closed=True``): a count that is only
 # slow (a busy process, the caller's own burst) should rather delay its request a little than
