@@ -26,8 +26,10 @@ is dropped (as retention would, once past) so the past weeks have partitions of 
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from gateway.store.engine import Database
 from gateway.store.partitions import (
@@ -40,6 +42,8 @@ from gateway.store.partitions import (
 )
 from gateway.values.clock import id_floor, utcnow
 from worker.retention import drop_history, prune_history
+
+T = TypeVar("T")
 
 __all__ = ["KEPT_DAYS", "SHORT_DAYS", "TEN_MILLION", "Figures", "Shape", "compressed", "prepare"]
 
@@ -229,31 +233,49 @@ async def prepare(db: Database, now: datetime) -> None:
                 await conn.exec_driver_sql(sql)
 
 
+async def _until_done(
+    figures: Figures,
+    step: Callable[[], Awaitable[T]],
+    *,
+    unless: Callable[[BaseException], bool] = lambda _: False,
+) -> T:
+    """``step`` tried again after a fault (the soak's own: a PostgreSQL stop, a pooler's restart)
+    until it runs, each failure counted; one that ``unless`` holds of is raised."""
+    while True:
+        try:
+            return await step()
+        except Exception as error:
+            if unless(error):
+                raise
+            figures.errors[type(error).__name__] += 1
+            await asyncio.sleep(0.2)
+
+
 async def _jobs(db: Database, now: datetime, figures: Figures, week: int) -> None:
     """One worker's retention jobs at ``now``, as the worker runs them: tried again after a
     fault until they ran, as the worker's next run would (a day here is seconds, its runs
     minutes apart), so a fault's day is late rather than its drop a week; a lock not granted
     in time waits for the next day's run, as the worker's does."""
+
     # Each figure added once its call is back: two runners' jobs interleave.
-    while True:
-        try:
-            made = await make_ahead(db, now)
-            figures.made += len(made)
-            dropped = await drop_history(db, now=now, default_days=KEPT_DAYS)
-            if dropped.partitions and figures.first_drop_week is None:
-                figures.first_drop_week = week
-            figures.dropped.extend(dropped.partitions)
-            pruned = await prune_history(
-                db, now=now, default_days=KEPT_DAYS, whole_since=dropped.whole_since
-            )
-            figures.deleted += pruned.rows
-            return
-        except Exception as error:  # the soak's faults
-            if lock_not_granted(error):
-                figures.lock_waits += 1
-                return
-            figures.errors[type(error).__name__] += 1
-            await asyncio.sleep(0.2)
+    async def run() -> None:
+        made = await make_ahead(db, now)
+        figures.made += len(made)
+        dropped = await drop_history(db, now=now, default_days=KEPT_DAYS)
+        if dropped.partitions and figures.first_drop_week is None:
+            figures.first_drop_week = week
+        figures.dropped.extend(dropped.partitions)
+        pruned = await prune_history(
+            db, now=now, default_days=KEPT_DAYS, whole_since=dropped.whole_since
+        )
+        figures.deleted += pruned.rows
+
+    try:
+        await _until_done(figures, run, unless=lock_not_granted)
+    except Exception as error:
+        if not lock_not_granted(error):
+            raise
+        figures.lock_waits += 1
 
 
 async def _write(db: Database, day: int, figures: Figures) -> None:
@@ -261,16 +283,13 @@ async def _write(db: Database, day: int, figures: Figures) -> None:
     shape = figures.shape
     short = shape.events_a_day // SHORT_SHARE
     for merchant, events in ((KEPT, shape.events_a_day - short), (SHORT, short)):
-        # One transaction a merchant's day, tried again after a fault until it is in.
-        while True:
-            try:
-                async with db.transaction() as conn:
-                    for sql in merchant.day_sql(at, events):
-                        await conn.exec_driver_sql(sql)
-                break
-            except Exception as error:
-                figures.errors[type(error).__name__] += 1
-                await asyncio.sleep(0.2)
+
+        async def write(merchant: _Merchant = merchant, events: int = events) -> None:
+            async with db.transaction() as conn:  # one transaction a merchant's day
+                for sql in merchant.day_sql(at, events):
+                    await conn.exec_driver_sql(sql)
+
+        await _until_done(figures, write)
         figures.written[(merchant.id, day)] += events * (1 + 2 * FANOUT)
 
 
@@ -300,13 +319,9 @@ async def compressed(runners: list[Database], shape: Shape, now: datetime) -> Fi
         started = time.monotonic()
         await _write(runners[0], day, figures)
         figures.busy_seconds += time.monotonic() - started
-        while day % 7 == 6:  # until read: a fault of the soak's may be under way
-            try:
-                figures.weekly.append(await _history_rows(runners[0]))
-                break
-            except Exception as error:
-                figures.errors[type(error).__name__] += 1
-                await asyncio.sleep(0.2)
+        if day % 7 == 6:  # until read: a fault of the soak's may be under way
+            rows = await _until_done(figures, lambda: _history_rows(runners[0]))
+            figures.weekly.append(rows)
     figures.took = time.monotonic() - begin
     return figures
 
