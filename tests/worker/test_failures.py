@@ -108,7 +108,9 @@ async def test_each_failure_is_logged_and_the_schedule_holds(
         grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
         assert grown_kib < 20 * 1024
     if mode == "hang":
-        assert all(400 <= a.duration_ms < 1500 for a in attempts)
+        # Cut at its 0.5 s timeout: later only by whatever the machine stalled this loop for.
+        late_ms = 1000 + lag.worst * 1000
+        assert all(400 <= a.duration_ms < 500 + late_ms for a in attempts), (attempts, lag.worst)
 
 
 async def test_retry_after_pushes_the_next_attempt(
