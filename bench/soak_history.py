@@ -233,20 +233,13 @@ async def prepare(db: Database, now: datetime) -> None:
                 await conn.exec_driver_sql(sql)
 
 
-async def _until_done(
-    figures: Figures,
-    step: Callable[[], Awaitable[T]],
-    *,
-    unless: Callable[[BaseException], bool] = lambda _: False,
-) -> T:
+async def _until_done(figures: Figures, step: Callable[[], Awaitable[T]]) -> T:
     """``step`` tried again after a fault (the soak's own: a PostgreSQL stop, a pooler's restart)
-    until it runs, each failure counted; one that ``unless`` holds of is raised."""
+    until it runs, each failure counted."""
     while True:
         try:
             return await step()
         except Exception as error:
-            if unless(error):
-                raise
             figures.errors[type(error).__name__] += 1
             await asyncio.sleep(0.2)
 
@@ -259,23 +252,23 @@ async def _jobs(db: Database, now: datetime, figures: Figures, week: int) -> Non
 
     # Each figure added once its call is back: two runners' jobs interleave.
     async def run() -> None:
-        made = await make_ahead(db, now)
-        figures.made += len(made)
-        dropped = await drop_history(db, now=now, default_days=KEPT_DAYS)
-        if dropped.partitions and figures.first_drop_week is None:
-            figures.first_drop_week = week
-        figures.dropped.extend(dropped.partitions)
-        pruned = await prune_history(
-            db, now=now, default_days=KEPT_DAYS, whole_since=dropped.whole_since
-        )
-        figures.deleted += pruned.rows
+        try:
+            made = await make_ahead(db, now)
+            figures.made += len(made)
+            dropped = await drop_history(db, now=now, default_days=KEPT_DAYS)
+            if dropped.partitions and figures.first_drop_week is None:
+                figures.first_drop_week = week
+            figures.dropped.extend(dropped.partitions)
+            pruned = await prune_history(
+                db, now=now, default_days=KEPT_DAYS, whole_since=dropped.whole_since
+            )
+            figures.deleted += pruned.rows
+        except Exception as error:
+            if not lock_not_granted(error):
+                raise
+            figures.lock_waits += 1  # done: the next day's run takes it
 
-    try:
-        await _until_done(figures, run, unless=lock_not_granted)
-    except Exception as error:
-        if not lock_not_granted(error):
-            raise
-        figures.lock_waits += 1
+    await _until_done(figures, run)
 
 
 async def _write(db: Database, day: int, figures: Figures) -> None:
