@@ -165,13 +165,13 @@ def _opened(
     return outcome if filled is None else fill(outcome, json.loads(filled))
 
 
-def fill(outcome: Outcome, values: Mapping[str, Any]) -> Outcome:
+def fill(outcome: Outcome, values: Mapping[str, Any], **changes: Any) -> Outcome:
     """``outcome`` (sealed before its plan ran) with the values its plan computed put into its
     ``data``, each in its own place: a value the plan left NULL keeps what the answer said
     without it (a mail not written stays ``off``). The first reply and a replay are both made
-    so, and alike."""
+    so, and alike. ``changes``: other fields of ``outcome`` changed in the same copy."""
     data = {**outcome.data, **{name: value for name, value in values.items() if value is not None}}
-    return dataclasses.replace(outcome, data=data)
+    return dataclasses.replace(outcome, data=data, **changes)
 
 
 async def claim(

@@ -422,7 +422,8 @@ class Plan:
     async def _steps_in_order(self, db: Raw, params: dict[str, Any]) -> Applied | None:
         out: dict[str, Rows] = {}
         for item in self._ordered:
-            if any(not out[source] for source in item.sources):
+            # ``all`` over a ``map``: a step's sources checked in C, with no generator to resume.
+            if not all(map(out.__getitem__, item.sources)):
                 out[item.step.name] = []
                 continue
             if item.step.when is not None:

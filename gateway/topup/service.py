@@ -8,7 +8,6 @@ Operations take typed inputs and return an ``Outcome`` (or raise ``ApiError``): 
 the dashboard, MCP) render it and wake the workers for its rows after the commit.
 """
 
-import dataclasses
 import functools
 import json
 import logging
@@ -377,9 +376,7 @@ async def _apply(
     if sent.deliver and params["mail_status"] == mail.QUEUED:
         deliveries += applied.ids("mail")  # the voucher mail: outbox work like a delivery
     due = alerting is not None and spend.alert_due(applied.all(spend.SPEND_STEP), params["txn_id"])
-    done = dataclasses.replace(
-        idempotency.fill(answer, filled), deliveries=deliveries, handed_upstream=sent.fulfil
-    )
+    done = idempotency.fill(answer, filled, deliveries=deliveries, handed_upstream=sent.fulfil)
     return once.Paid(done, alerting if due else None, kept=answering is not None)
 
 
