@@ -29,6 +29,7 @@ __all__ = [
     "process",
     "redis_server",
     "uvicorn_server",
+    "wait_listening",
 ]
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -52,17 +53,29 @@ def free_port() -> int:
 START_SECONDS = 120
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+def wait_listening(
+    port: int, proc: "subprocess.Popen[bytes]", what: str, log: Path | None = None
+) -> None:
+    """Until something listens on ``port``; ``proc`` exiting first, or nothing listening within
+    ``START_SECONDS``, raises, with the end of ``log`` (the process's output) when there is one."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited during start-up")
+            code = proc.returncode
+            raise RuntimeError(f"{what} exited during start-up (code {code}){_tail(log)}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start")
+    raise RuntimeError(f"{what} did not listen on {port} within {START_SECONDS} s{_tail(log)}")
+
+
+def _tail(log: Path | None, lines: int = 20) -> str:
+    if log is None or not log.exists():
+        return ""
+    said = log.read_text(errors="replace").splitlines()[-lines:]
+    return "".join(f"\n  {line}" for line in said)
 
 
 @contextmanager
@@ -76,7 +89,7 @@ def process(
         proc = subprocess.Popen(list(args), env=dict(env), stdout=out, stderr=subprocess.STDOUT)
     try:
         if port is not None:
-            _wait_port(port, proc, log.stem)
+            wait_listening(port, proc, log.stem, log)
         yield proc
     finally:
         proc.terminate()
@@ -141,7 +154,7 @@ def uvicorn_server(target: str, env: dict[str, str], *, factory: bool) -> Iterat
     # The access log goes to /dev/null: written (as in production) but not onto this terminal.
     proc = subprocess.Popen(args, env={**os.environ, **public, **env}, stdout=subprocess.DEVNULL)
     try:
-        _wait_port(port, proc, target)
+        wait_listening(port, proc, target)
         served = Served(f"http://127.0.0.1:{port}")
         served.pid = proc.pid
         yield served

@@ -51,7 +51,7 @@ from worker.store import POSTGRES_SETTINGS
 
 from . import soak_history, soak_watch
 from .endpoints import add_endpoint
-from .servers import admin_dsn, free_port
+from .servers import admin_dsn, free_port, wait_listening
 from .soak_check import Injected, Received, Report, Send, check, connections
 from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, SoakSettings
 from .stopping import unwind_on_sigterm
@@ -142,6 +142,12 @@ class Cluster:
                 args, env=env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
             )
 
+    async def listening(self, name: str, port: int) -> None:
+        """Until process ``name`` listens on ``port``: as long as a start may take on a busy
+        machine, and no longer than the process lives."""
+        log = self.folder / f"{name}.log"
+        await asyncio.to_thread(wait_listening, port, self.procs[name], name, log)
+
     def kill(self, name: str) -> None:
         proc = self.procs[name]
         proc.send_signal(signal.SIGKILL)
@@ -206,24 +212,6 @@ def find_nginx(named: str | None = None) -> str | None:
     if named:
         return shutil.which(named)
     return shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
-
-
-def _answers(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-async def _wait_port(port: int, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while not _answers(port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing answers on {port}")
-        await asyncio.sleep(0.05)
 
 
 async def _setup(
@@ -375,18 +363,18 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
             merchant_id, key, endpoints = await _setup(db, hook_url, settings.endpoints)
             await receiver.start(dict(endpoints.values()))
             cluster.start("redis")
-            await _wait_port(cluster.redis_port)
+            await cluster.listening("redis", cluster.redis_port)
             for n in range(settings.gateways):
                 cluster.start(f"gateway-{n}")
             for n in range(settings.workers):
                 cluster.start(f"worker-{n}")
-            for port in cluster.gateway_ports:
-                await _wait_port(port)
+            for n, port in enumerate(cluster.gateway_ports):
+                await cluster.listening(f"gateway-{n}", port)
             if cluster.postgres is not None:
                 watch = soak_watch.ConnectionWatch(admin_dsn(cluster.direct_url))
                 watch.start()
             cluster.start("proxy")
-            await _wait_port(cluster.proxy_port)
+            await cluster.listening("proxy", cluster.proxy_port)
             injected: list[Injected] = []
             base = f"http://127.0.0.1:{cluster.proxy_port}"
             limits = httpx.Limits(
