@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from .engine import Database
 from .raw import Raw
+from .unreachable import is_unreachable
 
 __all__ = ["Joined"]
 
@@ -35,7 +36,10 @@ class Joined(Generic[I, R]):
     alone (``Database.run``'s ``each_statement``). ``most``: the most items one transaction
     takes (its statements, and SQLite's bound-parameter count). If a batch fails, each of its
     items is tried again alone, so one bad row does not fail its neighbours; an item that fails
-    alone raises ``failure`` to its caller."""
+    alone raises ``failure`` to its caller. A batch the store could not take (down, stalled:
+    ``is_unreachable``) fails whole at once, as do the items still to try alone when it goes
+    away meanwhile: alone, each would wait out the same bound in turn, and a batch of hundreds
+    would hold the next for as many bounds."""
 
     def __init__(
         self,
@@ -73,16 +77,22 @@ class Joined(Generic[I, R]):
             batch, self._waiting = self._waiting[: self._most], self._waiting[self._most :]
             try:
                 await self._step(batch)
-            except Exception:
-                if len(batch) == 1:
-                    self._fail(batch)
+            except Exception as exc:
+                if len(batch) == 1 or is_unreachable(exc):
+                    self._fail(batch, exc)
                     continue
                 log.warning("a joined batch failed; its rows are written one by one", exc_info=True)
-                for one in batch:
-                    try:
-                        await self._step([one])
-                    except Exception:
-                        self._fail([one])
+                await self._one_by_one(batch)
+
+    async def _one_by_one(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        for n, one in enumerate(batch):
+            try:
+                await self._step([one])
+            except Exception as exc:
+                if is_unreachable(exc):
+                    self._fail(batch[n:], exc)
+                    return
+                self._fail([one], exc)
 
     async def _step(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
@@ -95,7 +105,9 @@ class Joined(Generic[I, R]):
             if not waiter.done():
                 waiter.set_result(answer)
 
-    def _fail(self, batch: Sequence[tuple[I, asyncio.Future[R]]]) -> None:
+    def _fail(self, batch: Sequence[tuple[I, asyncio.Future[R]]], exc: Exception) -> None:
+        if is_unreachable(exc):  # an outage passes: said once, without a traceback
+            log.warning("the store did not take %d joined rows: %r", len(batch), exc)
         for _, waiter in batch:
             if not waiter.done():
                 waiter.set_exception(RuntimeError(self._failure))

@@ -98,3 +98,46 @@ async def test_a_caller_cancelled_leaves_its_row_to_be_written(rows_db: Database
     await joined.drain()
     assert gone.cancelled()
     assert await _kept(rows_db) == [7, 8]
+
+
+class Outage(Rows):
+    """A write the store stops taking: from its ``down``-th batch on, each fails as a refused
+    connection does (``ConnectionRefusedError``, an outage to ``is_unreachable``)."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    async def write(self, tx: Raw, items: list[int]) -> list[str]:
+        if len(self.batches) + 1 >= self.down:
+            self.batches.append(len(items))
+            raise ConnectionRefusedError("the store went away")
+        return await super().write(tx, items)
+
+
+async def test_a_batch_the_store_does_not_take_fails_whole_without_a_try_each(
+    rows_db: Database,
+) -> None:
+    """Down, the store would refuse each row alone too, each after the same bound in turn."""
+    rows = Outage(down=1)
+    joined = Joined(rows_db, rows.write, each_statement=_standalone, failure="lost")
+    found = await asyncio.gather(*(joined.add(n) for n in range(1, 6)), return_exceptions=True)
+    assert all(isinstance(f, RuntimeError) and str(f) == "lost" for f in found), found
+    assert rows.batches == [5]
+    assert await _kept(rows_db) == []
+
+
+async def test_the_store_going_away_while_rows_are_tried_alone_fails_the_rest_at_once(
+    rows_db: Database,
+) -> None:
+    # The batch fails for its bad row; the first row alone is written, the bad one fails
+    # itself, and the store goes away at the third try: the rows after it are not tried.
+    rows = Outage(down=4)
+    joined = Joined(rows_db, rows.write, each_statement=_standalone, failure="lost")
+    found = await asyncio.gather(
+        *(joined.add(n) for n in (1, BAD, 2, 3, 4)), return_exceptions=True
+    )
+    assert found[0] == "row 1"
+    assert all(isinstance(f, RuntimeError) for f in found[1:]), found
+    assert rows.batches == [5, 1, 1, 1]
+    assert await _kept(rows_db) == [1]
