@@ -5,11 +5,11 @@ worker's PostgreSQL statements are the worker's own tests' (``make bench`` runs 
 
 import pytest
 
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 
 # Its worker, gateway and receiver hold none of the shared server's connections: a unit of its
 # own (``--dist loadgroup``), started early.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, BOUNDED]
 
 
 def test_the_deliveries_benchmark_reports_ordered_and_poller_rows() -> None:

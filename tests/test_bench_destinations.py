@@ -6,9 +6,9 @@ each store (``make bench`` runs both)."""
 
 import pytest
 
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, BOUNDED]
 
 
 def test_the_destinations_benchmark_reports_each_broker_beside_its_bare_client() -> None:

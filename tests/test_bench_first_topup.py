@@ -8,7 +8,7 @@ included: a fresh environment and every dependency installed is too slow for the
 import pytest
 
 from bench.first_topup import BASELINE, BASELINE_SECONDS, FIGURE, READING, TOTAL, reading_seconds
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 from tests.fixtures.browser import chromium_path
 
 LANGS = ("en", "zh", "ja")
@@ -17,10 +17,11 @@ LANGS = ("en", "zh", "ja")
 # Its clone's make run is on SQLite and holds none of the shared server's connections: a unit
 # of its own (``--dist loadgroup``), started early.
 @pytest.mark.slow
+@BOUNDED
 def test_the_first_topup_benchmark_runs_at_a_tiny_size() -> None:
     if chromium_path() is None:
         pytest.skip("install Debian's chromium or set AITOPUP_TEST_CHROMIUM")
-    report = run_bench("bench.first_topup", "", timeout=420, AITOPUP_BENCH_FIRST_TOPUP_INSTALL="0")
+    report = run_bench("bench.first_topup", "", AITOPUP_BENCH_FIRST_TOPUP_INSTALL="0")
     assert "first_topup (without make install): clone " in report, report
     for lang in LANGS:
         assert f" {lang} " in report.split("dashboard to credit spent:")[1].splitlines()[0]

@@ -8,11 +8,11 @@ import re
 import pytest
 
 from bench.history import LISTS, measured_lists
-from tests.fixtures.benches import run_bench
+from tests.fixtures.benches import BOUNDED, run_bench
 
 # Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
 # workers (``--dist loadgroup``), so that they never hold the server's connections together.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = [pytest.mark.xdist_group("processes"), BOUNDED]
 
 
 def test_the_history_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:

@@ -17,7 +17,7 @@ from bench.send_loop import WARM_UP
 from bench.topup import _gateway_env
 from gateway.store.migrate import upgrade
 from gateway.store.models import SellerPayment, table_of
-from tests.fixtures.benches import ROOT, figures_of, go_on, run_bench, said, statuses
+from tests.fixtures.benches import BOUNDED, ROOT, figures_of, go_on, run_bench, said, statuses
 
 # It starts a gateway of its own: one at a time (``--dist loadgroup``), as the other benches.
 pytestmark = pytest.mark.xdist_group("processes")
@@ -73,7 +73,7 @@ def _failed(report: str, figure: str) -> tuple[float, float, str]:
 # On PostgreSQL alone: the merchant's limit is counted in Redis (``gateway.merchant_limits``),
 # whichever the store, and SQLite's payments are paid by the refusal's run below (its first 50)
 # and by the payment loop above.
-@pytest.mark.timeout(400)
+@BOUNDED
 def test_the_payments_bench_pays_past_a_merchants_limit(postgres_server: str) -> None:
     """The loop pays more than the default limit lets a merchant pay in a minute (120): the
     bench's gateway runs under a limit set for it, and the default is a figure beside the rate
@@ -81,7 +81,6 @@ def test_the_payments_bench_pays_past_a_merchants_limit(postgres_server: str) ->
     report = run_bench(
         "bench.payments",
         postgres_server,
-        timeout=360,
         AITOPUP_BENCH_SEND_ROUNDS="1",
         AITOPUP_BENCH_STORES="postgres",
     )
@@ -95,14 +94,13 @@ def test_the_payments_bench_pays_past_a_merchants_limit(postgres_server: str) ->
     assert limit == 120 and paid_a_minute > limit, report
 
 
-@pytest.mark.timeout(300)
+@BOUNDED
 def test_a_payment_the_gateway_refuses_is_a_figure_of_the_run(postgres_server: str) -> None:
     """Under a limit of 50 a minute the 51st payment is refused (429 2208): the run still
     finishes, with every figure, the refusals counted beside a target of 0."""
     report = run_bench(
         "bench.payments",
         postgres_server,
-        timeout=260,
         AITOPUP_BENCH_SEND_ROUNDS="1",
         AITOPUP_BENCH_STORES="sqlite",
         AITOPUP_BENCH_PAYMENT_LIMIT="50",

@@ -4,10 +4,10 @@ history under retention, whose size is flat once the first weeks are dropped."""
 
 import pytest
 
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 
 # It makes a database of its own: one at a time (``--dist loadgroup``), as the other benches.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = [pytest.mark.xdist_group("processes"), BOUNDED]
 
 
 def test_a_drop_is_a_figure_beside_the_deletes_and_the_history_stays_flat(

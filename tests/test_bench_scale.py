@@ -10,12 +10,12 @@ broke either would fail its row."""
 
 import pytest
 
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 from tests.fixtures.pgbouncer import pgbouncer_binary
 
 # Each starts gateways, workers and clusters of its own: run one at a time, on one of the run's
 # workers (``--dist loadgroup``), so that they never hold the server's connections together.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = [pytest.mark.xdist_group("processes"), BOUNDED]
 
 
 def test_the_scale_benchmark_runs_at_a_tiny_size(postgres_server: str) -> None:

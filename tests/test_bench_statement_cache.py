@@ -3,20 +3,18 @@ off through a PgBouncer of the bench's own, each a figure beside the cache on.""
 
 import pytest
 
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 from tests.fixtures.pgbouncer import INSTALL_HINT, pgbouncer_binary
 
 # It starts gateways of its own: one at a time (``--dist loadgroup``), as the other benches.
-pytestmark = pytest.mark.xdist_group("processes")
+pytestmark = [pytest.mark.xdist_group("processes"), BOUNDED]
 
 
 @pytest.mark.skipif(pgbouncer_binary() is None, reason=INSTALL_HINT)
-@pytest.mark.timeout(300)
 def test_the_cache_off_is_a_figure_beside_the_cache_on(postgres_server: str) -> None:
     report = run_bench(
         "bench.statement_cache",
         postgres_server,
-        timeout=280,
         AITOPUP_BENCH_CACHE_ROUNDS="1",
         AITOPUP_BENCH_STORES="postgres",
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.benches import figures_of, run_bench
+from tests.fixtures.benches import BOUNDED, figures_of, run_bench
 
 # It starts gateways of its own: one at a time (``--dist loadgroup``), as the other benches.
 pytestmark = pytest.mark.xdist_group("processes")
@@ -32,14 +32,13 @@ def _path_without(program: str, folder: Path) -> str:
 
 # The PostgreSQL half alone (it runs every client the bench has): gateways and anchors started in
 # turn, each import a few seconds on a busy machine.
-@pytest.mark.timeout(600)
+@BOUNDED
 def test_the_send_benchmark_runs_without_wrk(postgres_server: str, tmp_path: Path) -> None:
     path = _path_without("wrk", tmp_path / "bin")
     assert shutil.which("wrk", path=path) is None
     report = run_bench(
         "bench.topup",
         postgres_server,
-        timeout=560,
         PATH=path,
         AITOPUP_BENCH_OPEN_SECONDS="0.5",
         AITOPUP_BENCH_SEND_ROUNDS="1",

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from bench.soak import find_nginx, main
-from tests.fixtures.benches import run_tree
+from tests.fixtures.benches import BOUNDED, run_tree
 from tests.fixtures.pgbouncer import pgbouncer_binary
 from tests.fixtures.postgres import candidate_binaries
 
 # Each starts gateways, workers and a cluster of its own (or SQLite), none of them on the shared
 # server: each a unit of its own (``--dist loadgroup``), started early.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, BOUNDED]
 
 NGINX = find_nginx()
 
@@ -75,7 +75,7 @@ def test_a_short_soak_loses_nothing() -> None:
     if not candidate_binaries():
         pytest.skip("no initdb/postgres for a cluster of the soak's own")
     env = {**os.environ, **SHORT, "AITOPUP_SOAK_POOLER": "none"}
-    status, report = run_tree(["-m", "bench.soak"], env, timeout=240)
+    status, report = run_tree(["-m", "bench.soak"], env)
     assert status == 0, report
     _every_fault_in(report)
     assert "through pgbouncer" not in report, report
@@ -111,7 +111,7 @@ def test_a_soak_at_scale_drops_the_history_s_weeks_whole_and_loses_nothing() -> 
         pytest.skip("no initdb/postgres for a cluster of the soak's own")
     pooled = pgbouncer_binary() is not None
     env = {**os.environ, **SHORT, **AT_SCALE, **(POOLED if pooled else {})}
-    status, report = run_tree(["-m", "bench.soak"], env, timeout=300)
+    status, report = run_tree(["-m", "bench.soak"], env)
     assert status == 0, report
     _every_fault_in(report)
     dropped = re.search(r"partitions made (\d+), dropped (\d+) \((\d+) weeks of 4", report)
