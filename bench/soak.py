@@ -52,7 +52,7 @@ from worker.store import POSTGRES_SETTINGS
 from . import soak_history, soak_watch
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port, wait_listening
-from .soak_check import Injected, Received, Report, Send, check, connections
+from .soak_check import SEND_PATH, Injected, Received, Report, Send, check, connections
 from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, SoakSettings
 from .stopping import unwind_on_sigterm
 
@@ -148,6 +148,11 @@ class Cluster:
         log = self.folder / f"{name}.log"
         await asyncio.to_thread(wait_listening, port, self.procs[name], name, log)
 
+    @property
+    def proxy_log(self) -> Path:
+        """Each request as the proxy timed it (``soak_watch.PROXY_LOG_FORMAT``)."""
+        return self.folder / "proxy-requests.log"
+
     def kill(self, name: str) -> None:
         proc = self.procs[name]
         proc.send_signal(signal.SIGKILL)
@@ -179,7 +184,11 @@ class Cluster:
         text, found = re.subn(r"listen 8080;", f"listen 127.0.0.1:{self.proxy_port};", text)
         assert found == 1, "deploy/nginx.conf's listen moved"
         text = re.sub(r"^worker_processes auto;", "worker_processes 1;", text, flags=re.M)
-        text = text.replace("access_log /dev/stdout aitopup;", "access_log off;")
+        timed = soak_watch.PROXY_LOG_FORMAT
+        text = text.replace(
+            "access_log /dev/stdout aitopup;",
+            f"log_format soak '{timed}';\n    access_log {self.proxy_log} soak;",
+        )
         (self.folder / "nginx.conf").write_text(text)
         nginx = find_nginx(self.settings.nginx)
         assert nginx is not None, "main() checks for nginx first"
@@ -274,7 +283,7 @@ async def _send(
         send.tries += 1
         try:
             async with room:
-                reply = await client.post("/api/public/v1/topup/send", json=body, headers=headers)
+                reply = await client.post(SEND_PATH, json=body, headers=headers)
         except httpx.HTTPError:
             reply = None
         if reply is not None and reply.status_code not in RETRIED:
@@ -391,7 +400,10 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
                 await faults
                 figures = None if history is None else await history
             paths = {endpoint_id: n for endpoint_id, (n, _) in endpoints.items()}
-            found = await check(db, merchant_id, sends, received, injected, settings, paths)
+            proxied = cluster.proxy_log.read_text().splitlines()
+            found = await check(
+                db, merchant_id, sends, received, injected, settings, paths, proxied
+            )
             if watch is not None:
                 await watch.stop()
                 connections(

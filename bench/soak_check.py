@@ -7,7 +7,7 @@ bound (``Report``: its lines, and what failed)."""
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -19,7 +19,18 @@ from tests.fixtures.merchants import unbalanced_wallets
 from . import soak_watch
 from .soak_settings import POOL_SIZE, POOLER_POOL, Fault, SoakSettings
 
-__all__ = ["Injected", "Received", "Report", "Send", "check", "connections", "percentile"]
+__all__ = [
+    "SEND_PATH",
+    "Injected",
+    "Received",
+    "Report",
+    "Send",
+    "check",
+    "connections",
+    "percentile",
+]
+
+SEND_PATH = "/api/public/v1/topup/send"
 
 
 @dataclass
@@ -71,7 +82,10 @@ async def check(
     injected: list[Injected],
     settings: SoakSettings,
     paths: Mapping[str, int],
+    proxied: Sequence[str],
 ) -> Report:
+    """``proxied``: the proxy's log of the run's requests (``soak_watch.PROXY_LOG_FORMAT``),
+    where the sends' latency is judged; the soak's client's own readings are printed beside."""
     lines: list[str] = []
     failures: list[str] = []
     accepted = [s for s in sends if s.code == 1001]
@@ -202,8 +216,11 @@ async def check(
     receipts = soak_watch.receipt_times(
         created, firsts, soak_watch.until_received(created, firsts, walls)
     )
+    at_client = soak_watch.Latency("send latency at the client", outside, settings.send_budget_ms)
+    lines.append(f"{at_client.line()}, not judged: the soak's own Python, on the same cores")
+    at_proxy = soak_watch.proxy_times(proxied, SEND_PATH, walls)
     for judged in (
-        soak_watch.Latency("send latency", outside, settings.send_budget_ms),
+        soak_watch.Latency("send latency at the proxy", at_proxy, settings.send_budget_ms),
         soak_watch.Latency("event to receipt", receipts, settings.receipt_p99_ms),
     ):
         lines.append(judged.line())

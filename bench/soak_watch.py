@@ -22,11 +22,13 @@ import asyncpg
 
 __all__ = [
     "OWN_CONNECTIONS",
+    "PROXY_LOG_FORMAT",
     "RECEIPT_P99_BUDGET_MS",
     "SEND_P99_BUDGET_MS",
     "ConnectionWatch",
     "Latency",
     "bound",
+    "proxy_times",
     "receipt_times",
     "until_received",
 ]
@@ -41,6 +43,12 @@ EVERY = 0.25
 # event's commit to its receipt at a steady 200 events a second.
 SEND_P99_BUDGET_MS = {"postgres": 10.0, "sqlite": 25.0}
 RECEIPT_P99_BUDGET_MS = 50.0
+# What the proxy (nginx) writes of each request: when it ended (seconds since the epoch, to the
+# millisecond), how long it took from the request's first bytes read to the reply's last ones
+# sent (to the millisecond), its status and its path. A send's latency is judged there, at the
+# deployment's front door: the soak's own client is a Python process on the same two cores,
+# whose event loop adds its own turns to every reading it takes.
+PROXY_LOG_FORMAT = "$msec $request_time $status $request_uri"
 
 
 def bound(
@@ -158,6 +166,24 @@ def receipt_times(
         if any(a <= stamp <= b for a, b in windows):
             continue
         took.append((received - stamp) * 1000)
+    return took
+
+
+def proxy_times(
+    lines: Iterable[str], path: str, outside: Iterable[tuple[float, float]]
+) -> list[float]:
+    """Each request to ``path`` answered 200, as the proxy timed it (ms; ``PROXY_LOG_FORMAT``'s
+    ``lines``), begun outside ``outside``'s windows (wall-clock seconds)."""
+    windows = list(outside)
+    took: list[float] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 4 or fields[2] != "200" or fields[3] != path:
+            continue
+        ended, seconds = float(fields[0]), float(fields[1])
+        if any(a <= ended - seconds <= b for a, b in windows):
+            continue
+        took.append(seconds * 1000)
     return took
 
 

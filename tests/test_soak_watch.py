@@ -13,6 +13,7 @@ from bench.soak_watch import (
     ConnectionWatch,
     Latency,
     bound,
+    proxy_times,
     receipt_times,
     until_received,
 )
@@ -45,6 +46,20 @@ def test_receipts_are_counted_from_the_commit_outside_the_fault_windows() -> Non
     assert line.startswith(
         "event to receipt outside the warm-up and fault windows: n=3 p50 6.0 ms, p99 8.0 ms"
     ), line
+
+
+def test_the_proxy_s_times_are_its_200s_to_the_path_begun_outside_the_windows() -> None:
+    # PROXY_LOG_FORMAT: when the request ended, how long it took, its status and its path.
+    lines = [
+        "1000.010 0.004 200 /api/public/v1/topup/send",
+        "1000.020 0.007 200 /api/public/v1/balance",  # another path
+        "1000.030 0.009 503 /api/public/v1/topup/send",  # not answered: retried
+        "1005.500 0.300 200 /api/public/v1/topup/send",  # begun at 1005.2, inside the window
+        "1006.200 1.500 200 /api/public/v1/topup/send",  # begun at 1004.7, before it
+        "a line of something else",
+    ]
+    took = proxy_times(lines, "/api/public/v1/topup/send", [(1005.0, 1006.0)])
+    assert [round(ms, 1) for ms in took] == [4.0, 1500.0], took
 
 
 def test_a_p99_past_its_budget_fails_and_nothing_read_is_not_a_pass() -> None:
