@@ -102,7 +102,8 @@ ENTRIES = {
     # (``values.memos``) and Babel's lists (+2); the expiry, which asks every kind of hold
     # (the registry, a send's and a payment's hold and what they run: +8), no longer the approval
     # links' module, roles and bot (-5); the history's partitions, made and dropped by its
-    # jobs (+1); how each kind of hold closes with its key (+1).
+    # jobs (+1); how each kind of hold closes with its key (+1); the store's word on whether a
+    # failure is an outage, which decides how a joined batch of records fails (+1).
     "worker.service": (
         (
             "stripe",
@@ -115,7 +116,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1240,
+        1241,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which
