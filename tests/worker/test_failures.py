@@ -99,8 +99,11 @@ async def test_each_failure_is_logged_and_the_schedule_holds(
     gap = (attempts[1].started_at - attempts[0].started_at).total_seconds()
     first_took = attempts[0].duration_ms / 1000
     # The retry waits its 0.2 s after the attempt ended: never sooner, and later only by the
-    # worker's wake-up and whatever the machine stalled this loop for meanwhile.
-    assert 0.2 <= gap - first_took < 0.5 + lag.worst, (gap, first_took, lag.worst)
+    # worker's wake-up and how long this test took to see the first attempt recorded and step
+    # the clock (reads of the store, which a machine busy with the rest of the suite has made
+    # take 0.3 s): well under the default schedule's next step (5 s), which a schedule not
+    # followed would wait.
+    assert 0.2 <= gap - first_took < 1.0 + lag.worst, (gap, first_took, lag.worst)
     assert target.connections == 0
     if mode == "huge":
         assert all(a.response_body == "x" * 4096 for a in attempts)
