@@ -139,7 +139,8 @@ async def test_retry_after_pushes_the_next_attempt(
         await step_through(clock, db, merchant.merchant_id, [1.0])  # what Retry-After asks
         await wait_until(two)
     gap = receiver.received[1].at - receiver.received[0].at
-    assert 1.0 <= gap < 1.5 + lag.worst, (gap, lag.worst)
+    # Later only by the wake-up and the test's own reads before it stepped the clock, as above.
+    assert 1.0 <= gap < 2.0 + lag.worst, (gap, lag.worst)
 
 
 async def test_410_disables_the_endpoint_and_tells_the_others(
