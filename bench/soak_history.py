@@ -283,14 +283,15 @@ async def _write(db: Database, day: int, figures: Figures, due: float) -> None:
     at = figures.moment(day)
     shape = figures.shape
     short = shape.events_a_day // SHORT_SHARE
-    for merchant, events in ((KEPT, shape.events_a_day - short), (SHORT, short)):
+    shares = ((KEPT, shape.events_a_day - short), (SHORT, short))
+    for merchant, events in shares:
         figures.written[(merchant.id, day)] += events * (1 + 2 * FANOUT)
     for n in range(SLICES):
         wait = due + n * shape.day_seconds / SLICES - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         started = time.monotonic()
-        for merchant, events in ((KEPT, shape.events_a_day - short), (SHORT, short)):
+        for merchant, events in shares:
             numbers = range(1 + events * n // SLICES, 1 + events * (n + 1) // SLICES)
             if not numbers:
                 continue

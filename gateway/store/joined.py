@@ -78,11 +78,15 @@ class Joined(Generic[I, R]):
             try:
                 await self._step(batch)
             except Exception as exc:
-                if len(batch) == 1 or is_unreachable(exc):
-                    self._fail(batch, exc)
-                    continue
-                log.warning("a joined batch failed; its rows are written one by one", exc_info=True)
-                await self._one_by_one(batch)
+                if is_unreachable(exc):
+                    self._outage(batch, exc)
+                elif len(batch) == 1:
+                    self._fail(batch)
+                else:
+                    log.warning(
+                        "a joined batch failed; its rows are written one by one", exc_info=True
+                    )
+                    await self._one_by_one(batch)
 
     async def _one_by_one(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         for n, one in enumerate(batch):
@@ -90,9 +94,9 @@ class Joined(Generic[I, R]):
                 await self._step([one])
             except Exception as exc:
                 if is_unreachable(exc):
-                    self._fail(batch[n:], exc)
+                    self._outage(batch[n:], exc)
                     return
-                self._fail([one], exc)
+                self._fail([one])
 
     async def _step(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
@@ -105,9 +109,12 @@ class Joined(Generic[I, R]):
             if not waiter.done():
                 waiter.set_result(answer)
 
-    def _fail(self, batch: Sequence[tuple[I, asyncio.Future[R]]], exc: Exception) -> None:
-        if is_unreachable(exc):  # an outage passes: said once, without a traceback
-            log.warning("the store did not take %d joined rows: %r", len(batch), exc)
+    def _outage(self, batch: Sequence[tuple[I, asyncio.Future[R]]], exc: Exception) -> None:
+        """The store did not take ``batch``: an outage passes, said once without a traceback."""
+        log.warning("the store did not take %d joined rows: %r", len(batch), exc)
+        self._fail(batch)
+
+    def _fail(self, batch: Sequence[tuple[I, asyncio.Future[R]]]) -> None:
         for _, waiter in batch:
             if not waiter.done():
                 waiter.set_exception(RuntimeError(self._failure))
