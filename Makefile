@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak conformance conformance-suite migrate clean messages
+.PHONY: install run test lint bench soak conformance conformance-suite pgbouncer migrate clean messages
 
 # uv installs the project and its dev extras (pip installs uv into the venv first): 10 s on two
 # cores where pip took 28, at the start of every fresh clone's run. Compiled as pip does, or
@@ -89,6 +89,28 @@ conformance-suite: $(CONFORMANCE_STAMP)
 
 conformance: install $(CONFORMANCE_STAMP)
 	$(BIN)/python -m bench.conformance
+
+# A PgBouncer that keeps prepared statements in transaction mode (1.21+, max_prepared_statements),
+# what docs/operations.md names for production, for the store's tests and `make soak` behind it:
+# Debian 12's package is 1.18, which keeps none, so Debian 13's 1.24 is built from its source
+# (its checksum checked) into PGBOUNCER_DIR. Needs a C compiler and the headers of libevent,
+# c-ares and OpenSSL (apt-get install -y gcc make pkg-config libevent-dev libc-ares-dev
+# libssl-dev); about 20 s on two cores, once per change of this file.
+PGBOUNCER_DIR := .aitopup/pgbouncer
+PGBOUNCER_SOURCE := https://deb.debian.org/debian/pool/main/p/pgbouncer/pgbouncer_1.24.1.orig.tar.gz
+PGBOUNCER_SHA256 := da72a3aba13072876d055a3e58dd4aba4a5de4ed6148e73033185245598fd3e0
+PGBOUNCER_STAMP := $(PGBOUNCER_DIR)/.installed
+$(PGBOUNCER_STAMP): Makefile
+	rm -rf $(PGBOUNCER_DIR) && mkdir -p $(PGBOUNCER_DIR)/src
+	curl -fsSL --retry 3 -o $(PGBOUNCER_DIR)/source.tar.gz $(PGBOUNCER_SOURCE)
+	echo "$(PGBOUNCER_SHA256)  $(PGBOUNCER_DIR)/source.tar.gz" | sha256sum -c --quiet -
+	tar -xzf $(PGBOUNCER_DIR)/source.tar.gz -C $(PGBOUNCER_DIR)/src --strip-components=1
+	cd $(PGBOUNCER_DIR)/src && ./configure -q --prefix=$(abspath $(PGBOUNCER_DIR)) \
+		--without-pam --without-systemd && $(MAKE) -s -j2 && $(MAKE) -s install
+	rm -rf $(PGBOUNCER_DIR)/src $(PGBOUNCER_DIR)/source.tar.gz
+	touch $@
+
+pgbouncer: $(PGBOUNCER_STAMP)
 
 migrate: install
 	$(BIN)/aitopup migrate

@@ -45,7 +45,7 @@ from gateway.store.engine import Database
 from gateway.store.migrate import upgrade
 from gateway.values.clock import new_id, utcnow
 from keys import Sealer
-from tests.fixtures.pgbouncer import INSTALL_HINT, Pgbouncer, pgbouncer_binary
+from tests.fixtures.pgbouncer import INSTALL_HINT, KEEPING_HINT, Pgbouncer, pgbouncer_binary
 from tests.fixtures.postgres import ThrowawayPostgres, candidate_binaries
 from worker.store import POSTGRES_SETTINGS
 
@@ -53,7 +53,7 @@ from . import soak_history, soak_watch
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port, wait_listening
 from .soak_check import SEND_PATH, Injected, Received, Report, Send, check, connections
-from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, SoakSettings
+from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, POOLER_PREPARED, SoakSettings
 from .stopping import unwind_on_sigterm
 
 __all__ = ["find_nginx", "main", "soak"]
@@ -84,10 +84,15 @@ class Cluster:
         self.database_url = ""  # what the gateways connect to
         self.worker_url = ""  # what the workers connect to
         self.direct_url = ""  # the database itself, for the soak's own checks
+        # The drivers' statement cache: off only through a pooler keeping no prepared statements.
+        self.statement_cache = settings.pooler != "pgbouncer"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def env(self, *, worker: bool = False) -> dict[str, str]:
-        pooled = {"AITOPUP_DATABASE_STATEMENT_CACHE": "false"} if self.pgbouncer else {}
+        pooled: dict[str, str] = {}
+        if self.pgbouncer is not None:
+            pooled["AITOPUP_DATABASE_POOLED"] = "true"
+            pooled["AITOPUP_DATABASE_STATEMENT_CACHE"] = str(self.statement_cache).lower()
         return {
             **os.environ,
             **pooled,
@@ -113,11 +118,14 @@ class Cluster:
             self.database_url = self.postgres.start()
         upgrade(self.database_url)
         self.direct_url = self.worker_url = self.database_url
-        if self.settings.pooler == "pgbouncer":
+        if self.settings.pooler != "none":
             assert self.postgres is not None, "main() refuses a pooler on SQLite"
             asyncio.run(_worker_role(self.database_url))
             self.pgbouncer = Pgbouncer(
-                self.database_url, users=[WORKER_ROLE], pool_size=POOLER_POOL
+                self.database_url,
+                users=[WORKER_ROLE],
+                pool_size=POOLER_POOL,
+                prepared=POOLER_PREPARED if self.statement_cache else 0,
             )
             self.pgbouncer.start()
             self.worker_url = self.pgbouncer.url(self.database_url, user=WORKER_ROLE)
@@ -364,7 +372,7 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
                 # Two workers' retention at the compressed clock, as the workers connect.
                 runners = [
                     open_database(
-                        cluster.worker_url, pool_size=2, statement_cache=not cluster.pgbouncer
+                        cluster.worker_url, pool_size=2, statement_cache=cluster.statement_cache
                     )
                     for _ in range(2)
                 ]
@@ -503,10 +511,17 @@ def main() -> int:
     if settings.scale and settings.store != "postgres":
         print("soak: a history at scale needs AITOPUP_SOAK_STORE=postgres (its partitions)")
         return 2
-    if settings.pooler == "pgbouncer" and (settings.store != "postgres" or not pgbouncer_binary()):
-        print(f"soak: a pooler needs AITOPUP_SOAK_STORE=postgres and pgbouncer ({INSTALL_HINT})")
-        return 2
-    pooled = " through pgbouncer" if settings.pooler == "pgbouncer" else ""
+    if settings.pooler != "none":
+        keeping = settings.pooler == "pgbouncer-prepared"
+        if settings.store != "postgres" or not pgbouncer_binary(keeping=keeping):
+            hint = KEEPING_HINT if keeping else INSTALL_HINT
+            print(f"soak: a pooler needs AITOPUP_SOAK_STORE=postgres and pgbouncer ({hint})")
+            return 2
+    pooled = {
+        "none": "",
+        "pgbouncer": " through pgbouncer keeping no prepared statements",
+        "pgbouncer-prepared": " through pgbouncer keeping prepared statements",
+    }[settings.pooler]
     print(
         f"soak: {settings.store}{pooled}, {settings.gateways} gateways, {settings.workers}"
         f" workers, {settings.rate:g} sends/s for {settings.seconds:g} s",

@@ -9,13 +9,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import soak_watch
 
-__all__ = ["FAULTS", "POOLER_POOL", "POOL_SIZE", "Fault", "SoakSettings"]
+__all__ = ["FAULTS", "POOLER_POOL", "POOLER_PREPARED", "POOL_SIZE", "Fault", "SoakSettings"]
 
 Fault = Literal["worker", "gateway", "redis", "postgres"]
 FAULTS: tuple[Fault, ...] = ("worker", "gateway", "redis", "postgres")
 # Each gateway's pool (P), and PgBouncer's server connections a database and role.
 POOL_SIZE = 5
 POOLER_POOL = 8
+# Prepared statements a keeping pooler keeps for each server connection: above what a process's
+# statement cache holds (a hundred, ``store.postgres``), so none is prepared again for want of room.
+POOLER_PREPARED = 200
 
 
 class SoakSettings(BaseSettings):
@@ -25,9 +28,11 @@ class SoakSettings(BaseSettings):
 
     store: Literal["postgres", "sqlite"] = "postgres"
     # ``pgbouncer``: every gateway and worker connects through a PgBouncer in transaction mode
-    # (Debian's 1.18, ``tests.fixtures.pgbouncer``) with the statement cache off, the workers as
-    # a role of their own that carries their planner settings; PostgreSQL only.
-    pooler: Literal["none", "pgbouncer"] = "none"
+    # (Debian 12's 1.18, ``tests.fixtures.pgbouncer``) with the statement cache off, the workers
+    # as a role of their own that carries their planner settings; PostgreSQL only.
+    # ``pgbouncer-prepared``: the same through one that keeps prepared statements (1.21+,
+    # ``make pgbouncer``'s), the cache on, as docs/operations.md deploys it.
+    pooler: Literal["none", "pgbouncer", "pgbouncer-prepared"] = "none"
     gateways: int = 2
     workers: int = 2
     rate: float = 20.0  # sends a second

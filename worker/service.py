@@ -182,7 +182,7 @@ class Service:
         # Never more than the gateway's own pool, which is how a deployment bounds what a
         # process holds.
         pool_size = min(WORKER_POOL_SIZE, settings.database_pool_size)
-        pooled = not settings.database_statement_cache
+        pooled = settings.behind_pooler
         db = open_database(
             settings.database_url,
             pool_size=pool_size,

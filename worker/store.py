@@ -64,7 +64,7 @@ POSTGRES_SETTINGS = {
     "enable_mergejoin": "off",
 }
 
-# Behind a pooler in transaction mode (``Settings.database_statement_cache`` off) the settings
+# Behind a pooler in transaction mode (``Settings.behind_pooler``) the settings
 # cannot ride in the startup message: PgBouncer refuses a parameter it does not track, and a
 # server connection serves whichever client comes next. They are set on the workers' own role
 # instead (``ALTER ROLE … SET``), which every server connection of that role starts with.

@@ -46,6 +46,10 @@ class Settings(TreasurySettings, LimitSettings):
     database_pool_timeout_seconds: float = Field(default=STORE_POOL_TIMEOUT_SECONDS, gt=0, le=600)
     # Off behind a pooler in transaction mode keeping no prepared statements (docs/operations.md).
     database_statement_cache: bool = True
+    # On behind any pooler in transaction mode, one that keeps prepared statements too: no
+    # setting rides in a connection's startup message, which PgBouncer refuses (the workers'
+    # planner settings are their role's). The cache off says as much by itself.
+    database_pooled: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
     # How long a call a request can do without waits for Redis (``redis_client.ANSWER_WITHIN``).
     redis_answer_seconds: float = Field(default=0.5, gt=0, le=3600)
@@ -338,6 +342,12 @@ class Settings(TreasurySettings, LimitSettings):
     def _tiers_are_pairs(cls, value: str) -> str:
         tiers(value)
         return value
+
+    @property
+    def behind_pooler(self) -> bool:
+        """Every PostgreSQL connection goes through a pooler in transaction mode: said, or
+        implied by the statement cache off (a pooler keeping no prepared statements)."""
+        return self.database_pooled or not self.database_statement_cache
 
     @property
     def funding_options(self) -> tuple[int, ...]:

@@ -1,6 +1,8 @@
-"""Through a real PgBouncer in transaction mode (Debian's 1.18, which keeps no prepared statement),
-with the statement cache off (``AITOPUP_DATABASE_STATEMENT_CACHE=false``): the send, sends racing
-for one wallet, and workers leasing and delivering, their planner settings from their role.
+"""Through a real PgBouncer in transaction mode, of each kind: Debian 12's 1.18, which keeps no
+prepared statement, with the statement cache off (``AITOPUP_DATABASE_STATEMENT_CACHE=false``); and
+one that keeps them (1.21+, ``make pgbouncer``'s), with the cache on and the store told it is
+pooled (``AITOPUP_DATABASE_POOLED=true``): the send, sends racing for one wallet, and workers
+leasing and delivering, their planner settings from their role.
 
 Every server connection here serves whichever client comes next: a pool of three per database
 and user behind clients that hold many more (``tests/fixtures/pgbouncer.py``)."""
@@ -35,7 +37,13 @@ from tests.fixtures.merchants import (
     set_balance,
     unbalanced_wallets,
 )
-from tests.fixtures.pgbouncer import INSTALL_HINT, Pgbouncer, pgbouncer_binary, running_pgbouncer
+from tests.fixtures.pgbouncer import (
+    INSTALL_HINT,
+    KEEPING_HINT,
+    Pgbouncer,
+    pgbouncer_binary,
+    running_pgbouncer,
+)
 from tests.fixtures.postgres import fresh_database
 from tests.fixtures.webhooks import Receiver, make_endpoint, running_receiver
 from worker.store import POSTGRES_SETTINGS, role_lacks
@@ -47,12 +55,18 @@ pytestmark = [
 ]
 
 
+# Prepared statements a keeping pooler keeps for each server connection: above what one
+# gateway's pool prepares (``postgres.PostgresDatabase``'s cache holds a hundred).
+KEPT = 200
+
+
 @dataclass(frozen=True)
 class Pooled:
     direct: str  # the database itself
     url: str  # the same through PgBouncer, as the server's own user
     worker_url: str  # through PgBouncer, as the workers' role
     bouncer: Pgbouncer
+    cache: bool  # the statement cache: on where the pooler keeps prepared statements
 
 
 def _dsn(url: str) -> str:
@@ -68,10 +82,23 @@ async def _on(url: str, *statements: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="module")
-async def pooled(postgres_server: str) -> AsyncIterator[Pooled]:
-    """A migrated database of its own behind a PgBouncer of its own, and a workers' role whose
-    sessions start with the worker's planner settings."""
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(0, id="keeping-none"),
+        pytest.param(
+            KEPT,
+            id="keeping-prepared",
+            marks=pytest.mark.skipif(pgbouncer_binary(keeping=True) is None, reason=KEEPING_HINT),
+        ),
+    ],
+)
+async def pooled(postgres_server: str, request: pytest.FixtureRequest) -> AsyncIterator[Pooled]:
+    """A migrated database of its own behind a PgBouncer of its own, keeping ``request.param``
+    prepared statements, and a workers' role whose sessions start with the worker's planner
+    settings."""
+    kept: int = request.param
+    cache = kept > 0
     role = f"aitopup_worker_{uuid.uuid4().hex[:10]}"
     settings = [
         f"ALTER ROLE {role} SET {name} = {value}" for name, value in POSTGRES_SETTINGS.items()
@@ -79,26 +106,29 @@ async def pooled(postgres_server: str) -> AsyncIterator[Pooled]:
     await _on(postgres_server, f"CREATE ROLE {role} LOGIN", *settings)
     try:
         async with fresh_database(postgres_server) as direct:
-            with running_pgbouncer(postgres_server, users=[role], pool_size=3) as bouncer:
+            with running_pgbouncer(
+                postgres_server, users=[role], pool_size=3, prepared=kept
+            ) as bouncer:
                 url = bouncer.url(direct)
                 # Migrated through the pooler too, as `aitopup migrate` would be.
-                await asyncio.to_thread(upgrade, url, statement_cache=False)
+                await asyncio.to_thread(upgrade, url, statement_cache=cache)
                 await _on(
                     direct,
                     f"GRANT USAGE ON SCHEMA public TO {role}",
                     f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}",
                     f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
                 )
-                yield Pooled(direct, url, bouncer.url(direct, user=role), bouncer)
+                yield Pooled(direct, url, bouncer.url(direct, user=role), bouncer, cache)
     finally:
         await _on(postgres_server, f"DROP ROLE IF EXISTS {role}")
 
 
-def _settings(url: str, redis_url: str, **overrides: Any) -> Settings:
+def _settings(pooled: Pooled, url: str, redis_url: str, **overrides: Any) -> Settings:
     return make_settings(
         url,
         redis_url,
-        database_statement_cache=False,
+        database_statement_cache=pooled.cache,
+        database_pooled=True,
         allow_private_webhook_urls=True,
         webhook_retry_schedule="0,0.4,0.8",
         webhook_timeout_seconds=2,
@@ -108,7 +138,7 @@ def _settings(url: str, redis_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 async def pooled_db(pooled: Pooled) -> AsyncIterator[Database]:
-    database = open_database(pooled.url, pool_size=2, statement_cache=False)
+    database = open_database(pooled.url, pool_size=2, statement_cache=pooled.cache)
     yield database
     await database.dispose()
 
@@ -138,7 +168,7 @@ async def test_a_send_through_pgbouncer_is_answered_and_listed(
 ) -> None:
     merchant = await _merchant(pooled_db, 1_000)
     async with (
-        live_server(_settings(pooled.url, redis_url)) as root,
+        live_server(_settings(pooled, pooled.url, redis_url)) as root,
         local_client(base_url=f"{root}/api/public/v1", headers=merchant.headers) as http,
     ):
         sent = await http.post("/topup/send", json=SEND, headers={"Idempotency-Key": "k-1"})
@@ -159,8 +189,8 @@ async def test_sends_racing_through_pgbouncer_never_overspend(
     merchant = await _merchant(pooled_db, 1_000)
     limits = httpx.Limits(max_connections=60)
     async with (
-        live_server(_settings(pooled.url, redis_url, database_pool_size=4)) as one,
-        live_server(_settings(pooled.url, redis_url, database_pool_size=4)) as two,
+        live_server(_settings(pooled, pooled.url, redis_url, database_pool_size=4)) as one,
+        live_server(_settings(pooled, pooled.url, redis_url, database_pool_size=4)) as two,
         local_client(limits=limits, timeout=60, headers=merchant.headers) as http,
     ):
         replies = await asyncio.gather(
@@ -191,11 +221,11 @@ async def test_two_workers_lease_and_deliver_each_event_once_through_pgbouncer(
     from worker.service import Service
 
     merchant = await _merchant(pooled_db, 10_000, "staging")  # staging may send to loopback
-    worker_settings = _settings(pooled.worker_url, redis_url)
+    worker_settings = _settings(pooled, pooled.worker_url, redis_url)
     services = [Service(worker_settings, kinds=KINDS) for _ in range(2)]
     async with (
         running_receiver() as receiver,
-        live_server(_settings(pooled.url, redis_url)) as root,
+        live_server(_settings(pooled, pooled.url, redis_url)) as root,
         local_client(base_url=f"{root}/api/public/v1", headers=merchant.headers) as http,
     ):
         endpoint = await make_endpoint(
@@ -230,7 +260,7 @@ async def test_a_worker_whose_role_lacks_its_settings_says_which_to_set(
     from worker.kinds import KINDS
     from worker.service import Service
 
-    service = Service(_settings(pooled.url, redis_url), kinds=KINDS)
+    service = Service(_settings(pooled, pooled.url, redis_url), kinds=KINDS)
     with caplog.at_level(logging.WARNING, logger="aitopup.worker"):
         await service.start()
         await service.stop()
@@ -262,14 +292,17 @@ async def _holding(url: str, pid: int) -> list[asyncpg.Connection]:
             return clients
 
 
-async def test_with_the_cache_on_a_statement_lands_where_it_was_never_prepared(
+async def test_a_statement_prepared_on_one_server_connection_runs_on_another(
     pooled: Pooled,
 ) -> None:
-    """Why the setting exists: a pooler in transaction mode that keeps no prepared statement
-    (1.18) runs a client's next statement on whichever server connection is free, where the
-    statement the client prepared on another does not exist. With the cache off nothing named
-    outlives one exchange. And a worker's planner settings sent at startup are refused."""
-    with running_pgbouncer(pooled.direct, pool_size=2) as two:  # two server connections
+    """Why the settings exist: a pooler in transaction mode runs a client's next statement on
+    whichever server connection is free. Where it keeps no prepared statement (1.18), the one the
+    client prepared on another does not exist there: only the cache off, which names nothing
+    that outlives one exchange, works. Where it keeps them, it prepares the statement there
+    itself, and the cache on works. And a worker's planner settings sent at startup are refused
+    by either."""
+    keeping = KEPT if pooled.cache else 0
+    with running_pgbouncer(pooled.direct, pool_size=2, prepared=keeping) as two:
         url = two.url(pooled.direct)
         for cache in (True, False):
             db = open_database(url, pool_size=1, statement_cache=cache)
@@ -277,7 +310,7 @@ async def test_with_the_cache_on_a_statement_lands_where_it_was_never_prepared(
             try:
                 prepared_on = await _pid(db)
                 clients = await _holding(url, prepared_on)  # its next lands on the other
-                if cache:
+                if cache and not keeping:
                     with pytest.raises(asyncpg.InvalidSQLStatementNameError):
                         await _pid(db)
                 else:
@@ -304,8 +337,8 @@ async def test_the_gateway_and_the_commands_open_their_store_with_the_setting(
     from gateway.operator import command_store
     from gateway.services import open_services
 
-    settings = _settings(pooled.url, redis_url)
+    settings = _settings(pooled, pooled.url, redis_url)
     async with open_services(settings) as services, command_store(settings) as command:
         for db in (services.db, command):
-            assert isinstance(db, PostgresDatabase) and db.statement_cache is False
+            assert isinstance(db, PostgresDatabase) and db.statement_cache is pooled.cache
             assert await _pid(db) > 0
