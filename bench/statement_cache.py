@@ -1,13 +1,15 @@
 """What the statement cache off costs the send (``AITOPUP_DATABASE_STATEMENT_CACHE=false``, for
 a pooler in transaction mode that keeps no prepared statements), on PostgreSQL.
 
-Three gateway processes serve one database: with the drivers' caches on (the default, the
-baseline), with them off, and with them off through a real PgBouncer in transaction mode
-(Debian's 1.18, ``tests.fixtures.pgbouncer``) where one is installed. Off, every statement is
-parsed and planned again at each run, and prepared in a trip of its own before it (asyncpg's
-unnamed statements). The send's closed loop (``bench.topup``'s: 32 clients, a real merchant's
-send) runs on each in turn, ``ROUNDS`` times; each figure is the round whose ratio to the
-baseline of the same round is the median, with the gateway's CPU a send from ``/proc``.
+Up to four gateway processes serve one database: with the drivers' caches on (the default,
+the baseline), with them off, with them off through a real PgBouncer in transaction mode that
+keeps no prepared statements (Debian 12's 1.18, ``tests.fixtures.pgbouncer``) where one is
+installed, and with them on through one that keeps them (1.21+, ``make pgbouncer``'s) where one
+is built, as docs/operations.md deploys it. Off, every statement is parsed and planned again at
+each run, and prepared in a trip of its own before it (asyncpg's unnamed statements). The
+send's closed loop (``bench.topup``'s: 32 clients, a real merchant's send) runs on each in turn,
+``ROUNDS`` times; each figure is the round whose ratio to the baseline of the same round is the
+median, with the gateway's CPU a send from ``/proc``.
 """
 
 import asyncio
@@ -18,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from gateway.store.migrate import upgrade
-from tests.fixtures.pgbouncer import pgbouncer_binary, running_pgbouncer
+from tests.fixtures.pgbouncer import KEEPING_HINT, pgbouncer_binary, running_pgbouncer
 
 from .load import Result
 from .report import Row, failures, run_alone
@@ -39,16 +41,20 @@ ROUNDS = int(os.environ.get("AITOPUP_BENCH_CACHE_ROUNDS", "3"))
 # PgBouncer's server connections for the one database and user: above a gateway's pool (its
 # ``AITOPUP_DATABASE_POOL_SIZE`` twice, with SQLAlchemy's), so the pooler adds no wait of its own.
 POOLER_CONNECTIONS = 24
+# Prepared statements a keeping pooler keeps a server connection: above a process's cache.
+POOLER_PREPARED = 200
 
 
 @contextmanager
-def _pooled(pg_base: str, database_url: str) -> Iterator[str | None]:
-    """``database_url`` through a PgBouncer of the bench's own; None without pgbouncer."""
-    if pgbouncer_binary() is None:
-        print("pgbouncer is not installed (apt-get install pgbouncer): its row is skipped")
+def _pooled(pg_base: str, database_url: str, *, prepared: int = 0) -> Iterator[str | None]:
+    """``database_url`` through a PgBouncer of the bench's own keeping ``prepared`` statements;
+    None without such a pgbouncer."""
+    if pgbouncer_binary(keeping=prepared > 0) is None:
+        hint = KEEPING_HINT if prepared else "apt-get install pgbouncer"
+        print(f"no pgbouncer for this row ({hint}): it is skipped")
         yield None
         return
-    with running_pgbouncer(pg_base, pool_size=POOLER_CONNECTIONS) as bouncer:
+    with running_pgbouncer(pg_base, pool_size=POOLER_CONNECTIONS, prepared=prepared) as bouncer:
         yield bouncer.url(database_url)
 
 
@@ -67,13 +73,16 @@ def measure(pg_base: str, database_url: str, redis_url: str) -> list[Row]:
     key = asyncio.run(_prepare(database_url, endpoint=True))
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     off = {"AITOPUP_DATABASE_STATEMENT_CACHE": "false"}
+    pooled = {"AITOPUP_DATABASE_POOLED": "true"}
     with ExitStack() as stack:
         pooled_url = stack.enter_context(_pooled(pg_base, database_url))
+        kept_url = stack.enter_context(_pooled(pg_base, database_url, prepared=POOLER_PREPARED))
         gateways: dict[str, Served] = {}
         for name, url, extra in (
             ("on", database_url, {}),
             ("off", database_url, off),
-            ("pooled", pooled_url, off),
+            ("pooled", pooled_url, {**off, **pooled}),
+            ("kept", kept_url, pooled),
         ):
             if url is not None:
                 env = _gateway_env(url, redis_url, extra)
@@ -96,7 +105,11 @@ def measure(pg_base: str, database_url: str, redis_url: str) -> list[Row]:
                 loops.append(result)
                 taken[name].append((result, cpu, on, on_cpu))
     rows: list[Row] = []
-    for name, label in (("off", "statement cache off"), ("pooled", "via pgbouncer, cache off")):
+    for name, label, what in (
+        ("off", "statement cache off", "the cost of a pooler keeping none"),
+        ("pooled", "via pgbouncer, cache off", "the cost of a pooler keeping none"),
+        ("kept", "via pgbouncer keeping prepared statements, cache on", "a pooler's own cost"),
+    ):
         if name not in taken:
             continue
         result, cpu, on, on_cpu = _median(taken[name])
@@ -107,7 +120,7 @@ def measure(pg_base: str, database_url: str, redis_url: str) -> list[Row]:
                 "req/s",
                 "cache on, direct",
                 on.throughput,
-                "- (the cost of a pooler keeping none)",
+                f"- ({what})",
             ),
             Row(
                 f"send postgres, {label}: gateway CPU ms a send",
