@@ -53,7 +53,7 @@ from . import soak_history, soak_watch
 from .endpoints import add_endpoint
 from .servers import admin_dsn, free_port, wait_listening
 from .soak_check import SEND_PATH, Injected, Received, Report, Send, check, connections
-from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, POOLER_PREPARED, SoakSettings
+from .soak_settings import FAULTS, POOL_SIZE, POOLER_POOL, SoakSettings
 from .stopping import unwind_on_sigterm
 
 __all__ = ["find_nginx", "main", "soak"]
@@ -125,7 +125,7 @@ class Cluster:
                 self.database_url,
                 users=[WORKER_ROLE],
                 pool_size=POOLER_POOL,
-                prepared=POOLER_PREPARED if self.statement_cache else 0,
+                keeping=self.statement_cache,
             )
             self.pgbouncer.start()
             self.worker_url = self.pgbouncer.url(self.database_url, user=WORKER_ROLE)

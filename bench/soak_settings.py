@@ -9,16 +9,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import soak_watch
 
-__all__ = ["FAULTS", "POOLER_POOL", "POOLER_PREPARED", "POOL_SIZE", "Fault", "SoakSettings"]
+__all__ = ["FAULTS", "POOLER_POOL", "POOL_SIZE", "Fault", "SoakSettings"]
 
 Fault = Literal["worker", "gateway", "redis", "postgres"]
 FAULTS: tuple[Fault, ...] = ("worker", "gateway", "redis", "postgres")
 # Each gateway's pool (P), and PgBouncer's server connections a database and role.
 POOL_SIZE = 5
 POOLER_POOL = 8
-# Prepared statements a keeping pooler keeps for each server connection: above what a process's
-# statement cache holds (a hundred, ``store.postgres``), so none is prepared again for want of room.
-POOLER_PREPARED = 200
 
 
 class SoakSettings(BaseSettings):

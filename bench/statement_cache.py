@@ -41,20 +41,18 @@ ROUNDS = int(os.environ.get("AITOPUP_BENCH_CACHE_ROUNDS", "3"))
 # PgBouncer's server connections for the one database and user: above a gateway's pool (its
 # ``AITOPUP_DATABASE_POOL_SIZE`` twice, with SQLAlchemy's), so the pooler adds no wait of its own.
 POOLER_CONNECTIONS = 24
-# Prepared statements a keeping pooler keeps a server connection: above a process's cache.
-POOLER_PREPARED = 200
 
 
 @contextmanager
-def _pooled(pg_base: str, database_url: str, *, prepared: int = 0) -> Iterator[str | None]:
-    """``database_url`` through a PgBouncer of the bench's own keeping ``prepared`` statements;
-    None without such a pgbouncer."""
-    if pgbouncer_binary(keeping=prepared > 0) is None:
-        hint = KEEPING_HINT if prepared else "apt-get install pgbouncer"
+def _pooled(pg_base: str, database_url: str, *, keeping: bool = False) -> Iterator[str | None]:
+    """``database_url`` through a PgBouncer of the bench's own, ``keeping`` prepared statements
+    or none; None without such a pgbouncer."""
+    if pgbouncer_binary(keeping=keeping) is None:
+        hint = KEEPING_HINT if keeping else "apt-get install pgbouncer"
         print(f"no pgbouncer for this row ({hint}): it is skipped")
         yield None
         return
-    with running_pgbouncer(pg_base, pool_size=POOLER_CONNECTIONS, prepared=prepared) as bouncer:
+    with running_pgbouncer(pg_base, pool_size=POOLER_CONNECTIONS, keeping=keeping) as bouncer:
         yield bouncer.url(database_url)
 
 
@@ -76,7 +74,7 @@ def measure(pg_base: str, database_url: str, redis_url: str) -> list[Row]:
     pooled = {"AITOPUP_DATABASE_POOLED": "true"}
     with ExitStack() as stack:
         pooled_url = stack.enter_context(_pooled(pg_base, database_url))
-        kept_url = stack.enter_context(_pooled(pg_base, database_url, prepared=POOLER_PREPARED))
+        kept_url = stack.enter_context(_pooled(pg_base, database_url, keeping=True))
         gateways: dict[str, Served] = {}
         for name, url, extra in (
             ("on", database_url, {}),

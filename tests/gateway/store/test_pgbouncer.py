@@ -55,11 +55,6 @@ pytestmark = [
 ]
 
 
-# Prepared statements a keeping pooler keeps for each server connection: above what one
-# gateway's pool prepares (``postgres.PostgresDatabase``'s cache holds a hundred).
-KEPT = 200
-
-
 @dataclass(frozen=True)
 class Pooled:
     direct: str  # the database itself
@@ -85,20 +80,19 @@ async def _on(url: str, *statements: str) -> None:
 @pytest.fixture(
     scope="module",
     params=[
-        pytest.param(0, id="keeping-none"),
+        pytest.param(False, id="keeping-none"),
         pytest.param(
-            KEPT,
+            True,
             id="keeping-prepared",
             marks=pytest.mark.skipif(pgbouncer_binary(keeping=True) is None, reason=KEEPING_HINT),
         ),
     ],
 )
 async def pooled(postgres_server: str, request: pytest.FixtureRequest) -> AsyncIterator[Pooled]:
-    """A migrated database of its own behind a PgBouncer of its own, keeping ``request.param``
-    prepared statements, and a workers' role whose sessions start with the worker's planner
-    settings."""
-    kept: int = request.param
-    cache = kept > 0
+    """A migrated database of its own behind a PgBouncer of its own, keeping prepared statements
+    or not (``request.param``), and a workers' role whose sessions start with the worker's
+    planner settings. The statement cache is on where the pooler keeps them."""
+    cache: bool = request.param
     role = f"aitopup_worker_{uuid.uuid4().hex[:10]}"
     settings = [
         f"ALTER ROLE {role} SET {name} = {value}" for name, value in POSTGRES_SETTINGS.items()
@@ -107,7 +101,7 @@ async def pooled(postgres_server: str, request: pytest.FixtureRequest) -> AsyncI
     try:
         async with fresh_database(postgres_server) as direct:
             with running_pgbouncer(
-                postgres_server, users=[role], pool_size=3, prepared=kept
+                postgres_server, users=[role], pool_size=3, keeping=cache
             ) as bouncer:
                 url = bouncer.url(direct)
                 # Migrated through the pooler too, as `aitopup migrate` would be.
@@ -301,8 +295,8 @@ async def test_a_statement_prepared_on_one_server_connection_runs_on_another(
     that outlives one exchange, works. Where it keeps them, it prepares the statement there
     itself, and the cache on works. And a worker's planner settings sent at startup are refused
     by either."""
-    keeping = KEPT if pooled.cache else 0
-    with running_pgbouncer(pooled.direct, pool_size=2, prepared=keeping) as two:
+    keeping = pooled.cache
+    with running_pgbouncer(pooled.direct, pool_size=2, keeping=keeping) as two:
         url = two.url(pooled.direct)
         for cache in (True, False):
             db = open_database(url, pool_size=1, statement_cache=cache)
