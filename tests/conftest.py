@@ -39,10 +39,12 @@ from tests.fixtures.core import (
     running_app,
 )
 from tests.fixtures.lanes import lanes_of
+from tests.fixtures.migrations import SqliteRevisions
 from tests.fixtures.postgres import fresh_database
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.migrations",
     "tests.fixtures.crashes",
     "tests.fixtures.redis",
     "tests.fixtures.moto",
@@ -174,9 +176,9 @@ async def database_url(
     """A migrated database of this run's own, on each store in turn."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
-        url = f"sqlite+aiosqlite:///{path}"
-        await asyncio.to_thread(upgrade, url)
-        yield url
+        revisions: SqliteRevisions = request.getfixturevalue("sqlite_revisions")
+        await asyncio.to_thread(revisions.copy_to, "head", path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     # Asked for here, not as a parameter, so a run without PostgreSQL tests starts no server.
     server: str = request.getfixturevalue("postgres_server")
