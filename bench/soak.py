@@ -84,15 +84,13 @@ class Cluster:
         self.database_url = ""  # what the gateways connect to
         self.worker_url = ""  # what the workers connect to
         self.direct_url = ""  # the database itself, for the soak's own checks
-        # The drivers' statement cache: off only through a pooler keeping no prepared statements.
-        self.statement_cache = settings.pooler != "pgbouncer"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def env(self, *, worker: bool = False) -> dict[str, str]:
         pooled: dict[str, str] = {}
         if self.pgbouncer is not None:
             pooled["AITOPUP_DATABASE_POOLED"] = "true"
-            pooled["AITOPUP_DATABASE_STATEMENT_CACHE"] = str(self.statement_cache).lower()
+            pooled["AITOPUP_DATABASE_STATEMENT_CACHE"] = str(self.settings.statement_cache).lower()
         return {
             **os.environ,
             **pooled,
@@ -125,7 +123,7 @@ class Cluster:
                 self.database_url,
                 users=[WORKER_ROLE],
                 pool_size=POOLER_POOL,
-                keeping=self.statement_cache,
+                keeping=self.settings.statement_cache,
             )
             self.pgbouncer.start()
             self.worker_url = self.pgbouncer.url(self.database_url, user=WORKER_ROLE)
@@ -372,7 +370,9 @@ async def soak(settings: SoakSettings, folder: Path) -> Report:
                 # Two workers' retention at the compressed clock, as the workers connect.
                 runners = [
                     open_database(
-                        cluster.worker_url, pool_size=2, statement_cache=cluster.statement_cache
+                        cluster.worker_url,
+                        pool_size=2,
+                        statement_cache=cluster.settings.statement_cache,
                     )
                     for _ in range(2)
                 ]
@@ -512,7 +512,7 @@ def main() -> int:
         print("soak: a history at scale needs AITOPUP_SOAK_STORE=postgres (its partitions)")
         return 2
     if settings.pooler != "none":
-        keeping = settings.pooler == "pgbouncer-prepared"
+        keeping = settings.statement_cache
         if settings.store != "postgres" or not pgbouncer_binary(keeping=keeping):
             hint = KEEPING_HINT if keeping else INSTALL_HINT
             print(f"soak: a pooler needs AITOPUP_SOAK_STORE=postgres and pgbouncer ({hint})")

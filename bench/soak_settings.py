@@ -68,5 +68,11 @@ class SoakSettings(BaseSettings):
     weeks: int = Field(default=6, ge=3, le=52)
 
     @property
+    def statement_cache(self) -> bool:
+        """The drivers' statement cache: off only through a pooler keeping no prepared
+        statements; through a pooler, whether it keeps them."""
+        return self.pooler != "pgbouncer"
+
+    @property
     def send_budget_ms(self) -> float:
         return self.send_p99_ms or soak_watch.SEND_P99_BUDGET_MS[self.store]
