@@ -177,8 +177,7 @@ async def database_url(
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
         revisions: SqliteRevisions = request.getfixturevalue("sqlite_revisions")
-        await asyncio.to_thread(revisions.copy_to, "head", path)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield await asyncio.to_thread(revisions.copy_to, "head", path)
         return
     # Asked for here, not as a parameter, so a run without PostgreSQL tests starts no server.
     server: str = request.getfixturevalue("postgres_server")
