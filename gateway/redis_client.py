@@ -67,11 +67,17 @@ def _retried() -> list[type[Exception]]:
     return [ConnectionError, TimeoutError]
 
 
-def open_redis(url: str) -> "ArqRedis":
+def open_redis(url: str, *, one_connection: bool = False) -> "ArqRedis":
     """The gateway's client, with the same retry policy, connected on first use rather than at
     start (ARQ's ``create_pool`` pings first, and gives up after a few seconds): a gateway
     started while Redis is down serves every call, as one already running does, and its
-    wakes and limits find Redis once it answers."""
+    wakes and limits find Redis once it answers.
+
+    ``one_connection``: for commands one task sends one at a time (the waker's publishes), a
+    client of one connection (redis-py's ``single_connection_client``) rather than a pool. A
+    command taken from the pool first looks for stale data on its connection, with a read whose
+    timeout ends it at once: a cancelled read and its exception on every command, about a third
+    of a publish's instructions (docs/performance.md, "The wake on a connection of its own")."""
     from arq.connections import ArqRedis
 
     client = ArqRedis.from_url(
@@ -80,6 +86,7 @@ def open_redis(url: str) -> "ArqRedis":
         retry=_retry(),
         retry_on_error=_retried(),
         encoding="utf8",
+        single_connection_client=one_connection,
     )
     return cast(ArqRedis, client)
 

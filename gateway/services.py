@@ -41,7 +41,7 @@ CLOSE_WITHIN = 5.0
 class Services:
     settings: Settings
     db: Database
-    redis: Redis  # arq.ArqRedis: wakes, limits and counters
+    redis: Redis  # arq.ArqRedis: limits and counters (the waker has a connection of its own)
     sealer: Sealer
     waker: Waker  # after-commit wakes of the workers, grouped across requests
     # What this process knows of the authentication lockouts (their truth is in Redis).
@@ -77,7 +77,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     redis = open_redis(settings.redis_url)
     answer_within = settings.redis_answer_seconds  # each best-effort Redis call's bound
-    waker = Waker(redis, answer_within=answer_within)
+    # The waker's publishes go one at a time from its one task: a connection of their own.
+    waking = open_redis(settings.redis_url, one_connection=True)
+    waker = Waker(waking, answer_within=answer_within)
     upstreams = open_upstreams(settings)
     reader = open_reader(settings)
     allowances = open_allowances(settings)
@@ -107,6 +109,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 await allowances.aclose()
                 await upstreams.aclose()
                 await waker.drain()
+                await waking.aclose()
                 await redis.aclose()
                 await db.dispose()
         except TimeoutError:
