@@ -8,14 +8,15 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, literal, select
 
 from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
 from gateway.store.engine import Database
 from gateway.store.models import LedgerEntry, Wallet
-from gateway.store.raw import Raw, Statement, _sqlite_params
+from gateway.store.expressions import param
+from gateway.store.raw import Raw, Statement
 from gateway.store.sqlite import _drive
 from gateway.values.clock import utcnow
 from tests.fixtures.merchants import MakeMerchant, merchant_balance, unbalanced_wallets
@@ -232,5 +233,17 @@ def test_a_sqlite_statement_is_bound_its_own_parameters_alone() -> None:
         assert found == [{"a": 1, "b": "[1, 2]", "a2": 1, "t": "12:30", "c": "m:x"}]
         with pytest.raises(sqlite3.ProgrammingError, match="binding parameter :c"):
             _drive(tx.fetch(statement, {"a": 1, "b": [1, 2]}))
-    # A statement's own values (a construct's literals) fill what the parameters do not.
-    assert _sqlite_params({"a": 1}, {"a": 0, "c": "x"}) == {"a": 1, "c": "x"}
+
+
+async def test_a_statement_keeps_its_own_literal_over_a_parameter_of_its_name(db: Database) -> None:
+    """A plan hands every step the parameters of all its steps. A construct's literal is bound
+    as a parameter SQLAlchemy names (``param_1``), apart from the statement's own parameters;
+    another step's parameter of that name leaves the literal as it is, on both stores."""
+    statement = Statement.of(select(literal("own").label("v"), param("n", Integer).label("n")))
+    (literal_name,) = statement.sqlite[2]
+    assert statement.asyncpg[2] == {literal_name: "own"}
+
+    async def work(tx: Raw) -> list[dict[str, object]]:
+        return await tx.fetch(statement, {literal_name: "another step's", "n": 2})
+
+    assert await db.run(work) == [{"v": "own", "n": 2}]
