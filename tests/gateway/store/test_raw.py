@@ -14,8 +14,8 @@ from gateway.ledger import grants
 from gateway.ledger import service as ledger
 from gateway.merchants.service import create_merchant
 from gateway.store.engine import Database
-from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.expressions import param
+from gateway.store.models import LedgerEntry, Wallet
 from gateway.store.raw import Raw, Statement
 from gateway.store.sqlite import _drive
 from gateway.values.clock import utcnow
