@@ -279,7 +279,7 @@ class Raw:
         if self.is_sqlite:
             for statement in statements:
                 sql, _, constants = statement.sqlite
-                each = [_with_constants(row, constants) for row in rows]
+                each = [_with_constants(row, constants) for row in rows] if constants else rows
                 if self._inline:
                     self._driver.executemany(sql, each)
                 else:
@@ -287,7 +287,7 @@ class Raw:
             return
         for statement in statements:
             sql, names, constants = statement.asyncpg
-            rows_of = [_with_constants(row, constants) for row in rows]
+            rows_of = [_with_constants(row, constants) for row in rows] if constants else rows
             self.in_statement = True
             try:
                 await self._driver.executemany(sql, [tuple(r[n] for n in names) for r in rows_of])
