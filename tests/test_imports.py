@@ -67,7 +67,7 @@ ENTRIES = {
     # (``gateway.holds``, +1); a history week's name and bounds, made in one place
     # (``store.partitions``), which the lease's floor reads (+1); the settings' limits, a module
     # of their own (``values.limit_settings``, +1); what a plan's step may use of the steps
-    # before it (``store.refs``, +1).
+    # before it (``store.refs``, +1); the log lines' encoder (orjson, +2).
     "gateway.app": (
         (
             "stripe",
@@ -83,7 +83,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1408,
+        1410,
     ),
     # The code catalogue's bands and the settings' parsed lists are modules of their own (+8);
     # payments to sellers' tables, events and payee rule too (+3); the payer keys' table (+1);
@@ -103,7 +103,8 @@ ENTRIES = {
     # (the registry, a send's and a payment's hold and what they run: +8), no longer the approval
     # links' module, roles and bot (-5); the history's partitions, made and dropped by its
     # jobs (+1); how each kind of hold closes with its key (+1); the store's word on whether a
-    # failure is an outage, which decides how a joined batch of records fails (+1).
+    # failure is an outage, which decides how a joined batch of records fails (+1); the log
+    # lines' encoder (orjson, +2).
     "worker.service": (
         (
             "stripe",
@@ -116,7 +117,7 @@ ENTRIES = {
             "nats",
             "aiobotocore",
         ),
-        1241,
+        1243,
     ),
     # ``aitopup mcp``: the tools, not the gateway's routes, which only the agents' guide reads
     # (imported when it is first asked for); 1,509 modules with them. Credit grants' rules, which

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import IO, Any
 
+import orjson
+
 __all__ = ["JsonFormatter", "configure_logging", "mask_email"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
@@ -20,7 +22,12 @@ _STANDARD = frozenset(
 )
 
 
+# A line is ASCII, as the stdlib's encoder writes it, whatever the stream's encoding. orjson writes
+# UTF-8 and refuses integers past 64 bits, so a line it cannot write so (rare: the access line
+# is ids, a route and numbers) is the stdlib's. Dates and dataclasses go to ``default`` on
+# both, so a value reads the same whichever wrote it.
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 @functools.lru_cache(maxsize=2)
@@ -49,7 +56,13 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(line)
+        # orjson: the access line for a seventh of what the stdlib's encoder takes
+        # (docs/performance.md, "The access line in C").
+        try:
+            text = orjson.dumps(line, default=str, option=_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            return _ENCODER.encode(line)
+        return text if text.isascii() else _ENCODER.encode(line)
 
 
 def _skip_caller_lookup() -> None:

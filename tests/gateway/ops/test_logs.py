@@ -2,6 +2,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -44,6 +45,20 @@ def test_configure_logging_writes_one_json_line_a_record_and_replaces_itself(
     assert first.getvalue() == ""
     (line,) = second.getvalue().splitlines()
     assert json.loads(line)["status"] == 500
+
+
+def test_a_line_is_ascii_and_reads_the_same_whichever_encoder_wrote_it() -> None:
+    """orjson writes most lines; what it would write otherwise (UTF-8, an integer past 64
+    bits) is the stdlib's, and dates read as ``str`` of them either way."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    for extra in ({"who": "Zoë 李"}, {"big": 2**70}, {"plain": "ascii"}):
+        record = logging.LogRecord("a", logging.INFO, "x.py", 1, "m", None, None)
+        record.__dict__.update(extra, when=when)
+        text = JsonFormatter().format(record)
+        assert text.isascii(), text
+        line = json.loads(text)
+        assert {key: line[key] for key in extra} == extra
+        assert line["when"] == str(when)
 
 
 def test_exceptions_are_kept_in_the_line() -> None:
