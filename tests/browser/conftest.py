@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from tests.fixtures.browser import (
     watch,
 )
 from tests.fixtures.core import free_port, live_server, local_client, wait_until
+from tests.fixtures.preloaded import python_m
 from tests.fixtures.workers import RunningWorker, StartWorker
 
 CHROMIUM = chromium_path()
@@ -107,7 +107,7 @@ async def other_gateway(hook_settings: Settings) -> AsyncIterator[str]:
         "AITOPUP_LOG_LEVEL": "WARNING",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        *python_m("gateway.cli"), "serve", "--host", "127.0.0.1", "--port", str(port),
         env=env,
     )  # fmt: skip
     root = f"http://127.0.0.1:{port}"

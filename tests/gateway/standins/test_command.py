@@ -5,11 +5,11 @@ status 1."""
 
 import socket
 import subprocess
-import sys
 
 from x402.schemas.responses import SupportedResponse
 
 from tests.fixtures.core import local_client
+from tests.fixtures.preloaded import python_m
 from tests.fixtures.upstreams import dev_standin
 
 URL = "http://127.0.0.1:"
@@ -100,7 +100,7 @@ def test_a_taken_port_is_a_clear_line_and_status_1() -> None:
         held.listen(1)
         port = held.getsockname()[1]
         ran = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "dev", "newapi", "--port", str(port)],
+            [*python_m("gateway.cli"), "dev", "newapi", "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,
