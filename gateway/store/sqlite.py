@@ -11,6 +11,7 @@ than inside its commits.
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -52,6 +53,14 @@ _SQLITE_PRAGMAS = (
     # the WAL into the database and syncing it there stalled every send queued behind it.
     "PRAGMA wal_autocheckpoint=0",
 )
+# A batch's works each run in a savepoint (``_run_batch``), for which SQLite keeps a copy of
+# every page the work changes, to take it back alone. Past 64 KiB (16 pages; a send changes
+# about 32) that copy goes to a file in the system's temporary folder, one write a page, and the
+# batch's statements wait on that disk. A batch keeps it in memory, a few MB at most. A work
+# alone has no savepoint and keeps SQLite's default: in memory, the temporary tables its
+# statements' RETURNING make cost 90 k instructions a send more.
+_COPIES_IN_MEMORY = "PRAGMA temp_store=MEMORY"
+_COPIES_BY_DEFAULT = "PRAGMA temp_store=DEFAULT"
 # Transactions between two checkpoints: a few MB of WAL at the send's size.
 CHECKPOINT_EVERY = 200
 # The most works one SQLite transaction takes (``Database.run``): the write lock is held while
@@ -209,11 +218,24 @@ def _run_batch(
         _end_leftover(connection)
     elif connection.in_transaction:
         return _BUSY
+    if len(works) == 1:  # alone: the transaction is its own, without a savepoint's two trips
+        return _transaction(connection, works)
+    # Read as the transaction begins, so set before it.
+    connection.execute(_COPIES_IN_MEMORY)
+    try:
+        return _transaction(connection, works)
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # a connection that failed says so when next used
+            connection.execute(_COPIES_BY_DEFAULT)
+
+
+def _transaction(connection: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any]]:
+    """``_run_batch``'s transaction, with the connection free for it."""
     _begin_immediate(connection)
     tx = Raw(connection, is_sqlite=True, inline=True)
     outcomes: list[tuple[bool, Any]] = []
     try:
-        if len(works) == 1:  # alone: the transaction is its own, without a savepoint's two trips
+        if len(works) == 1:
             outcomes.append((True, _drive(works[0](tx))))
         else:
             for work in works:

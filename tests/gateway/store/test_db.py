@@ -359,6 +359,67 @@ async def test_works_queued_together_commit_together_and_fail_alone(
     assert batches == [1, 9]  # the first at once, alone; the nine queued behind it together
 
 
+def _temporary_files() -> list[str]:
+    """The files of SQLite's own temporary folder this process has open (``etilqs_*``)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since the folder was listed
+            continue
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+async def test_a_batch_keeps_what_it_would_take_back_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each work of a batch runs in a savepoint, so SQLite keeps a copy of every page it
+    changes, to take that work back alone. Past 64 KiB that copy went to a file in the system's
+    temporary folder, a write a page, and a send's statements waited on that disk (tens of
+    milliseconds of the open loop's p99, docs/performance.md). The store keeps it in memory:
+    no temporary file is open while a batch changes far more than that."""
+    batches: list[int] = []
+    run_batch = store_sqlite._run_batch
+
+    def each_batch(
+        connection: sqlite3.Connection, works: list[Any], checked_out: bool = False
+    ) -> object:
+        batches.append(len(works))
+        return run_batch(connection, works, checked_out)
+
+    monkeypatch.setattr(store_sqlite, "_run_batch", each_batch)
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'undo.db'}")
+    async with database.transaction() as conn:
+        await conn.exec_driver_sql("CREATE TABLE w (id INTEGER PRIMARY KEY, pad BLOB)")
+        # 3,000 rows of 2 KB, two a page; each work below changes every 90th row, so some 34
+        # pages, and a batch of 32 about 1,000 pages (4 MB).
+        await conn.exec_driver_sql(
+            "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 2999) "
+            "INSERT INTO w (id, pad) SELECT n, zeroblob(2000) FROM s"
+        )
+    change = Statement("UPDATE w SET pad = zeroblob(1990) WHERE id % 90 = :n")
+    seen: list[str] = []
+
+    async def update(tx: Raw, *, n: int) -> None:
+        await tx.fetch(change, {"n": n})
+        seen.extend(_temporary_files())
+
+    async def first(tx: Raw) -> None:
+        pass  # the writer is busy with it while the others queue together
+
+    try:
+        await asyncio.gather(
+            database.run(first),
+            *(database.run(functools.partial(update, n=n)) for n in range(store_sqlite.BATCH_MAX)),
+        )
+    finally:
+        await database.dispose()
+    assert batches == [1, store_sqlite.BATCH_MAX]
+    assert seen == []
+
+
 async def test_a_batch_whose_transaction_fails_keeps_nothing(tmp_path: Path) -> None:
     """When the transaction itself ends (here a work rolls it back, as SQLite does on some
     errors), the works before it in the batch are gone too: every caller hears the error,
