@@ -69,21 +69,43 @@ def create_postgres_engine(
 _NO_STATEMENT_CACHE = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
 
 
+# Savepoints that write take a subtransaction id each, and a session shows the others at most 64
+# of a transaction's (PostgreSQL's ``PGPROC_MAX_CACHED_SUBXIDS``): past that, every snapshot taken
+# while the transaction is open must read the subtransactions' parents from disk (``pg_subtrans``).
+# A batch whose works run apart commits in transactions of at most this many.
+SAVEPOINTS_A_TRANSACTION = 64
+
+
 async def _joined(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
     """PostgreSQL: ``works`` in one transaction on ``tx``'s connection, one commit for all of
     them, each hearing its own outcome. If one raises, nothing is kept, and the batch runs
     again with each work in a savepoint of its own (two more trips a work), so a work the data
     refused (a full window, a key already answered) fails alone and the rest still commit
-    together. A failure the server's state decided (a lock, a timeout, the connection) is not
-    pinned on one work: then each runs again alone in autocommit, as it would have without the
-    others."""
-    if len(works) > 1:
-        for apart in (False, True):
-            try:
-                async with tx.driver.transaction():
-                    return [await _own(tx, work, apart=apart) for work in works]
-            except Exception:  # rolled back: a refusal (a full window) or the connection
-                log.debug("a joined batch was rolled back (apart=%s)", apart, exc_info=True)
+    together, ``SAVEPOINTS_A_TRANSACTION`` at a time. A failure the server's state decided (a
+    lock, a timeout, the connection) is not pinned on one work: then each not yet committed
+    runs again alone in autocommit, as it would have without the others."""
+    if len(works) == 1:
+        return await _alone(tx, works)
+    try:
+        async with tx.driver.transaction():
+            return [await _own(tx, work, apart=False) for work in works]
+    except Exception:  # rolled back: a refusal (a full window) or the connection
+        log.debug("a joined batch was rolled back", exc_info=True)
+    outcomes: list[tuple[bool, Any]] = []
+    for start in range(0, len(works), SAVEPOINTS_A_TRANSACTION):
+        part = works[start : start + SAVEPOINTS_A_TRANSACTION]
+        try:
+            async with tx.driver.transaction():
+                committed = [await _own(tx, work, apart=True) for work in part]
+        except Exception:
+            log.debug("a joined batch's works apart were rolled back", exc_info=True)
+            return outcomes + await _alone(tx, works[start:])
+        outcomes += committed
+    return outcomes
+
+
+async def _alone(tx: Raw, works: list[Work]) -> list[tuple[bool, Any]]:
+    """Each of ``works`` in autocommit, one after the other."""
     outcomes: list[tuple[bool, Any]] = []
     for work in works:
         try:

@@ -489,6 +489,37 @@ async def test_postgres_joins_works_that_find_every_connection_taken(db: Databas
         assert kept[7]["tx"] == kept[8]["tx"]  # 7 and 8, beside the second 7: one commit
 
 
+async def test_postgres_commits_a_refused_batch_in_transactions_of_at_most_64_savepoints(
+    db: Database,
+) -> None:
+    """A batch of more works than a session shows others savepoints of (64) that runs apart,
+    one refused: the rest commit together as before, but at most 64 a transaction, so no
+    transaction's savepoints overflow what every other session's snapshot reads."""
+    insert = Statement("INSERT INTO joined_check (n) VALUES (:n)")
+
+    async def insert_n(tx: Raw, *, n: int) -> int:
+        await tx.fetch(insert, {"n": n})
+        return n
+
+    table = "joined_check (n int PRIMARY KEY, tx bigint NOT NULL DEFAULT txid_current())"
+    numbers = [*range(1, 151), 75]
+    async with _pool_of_one(db, table) as (database, admin):
+        await database.run(functools.partial(insert_n, n=0), each_statement=True)
+        results = await asyncio.gather(
+            *(database.run(functools.partial(insert_n, n=n), each_statement=True) for n in numbers),
+            return_exceptions=True,
+        )
+        assert results[:-1] == list(range(1, 151))
+        assert isinstance(results[-1], UniqueViolated)
+        rows = await admin.fetch("SELECT tx, count(*) AS n FROM joined_check GROUP BY tx")
+        sizes = sorted(row["n"] for row in rows)
+        assert sum(sizes) == 151
+        # The first work took the connection alone; the 150 that found it taken went together,
+        # three commits of them rather than one or 150.
+        assert max(sizes) == 64
+        assert len(sizes) <= 5
+
+
 _INSERT_STALLED = Statement("INSERT INTO stalled_check (n) VALUES (:n)")
 _STALL = Statement("SELECT pg_sleep(:s)")
 
