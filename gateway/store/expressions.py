@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.expression import CTE
+from sqlalchemy.sql.expression import CTE, True_
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
@@ -195,9 +195,15 @@ def from_rows(
     stmt: _I, rows: Sequence[Mapping[str, ColumnElement[Any]]], *, where: ColumnElement[bool]
 ) -> _I:
     """``INSERT … SELECT`` of ``rows``, each a mapping of column name to value, while ``where``
-    holds: a name and its value stand together, so none can slip out of line."""
+    holds: a name and its value stand together, so none can slip out of line. Where ``where``
+    is plain true (a step run in order once its source wrote) and one row's values read no
+    table, the row is ``VALUES``: SQLite copies an ``INSERT … SELECT`` with ``RETURNING`` or a
+    conflict clause to a table of its own first, and a ``VALUES`` row it writes as it goes
+    (``inline``: without the primary key SQLAlchemy would otherwise have it return)."""
     names = list(rows[0])
     if not all(list(row) == names for row in rows):
         raise ValueError("every row names the same columns")
     selects = [select(*row.values()).where(where) for row in rows]
+    if len(rows) == 1 and isinstance(where, True_) and not selects[0].columns_clause_froms:
+        return stmt.inline().values(dict(rows[0]))
     return stmt.from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))
