@@ -322,12 +322,8 @@ async def _rows(database: Database) -> list[int]:
 _INSERT = Statement("INSERT INTO t (n) VALUES (:n)")
 
 
-async def test_works_queued_together_commit_together_and_fail_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Group commit on SQLite: works that queue while the writer is busy go to it in one
-    transaction, and one that raises takes back its own writes alone, its caller alone hearing
-    of it, as if each had had a transaction of its own."""
+def _batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the batches SQLite's writer runs from now on, in order."""
     batches: list[int] = []
     run_batch = store_sqlite._run_batch
 
@@ -338,6 +334,16 @@ async def test_works_queued_together_commit_together_and_fail_alone(
         return run_batch(connection, works, checked_out)
 
     monkeypatch.setattr(store_sqlite, "_run_batch", each_batch)
+    return batches
+
+
+async def test_works_queued_together_commit_together_and_fail_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit on SQLite: works that queue while the writer is busy go to it in one
+    transaction, and one that raises takes back its own writes alone, its caller alone hearing
+    of it, as if each had had a transaction of its own."""
+    batches = _batch_sizes(monkeypatch)
     database = await _group_file(tmp_path)
 
     async def insert(tx: Raw, *, n: int) -> int:
@@ -377,19 +383,9 @@ async def test_a_batch_keeps_what_it_would_take_back_in_memory(
 ) -> None:
     """Each work of a batch runs in a savepoint, so SQLite keeps a copy of every page it
     changes, to take that work back alone. Past 64 KiB that copy went to a file in the system's
-    temporary folder, a write a page, and a send's statements waited on that disk (tens of
-    milliseconds of the open loop's p99, docs/performance.md). The store keeps it in memory:
-    no temporary file is open while a batch changes far more than that."""
-    batches: list[int] = []
-    run_batch = store_sqlite._run_batch
-
-    def each_batch(
-        connection: sqlite3.Connection, works: list[Any], checked_out: bool = False
-    ) -> object:
-        batches.append(len(works))
-        return run_batch(connection, works, checked_out)
-
-    monkeypatch.setattr(store_sqlite, "_run_batch", each_batch)
+    temporary folder, a write a page, and the batch's statements waited on that disk. The store
+    keeps it in memory: no temporary file is open while a batch changes far more than that."""
+    batches = _batch_sizes(monkeypatch)
     database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'undo.db'}")
     async with database.transaction() as conn:
         await conn.exec_driver_sql("CREATE TABLE w (id INTEGER PRIMARY KEY, pad BLOB)")
