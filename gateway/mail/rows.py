@@ -135,14 +135,13 @@ def _voucher_mail(refs: Refs, after: str) -> Construct:
         "created_at": now,
         "updated_at": now,
     }
-    return from_rows(insert(_M), [row], where=and_(refs.after(after), _switched_on())).returning(
-        _M.c.id, _M.c.status
-    )
+    return from_rows(insert(_M), [row], where=and_(refs.after(after), _switched_on()))
 
 
 def voucher_steps(*, after: str) -> list[Step]:
     """The recipient's voucher mail (step ``mail``), once step ``after`` has returned a row."""
-    return [Step("mail", lambda refs: _voucher_mail(refs, after))]
+    echoes = (("id", "mail_id"), ("status", "mail_status"))
+    return [Step("mail", lambda refs: _voucher_mail(refs, after), echoes=echoes)]
 
 
 async def write(

@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import TypeEngine
@@ -103,6 +104,9 @@ class Step:
     # refusal its caller tells apart from a later required step's (an idempotency key's claim
     # that found the key taken, before the debit that found the wallet short).
     refused: Callable[[], Exception] | None = None
+    # Its row is values its caller bound, ``(column, parameter)`` pairs: in order it is counted
+    # and its row made of them once it wrote (SQLite makes no table for a RETURNING it lacks).
+    echoes: tuple[tuple[str, str], ...] = ()
 
 
 class _CteRefs(Refs):
@@ -140,6 +144,7 @@ class _Ordered:
     maybes: list[tuple[str, str, str]] = field(default_factory=list)  # (param, step, column)
     names: set[str] = field(default_factory=set)  # what it binds from the caller's parameters
     labels: tuple[str, ...] = ()  # its columns' names in the one statement's row
+    returns: tuple[str, ...] = ()  # the columns of the row it returns, in either rendering
 
 
 def _bound(construct: Construct) -> set[str]:
@@ -247,9 +252,11 @@ class Plan:
         for step in self.steps:
             refs.current = _Ordered(step, Statement(""))
             construct = step.build(refs)
-            built[step.name] = construct
+            built[step.name] = _echoing(step, construct)
             statement = refs.current.statement = Statement.of(construct)
-            refs.current.labels = tuple(f"{step.name}__{c}" for c in statement.columns)
+            returns = tuple(column for column, _ in step.echoes) or statement.columns
+            refs.current.returns = returns
+            refs.current.labels = tuple(f"{step.name}__{c}" for c in returns)
             refs.current.names = _bound(construct) - {name for name, _, _ in refs.current.binds}
             refs.current.names -= {name for name, _, _ in refs.current.lists}
             refs.current.names -= {name for name, _, _ in refs.current.maybes}
@@ -270,6 +277,12 @@ class Plan:
                 f"{step.name}: a counted step is one plain write",
             )
             _require(step.refused is None or step.required, f"{step.name}: only a required step")
+            _require(
+                not step.echoes or not (step.many or step.lock or step.counted),
+                f"{step.name}: a step that echoes is one plain write",
+            )
+            echoed = {name for _, name in step.echoes}
+            _require(echoed <= item.names, f"{step.name} echoes a value it does not bind")
             reaches[step.name] = set(item.sources).union(*(reaches[s] for s in item.sources))
             _require(not item.sources & locks, f"{step.name} refers to a lock step")
             if step.lock:
@@ -324,7 +337,7 @@ class Plan:
         refs = _CteRefs(rows)
         planned = [step for step in self.steps if not step.lock]
         for step in planned:
-            construct = step.build(refs)
+            construct = _echoing(step, step.build(refs))
             if step.counted:
                 assert not isinstance(construct, Select), f"{step.name}: only a write is counted"
                 construct = construct.returning(literal_column("1").label("wrote"))
@@ -397,7 +410,7 @@ class Plan:
         assert row is not None
         out: dict[str, Rows] = {}
         for item in self._ordered:
-            step, names = item.step, item.statement.columns
+            step, names = item.step, item.returns
             if step.lock:
                 out[step.name] = []
             elif step.counted:
@@ -443,6 +456,9 @@ class Plan:
             rows: Rows
             if item.step.counted:
                 rows = [{} for _ in range(await db.count(item.statement, bound))]
+            elif item.step.echoes:
+                echoed = {column: bound[name] for column, name in item.step.echoes}
+                rows = [echoed] if await db.count(item.statement, bound) else []
             else:
                 rows = await db.fetch(item.statement, bound)
             if item.step.required and not rows:
@@ -450,6 +466,14 @@ class Plan:
                 return None
             out[item.step.name] = rows
         return Applied(out)
+
+
+def _echoing(step: Step, construct: Construct) -> Construct:
+    """``construct`` returning the columns ``step`` echoes, if any."""
+    if not step.echoes:
+        return construct
+    assert isinstance(construct, UpdateBase), f"{step.name}: only a write echoes"
+    return construct.returning(*(construct.table.c[column] for column, _ in step.echoes))
 
 
 def _wrote(step: Step) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, insert, select, update
 
 from gateway.callers import Caller, authenticate
 from gateway.store.compose import Plan, PlanError
@@ -319,6 +319,34 @@ def test_a_counted_step_returns_nothing_in_order_and_nothing_uses_its_values() -
         Plan([debit, Step("zeroed", zeroed, counted=True), Step("uses", uses)])
     with pytest.raises(PlanError, match="a counted step is one plain write"):
         Plan([debit, Step("zeroed", zeroed, counted=True, many=True)])
+
+
+def test_an_echoing_step_returns_its_bound_values_without_returning_in_order() -> None:
+    """A step whose row is values its caller bound (the voucher mail's id and status) is written
+    without RETURNING in order, where its row is made of those values once it wrote, and returns
+    the columns in the one statement; a later step may use them. One that echoes a value it
+    does not bind, or a step of many rows that echoes, is refused when the plan is built."""
+    from gateway.ledger import service as ledger
+    from gateway.store.compose import Step
+    from gateway.store.expressions import param
+
+    debit = Step("debit", ledger.conditional_debit, required=True)
+
+    def named(refs: Any) -> Any:
+        return update(_W).where(refs.after("debit")).values(email=param("named", String))
+
+    echoes = (("email", "named"),)
+    echoing = Step("named", named, echoes=echoes)
+    uses = Step("uses", lambda r: update(_W).values(platform=r.col("named", "email")))
+    built = Plan([debit, echoing, uses])
+    [_, naming, using] = built.in_order
+    assert "RETURNING" not in naming.sqlite[0] and naming.columns == ()
+    assert "named__email" in built.one_statement.asyncpg[0]
+    assert "named__email" in using.sqlite[0]  # the value bound from the row made in order
+    with pytest.raises(PlanError, match="echoes a value it does not bind"):
+        Plan([debit, Step("named", named, echoes=(("email", "other"),))])
+    with pytest.raises(PlanError, match="a step that echoes is one plain write"):
+        Plan([debit, Step("named", named, echoes=echoes, many=True)])
 
 
 def test_a_required_step_waits_on_the_required_steps_before_it() -> None:
