@@ -450,33 +450,40 @@ async def test_a_batch_whose_transaction_fails_keeps_nothing(tmp_path: Path) -> 
     assert [type(r) for r in results[1:]] == [_Refused, _Refused, _Refused]
 
 
+_INSERT_JOINED = Statement("INSERT INTO joined_check (n) VALUES (:n)")
+# The top transaction's id: a savepoint's rows have an xmin of their own.
+_JOINED_TABLE = "joined_check (n int PRIMARY KEY, tx bigint NOT NULL DEFAULT txid_current())"
+
+
+async def _insert_joined(tx: Raw, *, n: int) -> int:
+    await tx.fetch(_INSERT_JOINED, {"n": n})
+    return n
+
+
+async def _each_joining(database: Database, numbers: list[int]) -> list[object]:
+    """Each of ``numbers`` inserted by a work of its own, all at once; their outcomes."""
+    return await asyncio.gather(
+        *(
+            database.run(functools.partial(_insert_joined, n=n), each_statement=True)
+            for n in numbers
+        ),
+        return_exceptions=True,
+    )
+
+
 async def test_postgres_joins_works_that_find_every_connection_taken(db: Database) -> None:
     """Group commit on PostgreSQL: works whose statements each stand alone (``each_statement``)
     that find every connection of the pool taken join one batch, in one transaction. One that
     is refused takes nothing of the others with it, and it alone hears of it: the others still
     commit together, not one by one."""
-    insert = Statement("INSERT INTO joined_check (n) VALUES (:n)")
-
-    async def insert_n(tx: Raw, *, n: int) -> int:
-        await tx.fetch(insert, {"n": n})
-        return n
-
-    async def each(database: Database, numbers: list[int]) -> list[object]:
-        return await asyncio.gather(
-            *(database.run(functools.partial(insert_n, n=n), each_statement=True) for n in numbers),
-            return_exceptions=True,
-        )
-
-    # The top transaction's id: a savepoint's rows have an xmin of their own.
-    table = "joined_check (n int PRIMARY KEY, tx bigint NOT NULL DEFAULT txid_current())"
-    async with _pool_of_one(db, table) as (database, admin):
-        assert await each(database, [0]) == [0]  # the pool's one connection, opened
-        assert await each(database, [1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]
+    async with _pool_of_one(db, _JOINED_TABLE) as (database, admin):
+        assert await _each_joining(database, [0]) == [0]  # the pool's one connection, opened
+        assert await _each_joining(database, [1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]
         # Rows one transaction wrote share its id: the first took the connection, the four
         # that found it taken went in together.
         rows = await admin.fetch("SELECT n, tx FROM joined_check WHERE n > 0")
         assert len({row["tx"] for row in rows}) == 2
-        refused = await each(database, [6, 7, 7, 8])
+        refused = await _each_joining(database, [6, 7, 7, 8])
         assert refused[:2] == [6, 7] and refused[3] == 8
         assert isinstance(refused[2], UniqueViolated)
         assert refused[2].table == "joined_check"
@@ -491,20 +498,9 @@ async def test_postgres_commits_a_refused_batch_in_transactions_of_at_most_64_sa
     """A batch of more works than a session shows others savepoints of (64) that runs apart,
     one refused: the rest commit together as before, but at most 64 a transaction, so no
     transaction's savepoints overflow what every other session's snapshot reads."""
-    insert = Statement("INSERT INTO joined_check (n) VALUES (:n)")
-
-    async def insert_n(tx: Raw, *, n: int) -> int:
-        await tx.fetch(insert, {"n": n})
-        return n
-
-    table = "joined_check (n int PRIMARY KEY, tx bigint NOT NULL DEFAULT txid_current())"
-    numbers = [*range(1, 151), 75]
-    async with _pool_of_one(db, table) as (database, admin):
-        await database.run(functools.partial(insert_n, n=0), each_statement=True)
-        results = await asyncio.gather(
-            *(database.run(functools.partial(insert_n, n=n), each_statement=True) for n in numbers),
-            return_exceptions=True,
-        )
+    async with _pool_of_one(db, _JOINED_TABLE) as (database, admin):
+        assert await _each_joining(database, [0]) == [0]
+        results = await _each_joining(database, [*range(1, 151), 75])
         assert results[:-1] == list(range(1, 151))
         assert isinstance(results[-1], UniqueViolated)
         rows = await admin.fetch("SELECT tx, count(*) AS n FROM joined_check GROUP BY tx")
